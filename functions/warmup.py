@@ -1,0 +1,18 @@
+"""Warm-up trigger: a new instance builds its clients and pays the Graph SDK's lazy imports before traffic."""
+
+import logging
+
+import azure.functions as func
+
+from functions import composition
+
+bp = func.Blueprint()
+
+
+@bp.warm_up_trigger("warmup_context")
+async def warmup(warmup_context: func.WarmUpContext) -> None:
+    await composition.graph().warm_up()
+    try:
+        await composition.storage().ping()
+    except Exception:  # noqa: BLE001 - warm-up is best effort; /api/health reports the failure
+        logging.getLogger("sspr").warning("warm-up: storage not reachable yet")

@@ -1,0 +1,99 @@
+"""Azure Table and Queue clients, reached with a connection string (Azurite) or a managed identity.
+
+Queues use base64 message bodies because that is what the Functions host's queue trigger expects
+(host.json `messageEncoding`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.data.tables.aio import TableClient, TableServiceClient
+from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue.aio import QueueClient, QueueServiceClient
+
+from shared.config import Settings, expand_development_storage
+
+# Fail fast rather than hold a request for the SDK's default minutes-long retry ladder.
+CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 3,
+    "retry_backoff_factor": 0.2,
+    "retry_backoff_max": 2,
+    "connection_timeout": 5,
+    "read_timeout": 15,
+}
+
+
+class StorageClients:
+    """The process's Table and Queue service clients; table names carry the deployment's prefix."""
+
+    def __init__(
+        self,
+        tables: TableServiceClient,
+        queues: QueueServiceClient,
+        table_prefix: str,
+        credential: AsyncTokenCredential | None = None,
+    ) -> None:
+        self._tables = tables
+        self._queues = queues
+        self._table_prefix = table_prefix
+        self._credential = credential
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StorageClients:
+        if settings.storage_connection_string:
+            conn = expand_development_storage(settings.storage_connection_string)
+            return cls(
+                TableServiceClient.from_connection_string(conn, **CLIENT_OPTIONS),
+                QueueServiceClient.from_connection_string(conn, **CLIENT_OPTIONS),
+                settings.table_prefix,
+            )
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=settings.storage_client_id)
+        account = settings.storage_account_name
+        table_uri = settings.storage_table_service_uri or f"https://{account}.table.core.windows.net"
+        queue_uri = settings.storage_queue_service_uri or f"https://{account}.queue.core.windows.net"
+        return cls(
+            TableServiceClient(endpoint=table_uri, credential=credential, **CLIENT_OPTIONS),
+            QueueServiceClient(account_url=queue_uri, credential=credential, **CLIENT_OPTIONS),
+            settings.table_prefix,
+            credential,
+        )
+
+    def table_name(self, name: str) -> str:
+        return f"{self._table_prefix}{name}"
+
+    def table(self, name: str) -> TableClient:
+        """The client of table `<prefix><name>`, e.g. table("Policy") -> "ssprPolicy"."""
+        return self._tables.get_table_client(self.table_name(name))
+
+    def queue(self, name: str) -> QueueClient:
+        """A queue client whose messages are base64 text, as the Functions queue trigger reads them."""
+        return self._queues.get_queue_client(
+            name,
+            message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy(),
+        )
+
+    @property
+    def table_service(self) -> TableServiceClient:
+        return self._tables
+
+    @property
+    def queue_service(self) -> QueueServiceClient:
+        return self._queues
+
+    async def ping(self) -> None:
+        """One cheap authenticated call to each service, no retries; raises when either cannot answer."""
+        async for _ in self._tables.list_tables(results_per_page=1, retry_total=0):
+            break
+        async for _ in self._queues.list_queues(results_per_page=1, retry_total=0):
+            break
+
+    async def close(self) -> None:
+        await self._tables.close()
+        await self._queues.close()
+        if self._credential is not None:
+            await self._credential.close()

@@ -1,0 +1,247 @@
+"""Typed settings of the service, read once from app settings / environment and refused when unsafe.
+
+Every setting is an app setting in Azure (or a `Values` entry of local.settings.json). `load_settings()`
+validates all of them at start and raises `ConfigurationError` naming each bad setting and what to put there,
+so a misconfigured app stops at start instead of failing one request at a time (security.md D7).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
+# Azurite's well-known development account (public, documented by Microsoft; not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+class ConfigurationError(Exception):
+    """The app settings are missing, contradictory or unsafe; the message names every setting at fault."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"The SSPR service cannot start; fix these app settings:\n{lines}")
+
+
+class Environment(StrEnum):
+    AZURE = "azure"
+    DEV = "dev"
+
+
+class GraphCredentialKind(StrEnum):
+    CLIENT_SECRET = "client_secret"
+    MANAGED_IDENTITY = "managed_identity"
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _require_https_unless_loopback(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an absolute https URL, got {url!r}")
+    if parts.scheme == "http" and not is_loopback_url(url):
+        raise ValueError(f"must use https (plain http is allowed only for localhost), got {url!r}")
+    return url.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """The service's app settings. Field aliases are the app setting names an admin types."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True, env_ignore_empty=True)
+
+    environment: Environment = Field(Environment.AZURE, alias="SSPR_ENVIRONMENT")
+
+    # Storage: a connection string, or identity-based (Functions' `<connection>__*` convention).
+    storage_connection_string: str | None = Field(None, alias="AzureWebJobsStorage")
+    storage_account_name: str | None = Field(None, alias="AzureWebJobsStorage__accountName")
+    storage_table_service_uri: str | None = Field(None, alias="AzureWebJobsStorage__tableServiceUri")
+    storage_queue_service_uri: str | None = Field(None, alias="AzureWebJobsStorage__queueServiceUri")
+    storage_client_id: str | None = Field(None, alias="AzureWebJobsStorage__clientId")
+    table_prefix: str = Field("sspr", alias="SSPR_TABLE_PREFIX", pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$")
+
+    # Entra and Graph.
+    tenant_id: UUID = Field(alias="SSPR_TENANT_ID")
+    api_client_id: UUID = Field(alias="SSPR_API_CLIENT_ID")
+    authority_host: str = Field("https://login.microsoftonline.com", alias="SSPR_AUTHORITY_HOST")
+    graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="SSPR_GRAPH_BASE_URL")
+    graph_credential: GraphCredentialKind = Field(GraphCredentialKind.MANAGED_IDENTITY, alias="SSPR_GRAPH_CREDENTIAL")
+    graph_client_secret: str | None = Field(None, alias="SSPR_GRAPH_CLIENT_SECRET", repr=False)
+    managed_identity_client_id: str | None = Field(None, alias="SSPR_MANAGED_IDENTITY_CLIENT_ID")
+    graph_max_concurrency: int = Field(8, alias="SSPR_GRAPH_MAX_CONCURRENCY", ge=1, le=64)
+    graph_timeout_seconds: float = Field(10.0, alias="SSPR_GRAPH_TIMEOUT_SECONDS", gt=0, le=60)
+
+    # Pages and browsers.
+    public_base_url: str = Field(alias="SSPR_PUBLIC_BASE_URL")
+    cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field((), alias="SSPR_CORS_ALLOWED_ORIGINS")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unresolved_key_vault_references(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if v != ""}  # an empty app setting means "not set"
+            unresolved = sorted(k for k, v in data.items() if isinstance(v, str) and KEY_VAULT_REFERENCE in v)
+            if unresolved:
+                raise ValueError(
+                    "unresolved Key Vault reference in "
+                    + ", ".join(unresolved)
+                    + ": give the Function App's managed identity the 'Key Vault Secrets User' role on the vault"
+                    " and check the secret URI; the platform resolves the reference before the app starts"
+                )
+        return data
+
+    @field_validator("cors_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+        return value
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _no_wildcard_origin(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if "*" in origin:
+                raise ValueError("a wildcard origin is refused: list the pages' exact origins, comma-separated")
+            _require_https_unless_loopback(origin)
+        return origins
+
+    @field_validator("authority_host")
+    @classmethod
+    def _authority(cls, value: str) -> str:
+        return _require_https_unless_loopback(value)
+
+    @field_validator("graph_base_url")
+    @classmethod
+    def _graph(cls, value: str) -> str:
+        return _require_https_unless_loopback(value)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public(cls, value: str) -> str:
+        return _require_https_unless_loopback(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        problems: list[str] = []
+        identity_storage = self.storage_account_name or self.storage_table_service_uri or self.storage_queue_service_uri
+        if not self.storage_connection_string and not identity_storage:
+            problems.append(
+                "AzureWebJobsStorage is not set: put a storage connection string there"
+                " ('UseDevelopmentStorage=true' for Azurite), or use an identity-based connection with"
+                " AzureWebJobsStorage__accountName"
+            )
+        if self.storage_connection_string and identity_storage:
+            problems.append(
+                "AzureWebJobsStorage and AzureWebJobsStorage__* are both set: keep one way to reach storage"
+            )
+        if self.graph_credential is GraphCredentialKind.CLIENT_SECRET and not self.graph_client_secret:
+            problems.append(
+                "SSPR_GRAPH_CLIENT_SECRET is empty but SSPR_GRAPH_CREDENTIAL is 'client_secret': put the app's"
+                " client secret there (a Key Vault reference in Azure), or use 'managed_identity'"
+            )
+        if self.graph_credential is GraphCredentialKind.MANAGED_IDENTITY and self.graph_client_secret:
+            problems.append(
+                "SSPR_GRAPH_CLIENT_SECRET is set but SSPR_GRAPH_CREDENTIAL is 'managed_identity': remove the"
+                " secret, or set SSPR_GRAPH_CREDENTIAL=client_secret"
+            )
+        if self.environment is Environment.AZURE:
+            for name, url in (("SSPR_AUTHORITY_HOST", self.authority_host), ("SSPR_GRAPH_BASE_URL", self.graph_base_url)):
+                if is_loopback_url(url):
+                    problems.append(f"{name} points at localhost but SSPR_ENVIRONMENT is 'azure': set SSPR_ENVIRONMENT=dev")
+            if self.storage_connection_string and _is_development_storage(self.storage_connection_string):
+                problems.append(
+                    "AzureWebJobsStorage points at the local storage emulator but SSPR_ENVIRONMENT is 'azure'"
+                )
+        if is_loopback_url(self.authority_host) and self.graph_credential is GraphCredentialKind.MANAGED_IDENTITY:
+            problems.append(
+                "SSPR_AUTHORITY_HOST is a local emulator, which has no managed identity: set"
+                " SSPR_GRAPH_CREDENTIAL=client_secret and the emulator's dev secret"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @cached_property
+    def issuer(self) -> str:
+        """The `iss` of Entra v2 tokens for this tenant."""
+        return f"{self.authority_host}/{self.tenant_id}/v2.0"
+
+    @cached_property
+    def openid_configuration_url(self) -> str:
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+    @cached_property
+    def graph_uses_local_authority(self) -> bool:
+        return is_loopback_url(self.authority_host)
+
+
+def _is_development_storage(connection_string: str) -> bool:
+    lowered = connection_string.replace(" ", "").lower()
+    return lowered.startswith(DEVELOPMENT_STORAGE.lower()) or AZURITE_ACCOUNT in lowered
+
+
+def expand_development_storage(connection_string: str) -> str:
+    """Turn the 'UseDevelopmentStorage=true' shorthand into Azurite's full connection string."""
+    if connection_string.replace(" ", "").lower() != DEVELOPMENT_STORAGE.lower():
+        return connection_string
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:10000/{AZURITE_ACCOUNT};"
+        f"QueueEndpoint=http://127.0.0.1:10001/{AZURITE_ACCOUNT};"
+        f"TableEndpoint=http://127.0.0.1:10002/{AZURITE_ACCOUNT};"
+    )
+
+
+_MISSING_HINTS = {
+    "SSPR_TENANT_ID": "the Entra tenant id (a GUID, Entra admin center > Overview)",
+    "SSPR_API_CLIENT_ID": "the application (client) id of this service's app registration (a GUID)",
+    "SSPR_PUBLIC_BASE_URL": "the public https URL where the pages are served, e.g. https://sspr.contoso.com",
+}
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    name = str(loc[0]) if loc else ""
+    field = Settings.model_fields.get(name)
+    setting = field.alias if field and field.alias else name
+    if error.get("type") == "missing":
+        hint = _MISSING_HINTS.get(setting, "a value")
+        return f"{setting} is missing: put {hint} there"
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not setting:
+        return message
+    return f"{setting}: {message}"
+
+
+def load_settings(values: dict[str, str] | None = None) -> Settings:
+    """Read and validate every setting (from `values` if given, else the environment); fail closed."""
+    try:
+        if values is None:
+            return Settings()  # type: ignore[call-arg]
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems: list[str] = []
+        for error in exc.errors(include_url=False):
+            for part in re.split(r"; (?=[A-Z])", _describe(error)):
+                problems.append(part)
+        raise ConfigurationError(problems) from None

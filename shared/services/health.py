@@ -1,0 +1,63 @@
+"""Health: can this instance reach Azure Storage and Microsoft Graph right now?"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from shared import __version__
+from shared.adapters.graph import GraphGateway
+from shared.adapters.storage import StorageClients
+
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class DependencyStatus:
+    ok: bool
+    latency_ms: int
+    reason: str | None = None  # "timeout" or "unreachable": never an error text that could carry details
+
+    def as_dict(self) -> dict[str, object]:
+        result: dict[str, object] = {"status": "ok" if self.ok else "unavailable", "latencyMs": self.latency_ms}
+        if self.reason:
+            result["reason"] = self.reason
+        return result
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    storage: DependencyStatus
+    graph: DependencyStatus
+    version: str = __version__
+
+    @property
+    def ok(self) -> bool:
+        return self.storage.ok and self.graph.ok
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "status": "ok" if self.ok else "unavailable",
+            "version": self.version,
+            "checks": {"storage": self.storage.as_dict(), "graph": self.graph.as_dict()},
+        }
+
+
+async def _probe(check: Callable[[], Awaitable[object]]) -> DependencyStatus:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+        reason = None
+    except TimeoutError:
+        reason = "timeout"
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"; the detail stays out of the answer
+        reason = "unreachable"
+    return DependencyStatus(reason is None, round((time.perf_counter() - started) * 1000), reason)
+
+
+async def check_health(storage: StorageClients, graph: GraphGateway) -> HealthReport:
+    """Probe storage and Graph concurrently, each bounded by CHECK_TIMEOUT_SECONDS."""
+    storage_status, graph_status = await asyncio.gather(_probe(storage.ping), _probe(graph.organization))
+    return HealthReport(storage=storage_status, graph=graph_status)

@@ -1,0 +1,71 @@
+"""The storage adapter against real Azurite: prefixed tables, base64 queues the Functions host can read."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ServiceRequestError
+from azure.storage.queue import QueueClient
+
+from devtools.azurite import Azurite, connection_string
+from devtools.processes import free_port
+from shared.adapters.storage import StorageClients
+from shared.config import load_settings
+from tests.conftest import DEMO_TENANT_ID, SERVICE_APP_ID
+
+
+def _settings(azurite: Azurite, prefix: str = "t") -> dict[str, str]:
+    return {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "SSPR_ENVIRONMENT": "dev",
+        "SSPR_TABLE_PREFIX": prefix,
+        "SSPR_TENANT_ID": DEMO_TENANT_ID,
+        "SSPR_API_CLIENT_ID": SERVICE_APP_ID,
+        "SSPR_GRAPH_CREDENTIAL": "client_secret",
+        "SSPR_GRAPH_CLIENT_SECRET": "x",
+        "SSPR_PUBLIC_BASE_URL": "http://localhost:7071",
+    }
+
+
+async def test_tables_carry_the_deployment_prefix(azurite: Azurite) -> None:
+    prefix = "p" + uuid.uuid4().hex[:8]
+    clients = StorageClients.from_settings(load_settings(_settings(azurite, prefix)))
+    try:
+        table = clients.table("Policy")
+        assert table.table_name == f"{prefix}Policy"
+        await clients.table_service.create_table_if_not_exists(table.table_name)
+        await table.upsert_entity({"PartitionKey": "policy", "RowKey": "current", "scope": "all"})
+        entity = await table.get_entity("policy", "current")
+        assert entity["scope"] == "all"
+    finally:
+        await clients.close()
+
+
+async def test_queue_messages_are_base64_on_the_wire(azurite: Azurite) -> None:
+    clients = StorageClients.from_settings(load_settings(_settings(azurite)))
+    name = "q" + uuid.uuid4().hex[:12]
+    try:
+        queue = clients.queue(name)
+        await queue.create_queue()
+        await queue.send_message('{"requestId":"r1","text":"åäö"}')
+        raw = QueueClient.from_connection_string(azurite.connection_string, name)  # no decode policy
+        [peeked] = raw.peek_messages()
+        assert base64.b64decode(peeked.content).decode("utf-8") == '{"requestId":"r1","text":"åäö"}'
+        [received] = [m async for m in queue.receive_messages()]
+        assert received.content == '{"requestId":"r1","text":"åäö"}'
+    finally:
+        await clients.close()
+
+
+async def test_ping_fails_when_storage_is_unreachable() -> None:
+    dead = connection_string(free_port(), free_port(), free_port())
+    values = {**_settings(Azurite(Path("/nonexistent"))), "AzureWebJobsStorage": dead}
+    clients = StorageClients.from_settings(load_settings(values))
+    try:
+        with pytest.raises(ServiceRequestError):
+            await clients.ping()
+    finally:
+        await clients.close()
