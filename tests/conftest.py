@@ -6,23 +6,26 @@ Nothing of ours is mocked: tests talk to these processes over HTTP like the serv
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT, ManagedProcess, free_port
-
-DEMO_TENANT_ID = "c0ffee00-5e1f-4ea5-b0a7-000000000001"
-SERVICE_APP_ID = "c0ffee00-5e1f-4ea5-b0a7-0000000000a1"
-SERVICE_APP_SECRET = "dev-sspr-service-secret"
-FUNCTION_KEY = "test-function-key"
-MASTER_KEY = "test-master-key"
+from devtools.processes import REPO_ROOT
+from devtools.stack import (  # noqa: F401  (re-exported for tests)
+    DEMO_TENANT_ID,
+    FUNCTION_KEY,
+    MASTER_KEY,
+    SERVICE_APP_ID,
+    SERVICE_APP_SECRET,
+    FunctionHost,
+    GraphEmulator,
+    app_settings,
+    start_function_host,
+    start_graph_emulator,
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,32 +38,6 @@ def azurite() -> Iterator[Azurite]:
             server.stop()
 
 
-@dataclass
-class GraphEmulator:
-    process: ManagedProcess
-    port: int
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def graph_url(self) -> str:
-        return f"{self.base_url}/v1.0"
-
-    @property
-    def tenant_id(self) -> str:
-        return DEMO_TENANT_ID
-
-
-def start_graph_emulator(*extra_args: str) -> GraphEmulator:
-    port = free_port()
-    process = ManagedProcess(
-        "graph-emulator", [sys.executable, "-m", "devtools.graph_emulator", "--port", str(port), *extra_args]
-    ).start(ready_prefix="graph-emulator ready", timeout=60)
-    return GraphEmulator(process, port)
-
-
 @pytest.fixture(scope="session")
 def graph_emulator() -> Iterator[GraphEmulator]:
     emulator = start_graph_emulator()
@@ -68,57 +45,6 @@ def graph_emulator() -> Iterator[GraphEmulator]:
         yield emulator
     finally:
         emulator.process.stop()
-
-
-def app_settings(azurite: Azurite, emulator: GraphEmulator, **overrides: str) -> dict[str, str]:
-    """The product's app settings for a test run: dev environment, Azurite and the emulator on test ports."""
-    settings = {
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage": azurite.connection_string,
-        "SSPR_ENVIRONMENT": "dev",
-        "SSPR_TABLE_PREFIX": "sspr",
-        "SSPR_TENANT_ID": DEMO_TENANT_ID,
-        "SSPR_API_CLIENT_ID": SERVICE_APP_ID,
-        "SSPR_AUTHORITY_HOST": emulator.base_url,
-        "SSPR_GRAPH_BASE_URL": emulator.graph_url,
-        "SSPR_GRAPH_CREDENTIAL": "client_secret",
-        "SSPR_GRAPH_CLIENT_SECRET": SERVICE_APP_SECRET,
-        "SSPR_PUBLIC_BASE_URL": "http://localhost:7071",
-        "SSPR_CORS_ALLOWED_ORIGINS": "http://localhost:7071",
-        "FUNCHOST_FUNCTION_KEY": FUNCTION_KEY,
-        "FUNCHOST_MASTER_KEY": MASTER_KEY,
-    }
-    settings.update(overrides)
-    return settings
-
-
-@dataclass
-class FunctionHost:
-    process: ManagedProcess
-    port: int
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> int | None:
-        return self.process.stop()
-
-
-def start_function_host(app_dir: Path, settings: dict[str, str], *extra_args: str,
-                        timeout: float = 60) -> FunctionHost:
-    """Run `python -m devtools.funchost` for `app_dir` with exactly `settings` as its app settings."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SSPR_", "AzureWebJobs", "FUNCHOST_"))}
-    env.update(settings)
-    env["PYTHONUNBUFFERED"] = "1"
-    process = ManagedProcess(
-        "funchost",
-        [sys.executable, "-m", "devtools.funchost", "--app-dir", str(app_dir), "--port", str(port),
-         "--settings", os.devnull, *extra_args],
-        env=env,
-    ).start(ready_prefix="funchost ready", timeout=timeout)
-    return FunctionHost(process, port)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,30 @@
+# The two commands of the README: `make run` (start everything locally) and `make test` (every test).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: install run test test-fast bench clean
+
+install: $(VENV)/.installed devtools/node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+devtools/node_modules/.installed: devtools/package.json devtools/package-lock.json
+	cd devtools && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+run: install
+	$(PY) -m devtools.run
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf .data .run test-artifacts .pytest_cache

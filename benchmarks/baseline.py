@@ -1,0 +1,48 @@
+"""Raw Azurite figures measured in the same run as a benchmark: the denominators of every ratio we print."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from dataclasses import dataclass
+
+from azure.data.tables import TableTransactionError  # noqa: F401  (imported for the aio client's error types)
+from azure.data.tables.aio import TableServiceClient
+
+
+@dataclass(frozen=True)
+class PointReadBaseline:
+    reads: int
+    p50_ms: float
+    p99_ms: float
+
+
+async def point_read_latency(connection_string: str, reads: int = 500) -> PointReadBaseline:
+    """Latency of one raw entity point read (GET by PartitionKey+RowKey) on Azurite, sequential."""
+    name = "bench" + uuid.uuid4().hex[:10]
+    async with TableServiceClient.from_connection_string(connection_string) as service:
+        table = await service.create_table(name)
+        try:
+            await table.upsert_entity({"PartitionKey": "p", "RowKey": "r", "value": "x" * 64})
+            for _ in range(20):  # warm the connection pool
+                await table.get_entity("p", "r")
+            samples: list[float] = []
+            for _ in range(reads):
+                started = time.perf_counter()
+                await table.get_entity("p", "r")
+                samples.append((time.perf_counter() - started) * 1000)
+        finally:
+            await service.delete_table(name)
+    samples.sort()
+    return PointReadBaseline(reads, statistics.median(samples), samples[int(len(samples) * 0.99) - 1])
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))]
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]

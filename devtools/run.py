@@ -1,0 +1,164 @@
+"""`make run`: Azurite, the Graph + identity emulator and the local Functions host, up together until Ctrl-C.
+
+Ports are the ones local.settings.json.sample expects (Azurite 10000-10002, emulator 7072, host 7071). A
+second `make run` finds the first one's lock file and says so instead of failing on a busy port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from devtools.azurite import Azurite
+from devtools.processes import REPO_ROOT, ManagedProcess, port_open
+
+RUN_DIR = REPO_ROOT / ".run"
+LOCK = RUN_DIR / "make-run.json"
+SETTINGS = REPO_ROOT / "local.settings.json"
+SAMPLE = REPO_ROOT / "local.settings.json.sample"
+HOST_PORT = int(os.environ.get("SSPR_RUN_HOST_PORT", "7071"))
+EMULATOR_PORT = int(os.environ.get("SSPR_RUN_EMULATOR_PORT", "7072"))
+AZURITE_PORTS = (10000, 10001, 10002)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _refuse_second_run() -> None:
+    if LOCK.exists():
+        info = json.loads(LOCK.read_text())
+        if _alive(int(info["pid"])):
+            print(
+                f"make run is already running (pid {info['pid']}, since {info['started']}).\n"
+                f"Its function app is at http://localhost:{HOST_PORT}/api/health.\n"
+                "Stop it with Ctrl-C in its terminal (or `kill {pid}`) before starting another.".replace(
+                    "{pid}", str(info["pid"])
+                ),
+                file=sys.stderr,
+            )
+            sys.exit(1)
+        LOCK.unlink()
+    busy = [p for p in (*AZURITE_PORTS, EMULATOR_PORT, HOST_PORT) if port_open(p)]
+    if busy:
+        print(
+            f"Port(s) {', '.join(map(str, busy))} are already in use by another program, so make run cannot start.\n"
+            "Stop that program (e.g. another Azurite or `func start`), or choose other ports with "
+            "SSPR_RUN_HOST_PORT / SSPR_RUN_EMULATOR_PORT.",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
+def _ensure_local_settings() -> dict[str, str]:
+    if not SETTINGS.exists():
+        shutil.copyfile(SAMPLE, SETTINGS)
+        print("Created local.settings.json from local.settings.json.sample (dev values for the demo tenant).")
+    values: dict[str, str] = json.loads(SETTINGS.read_text())["Values"]
+    return values
+
+
+def _wait_healthy(url: str, timeout: float) -> tuple[int, float]:
+    deadline = time.monotonic() + timeout
+    status = 0
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, time.perf_counter() - started
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return status, 0.0
+
+
+def main() -> int:
+    _refuse_second_run()
+    values = _ensure_local_settings()
+    RUN_DIR.mkdir(exist_ok=True)
+    LOCK.write_text(json.dumps({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    started = time.monotonic()
+    processes: list[ManagedProcess | Azurite] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        print("Starting Azurite (tables, queues, blobs) ...", flush=True)
+        azurite = Azurite(REPO_ROOT / ".data" / "azurite", *AZURITE_PORTS)
+        processes.append(azurite.start())
+
+        print("Starting the Graph + identity emulator ...", flush=True)
+        emulator = ManagedProcess(
+            "graph-emulator",
+            [sys.executable, "-m", "devtools.graph_emulator", "--port", str(EMULATOR_PORT)],
+            echo=True,
+        )
+        processes.append(emulator.start(ready_prefix="graph-emulator ready", timeout=60))
+
+        print("Starting the local Functions host with function_app.py ...", flush=True)
+        host = ManagedProcess(
+            "funchost",
+            [sys.executable, "-m", "devtools.funchost", "--app-dir", str(REPO_ROOT), "--port", str(HOST_PORT),
+             "--settings", str(SETTINGS)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            echo=True,
+        )
+        processes.append(host.start(ready_prefix="funchost ready", timeout=90))
+
+        health_url = f"http://localhost:{HOST_PORT}/api/health"
+        status, first_latency = _wait_healthy(health_url, 60)
+        elapsed = time.monotonic() - started
+        print(
+            f"""
+SSPR is running ({elapsed:.1f} s to start; health answered {status} in {first_latency * 1000:.0f} ms).
+
+  Function app     http://localhost:{HOST_PORT}/api/health
+  Graph emulator   http://127.0.0.1:{EMULATOR_PORT}/v1.0   (tenant {values.get('SSPR_TENANT_ID')})
+  Mail outbox      http://127.0.0.1:{EMULATOR_PORT}/_emulator/outbox
+  Token endpoint   http://127.0.0.1:{EMULATOR_PORT}/{values.get('SSPR_TENANT_ID')}/oauth2/v2.0/token
+  Azurite          blob :{AZURITE_PORTS[0]}  queue :{AZURITE_PORTS[1]}  table :{AZURITE_PORTS[2]}  (data in .data/azurite)
+
+Demo users and app ids are in the README. Press Ctrl-C to stop everything.
+""",
+            flush=True,
+        )
+        while not stopping:
+            for p in processes:
+                if not p.running:
+                    print(f"{getattr(p, 'name', 'azurite')} stopped unexpectedly; shutting down.", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    except (TimeoutError, RuntimeError) as exc:
+        print(f"make run could not start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("Stopping ...", flush=True)
+        for p in reversed(processes):
+            p.stop()
+        LOCK.unlink(missing_ok=True)
+        print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""GET /api/health through the local host: 200 with both dependencies up, 503 naming the one that is down."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from devtools.azurite import Azurite
+from devtools.processes import REPO_ROOT, free_port
+from tests.conftest import (
+    SERVICE_APP_SECRET,
+    FunctionHost,
+    GraphEmulator,
+    app_settings,
+    start_function_host,
+)
+
+
+def test_health_reports_storage_graph_and_version(service_host: FunctionHost) -> None:
+    response = httpx.get(f"{service_host.base_url}/api/health", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["version"] == "0.1.0"
+    assert body["checks"]["storage"]["status"] == "ok"
+    assert body["checks"]["graph"]["status"] == "ok"
+    assert SERVICE_APP_SECRET not in response.text and "AccountKey" not in response.text
+
+
+def test_health_needs_no_key(service_host: FunctionHost) -> None:
+    assert httpx.get(f"{service_host.base_url}/api/health", timeout=10).status_code == 200
+
+
+def test_health_goes_503_when_azurite_stops_and_recovers_when_it_returns(graph_emulator: GraphEmulator) -> None:
+    with tempfile.TemporaryDirectory(prefix="sspr-azurite-health-") as location:
+        azurite = Azurite(Path(location)).start()
+        host = start_function_host(REPO_ROOT, app_settings(azurite, graph_emulator))
+        try:
+            url = f"{host.base_url}/api/health"
+            assert httpx.get(url, timeout=10).status_code == 200
+            azurite.stop()
+            down = httpx.get(url, timeout=10)
+            assert down.status_code == 503
+            assert down.json()["checks"]["storage"]["status"] == "unavailable"
+            assert down.json()["checks"]["graph"]["status"] == "ok"
+            assert "AccountKey" not in down.text and "Traceback" not in down.text
+            azurite.start()
+            assert httpx.get(url, timeout=10).status_code == 200
+        finally:
+            host.stop()
+            azurite.stop()
+
+
+def test_health_goes_503_when_graph_is_unreachable(azurite: Azurite, graph_emulator: GraphEmulator) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    settings = app_settings(azurite, graph_emulator, SSPR_AUTHORITY_HOST=nowhere, SSPR_GRAPH_BASE_URL=f"{nowhere}/v1.0")
+    host = start_function_host(REPO_ROOT, settings)
+    try:
+        response = httpx.get(f"{host.base_url}/api/health", timeout=10)
+        assert response.status_code == 503
+        checks = response.json()["checks"]
+        assert checks["graph"] == {"status": "unavailable", "latencyMs": checks["graph"]["latencyMs"], "reason": "unreachable"}
+        assert checks["storage"]["status"] == "ok"
+    finally:
+        host.stop()
+
+
+def test_the_app_refuses_to_start_with_a_bad_setting_and_names_it(azurite: Azurite, graph_emulator: GraphEmulator) -> None:
+    settings = app_settings(azurite, graph_emulator, SSPR_CORS_ALLOWED_ORIGINS="*")
+    try:
+        host = start_function_host(REPO_ROOT, settings, timeout=30)
+    except RuntimeError as exc:
+        assert "SSPR_CORS_ALLOWED_ORIGINS: a wildcard origin is refused" in str(exc)
+    else:
+        host.stop()
+        raise AssertionError("the host started with a wildcard CORS origin")
