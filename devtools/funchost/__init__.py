@@ -1,0 +1,1 @@
+"""A local Azure Functions host that runs the project's own `function_app.app` without Core Tools."""
