@@ -17,11 +17,12 @@ from pathlib import Path
 
 from azure.functions.queue import QueueMessage as FunctionQueueMessage
 from aiohttp import web
+from azure.functions.warmup import WarmUpContext  # not exported as func.WarmUpContext by azure-functions 1.26
 
 from . import logs
 from .http import HttpFrontend, Keys
 from .invoker import Invoker
-from .loader import QUEUE, TIMER, FunctionSpec, import_app, read_functions
+from .loader import QUEUE, TIMER, WARMUP, FunctionSpec, import_app, read_functions
 from .queues import QueueListener
 from .settings import HostConfig, apply_local_settings, flag
 from .storage import QueueStore
@@ -76,7 +77,11 @@ class Host:
             elif spec.kind == QUEUE:
                 await _invoke_queue_from_admin(invoker, spec, text)
 
-        frontend = HttpFrontend(specs, config.route_prefix, keys, invoker, admin_invoke, specs)
+        async def warm_up() -> None:
+            for spec in (s for s in specs if s.kind == WARMUP):
+                await _run_warmup(invoker, spec)
+
+        frontend = HttpFrontend(specs, config.route_prefix, keys, invoker, admin_invoke, specs, warm_up)
         runner = web.AppRunner(frontend.application(), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, options.host, options.port, shutdown_timeout=options.grace_seconds)
@@ -89,6 +94,7 @@ class Host:
             await runner.cleanup()
             await store.close()
             return 1
+        await warm_up()  # like a new instance in Azure: warm before the first request
         for timer in timers.values():
             timer.start()
 
@@ -148,6 +154,17 @@ async def _invoke_queue_from_admin(invoker: Invoker, spec: FunctionSpec, text: s
     logs.invocation(spec.name, detail, (time.perf_counter() - started) * 1000, outcome)
 
 
+async def _run_warmup(invoker: Invoker, spec: FunctionSpec) -> None:
+    started = time.perf_counter()
+    outcome = "Succeeded"
+    try:
+        await invoker.invoke(spec, WarmUpContext())
+    except Exception:
+        log.exception("function %s failed (warmup)", spec.name)
+        outcome = "Failed"
+    logs.invocation(spec.name, "warmup", (time.perf_counter() - started) * 1000, outcome)
+
+
 def _describe(specs: list[FunctionSpec], frontend: HttpFrontend, timers_enabled: bool, options: HostOptions,
               prefix: str) -> None:
     for route in frontend.routes:
@@ -159,6 +176,8 @@ def _describe(specs: list[FunctionSpec], frontend: HttpFrontend, timers_enabled:
         if spec.kind == QUEUE:
             log.info("function %s: queue %s (connection %s)", spec.name, spec.trigger["queueName"],
                      spec.trigger["connection"])
+        elif spec.kind == WARMUP:
+            log.info("function %s: warmup (at start and POST /admin/warmup)", spec.name)
         elif spec.kind == TIMER:
             state = "" if timers_enabled else " - schedule disabled"
             log.info("function %s: timer %s%s", spec.name, spec.trigger["schedule"], state)

@@ -49,11 +49,13 @@ class HttpFrontend:
     """Dispatches every request: `/admin/...` to the admin API, everything else to the matching HTTP trigger."""
 
     def __init__(self, specs: list[FunctionSpec], route_prefix: str, keys: Keys, invoker: Invoker,
-                 admin_invoke: AdminInvoke, all_specs: list[FunctionSpec]) -> None:
+                 admin_invoke: AdminInvoke, all_specs: list[FunctionSpec],
+                 warm_up: Callable[[], Awaitable[None]]) -> None:
         self.routes: list[Route] = order([compile_route(s, route_prefix) for s in specs if s.kind == HTTP])
         self._keys = keys
         self._invoker = invoker
         self._admin_invoke = admin_invoke
+        self._warm_up = warm_up
         self._functions = {s.name.lower(): s for s in all_specs}
         self._started = time.monotonic()
         self._host_id = uuid.uuid4().hex[:16]
@@ -111,6 +113,9 @@ class HttpFrontend:
                 "version": "funchost",
                 "processUptime": int((time.monotonic() - self._started) * 1000),
             })
+        if parts == ["admin", "warmup"] and request.method in ("GET", "POST"):
+            await self._warm_up()
+            return web.Response(status=200)
         if parts == ["admin", "functions"] and request.method == "GET":
             return web.json_response([
                 {"name": s.name, "trigger": s.trigger["type"]} for s in self._functions.values()])

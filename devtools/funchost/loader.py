@@ -17,8 +17,8 @@ from .settings import resolve_app_setting_expression
 
 log = logging.getLogger("funchost")
 
-HTTP, QUEUE, TIMER = "http", "queue", "timer"
-_TRIGGER_KINDS = {"httpTrigger": HTTP, "queueTrigger": QUEUE, "timerTrigger": TIMER}
+HTTP, QUEUE, TIMER, WARMUP = "http", "queue", "timer", "warmup"
+_TRIGGER_KINDS = {"httpTrigger": HTTP, "queueTrigger": QUEUE, "timerTrigger": TIMER, "warmupTrigger": WARMUP}
 
 
 class AppLoadError(Exception):

@@ -36,6 +36,7 @@ def hostapp_settings(connection_string: str, **overrides: str) -> dict[str, str]
         "HOSTAPP_SCHEDULE": "*/1 * * * * *",
         "FUNCHOST_FUNCTION_KEY": FUNCTION_KEY,
         "FUNCHOST_MASTER_KEY": MASTER_KEY,
+        "FUNCHOST_QUEUE_LEASE_SECONDS": "2",
     }
     settings.update(overrides)
     return settings
@@ -227,11 +228,26 @@ def test_message_that_is_not_base64_ends_in_poison_untouched(queues: Queues) -> 
     assert queues.is_empty("work")
 
 
+def test_long_running_message_keeps_its_lease(queues: Queues) -> None:
+    queues.client("slow").send_message("3.5")  # longer than the 2 s lease the test host uses
+    (done,) = [json.loads(text) for text in queues.take("slowdone", 1, timeout=15)]
+    assert done == {"dequeue_count": 1}
+    time.sleep(1.0)
+    assert queues.peek("slowdone") == [] and queues.is_empty("slow")
+
+
 # --- Timers and the admin API ----------------------------------------------------------------------------------
 
 def test_timer_fires_on_its_schedule(queues: Queues) -> None:
     ticks = [json.loads(text) for text in queues.take("ticks", 2, timeout=10)]
     assert ticks[0] == {"past_due": False}
+
+
+def test_warmup_runs_at_start_and_on_request(http: httpx.Client, queues: Queues) -> None:
+    assert queues.take("warmups", 1) == ["warm"]
+    assert http.post("/admin/warmup", headers={"x-functions-key": FUNCTION_KEY}).status_code == 401
+    assert http.post("/admin/warmup", headers={"x-functions-key": MASTER_KEY}).status_code == 200
+    assert queues.take("warmups", 1) == ["warm"]
 
 
 def test_admin_status_needs_the_master_key(http: httpx.Client) -> None:

@@ -11,6 +11,7 @@ import logging
 import os
 
 import azure.functions as func
+from azure.functions.warmup import WarmUpContext
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 if os.environ.get("HOSTAPP_FAIL_IMPORT"):
@@ -119,6 +120,19 @@ def always_fails(msg: func.QueueMessage) -> None:
 @work_bp.queue_output(arg_name="tick", queue_name="%HOSTAPP_PREFIX%-ticks", connection="AzureWebJobsStorage")
 def tick(timer: func.TimerRequest, tick: func.Out[str]) -> None:
     tick.set(json.dumps({"past_due": timer.past_due}))
+
+
+@work_bp.queue_trigger(arg_name="msg", queue_name="%HOSTAPP_PREFIX%-slow", connection="AzureWebJobsStorage")
+@work_bp.queue_output(arg_name="done", queue_name="%HOSTAPP_PREFIX%-slowdone", connection="AzureWebJobsStorage")
+async def slow_worker(msg: func.QueueMessage, done: func.Out[str]) -> None:
+    """Runs longer than the host's message lease (FUNCHOST_QUEUE_LEASE_SECONDS) to prove the lease is renewed."""
+    await asyncio.sleep(float(msg.get_body()))
+    done.set(json.dumps({"dequeue_count": msg.dequeue_count}))
+
+
+@work_bp.warm_up_trigger(arg_name="warmup_context")
+def warm(warmup_context: WarmUpContext) -> None:
+    _record("warmups", "warm")
 
 
 app.register_functions(http_bp)
