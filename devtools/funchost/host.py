@@ -1,4 +1,4 @@
-"""Host lifecycle: load settings and the app, start HTTP, queue and timer triggers, announce readiness, drain on stop."""
+"""Host lifecycle: load settings and the app, start the HTTP, queue and timer triggers, announce readiness, drain."""
 
 from __future__ import annotations
 
