@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
-
-from aiohttp import web
 
 from .tenant import iso, utc_now
 
@@ -31,14 +28,6 @@ def error_body(code: str, message: str, request_id: str) -> dict[str, Any]:
 def graph_headers(request_id: str, client_request_id: str | None = None) -> dict[str, str]:
     return {"request-id": request_id, "client-request-id": client_request_id or request_id,
             "x-ms-ags-diagnostic": json.dumps({"ServerInfo": {"DataCenter": "Emulator", "Slice": "E"}})}
-
-
-def error_response(status: int, code: str, message: str, *, request_id: str | None = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
-    rid = request_id or str(uuid.uuid4())
-    all_headers = graph_headers(rid)
-    all_headers.update(headers or {})
-    return web.json_response(error_body(code, message, rid), status=status, headers=all_headers)
 
 
 # Default code for fault rules and unknown routes.

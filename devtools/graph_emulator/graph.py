@@ -28,7 +28,7 @@ from .identity import validate_graph_token
 from .passwords import COMPLEXITY_MESSAGE, complies
 from .state import STATE, EmulatorState
 from .tenant import (
-    _USER_PROPERTY_GETTERS, DEFAULT_USER_PROPERTIES, PASSWORD_POLICIES, USER_PROPERTIES, WRITABLE_FOR_SYNCED,
+    USER_PROPERTY_GETTERS, DEFAULT_USER_PROPERTIES, PASSWORD_POLICIES, USER_PROPERTIES, WRITABLE_FOR_SYNCED,
     WRITABLE_USER_PROPERTIES, Tenant, User, iso, utc_now,
 )
 
@@ -195,7 +195,7 @@ def user_selection(req: GraphRequest) -> tuple[str, ...]:
 
 
 def user_renderer(select: tuple[str, ...]) -> Callable[[User], dict[str, Any]]:
-    getters = [(name, _USER_PROPERTY_GETTERS[name]) for name in select]
+    getters = [(name, USER_PROPERTY_GETTERS[name]) for name in select]
     return lambda user: {name: get(user) for name, get in getters}
 
 
@@ -229,7 +229,7 @@ def user_filter(raw: str) -> Callable[[User], bool]:
             negate = match.group(2).lower() == "ne"
             if prop is None:
                 break
-            getter = _USER_PROPERTY_GETTERS[prop]
+            getter = USER_PROPERTY_GETTERS[prop]
             if isinstance(value, str):
                 folded = value.lower()
                 tests.append(lambda u, g=getter, v=folded, n=negate: (str(g(u) or "").lower() == v) != n)
@@ -239,7 +239,7 @@ def user_filter(raw: str) -> Callable[[User], bool]:
             prop = by_lower.get(match.group(1).lower())
             if prop is None:
                 break
-            getter, prefix = _USER_PROPERTY_GETTERS[prop], match.group(2).replace("''", "'").lower()
+            getter, prefix = USER_PROPERTY_GETTERS[prop], match.group(2).replace("''", "'").lower()
             tests.append(lambda u, g=getter, p=prefix: str(g(u) or "").lower().startswith(p))
         else:
             break
@@ -711,7 +711,7 @@ async def dispatch(state: EmulatorState, method: str, path: str, raw_query: list
         if found is None:
             if path_known:
                 raise GraphError(405, "Request_BadRequest",
-                                 f"The HTTP method '{method}' is not allowed for the requested resource.")
+                                 "Specified HTTP method is not allowed for the request target.")
             segment = path.strip("/").split("/")[-1] or "/"
             raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
         decision = state.faults.decide(method, f"/v1.0{path}", "graph")

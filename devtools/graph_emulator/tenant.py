@@ -74,7 +74,7 @@ class User:
 
     def graph_property(self, name: str) -> Any:
         """The value Graph would show for one property of this user."""
-        getter = _USER_PROPERTY_GETTERS.get(name)
+        getter = USER_PROPERTY_GETTERS.get(name)
         return None if getter is None else getter(self)
 
 
@@ -82,7 +82,7 @@ class User:
 # (samAccountName, securityIdentifier, immutableId, domainName, distinguishedName, lastSyncDateTime)
 OnPrem = tuple[str, str, str, str, str, str]
 
-_USER_PROPERTY_GETTERS: dict[str, Any] = {
+USER_PROPERTY_GETTERS: dict[str, Any] = {
     "id": lambda u: u.id,
     "userPrincipalName": lambda u: u.upn,
     "displayName": lambda u: u.display_name if u.display_name is not None else f"{u.given_name} {u.surname}",
@@ -117,7 +117,7 @@ _USER_PROPERTY_GETTERS: dict[str, Any] = {
     "assignedLicenses": lambda u: [{"disabledPlans": [], "skuId": s} for s in u.sku_ids],
     "passwordProfile": lambda u: None,  # write-only in Graph
 }
-USER_PROPERTIES = frozenset(_USER_PROPERTY_GETTERS)
+USER_PROPERTIES = frozenset(USER_PROPERTY_GETTERS)
 
 
 @dataclass(slots=True)

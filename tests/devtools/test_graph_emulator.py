@@ -461,3 +461,12 @@ def test_hundred_thousand_users_generate_and_page_quickly() -> None:
           f"{pages} pages in {paging:.2f} s")
     assert len(users) == len(tenant.users) and pages == -(-len(users) // 999)
     assert generation < 10 and big.ready_after < 20 and paging < 30
+
+
+def test_resetting_an_admin_needs_a_privileged_directory_role(http: httpx.Client) -> None:
+    http.patch(f"/_emulator/apps/{SVC}", json={"directoryRoles": ["User Administrator"]}).raise_for_status()
+    token = app_token(http)
+    profile = {"passwordProfile": {"password": "Brand-New-Pass-42", "forceChangePasswordNextSignIn": False}}
+    admin = graph(http, "PATCH", "/users/admin@contoso.example", token, json=profile)
+    assert admin.status_code == 403 and admin.json()["error"]["code"] == "Authorization_RequestDenied"
+    assert graph(http, "PATCH", f"/users/{CASEY}", token, json=profile).status_code == 204
