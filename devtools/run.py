@@ -19,13 +19,15 @@ from pathlib import Path
 from devtools.azurite import Azurite
 from devtools.processes import REPO_ROOT, ManagedProcess, port_open
 
-RUN_DIR = REPO_ROOT / ".run"
+# The defaults match local.settings.json.sample; the SSPR_RUN_* variables move everything (the tests use them).
+RUN_DIR = Path(os.environ.get("SSPR_RUN_DIR", REPO_ROOT / ".run"))
+DATA_DIR = Path(os.environ.get("SSPR_RUN_DATA_DIR", REPO_ROOT / ".data"))
 LOCK = RUN_DIR / "make-run.json"
 SETTINGS = REPO_ROOT / "local.settings.json"
 SAMPLE = REPO_ROOT / "local.settings.json.sample"
 HOST_PORT = int(os.environ.get("SSPR_RUN_HOST_PORT", "7071"))
 EMULATOR_PORT = int(os.environ.get("SSPR_RUN_EMULATOR_PORT", "7072"))
-AZURITE_PORTS = (10000, 10001, 10002)
+AZURITE_PORTS = tuple(int(p) for p in os.environ.get("SSPR_RUN_AZURITE_PORTS", "10000,10001,10002").split(","))
 
 
 def _alive(pid: int) -> bool:
@@ -71,6 +73,21 @@ def _ensure_local_settings() -> dict[str, str]:
     return values
 
 
+def _endpoint_overrides(azurite: Azurite, values: dict[str, str]) -> dict[str, str]:
+    """App settings that follow the ports chosen here, when they differ from local.settings.json's defaults."""
+    overrides: dict[str, str] = {}
+    if AZURITE_PORTS != (10000, 10001, 10002) and values.get("AzureWebJobsStorage") == "UseDevelopmentStorage=true":
+        overrides["AzureWebJobsStorage"] = azurite.connection_string
+    emulator = f"http://127.0.0.1:{EMULATOR_PORT}"
+    if EMULATOR_PORT != 7072 and values.get("SSPR_AUTHORITY_HOST") == "http://127.0.0.1:7072":
+        overrides["SSPR_AUTHORITY_HOST"] = emulator
+        overrides["SSPR_GRAPH_BASE_URL"] = f"{emulator}/v1.0"
+    if HOST_PORT != 7071 and values.get("SSPR_PUBLIC_BASE_URL") == "http://localhost:7071":
+        overrides["SSPR_PUBLIC_BASE_URL"] = f"http://localhost:{HOST_PORT}"
+        overrides["SSPR_CORS_ALLOWED_ORIGINS"] = f"http://localhost:{HOST_PORT}"
+    return {k: v for k, v in overrides.items() if k not in os.environ}
+
+
 def _wait_healthy(url: str, timeout: float) -> tuple[int, float]:
     deadline = time.monotonic() + timeout
     status = 0
@@ -90,8 +107,9 @@ def _wait_healthy(url: str, timeout: float) -> tuple[int, float]:
 def main() -> int:
     _refuse_second_run()
     values = _ensure_local_settings()
-    RUN_DIR.mkdir(exist_ok=True)
-    LOCK.write_text(json.dumps({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    health_url = f"http://localhost:{HOST_PORT}/api/health"
+    LOCK.write_text(json.dumps({"pid": os.getpid(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "url": health_url}))
     started = time.monotonic()
     processes: list[ManagedProcess | Azurite] = []
     stopping = False
@@ -104,7 +122,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         print("Starting Azurite (tables, queues, blobs) ...", flush=True)
-        azurite = Azurite(REPO_ROOT / ".data" / "azurite", *AZURITE_PORTS)
+        azurite = Azurite(DATA_DIR / "azurite", *AZURITE_PORTS)
         processes.append(azurite.start())
 
         print("Starting the Graph + identity emulator ...", flush=True)
@@ -120,12 +138,11 @@ def main() -> int:
             "funchost",
             [sys.executable, "-m", "devtools.funchost", "--app-dir", str(REPO_ROOT), "--port", str(HOST_PORT),
              "--settings", str(SETTINGS)],
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **_endpoint_overrides(azurite, values), "PYTHONUNBUFFERED": "1"},
             echo=True,
         )
         processes.append(host.start(ready_prefix="funchost ready", timeout=90))
 
-        health_url = f"http://localhost:{HOST_PORT}/api/health"
         status, first_latency = _wait_healthy(health_url, 60)
         elapsed = time.monotonic() - started
         print(
@@ -136,7 +153,7 @@ SSPR is running ({elapsed:.1f} s to start; health answered {status} in {first_la
   Graph emulator   http://127.0.0.1:{EMULATOR_PORT}/v1.0   (tenant {values.get('SSPR_TENANT_ID')})
   Mail outbox      http://127.0.0.1:{EMULATOR_PORT}/_emulator/outbox
   Token endpoint   http://127.0.0.1:{EMULATOR_PORT}/{values.get('SSPR_TENANT_ID')}/oauth2/v2.0/token
-  Azurite          blob :{AZURITE_PORTS[0]}  queue :{AZURITE_PORTS[1]}  table :{AZURITE_PORTS[2]}  (data in .data/azurite)
+  Azurite          blob :{AZURITE_PORTS[0]}  queue :{AZURITE_PORTS[1]}  table :{AZURITE_PORTS[2]}  (data in {DATA_DIR / 'azurite'})
 
 Demo users and app ids are in the README. Press Ctrl-C to stop everything.
 """,

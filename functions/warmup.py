@@ -3,6 +3,7 @@
 import logging
 
 import azure.functions as func
+from azure.functions.warmup import WarmUpContext  # not exported by azure.functions 1.26 despite __all__
 
 from functions import composition
 
@@ -10,7 +11,7 @@ bp = func.Blueprint()
 
 
 @bp.warm_up_trigger("warmup_context")
-async def warmup(warmup_context: func.WarmUpContext) -> None:
+async def warmup(warmup_context: WarmUpContext) -> None:
     await composition.graph().warm_up()
     try:
         await composition.storage().ping()

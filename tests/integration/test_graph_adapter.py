@@ -51,7 +51,7 @@ async def set_faults(emulator: GraphEmulator, *rules: dict[str, object]) -> None
 async def organization_requests(emulator: GraphEmulator) -> int:
     async with httpx.AsyncClient(base_url=emulator.base_url) as http:
         stats = (await http.get("/_emulator/stats")).json()
-    return sum(count for key, count in stats["requests"].items() if "/organization" in key)
+    return sum(count for key, count in stats["graph"]["byRoute"].items() if "/organization" in key)
 
 
 async def test_the_organization_is_read_through_the_sdk(emulator: GraphEmulator) -> None:
