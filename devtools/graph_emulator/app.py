@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import control, graph, identity
+from . import authorize, control, graph, identity
 from .errors import default_code
 from .identity_keys import SigningKeys
 from .state import STATE, EmulatorState
@@ -54,10 +54,11 @@ def create_app(*, fixture: str | Path | dict[str, Any] | None = None, users: int
     data = fixture if isinstance(fixture, dict) else load_fixture(fixture)
     state = EmulatorState(fixture=data, generated_users=users, seed=seed, tenant=Tenant(data, users, seed),
                           keys=SigningKeys(), base_url=base_url.rstrip("/") if base_url else None)
-    app = web.Application(middlewares=[identity_faults], client_max_size=4 * 1024 * 1024)
+    app = web.Application(middlewares=[authorize.cors, identity_faults], client_max_size=4 * 1024 * 1024)
     app[STATE] = state
     control.add_routes(app)
     graph.add_routes(app)
     identity.add_routes(app)
+    authorize.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,16 +169,8 @@ def pairwise_sub(user_id: str, client_id: str) -> str:
     return b64url(hashlib.sha256(f"{user_id}|{client_id}".encode()).digest())
 
 
-def resource_owner_password(state: EmulatorState, issuer: str, form: dict[str, str]) -> dict[str, Any]:
-    tenant = state.tenant
-    app = authenticate_client(tenant, form, secret_required=False)
-    username, password = form.get("username", ""), form.get("password", "")
-    if not username or not password:
-        missing = "username" if not username else "password"
-        raise TokenError(400, "invalid_request", 900144,
-                         f"The request body must contain the following parameter: '{missing}'.")
-    scope = form.get("scope", "") or "openid profile"
-    resource, names, oidc = parse_scope(tenant, scope)
+def sign_in(tenant: Tenant, username: str, password: str) -> User:
+    """The user these credentials prove, or the AADSTS error Entra would give."""
     user = tenant.find_user(username)
     if user is None:
         raise TokenError(400, "invalid_grant", 50034,
@@ -187,48 +180,83 @@ def resource_owner_password(state: EmulatorState, issuer: str, form: dict[str, s
         raise TokenError(400, "invalid_grant", 50126,
                          "Error validating credentials due to invalid username or password.")
     if not user.account_enabled:
-        raise TokenError(400, "invalid_grant", 50057,
-                         "The user account is disabled.")
+        raise TokenError(400, "invalid_grant", 50057, "The user account is disabled.")
     if user.force_change:
         raise TokenError(400, "invalid_grant", 50055, "The password is expired.")
+    return user
+
+
+@dataclass(slots=True)
+class DelegatedGrant:
+    resource: Resource
+    scopes: list[str]  # granted scope names on the resource, e.g. ["access_as_user"]
+    oidc: list[str]
+
+
+def delegated_grant(tenant: Tenant, app: App, scope: str) -> DelegatedGrant:
+    """Resolve a user-flow scope string against what the client app has been consented."""
+    resource, names, oidc = parse_scope(tenant, scope or "openid profile")
     if resource is None:
-        resource = resolve_resource(tenant, GRAPH_RESOURCE)
-        names = ["User.Read"]
-    assert resource is not None
-    consented = app.delegated.get(resource.audience if not resource.is_graph else GRAPH_RESOURCE, [])
+        resource, names = Resource(GRAPH_RESOURCE, None, GRAPH_RESOURCE), ["User.Read"]
+    consented = app.delegated.get(resource.audience, [])
     granted = list(consented) if names == [".default"] else names
-    refused = [n for n in granted if n not in consented]
-    if refused or not granted:
+    if not granted or any(n not in consented for n in granted):
         raise TokenError(400, "invalid_grant", 65001,
                          f"The user or administrator has not consented to use the application with ID "
                          f"'{app.app_id}' named '{app.display_name}'. Send an interactive authorization request "
                          f"for this user and resource.")
-    claims = base_claims(issuer, tenant.id)
-    display = user.graph_property("displayName")
+    return DelegatedGrant(resource, granted, oidc)
+
+
+def user_tokens(state: EmulatorState, issuer: str, app: App, user: User, grant: DelegatedGrant,
+                nonce: str | None = None) -> dict[str, Any]:
+    """Access token (and id_token with openid) for a signed-in user, as the v2 token endpoint returns them."""
+    resource = grant.resource
+    claims = base_claims(issuer, state.tenant.id)
     claims.update({"aud": resource.audience, "azp": app.app_id, "azpacr": "0" if app.public_client else "1",
-                   "name": display, "oid": user.id, "preferred_username": user.upn, "scp": " ".join(granted),
-                   "sub": pairwise_sub(user.id, app.app_id), "aio": b64url(uuid.uuid4().bytes)})
+                   "name": user.graph_property("displayName"), "oid": user.id, "preferred_username": user.upn,
+                   "scp": " ".join(grant.scopes), "sub": pairwise_sub(user.id, app.app_id),
+                   "aio": b64url(uuid.uuid4().bytes)})
     if not resource.is_graph:
         roles = state.tenant.app_roles_of_user(user.id, resource.audience)
         if roles:
             claims["roles"] = roles
     result: dict[str, Any] = {
-        "token_type": "Bearer", "scope": " ".join(f"{resource.identifier}/{n}" for n in granted),
+        "token_type": "Bearer", "scope": " ".join(f"{resource.identifier}/{n}" for n in grant.scopes),
         "expires_in": TOKEN_LIFETIME - 1, "ext_expires_in": TOKEN_LIFETIME - 1,
         "access_token": sign(claims, state.keys.current),
     }
-    if "openid" in oidc:
-        result["id_token"] = id_token(state, issuer, user, app)
-    if "offline_access" in oidc:
+    if "openid" in grant.oidc:
+        result["id_token"] = id_token(state, issuer, user, app, nonce)
+    if "offline_access" in grant.oidc:
         result["refresh_token"] = b64url(uuid.uuid4().bytes) + ".emulator-refresh-token-not-redeemable"
     return result
 
 
-def id_token(state: EmulatorState, issuer: str, user: User, app: App) -> str:
+def resource_owner_password(state: EmulatorState, issuer: str, form: dict[str, str]) -> dict[str, Any]:
+    tenant = state.tenant
+    app = authenticate_client(tenant, form, secret_required=False)
+    username, password = form.get("username", ""), form.get("password", "")
+    if not username or not password:
+        missing = "username" if not username else "password"
+        raise TokenError(400, "invalid_request", 900144,
+                         f"The request body must contain the following parameter: '{missing}'.")
+    grant = delegated_grant(tenant, app, form.get("scope", ""))
+    return user_tokens(state, issuer, app, sign_in(tenant, username, password), grant)
+
+
+def id_token(state: EmulatorState, issuer: str, user: User, app: App, nonce: str | None = None) -> str:
     claims = base_claims(issuer, state.tenant.id)
     claims.update({"aud": app.app_id, "name": user.graph_property("displayName"), "oid": user.id,
                    "preferred_username": user.upn, "sub": pairwise_sub(user.id, app.app_id)})
+    if nonce:
+        claims["nonce"] = nonce
     return sign(claims, state.keys.current)
+
+
+Grant = Callable[[EmulatorState, str, dict[str, str]], dict[str, Any]]
+# Token endpoint grant types; authorize.py adds "authorization_code".
+GRANTS: dict[str, Grant] = {"client_credentials": client_credentials, "password": resource_owner_password}
 
 
 # ---- validating tokens sent to Graph -------------------------------------------------------------------
@@ -280,11 +308,19 @@ def _check_tenant(request: web.Request) -> EmulatorState:
     return state
 
 
-async def openid_configuration(request: web.Request) -> web.Response:
+def tenant_or_error(request: web.Request) -> web.Response | None:
+    """Count the identity request; an Entra-shaped error when the path names another tenant."""
     try:
-        state = _check_tenant(request)
+        _check_tenant(request)
     except TokenError as err:
         return err.response()
+    return None
+
+
+async def openid_configuration(request: web.Request) -> web.Response:
+    if (error := tenant_or_error(request)) is not None:
+        return error
+    state = request.app[STATE]
     base, tid = state.origin(request), state.tenant.id
     return web.json_response({
         "issuer": state.issuer(request),
@@ -298,7 +334,8 @@ async def openid_configuration(request: web.Request) -> web.Response:
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "grant_types_supported": ["client_credentials", "password"],
+        "grant_types_supported": sorted(GRANTS),
+        "code_challenge_methods_supported": ["S256", "plain"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "name", "oid", "preferred_username",
                              "tid", "ver", "azp", "roles", "scp"],
@@ -307,11 +344,9 @@ async def openid_configuration(request: web.Request) -> web.Response:
 
 
 async def jwks(request: web.Request) -> web.Response:
-    try:
-        state = _check_tenant(request)
-    except TokenError as err:
-        return err.response()
-    return web.json_response(state.keys.jwks())
+    if (error := tenant_or_error(request)) is not None:
+        return error
+    return web.json_response(request.app[STATE].keys.jwks())
 
 
 async def token(request: web.Request) -> web.Response:
@@ -327,17 +362,13 @@ async def token(request: web.Request) -> web.Response:
             form.setdefault("client_id", client_id)
             form.setdefault("client_secret", secret)
         grant = form.get("grant_type", "")
-        issuer = state.issuer(request)
-        if grant == "client_credentials":
-            body = client_credentials(state, issuer, form)
-        elif grant == "password":
-            body = resource_owner_password(state, issuer, form)
-        elif not grant:
+        if not grant:
             raise TokenError(400, "invalid_request", 900144,
                              "The request body must contain the following parameter: 'grant_type'.")
-        else:
+        if grant not in GRANTS:
             raise TokenError(400, "unsupported_grant_type", 70003,
                              f"The app requested an unsupported grant type '{grant}'.")
+        body = GRANTS[grant](state, state.issuer(request), form)
     except TokenError as err:
         return err.response()
     return web.json_response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})

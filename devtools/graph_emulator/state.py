@@ -27,6 +27,7 @@ class EmulatorState:
     outbox: Outbox = field(default_factory=Outbox)
     stats: Stats = field(default_factory=Stats)
     report_calls: dict[str, deque[float]] = field(default_factory=dict)  # client id -> recent call times
+    auth_codes: dict[str, Any] = field(default_factory=dict)  # one-time authorization codes (authorize.py)
 
     def reset(self) -> None:
         """Back to the initial tenant; signing keys are kept so tokens already handed out stay valid."""
@@ -35,6 +36,7 @@ class EmulatorState:
         self.outbox.clear()
         self.stats.clear()
         self.report_calls.clear()
+        self.auth_codes.clear()
 
     def origin(self, request: web.Request) -> str:
         return self.base_url or f"{request.scheme}://{request.host}"

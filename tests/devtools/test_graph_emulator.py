@@ -470,3 +470,45 @@ def test_resetting_an_admin_needs_a_privileged_directory_role(http: httpx.Client
     admin = graph(http, "PATCH", "/users/admin@contoso.example", token, json=profile)
     assert admin.status_code == 403 and admin.json()["error"]["code"] == "Authorization_RequestDenied"
     assert graph(http, "PATCH", f"/users/{CASEY}", token, json=profile).status_code == 204
+
+
+def test_authorization_code_flow_with_pkce_signs_in_through_the_form(http: httpx.Client) -> None:
+    import base64
+    import hashlib
+    import secrets
+    from urllib.parse import parse_qs, urlsplit
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    redirect = "http://localhost:5173/auth/callback"
+    params = {"client_id": PAGES, "response_type": "code", "redirect_uri": redirect, "state": "xyz",
+              "scope": f"api://{SVC}/access_as_user openid", "code_challenge": challenge,
+              "code_challenge_method": "S256", "nonce": "n-123", "login_hint": "sven@contoso.example"}
+    form = http.get(f"/{TENANT}/oauth2/v2.0/authorize", params=params)
+    assert form.status_code == 200 and 'name="password"' in form.text
+    wrong = http.post(f"/{TENANT}/oauth2/v2.0/authorize", data={**params, "username": "sven@contoso.example",
+                                                                  "password": "nope"})
+    assert "AADSTS50126" in wrong.text
+    signed_in = http.post(f"/{TENANT}/oauth2/v2.0/authorize",
+                          data={**params, "username": "sven@contoso.example", "password": PASSWORD})
+    assert signed_in.status_code == 302
+    location = urlsplit(signed_in.headers["Location"])
+    reply = {k: v[0] for k, v in parse_qs(location.query).items()}
+    assert location.path == "/auth/callback" and reply["state"] == "xyz"
+    redeem = {"grant_type": "authorization_code", "client_id": PAGES, "code": reply["code"],
+              "redirect_uri": redirect, "code_verifier": "not-the-verifier"}
+    token_url = f"/{TENANT}/oauth2/v2.0/token"
+    assert http.post(token_url, data=redeem).json()["error"] == "invalid_grant"
+    assert http.post(token_url, data=redeem).json()["error_codes"] == [70008]  # a code works once
+    signed_in = http.post(f"/{TENANT}/oauth2/v2.0/authorize",
+                          data={**params, "username": "sven@contoso.example", "password": PASSWORD})
+    code = parse_qs(urlsplit(signed_in.headers["Location"]).query)["code"][0]
+    tokens = http.post(token_url, data={**redeem, "code": code, "code_verifier": verifier}).json()
+    access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    identity = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert access["aud"] == SVC and access["scp"] == "access_as_user" and access["preferred_username"] == \
+        "sven@contoso.example"
+    assert identity["aud"] == PAGES and identity["nonce"] == "n-123"
+    preflight = http.options(token_url, headers={"Origin": "http://localhost:5173",
+                                                 "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
