@@ -16,7 +16,7 @@ from .graph import FIELD_SLOTS, apply_user_fields
 from .identity import base_claims
 from .identity_keys import SigningKey
 from .state import STATE, EmulatorState
-from .tenant import USER_PROPERTIES, OnPrem, Tenant, User, iso, new_object_id, utc_now
+from .tenant import USER_PROPERTIES, Group, OnPrem, Tenant, User, iso, new_object_id, utc_now
 
 
 def problem(status: int, message: str) -> web.Response:
@@ -236,7 +236,7 @@ async def delete_user(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def _member(request: web.Request) -> tuple[Tenant, Any, str]:
+def _member(request: web.Request) -> tuple[Tenant, Group, str]:
     tenant = state_of(request).tenant
     group = tenant.groups.get(request.match_info["gid"].lower())
     if group is None:

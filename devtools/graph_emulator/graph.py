@@ -29,7 +29,7 @@ from .passwords import COMPLEXITY_MESSAGE, complies
 from .state import STATE, EmulatorState
 from .tenant import (
     USER_PROPERTY_GETTERS, DEFAULT_USER_PROPERTIES, PASSWORD_POLICIES, USER_PROPERTIES, WRITABLE_FOR_SYNCED,
-    WRITABLE_USER_PROPERTIES, Tenant, User, iso, utc_now,
+    WRITABLE_USER_PROPERTIES, Group, Tenant, User, iso, utc_now,
 )
 
 JSON_CONTENT_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -561,7 +561,7 @@ async def send_mail(req: GraphRequest) -> GraphResult:
 # ---- groups --------------------------------------------------------------------------------------------
 
 
-def find_group(req: GraphRequest) -> Any:
+def find_group(req: GraphRequest) -> Group:
     group = req.tenant.groups.get(req.params["id"].lower())
     if group is None:
         raise GraphError(404, "Request_ResourceNotFound",
