@@ -1,18 +1,27 @@
 """Every error the service raises on purpose, and the one place that maps each to an HTTP problem.
 
     SsprError                      500  urn:sspr:problem:internal
+    +-- InvalidRequest             400  urn:sspr:problem:invalid-request     (lists each field and what is wrong)
+    +-- Unauthenticated            401  urn:sspr:problem:unauthenticated     (no, expired or untrusted token)
+    +-- Forbidden                  403  urn:sspr:problem:forbidden           (valid token, missing app role)
+    +-- NotFound                   404  urn:sspr:problem:not-found
+    +-- Conflict                   409  urn:sspr:problem:conflict            (e.g. an enablement run is running)
+    +-- PreconditionFailed         412  urn:sspr:problem:precondition-failed (If-Match names an old ETag)
+    +-- PayloadTooLarge            413  urn:sspr:problem:payload-too-large
+    +-- PreconditionRequired       428  urn:sspr:problem:precondition-required (If-Match missing)
+    +-- GraphError                 502  urn:sspr:problem:directory-error     (Graph answered a 4xx we do not expect)
     +-- DependencyUnavailable      503  urn:sspr:problem:dependency-unavailable
         +-- StorageUnavailable     503  (Azure Storage unreachable, timed out or refusing)
         +-- GraphUnavailable       503  (Microsoft Graph unreachable, throttled past our patience, 5xx)
-    +-- GraphError                 502  urn:sspr:problem:directory-error (Graph answered 4xx we did not expect)
 
-Messages are for logs and never carry secrets; responses carry only `type`, `title` and `status`
-(security.md C4).
+The exception message is for logs and never carries secrets; a response carries only the problem's `type`,
+`title`, `status` and, where the class says so, structured `errors` (security.md C4).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,8 +33,86 @@ class Problem:
     status: int
 
 
+@dataclass(frozen=True)
+class FieldError:
+    """One violated rule of one input field; `field` is a dotted path such as `securityQuestions.registerCount`."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
 class SsprError(Exception):
     problem = Problem("urn:sspr:problem:internal", "Something went wrong on our side. Try again later.", 500)
+
+    def problem_extensions(self) -> dict[str, Any]:
+        """Extra members of the problem body; only data safe to show the caller."""
+        return {}
+
+
+class InvalidRequest(SsprError):
+    problem = Problem("urn:sspr:problem:invalid-request", "The request is not valid.", 400)
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+    def problem_extensions(self) -> dict[str, Any]:
+        return {"errors": [e.as_dict() for e in self.errors]}
+
+
+class Unauthenticated(SsprError):
+    problem = Problem("urn:sspr:problem:unauthenticated", "Sign in again: the access token is missing or not valid.", 401)
+
+
+class Forbidden(SsprError):
+    problem = Problem("urn:sspr:problem:forbidden", "You do not have the role this needs.", 403)
+
+
+class NotFound(SsprError):
+    problem = Problem("urn:sspr:problem:not-found", "Nothing was found there.", 404)
+
+
+class Conflict(SsprError):
+    problem = Problem("urn:sspr:problem:conflict", "This conflicts with work already in progress.", 409)
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.extensions = extensions
+
+    def problem_extensions(self) -> dict[str, Any]:
+        return dict(self.extensions)
+
+
+class PreconditionFailed(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:precondition-failed",
+        "Someone changed this since you read it. Reload and apply your change again.",
+        412,
+    )
+
+
+class PayloadTooLarge(SsprError):
+    problem = Problem("urn:sspr:problem:payload-too-large", "The request body is too large.", 413)
+
+
+class PreconditionRequired(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:precondition-required", "Send If-Match with the ETag you read, so no change is lost.", 428
+    )
+
+
+class GraphError(SsprError):
+    """Microsoft Graph refused a request with an error code we do not handle as a domain outcome."""
+
+    problem = Problem("urn:sspr:problem:directory-error", "The directory refused the request.", 502)
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(f"Graph answered {status} {code}")
+        self.status = status
+        self.code = code
 
 
 class DependencyUnavailable(SsprError):
@@ -42,14 +129,3 @@ class StorageUnavailable(DependencyUnavailable):
 
 class GraphUnavailable(DependencyUnavailable):
     """Microsoft Graph did not answer in time, or kept answering 429/5xx."""
-
-
-class GraphError(SsprError):
-    """Microsoft Graph refused a request with an error code we do not handle as a domain outcome."""
-
-    problem = Problem("urn:sspr:problem:directory-error", "The directory refused the request.", 502)
-
-    def __init__(self, status: int, code: str) -> None:
-        super().__init__(f"Graph answered {status} {code}")
-        self.status = status
-        self.code = code

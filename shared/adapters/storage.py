@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import ResourceExistsError
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
@@ -39,6 +40,7 @@ class StorageClients:
         self._queues = queues
         self._table_prefix = table_prefix
         self._credential = credential
+        self._created: set[str] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StorageClients:
@@ -68,6 +70,27 @@ class StorageClients:
     def table(self, name: str) -> TableClient:
         """The client of table `<prefix><name>`, e.g. table("Policy") -> "ssprPolicy"."""
         return self._tables.get_table_client(self.table_name(name))
+
+    async def table_ready(self, name: str) -> TableClient:
+        """`table(name)`, created on first use in this process (one extra call per table per process)."""
+        client = self.table(name)
+        key = f"table:{client.table_name}"
+        if key not in self._created:
+            await self._tables.create_table_if_not_exists(client.table_name)
+            self._created.add(key)
+        return client
+
+    async def queue_ready(self, name: str) -> QueueClient:
+        """`queue(name)`, created on first use in this process."""
+        client = self.queue(name)
+        key = f"queue:{name}"
+        if key not in self._created:
+            try:
+                await client.create_queue()
+            except ResourceExistsError:
+                pass
+            self._created.add(key)
+        return client
 
     def queue(self, name: str) -> QueueClient:
         """A queue client whose messages are base64 text, as the Functions queue trigger reads them."""
