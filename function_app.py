@@ -2,9 +2,11 @@
 
 import azure.functions as func
 
-from functions import health, warmup
+from functions import audit, health, openapi, warmup
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(health.bp)
 app.register_functions(warmup.bp)
+app.register_functions(openapi.bp)
+app.register_functions(audit.bp)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 
+from shared.adapters.audit_store import AuditStore
 from shared.adapters.credentials import graph_credential
 from shared.adapters.graph import GraphGateway
 from shared.adapters.storage import StorageClients
+from shared.adapters.tokens import TokenValidator
 from shared.config import Settings, load_settings
+from shared.services.audit import AuditLog
 
 log = logging.getLogger("sspr")
 
@@ -19,6 +22,7 @@ settings: Settings = load_settings()
 
 _storage: StorageClients | None = None
 _graph: GraphGateway | None = None
+_tokens: TokenValidator | None = None
 
 
 def storage() -> StorageClients:
@@ -33,3 +37,20 @@ def graph() -> GraphGateway:
     if _graph is None:
         _graph = GraphGateway.create(settings, graph_credential(settings))
     return _graph
+
+
+def tokens() -> TokenValidator:
+    """Validates Entra access tokens issued to this API (audience: its app id, or api://<app id>)."""
+    global _tokens
+    if _tokens is None:
+        _tokens = TokenValidator(
+            openid_configuration_url=settings.openid_configuration_url,
+            issuer=settings.issuer,
+            audiences=[str(settings.api_client_id), f"api://{settings.api_client_id}"],
+            tenant_id=str(settings.tenant_id),
+        )
+    return _tokens
+
+
+def audit() -> AuditLog:
+    return AuditLog(AuditStore(storage()))

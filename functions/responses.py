@@ -22,7 +22,9 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def problem_response(problem: Problem, detail: str | None = None, **extra: Any) -> func.HttpResponse:
+def problem_response(
+    problem: Problem, detail: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+) -> func.HttpResponse:
     body: dict[str, Any] = {"type": problem.type, "title": problem.title, "status": problem.status}
     if detail:
         body["detail"] = detail
@@ -32,5 +34,5 @@ def problem_response(problem: Problem, detail: str | None = None, **extra: Any) 
         status_code=problem.status,
         mimetype="application/problem+json",
         charset="utf-8",
-        headers=dict(API_HEADERS),
+        headers={**API_HEADERS, **(headers or {})},
     )

@@ -13,6 +13,7 @@
     +-- DependencyUnavailable      503  urn:sspr:problem:dependency-unavailable
         +-- StorageUnavailable     503  (Azure Storage unreachable, timed out or refusing)
         +-- GraphUnavailable       503  (Microsoft Graph unreachable, throttled past our patience, 5xx)
+        +-- IdentityUnavailable    503  (the tenant's OpenID configuration or signing keys cannot be fetched)
 
 The exception message is for logs and never carries secrets; a response carries only the problem's `type`,
 `title`, `status` and, where the class says so, structured `errors` (security.md C4).
@@ -129,3 +130,7 @@ class StorageUnavailable(DependencyUnavailable):
 
 class GraphUnavailable(DependencyUnavailable):
     """Microsoft Graph did not answer in time, or kept answering 429/5xx."""
+
+
+class IdentityUnavailable(DependencyUnavailable):
+    """The tenant's OpenID configuration or JWKS could not be fetched, so no token can be checked."""

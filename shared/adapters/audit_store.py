@@ -111,7 +111,7 @@ class AuditStore:
                     clauses.append("activity eq @activity")
                     params["activity"] = query.activity.value
                 if query.user_id is not None:
-                    clauses.append("(targetUserId eq @user or actorId eq @user)")
+                    clauses.append("( targetUserId eq @user or actorId eq @user )")  # the SDK splits on spaces
                     params["user"] = query.user_id
                 pages = table.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
                 async for entity in pages:

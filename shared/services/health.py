@@ -7,11 +7,27 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from pydantic import BaseModel
+
 from shared import __version__
 from shared.adapters.graph import GraphGateway
 from shared.adapters.storage import StorageClients
 
 CHECK_TIMEOUT_SECONDS = 3.0
+
+
+class DependencyDocument(BaseModel):
+    status: str
+    latencyMs: int
+    reason: str | None = None
+
+
+class HealthDocument(BaseModel):
+    """Health of this instance: "ok", or "unavailable" with the dependency at fault."""
+
+    status: str
+    version: str
+    checks: dict[str, DependencyDocument]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,187 @@
+"""What every HTTP endpoint shares: error-to-problem mapping, token checks, body parsing, ETags, CSV.
+
+Bodies are limited to 16 KiB, must be one JSON object without duplicate keys or control characters, and are
+validated by the endpoint's pydantic model; every violation comes back at once, naming its field (security.md D5).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import logging
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from functions import composition
+from functions.responses import API_HEADERS, json_response, problem_response
+from shared.domain.access import Access, Principal
+from shared.errors import (
+    FieldError,
+    Forbidden,
+    InvalidRequest,
+    PayloadTooLarge,
+    PreconditionRequired,
+    SsprError,
+    Unauthenticated,
+)
+
+log = logging.getLogger("sspr.api")
+
+MAX_BODY_BYTES = 16 * 1024
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[..., Awaitable[func.HttpResponse]]
+
+__all__ = [
+    "authenticate", "client_ip", "csv_response", "endpoint", "if_match", "json_response", "parse_json",
+    "problem_response", "wants_csv",
+]
+
+
+def endpoint(handler: Handler) -> Handler:
+    """Wrap an async HTTP function: a raised SsprError becomes its problem response, anything else a generic 500."""
+
+    @functools.wraps(handler)
+    async def wrapper(req: func.HttpRequest, *args: Any, **kwargs: Any) -> func.HttpResponse:
+        try:
+            return await handler(req, *args, **kwargs)
+        except SsprError as error:
+            level = logging.ERROR if error.problem.status >= 500 else logging.INFO
+            log.log(level, "%s %s -> %s: %s", req.method, _path(req), error.problem.status, error)
+            headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if isinstance(error, Unauthenticated) else None
+            return problem_response(error.problem, headers=headers, **error.problem_extensions())
+        except Exception:  # noqa: BLE001 - never leak a trace; the log keeps it
+            log.exception("%s %s -> 500", req.method, _path(req))
+            return problem_response(SsprError.problem)
+
+    return wrapper
+
+
+def _path(req: func.HttpRequest) -> str:
+    return req.url.split("?", 1)[0]  # query strings may carry codes or keys: never logged
+
+
+async def authenticate(req: func.HttpRequest, access: Access) -> Principal:
+    """The caller's validated Entra token, holding an app role that grants `access` (401 / 403 otherwise)."""
+    header = req.headers.get("Authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("no bearer token")
+    principal = await composition.tokens().principal(token.strip())
+    if not principal.may(access):
+        raise Forbidden(f"principal {principal.object_id} lacks a role granting {access}")
+    return principal
+
+
+def parse_json(req: func.HttpRequest, model: type[M]) -> M:
+    """The body as `model`, or 413 / 400 with every field error listed."""
+    body = req.get_body() or b""
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body of {len(body)} bytes")
+    try:
+        data = json.loads(body.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+    except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKey) as exc:
+        message = str(exc) if isinstance(exc, _DuplicateKey) else "is not valid JSON (UTF-8)"
+        raise InvalidRequest([FieldError("body", message)]) from None
+    if not isinstance(data, dict):
+        raise InvalidRequest([FieldError("body", "must be a JSON object")])
+    control = list(_control_character_fields(data, ""))
+    if control:
+        raise InvalidRequest([FieldError(path or "body", "must not contain control characters") for path in control])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest([_field_error(e) for e in exc.errors(include_url=False, include_input=False)]) from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(f"the key {json.dumps(key)} appears twice")
+        result[key] = value
+    return result
+
+
+def _control_character_fields(value: Any, path: str) -> Iterable[str]:
+    if isinstance(value, str):
+        if any(unicodedata.category(ch) == "Cc" for ch in value):
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if any(unicodedata.category(ch) == "Cc" for ch in str(key)):
+                yield child
+            yield from _control_character_fields(item, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _control_character_fields(item, f"{path}[{index}]")
+
+
+def _field_error(error: Mapping[str, Any]) -> FieldError:
+    path = ""
+    for part in error.get("loc", ()):
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = str(error.get("msg", "is not valid"))
+    if error.get("type") == "extra_forbidden":
+        message = "is not a known field"
+    elif error.get("type") == "missing":
+        message = "is required"
+    return FieldError(path or "body", message.removeprefix("Value error, "))
+
+
+def if_match(req: func.HttpRequest) -> str:
+    """The If-Match ETag a change must name (428 when missing)."""
+    value = (req.headers.get("If-Match") or "").strip()
+    if not value:
+        raise PreconditionRequired("If-Match missing")
+    return value
+
+
+def client_ip(req: func.HttpRequest) -> str | None:
+    """The caller's IP as Azure's front end reports it (X-Forwarded-For's first hop, port removed)."""
+    forwarded = (req.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
+    if not forwarded:
+        return None
+    if forwarded.startswith("["):  # [v6]:port
+        return forwarded[1:].split("]", 1)[0]
+    if forwarded.count(":") == 1:  # v4:port
+        return forwarded.split(":", 1)[0]
+    return forwarded
+
+
+def wants_csv(req: func.HttpRequest) -> bool:
+    return req.params.get("format") == "csv" or "text/csv" in (req.headers.get("Accept") or "")
+
+
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A cell starting like a formula would run in Excel (CSV injection): make it text.
+    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
+
+
+def csv_response(columns: list[str], rows: Iterable[Mapping[str, Any]], filename: str) -> func.HttpResponse:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(column)) for column in columns])
+    return func.HttpResponse(
+        buffer.getvalue(),
+        status_code=200,
+        mimetype="text/csv",
+        charset="utf-8",
+        headers={**API_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )

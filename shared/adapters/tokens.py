@@ -1,0 +1,132 @@
+"""Validation of Entra v2 access tokens against the tenant's published signing keys (OIDC discovery + JWKS).
+
+Checks, in order: RS256 with a `kid` the tenant publishes (an unknown `kid` triggers one JWKS refresh, rate
+limited so forged kids cannot turn us into a JWKS fetch loop), signature, issuer, audience, tenant, expiry and
+not-before with 60 s leeway measured by the injected clock. Any failure is `Unauthenticated` with the reason in
+the log message only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+import jwt
+from jwt import PyJWK
+
+from shared.domain.access import Principal
+from shared.errors import IdentityUnavailable, Unauthenticated
+
+LEEWAY_SECONDS = 60
+JWKS_MAX_AGE_SECONDS = 6 * 3600
+UNKNOWN_KID_REFRESH_INTERVAL_SECONDS = 30
+
+
+class TokenValidator:
+    def __init__(
+        self,
+        *,
+        openid_configuration_url: str,
+        issuer: str,
+        audiences: Iterable[str],
+        tenant_id: str,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config_url = openid_configuration_url
+        self._issuer = issuer
+        self._audiences = list(audiences)
+        self._tenant_id = tenant_id.lower()
+        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0))
+        self._clock = clock
+        self._keys: dict[str, PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def validate(self, token: str) -> dict[str, Any]:
+        """The token's claims, or `Unauthenticated`."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthenticated("token is not a JWT") from None
+        if header.get("alg") != "RS256" or not isinstance(header.get("kid"), str):
+            raise Unauthenticated(f"token algorithm {header.get('alg')!r} or kid not acceptable")
+        key = await self._key(header["kid"])
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=["RS256"],
+                audience=self._audiences,
+                issuer=self._issuer,
+                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                         "require": ["exp", "nbf", "iss", "aud", "tid"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"token rejected: {type(exc).__name__}") from None
+        now = self._clock()
+        if float(claims["exp"]) + LEEWAY_SECONDS < now:
+            raise Unauthenticated("token expired")
+        if float(claims["nbf"]) - LEEWAY_SECONDS > now:
+            raise Unauthenticated("token not yet valid")
+        if str(claims["tid"]).lower() != self._tenant_id:
+            raise Unauthenticated("token from another tenant")
+        return claims
+
+    async def principal(self, token: str) -> Principal:
+        claims = await self.validate(token)
+        return principal_from_claims(claims)
+
+    async def _key(self, kid: str) -> PyJWK:
+        now = self._clock()
+        stale = self._fetched_at is None or now - self._fetched_at > JWKS_MAX_AGE_SECONDS
+        if kid in self._keys and not stale:
+            return self._keys[kid]
+        async with self._lock:
+            now = self._clock()
+            recently = self._fetched_at is not None and now - self._fetched_at < UNKNOWN_KID_REFRESH_INTERVAL_SECONDS
+            stale = self._fetched_at is None or now - self._fetched_at > JWKS_MAX_AGE_SECONDS
+            if (kid not in self._keys and not recently) or stale:
+                await self._refresh()
+        if kid not in self._keys:
+            raise Unauthenticated("token signed with a key the tenant does not publish")
+        return self._keys[kid]
+
+    async def _refresh(self) -> None:
+        try:
+            config = (await self._http.get(self._config_url)).raise_for_status().json()
+            if config.get("issuer") != self._issuer:
+                raise IdentityUnavailable("the OpenID configuration names another issuer: check SSPR_AUTHORITY_HOST")
+            jwks = (await self._http.get(config["jwks_uri"])).raise_for_status().json()
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            # Without keys no token can be checked: fail closed, as a dependency outage (503), not as 401.
+            raise IdentityUnavailable(f"signing keys unavailable: {type(exc).__name__}") from None
+        keys: dict[str, PyJWK] = {}
+        for jwk in jwks.get("keys", []):
+            if jwk.get("kty") == "RSA" and jwk.get("kid") and jwk.get("use", "sig") == "sig":
+                try:
+                    keys[jwk["kid"]] = PyJWK(jwk, algorithm="RS256")
+                except jwt.PyJWTError:
+                    continue
+        self._keys = keys
+        self._fetched_at = self._clock()
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal:
+    roles = claims.get("roles") or []
+    scopes = str(claims.get("scp") or "").split()
+    return Principal(
+        object_id=str(claims.get("oid") or claims.get("sub") or ""),
+        tenant_id=str(claims.get("tid") or ""),
+        app_id=str(claims.get("azp") or claims.get("appid") or ""),
+        roles=frozenset(r for r in roles if isinstance(r, str)),
+        scopes=frozenset(scopes),
+        upn=claims.get("preferred_username") or claims.get("upn"),
+        name=claims.get("name"),
+    )

@@ -1,0 +1,41 @@
+"""Audit: record what happened, and let admins search it (Entra's activity names, newest first)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from shared.adapters.audit_store import AuditPage, AuditQuery, AuditStore
+from shared.domain.audit import Activity, AuditEvent
+
+DEFAULT_RANGE = timedelta(days=7)
+CSV_EXPORT_LIMIT = 10_000
+
+
+class AuditLog:
+    def __init__(self, store: AuditStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def record(self, event: AuditEvent) -> None:
+        await self._store.write(event)
+
+    async def search(self, start: datetime | None, end: datetime | None, user_id: str | None,
+                     activity: Activity | None, page_size: int, continuation: str | None) -> AuditPage:
+        end = end or self._clock()
+        start = start or end - DEFAULT_RANGE
+        return await self._store.query(AuditQuery(start, end, user_id, activity), page_size, continuation)
+
+    async def export(self, start: datetime | None, end: datetime | None, user_id: str | None,
+                     activity: Activity | None) -> tuple[list[AuditEvent], bool]:
+        """Every matching event up to CSV_EXPORT_LIMIT; the flag says whether more were left out."""
+        events: list[AuditEvent] = []
+        continuation: str | None = None
+        while True:
+            page = await self.search(start, end, user_id, activity, 1000, continuation)
+            events.extend(page.events)
+            if len(events) >= CSV_EXPORT_LIMIT:
+                return events[:CSV_EXPORT_LIMIT], True
+            if page.continuation is None:
+                return events, False
+            continuation = page.continuation

@@ -1,0 +1,177 @@
+"""Entra access tokens are checked the way D1 says: signature by a published key, issuer, audience, tenant,
+expiry and not-before; an unknown key id makes one JWKS refresh, never a loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, GraphEmulator
+from shared.adapters.tokens import UNKNOWN_KID_REFRESH_INTERVAL_SECONDS, TokenValidator
+from shared.errors import IdentityUnavailable, Unauthenticated
+from tests.integration.tokens import (
+    AUTH_EVENTS_APP_ID,
+    AUTH_EVENTS_SECRET,
+    PAGES_APP_ID,
+    app_token,
+    crafted_token,
+    user_token,
+)
+
+ADMIN_CLAIMS = {
+    "aud": SERVICE_APP_ID, "azp": PAGES_APP_ID, "oid": "c0ffee00-5e1f-4ea5-b0a7-000000001001",
+    "roles": ["SSPR.Admin"], "scp": "access_as_user", "preferred_username": "admin@contoso.example",
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        import time
+
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def validator(graph_emulator: GraphEmulator) -> AsyncIterator[tuple[TokenValidator, Clock]]:
+    clock = Clock()
+    issuer = f"{graph_emulator.base_url}/{DEMO_TENANT_ID}/v2.0"
+    v = TokenValidator(
+        openid_configuration_url=f"{issuer}/.well-known/openid-configuration",
+        issuer=issuer,
+        audiences=[SERVICE_APP_ID, f"api://{SERVICE_APP_ID}"],
+        tenant_id=DEMO_TENANT_ID,
+        clock=clock,
+    )
+    yield v, clock
+    await v.close()
+
+
+async def test_a_signed_in_admin_becomes_a_principal_with_roles(validator: tuple[TokenValidator, Clock],
+                                                                  graph_emulator: GraphEmulator) -> None:
+    v, _ = validator
+    principal = await v.principal(user_token(graph_emulator, "admin@contoso.example"))
+    assert principal.upn == "admin@contoso.example"
+    assert "SSPR.Admin" in principal.roles and not principal.is_app
+    assert principal.object_id == "c0ffee00-5e1f-4ea5-b0a7-000000001001"
+
+
+async def test_an_app_token_is_an_app_principal(validator: tuple[TokenValidator, Clock],
+                                                graph_emulator: GraphEmulator) -> None:
+    v, _ = validator
+    principal = await v.principal(app_token(graph_emulator, AUTH_EVENTS_APP_ID, AUTH_EVENTS_SECRET))
+    assert principal.is_app and principal.app_id == AUTH_EVENTS_APP_ID
+
+
+@pytest.mark.parametrize(
+    ("change", "expires_in", "sign_with"),
+    [
+        pytest.param({}, -120, "current", id="expired"),
+        pytest.param({"aud": "c0ffee00-5e1f-4ea5-b0a7-0000000000a3"}, 3600, "current", id="wrong-audience"),
+        pytest.param({"aud": "https://graph.microsoft.com"}, 3600, "current", id="graph-audience"),
+        pytest.param({"iss": "https://login.microsoftonline.com/evil/v2.0"}, 3600, "current", id="wrong-issuer"),
+        pytest.param({"tid": "00000000-0000-0000-0000-000000000000"}, 3600, "current", id="other-tenant"),
+        pytest.param({}, 3600, "unknown-key", id="unknown-key"),
+        pytest.param({}, 3600, "none", id="unsigned-alg-none"),
+        pytest.param({"exp": None}, 3600, "current", id="no-expiry"),
+    ],
+)
+async def test_a_bad_token_is_unauthenticated(validator: tuple[TokenValidator, Clock], graph_emulator: GraphEmulator,
+                                              change: dict[str, object], expires_in: int, sign_with: str) -> None:
+    v, _ = validator
+    token = crafted_token(graph_emulator, {**ADMIN_CLAIMS, **change}, expires_in=expires_in, sign_with=sign_with)
+    with pytest.raises(Unauthenticated):
+        await v.validate(token)
+
+
+async def test_a_tampered_signature_is_unauthenticated(validator: tuple[TokenValidator, Clock],
+                                                       graph_emulator: GraphEmulator) -> None:
+    v, _ = validator
+    token = user_token(graph_emulator, "reader@contoso.example")
+    header, payload, signature = token.split(".")
+    forged_payload = user_token(graph_emulator, "admin@contoso.example").split(".")[1]
+    with pytest.raises(Unauthenticated):
+        await v.validate(f"{header}.{forged_payload}.{signature}")
+    with pytest.raises(Unauthenticated):
+        await v.validate("not-a-jwt")
+
+
+async def test_not_before_in_the_future_is_refused_and_clock_leeway_is_60_seconds(
+        validator: tuple[TokenValidator, Clock], graph_emulator: GraphEmulator) -> None:
+    v, clock = validator
+    token = crafted_token(graph_emulator, ADMIN_CLAIMS, expires_in=600)
+    clock.now -= 120  # our clock two minutes behind the token's nbf
+    with pytest.raises(Unauthenticated):
+        await v.validate(token)
+    clock.now += 90  # 30 s behind: inside the leeway
+    assert (await v.validate(token))["oid"] == ADMIN_CLAIMS["oid"]
+    clock.now += 600 + 61 + 30  # past exp + leeway
+    with pytest.raises(Unauthenticated):
+        await v.validate(token)
+
+
+async def test_a_rotated_key_is_fetched_once_on_an_unknown_kid(validator: tuple[TokenValidator, Clock],
+                                                               graph_emulator: GraphEmulator) -> None:
+    v, clock = validator
+    await v.validate(crafted_token(graph_emulator, ADMIN_CLAIMS))  # keys cached
+    httpx.post(f"{graph_emulator.base_url}/_emulator/keys/rotate", timeout=10).raise_for_status()
+    rotated = crafted_token(graph_emulator, ADMIN_CLAIMS)
+    clock.now += UNKNOWN_KID_REFRESH_INTERVAL_SECONDS + 1
+    assert (await v.validate(rotated))["oid"] == ADMIN_CLAIMS["oid"]
+
+
+async def test_forged_kids_cannot_make_the_validator_fetch_keys_in_a_loop(
+        validator: tuple[TokenValidator, Clock], graph_emulator: GraphEmulator) -> None:
+    v, _ = validator
+    await v.validate(crafted_token(graph_emulator, ADMIN_CLAIMS))
+    before = _identity_requests(graph_emulator)
+    for i in range(20):
+        token = crafted_token(graph_emulator, ADMIN_CLAIMS, sign_with="unknown-key", header={"kid": f"forged-{i}"})
+        with pytest.raises(Unauthenticated):
+            await v.validate(token)
+    assert _identity_requests(graph_emulator) - before <= 2  # at most one refresh (discovery + keys)
+
+
+def _identity_requests(emulator: GraphEmulator) -> int:
+    stats = httpx.get(f"{emulator.base_url}/_emulator/stats", timeout=10).json()
+    return sum(count for route, count in stats["identity"]["byRoute"].items()
+               if "keys" in route or "openid-configuration" in route)
+
+
+async def test_unreachable_signing_keys_fail_closed_as_unavailable() -> None:
+    from devtools.processes import free_port
+
+    nowhere = f"http://127.0.0.1:{free_port()}/{DEMO_TENANT_ID}/v2.0"
+    v = TokenValidator(openid_configuration_url=f"{nowhere}/.well-known/openid-configuration", issuer=nowhere,
+                       audiences=[SERVICE_APP_ID], tenant_id=DEMO_TENANT_ID)
+    try:
+        with pytest.raises(IdentityUnavailable):
+            await v.validate(_any_rs256_token())
+    finally:
+        await v.close()
+
+
+def _any_rs256_token() -> str:
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode({"sub": "x"}, key, algorithm="RS256", headers={"kid": "k1"})
+
+
+async def test_an_issuer_that_differs_from_discovery_is_a_misconfiguration(graph_emulator: GraphEmulator) -> None:
+    # The configured issuer must match the discovery document: a mismatch is a misconfiguration, not a 401.
+    issuer = f"{graph_emulator.base_url}/{DEMO_TENANT_ID}/v2.0"
+    v = TokenValidator(openid_configuration_url=f"{issuer}/.well-known/openid-configuration",
+                       issuer="https://login.microsoftonline.com/x/v2.0", audiences=[SERVICE_APP_ID],
+                       tenant_id=DEMO_TENANT_ID)
+    try:
+        with pytest.raises(IdentityUnavailable):
+            await v.validate(crafted_token(graph_emulator, ADMIN_CLAIMS))
+    finally:
+        await v.close()
+    assert httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()["issuer"] == issuer
