@@ -44,12 +44,11 @@ def _refuse_second_run() -> None:
     if LOCK.exists():
         info = json.loads(LOCK.read_text())
         if _alive(int(info["pid"])):
+            pid = info["pid"]
             print(
-                f"make run is already running (pid {info['pid']}, since {info['started']}).\n"
-                f"Its function app is at http://localhost:{HOST_PORT}/api/health.\n"
-                "Stop it with Ctrl-C in its terminal (or `kill {pid}`) before starting another.".replace(
-                    "{pid}", str(info["pid"])
-                ),
+                f"make run is already running (pid {pid}, since {info['started']}): its function app is at"
+                f" {info.get('url', 'http://localhost:7071/api/health')}.\n"
+                f"Stop it with Ctrl-C in its terminal (or `kill {pid}`) before starting another.",
                 file=sys.stderr,
             )
             sys.exit(1)

@@ -105,6 +105,9 @@ class Host:
         print(f"funchost ready http://{options.host}:{options.port}", flush=True)
 
         await self._stop.wait()
+        # Like the real worker, the process ends with the app's own SDK clients still open: no hook closes them,
+        # so aiohttp's "Unclosed client session" reports at exit are noise, not faults.
+        loop.set_exception_handler(_ignore_unclosed_sessions)
         log.info("stopping: no new work; waiting up to %.0f s for running invocations", options.grace_seconds)
         deadline = time.monotonic() + options.grace_seconds
         await asyncio.gather(
@@ -122,6 +125,12 @@ class Host:
             os._exit(0)  # worker threads cannot be interrupted; do not hang on them
         log.info("stopped")
         return 0
+
+
+def _ignore_unclosed_sessions(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    if str(context.get("message", "")).startswith(("Unclosed client session", "Unclosed connector")):
+        return
+    loop.default_exception_handler(context)
 
 
 def _key(setting: str, kind: str) -> str:
