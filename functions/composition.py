@@ -11,10 +11,12 @@ import logging
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.credentials import graph_credential
 from shared.adapters.graph import GraphGateway
+from shared.adapters.policy_store import PolicyStore
 from shared.adapters.storage import StorageClients
 from shared.adapters.tokens import TokenValidator
 from shared.config import Settings, load_settings
 from shared.services.audit import AuditLog
+from shared.services.policy import PolicyCache, PolicyService
 
 log = logging.getLogger("sspr")
 
@@ -54,3 +56,18 @@ def tokens() -> TokenValidator:
 
 def audit() -> AuditLog:
     return AuditLog(AuditStore(storage()))
+
+
+def policy() -> PolicyService:
+    return PolicyService(PolicyStore(storage()), AuditStore(storage()))
+
+
+_policy_cache: PolicyCache | None = None
+
+
+def policy_cache() -> PolicyCache:
+    """The policy as hot paths read it: one storage read per 30 s per process (shared/services/policy.py)."""
+    global _policy_cache
+    if _policy_cache is None:
+        _policy_cache = PolicyCache(PolicyStore(storage()))
+    return _policy_cache

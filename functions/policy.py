@@ -1,0 +1,46 @@
+"""GET/PUT /api/admin/policy: read the SSPR policy with its ETag, replace it whole with If-Match."""
+
+import azure.functions as func
+
+from functions import api, composition
+from functions.openapi_spec import Operation
+from shared.domain.access import Access
+from shared.domain.policy import Policy
+
+bp = func.Blueprint()
+
+OPERATIONS = [
+    Operation(
+        "get", "admin/policy", "Read the SSPR policy", "policy", "admin-read",
+        responses={200: Policy},
+        description="The `ETag` response header names this version; send it back as `If-Match` to change it.",
+    ),
+    Operation(
+        "put", "admin/policy", "Replace the SSPR policy", "policy", "admin-write",
+        request=Policy,
+        responses={200: Policy},
+        parameters=[{"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"},
+                     "description": "The ETag of the policy you read (`\"0\"` while none was ever saved)."}],
+        description="Every setting is replaced; every violated rule is listed at once in `errors`. "
+                    "412 when someone saved since you read it, 428 without If-Match. Each change is audited.",
+        extra_errors=(412, 428),
+    ),
+]
+
+
+@bp.route(route="admin/policy", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@api.endpoint
+async def read_policy(req: func.HttpRequest) -> func.HttpResponse:
+    await api.authenticate(req, Access.READ)
+    current = await composition.policy().read_policy()
+    return api.json_response(current.policy.as_document(), headers={"ETag": current.etag})
+
+
+@bp.route(route="admin/policy", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
+@api.endpoint
+async def replace_policy(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await api.authenticate(req, Access.WRITE)
+    expected = api.if_match(req)
+    new = api.parse_json(req, Policy)
+    saved = await composition.policy().update_policy(new, expected, principal.actor(), api.client_ip(req))
+    return api.json_response(saved.policy.as_document(), headers={"ETag": saved.etag})
