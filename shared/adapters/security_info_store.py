@@ -1,0 +1,136 @@
+"""Security info in Table Storage: one partition per user, a summary row and one row per registered method.
+
+A method change and its summary change are one single-partition transaction guarded by the summary's ETag,
+so the summary the sign-in hook reads never disagrees with the method rows (security.md F3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.data.tables import TableTransactionError, UpdateMode
+
+from shared.adapters.storage import StorageClients
+from shared.domain.policy import Method
+from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
+from shared.errors import PreconditionFailed, StorageUnavailable
+
+TABLE = "SecurityInfo"
+SUMMARY_ROW = "summary"
+METHOD_ROW_PREFIX = "method-"
+
+
+def _summary_entity(summary: SecurityInfoSummary) -> dict[str, Any]:
+    return {
+        "PartitionKey": summary.user_id,
+        "RowKey": SUMMARY_ROW,
+        "methods": ",".join(sorted(m.value for m in summary.methods)),
+        "methodCount": len(summary.methods),
+        "lastConfirmedAt": summary.last_confirmed_at,
+        "firstPromptedAt": summary.first_prompted_at,
+        "isAdmin": summary.is_admin,
+    }
+
+
+def _summary_from(entity: dict[str, Any]) -> SecurityInfoSummary:
+    methods = frozenset(Method(m) for m in str(entity.get("methods") or "").split(",") if m)
+    return SecurityInfoSummary(
+        user_id=entity["PartitionKey"],
+        methods=methods,
+        last_confirmed_at=entity.get("lastConfirmedAt"),
+        first_prompted_at=entity.get("firstPromptedAt"),
+        is_admin=bool(entity.get("isAdmin", False)),
+        etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
+    )
+
+
+def _method_entity(user_id: str, method: RegisteredMethod) -> dict[str, Any]:
+    return {
+        "PartitionKey": user_id,
+        "RowKey": METHOD_ROW_PREFIX + method.kind.value,
+        "kind": method.kind.value,
+        "registeredAt": method.registered_at,
+        "contact": method.contact,
+        "secret": method.secret,
+        "lastUsedStep": method.last_used_step,
+    }
+
+
+def _method_from(entity: dict[str, Any]) -> RegisteredMethod:
+    return RegisteredMethod(
+        kind=Method(entity["kind"]),
+        registered_at=entity["registeredAt"],
+        contact=entity.get("contact"),
+        secret=entity.get("secret"),
+        last_used_step=entity.get("lastUsedStep"),
+    )
+
+
+class SecurityInfoStore:
+    """Reads and changes one user's security info; every change names the summary ETag it read."""
+
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+
+    async def summary(self, user_id: str) -> SecurityInfoSummary:
+        """One point read; a user who never registered gets an empty summary (etag None)."""
+        table = await self._storage.table_ready(TABLE)
+        try:
+            entity = await table.get_entity(user_id, SUMMARY_ROW)
+        except ResourceNotFoundError:
+            return SecurityInfoSummary(user_id=user_id)
+        except AzureError as exc:
+            raise StorageUnavailable(f"security info read failed: {type(exc).__name__}") from None
+        return _summary_from(entity)
+
+    async def methods(self, user_id: str) -> list[RegisteredMethod]:
+        table = await self._storage.table_ready(TABLE)
+        try:
+            rows = table.query_entities(
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                parameters={"pk": user_id, "lo": METHOD_ROW_PREFIX, "hi": METHOD_ROW_PREFIX + "~"},
+            )
+            return [_method_from(e) async for e in rows]
+        except AzureError as exc:
+            raise StorageUnavailable(f"security info read failed: {type(exc).__name__}") from None
+
+    async def save(self, summary: SecurityInfoSummary, put: list[RegisteredMethod] | None = None,
+                   delete: list[Method] | None = None) -> SecurityInfoSummary:
+        """Write the summary and method changes atomically; 412 (`PreconditionFailed`) if the summary changed
+        since it was read. Returns the summary with its new ETag."""
+        operations: list[tuple[Any, ...]] = []
+        entity = _summary_entity(summary)
+        if summary.etag is None:
+            operations.append(("create", entity))
+        else:
+            operations.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": summary.etag,
+                                                  "match_condition": MatchConditions.IfNotModified}))
+        for method in put or []:
+            operations.append(("upsert", _method_entity(summary.user_id, method), {"mode": UpdateMode.REPLACE}))
+        for kind in delete or []:
+            operations.append(("delete", {"PartitionKey": summary.user_id, "RowKey": METHOD_ROW_PREFIX + kind.value}))
+        table = await self._storage.table_ready(TABLE)
+        try:
+            await table.submit_transaction(operations)
+        except TableTransactionError as exc:
+            if exc.status_code in (409, 412):  # created concurrently, or changed since read
+                raise PreconditionFailed("security info changed concurrently") from None
+            if exc.status_code == 404:  # deleting a method row that is not there
+                raise PreconditionFailed("security info changed concurrently") from None
+            raise StorageUnavailable(f"security info write failed: {exc.status_code}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
+        return await self.summary(summary.user_id)
+
+    async def update_method(self, user_id: str, method: RegisteredMethod) -> None:
+        """Change one method row alone (e.g. TOTP's last used step), without touching the summary."""
+        table = await self._storage.table_ready(TABLE)
+        try:
+            await table.upsert_entity(_method_entity(user_id, method), mode=UpdateMode.REPLACE)
+        except AzureError as exc:
+            raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
+
+
+
