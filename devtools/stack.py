@@ -16,6 +16,9 @@ from devtools.processes import ManagedProcess, free_port
 DEMO_TENANT_ID = "c0ffee00-5e1f-4ea5-b0a7-000000000001"
 SERVICE_APP_ID = "c0ffee00-5e1f-4ea5-b0a7-0000000000a1"
 SERVICE_APP_SECRET = "dev-sspr-service-secret"
+# Dev-only keys (also in local.settings.json.sample); Azure reads real ones from Key Vault.
+DEV_CODE_HMAC_KEY = "ZGV2LW9ubHkgY29kZSBobWFjIGtleSwgbm90IGEgc2VjcmV0IQ=="
+DEV_TOTP_ENCRYPTION_KEY = "ZGV2LW9ubHkgdG90cCBrZXk6IDMyKyBieXRlcywgcHVibGlj"
 FUNCTION_KEY = "test-function-key"
 MASTER_KEY = "test-master-key"
 
@@ -59,6 +62,11 @@ def app_settings(azurite: Azurite, emulator: GraphEmulator, **overrides: str) ->
         "SSPR_GRAPH_BASE_URL": emulator.graph_url,
         "SSPR_GRAPH_CREDENTIAL": "client_secret",
         "SSPR_GRAPH_CLIENT_SECRET": SERVICE_APP_SECRET,
+        "SSPR_CODE_HMAC_KEY": DEV_CODE_HMAC_KEY,
+        "SSPR_TOTP_ENCRYPTION_KEY": DEV_TOTP_ENCRYPTION_KEY,
+        "SSPR_MAIL_SENDER": "noreply@contoso.example",
+        "SSPR_SMS_PROVIDER": "emulator",
+        "SSPR_SMS_ENDPOINT": emulator.base_url,
         "SSPR_PUBLIC_BASE_URL": "http://localhost:7071",
         "SSPR_CORS_ALLOWED_ORIGINS": "http://localhost:7071",
         "FUNCHOST_FUNCTION_KEY": FUNCTION_KEY,

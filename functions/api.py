@@ -38,7 +38,7 @@ M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., Awaitable[func.HttpResponse]]
 
 __all__ = [
-    "authenticate", "client_ip", "csv_response", "endpoint", "if_match", "json_response", "parse_json",
+    "authenticate", "authenticate_user", "client_ip", "csv_response", "endpoint", "if_match", "json_response", "parse_json",
     "problem_response", "wants_csv",
 ]
 
@@ -68,14 +68,33 @@ def _path(req: func.HttpRequest) -> str:
 
 async def authenticate(req: func.HttpRequest, access: Access) -> Principal:
     """The caller's validated Entra token, holding an app role that grants `access` (401 / 403 otherwise)."""
+    principal = await composition.tokens().principal(_bearer(req))
+    if not principal.may(access):
+        raise Forbidden(f"principal {principal.object_id} lacks a role granting {access}")
+    return principal
+
+
+USER_SCOPE = "access_as_user"
+
+
+async def authenticate_user(req: func.HttpRequest) -> Principal:
+    """The signed-in user's own delegated token (scope access_as_user); app-only tokens are refused (D2).
+
+    The user is `principal.object_id`: an endpoint never takes a user id from the request, so nobody can touch
+    another user's security info.
+    """
+    principal = await composition.tokens().principal(_bearer(req))
+    if principal.is_app or USER_SCOPE not in principal.scopes or not principal.object_id:
+        raise Forbidden(f"token of {principal.app_id} is not a user's delegated token for this API")
+    return principal
+
+
+def _bearer(req: func.HttpRequest) -> str:
     header = req.headers.get("Authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("no bearer token")
-    principal = await composition.tokens().principal(token.strip())
-    if not principal.may(access):
-        raise Forbidden(f"principal {principal.object_id} lacks a role granting {access}")
-    return principal
+    return token.strip()
 
 
 def parse_json(req: func.HttpRequest, model: type[M]) -> M:

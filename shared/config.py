@@ -7,6 +7,8 @@ so a misconfigured app stops at start instead of failing one request at a time (
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from enum import StrEnum
@@ -21,6 +23,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
+MIN_KEY_BYTES = 32
 # Azurite's well-known development account (public, documented by Microsoft; not a secret).
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -38,6 +41,12 @@ class ConfigurationError(Exception):
 class Environment(StrEnum):
     AZURE = "azure"
     DEV = "dev"
+
+
+class SmsProvider(StrEnum):
+    NONE = "none"  # no SMS or voice: phone methods cannot be verified
+    ACS = "acs"  # Azure Communication Services (SMS_ENDPOINT = the ACS resource endpoint)
+    EMULATOR = "emulator"  # the dev Graph emulator's outbox (SMS_ENDPOINT = its base URL)
 
 
 class GraphCredentialKind(StrEnum):
@@ -90,6 +99,17 @@ class Settings(BaseSettings):
     graph_max_concurrency: int = Field(8, alias="SSPR_GRAPH_MAX_CONCURRENCY", ge=1, le=64)
     graph_timeout_seconds: float = Field(10.0, alias="SSPR_GRAPH_TIMEOUT_SECONDS", gt=0, le=60)
 
+    # Keys (Key Vault references in Azure). Base64 of at least 32 random bytes each.
+    code_hmac_key: str = Field(alias="SSPR_CODE_HMAC_KEY", repr=False)
+    totp_encryption_key: str = Field(alias="SSPR_TOTP_ENCRYPTION_KEY", repr=False)
+
+    # Outgoing messages.
+    mail_sender: str = Field(alias="SSPR_MAIL_SENDER", min_length=3, max_length=256)
+    sms_provider: SmsProvider = Field(SmsProvider.NONE, alias="SSPR_SMS_PROVIDER")
+    sms_endpoint: str | None = Field(None, alias="SSPR_SMS_ENDPOINT")
+    sms_sender_number: str | None = Field(None, alias="SSPR_SMS_SENDER_NUMBER")
+    registration_reminder_days: int = Field(7, alias="SSPR_REGISTRATION_REMINDER_DAYS", ge=1, le=90)
+
     # Pages and browsers.
     public_base_url: str = Field(alias="SSPR_PUBLIC_BASE_URL")
     cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field((), alias="SSPR_CORS_ALLOWED_ORIGINS")
@@ -124,6 +144,17 @@ class Settings(BaseSettings):
                 raise ValueError("a wildcard origin is refused: list the pages' exact origins, comma-separated")
             _require_https_unless_loopback(origin)
         return origins
+
+    @field_validator("code_hmac_key", "totp_encryption_key")
+    @classmethod
+    def _strong_key(cls, value: str) -> str:
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (ValueError, binascii.Error):
+            raise ValueError("must be base64 (e.g. `openssl rand -base64 32`)") from None
+        if len(raw) < MIN_KEY_BYTES:
+            raise ValueError(f"must hold at least {MIN_KEY_BYTES} random bytes (e.g. `openssl rand -base64 32`)")
+        return value
 
     @field_validator("authority_host")
     @classmethod
@@ -177,6 +208,21 @@ class Settings(BaseSettings):
                 "SSPR_AUTHORITY_HOST is a local emulator, which has no managed identity: set"
                 " SSPR_GRAPH_CREDENTIAL=client_secret and the emulator's dev secret"
             )
+        if self.code_hmac_key == self.totp_encryption_key:
+            problems.append("SSPR_TOTP_ENCRYPTION_KEY must differ from SSPR_CODE_HMAC_KEY: one key, one purpose")
+        if self.sms_provider is not SmsProvider.NONE and not self.sms_endpoint:
+            problems.append(
+                f"SSPR_SMS_ENDPOINT is empty but SSPR_SMS_PROVIDER is '{self.sms_provider}': put the provider's URL there"
+            )
+        if self.sms_provider is SmsProvider.ACS and not self.sms_sender_number:
+            problems.append("SSPR_SMS_SENDER_NUMBER is empty: put the ACS phone number (E.164) that sends the codes")
+        if self.sms_provider is SmsProvider.EMULATOR and self.environment is Environment.AZURE:
+            problems.append("SSPR_SMS_PROVIDER is 'emulator' but SSPR_ENVIRONMENT is 'azure': use 'acs' or 'none'")
+        if self.sms_endpoint:
+            try:
+                _require_https_unless_loopback(self.sms_endpoint)
+            except ValueError as exc:
+                problems.append(f"SSPR_SMS_ENDPOINT {exc}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -213,6 +259,9 @@ def expand_development_storage(connection_string: str) -> str:
 
 
 _MISSING_HINTS = {
+    "SSPR_CODE_HMAC_KEY": "base64 of 32 random bytes (`openssl rand -base64 32`; a Key Vault reference in Azure)",
+    "SSPR_TOTP_ENCRYPTION_KEY": "base64 of 32 random bytes, not the code key (a Key Vault reference in Azure)",
+    "SSPR_MAIL_SENDER": "the UPN of the mailbox that sends codes and notices, e.g. no-reply@contoso.com",
     "SSPR_TENANT_ID": "the Entra tenant id (a GUID, Entra admin center > Overview)",
     "SSPR_API_CLIENT_ID": "the application (client) id of this service's app registration (a GUID)",
     "SSPR_PUBLIC_BASE_URL": "the public https URL where the pages are served, e.g. https://sspr.contoso.com",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,25 +14,17 @@ from shared.adapters.credentials import LocalAuthorityCredential, graph_credenti
 from shared.adapters.graph import GraphGateway
 from shared.config import Settings, load_settings
 from shared.errors import GraphError, GraphUnavailable
-from tests.conftest import DEMO_TENANT_ID, SERVICE_APP_ID, GraphEmulator
+from devtools.azurite import Azurite
+from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, GraphEmulator, app_settings
 
 OTHER_APP_ID = "c0ffee00-5e1f-4ea5-b0a7-0000000000a3"
 OTHER_APP_SECRET = "dev-other-app-secret"
 
 
 def settings_for(emulator_url: str) -> Settings:
-    return load_settings({
-        "SSPR_ENVIRONMENT": "dev",
-        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-        "SSPR_TENANT_ID": DEMO_TENANT_ID,
-        "SSPR_API_CLIENT_ID": SERVICE_APP_ID,
-        "SSPR_AUTHORITY_HOST": emulator_url,
-        "SSPR_GRAPH_BASE_URL": f"{emulator_url}/v1.0",
-        "SSPR_GRAPH_CREDENTIAL": "client_secret",
-        "SSPR_GRAPH_CLIENT_SECRET": "dev-sspr-service-secret",
-        "SSPR_GRAPH_TIMEOUT_SECONDS": "5",
-        "SSPR_PUBLIC_BASE_URL": "http://localhost:7071",
-    })
+    port = int(emulator_url.rsplit(":", 1)[1])
+    unused_storage = Azurite(Path("/nonexistent"), 9, 9, 9)  # never reached: these tests only call Graph
+    return load_settings(app_settings(unused_storage, GraphEmulator(None, port), SSPR_GRAPH_TIMEOUT_SECONDS="5"))  # type: ignore[arg-type]
 
 
 @pytest.fixture

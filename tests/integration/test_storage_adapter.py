@@ -14,20 +14,14 @@ from devtools.azurite import Azurite, connection_string
 from devtools.processes import free_port
 from shared.adapters.storage import StorageClients
 from shared.config import load_settings
-from tests.conftest import DEMO_TENANT_ID, SERVICE_APP_ID
+from devtools.stack import GraphEmulator, app_settings
+
+# These tests never call Graph: the emulator settings only have to be well-formed.
+UNUSED_EMULATOR = GraphEmulator(process=None, port=9)  # type: ignore[arg-type]
 
 
 def _settings(azurite: Azurite, prefix: str = "t") -> dict[str, str]:
-    return {
-        "AzureWebJobsStorage": azurite.connection_string,
-        "SSPR_ENVIRONMENT": "dev",
-        "SSPR_TABLE_PREFIX": prefix,
-        "SSPR_TENANT_ID": DEMO_TENANT_ID,
-        "SSPR_API_CLIENT_ID": SERVICE_APP_ID,
-        "SSPR_GRAPH_CREDENTIAL": "client_secret",
-        "SSPR_GRAPH_CLIENT_SECRET": "x",
-        "SSPR_PUBLIC_BASE_URL": "http://localhost:7071",
-    }
+    return app_settings(azurite, UNUSED_EMULATOR, SSPR_TABLE_PREFIX=prefix)
 
 
 async def test_tables_carry_the_deployment_prefix(azurite: Azurite) -> None:
@@ -62,7 +56,7 @@ async def test_queue_messages_are_base64_on_the_wire(azurite: Azurite) -> None:
 
 async def test_ping_fails_when_storage_is_unreachable() -> None:
     dead = connection_string(free_port(), free_port(), free_port())
-    values = {**_settings(Azurite(Path("/nonexistent"))), "AzureWebJobsStorage": dead}
+    values = app_settings(Azurite(Path("/nonexistent")), UNUSED_EMULATOR, AzureWebJobsStorage=dead)
     clients = StorageClients.from_settings(load_settings(values))
     try:
         with pytest.raises(ServiceRequestError):

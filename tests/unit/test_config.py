@@ -8,6 +8,7 @@ import re
 import pytest
 
 from devtools.processes import REPO_ROOT
+from devtools.stack import DEV_CODE_HMAC_KEY, DEV_TOTP_ENCRYPTION_KEY
 from shared.config import ConfigurationError, Settings, load_settings
 
 VALID = {
@@ -20,6 +21,9 @@ VALID = {
     "SSPR_GRAPH_CREDENTIAL": "client_secret",
     "SSPR_GRAPH_CLIENT_SECRET": "dev-sspr-service-secret",
     "SSPR_PUBLIC_BASE_URL": "http://localhost:7071",
+    "SSPR_CODE_HMAC_KEY": DEV_CODE_HMAC_KEY,
+    "SSPR_TOTP_ENCRYPTION_KEY": DEV_TOTP_ENCRYPTION_KEY,
+    "SSPR_MAIL_SENDER": "noreply@contoso.example",
 }
 
 PRODUCTION = {
@@ -29,6 +33,9 @@ PRODUCTION = {
     "SSPR_API_CLIENT_ID": "9a8b7c6d-2222-4b4b-8c8c-abcdef012345",
     "SSPR_PUBLIC_BASE_URL": "https://sspr.contoso.com",
     "SSPR_CORS_ALLOWED_ORIGINS": "https://sspr.contoso.com",
+    "SSPR_CODE_HMAC_KEY": "q" * 43 + "=",
+    "SSPR_TOTP_ENCRYPTION_KEY": "r" * 43 + "=",
+    "SSPR_MAIL_SENDER": "no-reply@contoso.com",
 }
 
 
@@ -137,3 +144,37 @@ def test_names_in_messages_are_real_setting_names() -> None:
     assert "SSPR_ENVIRONMENT" in names
     aliases = {f.alias for f in Settings.model_fields.values() if f.alias}
     assert names <= aliases
+
+
+@pytest.mark.parametrize("name", ["SSPR_CODE_HMAC_KEY", "SSPR_TOTP_ENCRYPTION_KEY", "SSPR_MAIL_SENDER"])
+def test_keys_and_the_mail_sender_are_required(name: str) -> None:
+    [problem] = problems_of(without(name))
+    assert problem.startswith(f"{name} is missing: put ")
+
+
+def test_a_short_or_non_base64_key_is_refused_without_echoing_it() -> None:
+    [short] = problems_of({**VALID, "SSPR_CODE_HMAC_KEY": "c2hvcnQta2V5"})
+    assert short.startswith("SSPR_CODE_HMAC_KEY: must hold at least 32 random bytes")
+    [garbage] = problems_of({**VALID, "SSPR_TOTP_ENCRYPTION_KEY": "not base64 at all!"})
+    assert garbage.startswith("SSPR_TOTP_ENCRYPTION_KEY: must be base64")
+    assert "not base64 at all" not in garbage
+
+
+def test_one_key_may_not_serve_two_purposes() -> None:
+    [problem] = problems_of({**VALID, "SSPR_TOTP_ENCRYPTION_KEY": VALID["SSPR_CODE_HMAC_KEY"]})
+    assert "must differ from SSPR_CODE_HMAC_KEY" in problem
+
+
+def test_an_sms_provider_needs_its_endpoint_and_acs_its_sender_number() -> None:
+    [endpoint] = problems_of({**VALID, "SSPR_SMS_PROVIDER": "emulator"})
+    assert endpoint.startswith("SSPR_SMS_ENDPOINT is empty")
+    [number] = problems_of({**PRODUCTION, "SSPR_SMS_PROVIDER": "acs",
+                            "SSPR_SMS_ENDPOINT": "https://sspr.communication.azure.com"})
+    assert number.startswith("SSPR_SMS_SENDER_NUMBER is empty")
+    [emulator] = problems_of({**PRODUCTION, "SSPR_SMS_PROVIDER": "emulator", "SSPR_SMS_ENDPOINT": "https://x.example"})
+    assert "'emulator' but SSPR_ENVIRONMENT is 'azure'" in emulator
+
+
+def test_secrets_never_appear_in_the_settings_repr() -> None:
+    text = repr(load_settings(VALID))
+    assert VALID["SSPR_CODE_HMAC_KEY"] not in text and VALID["SSPR_TOTP_ENCRYPTION_KEY"] not in text
