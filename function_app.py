@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from functions import audit, health, openapi, warmup
+from functions import password_expiration, tenant
 from functions import policy
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -11,4 +12,6 @@ app.register_functions(health.bp)
 app.register_functions(warmup.bp)
 app.register_functions(openapi.bp)
 app.register_functions(audit.bp)
+app.register_functions(tenant.bp)
+app.register_functions(password_expiration.bp)
 app.register_functions(policy.bp)

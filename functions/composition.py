@@ -7,6 +7,7 @@ that runs the async functions, because async SDK clients bind to the loop that f
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.credentials import graph_credential
@@ -16,7 +17,9 @@ from shared.adapters.storage import StorageClients
 from shared.adapters.tokens import TokenValidator
 from shared.config import Settings, load_settings
 from shared.services.audit import AuditLog
+from shared.services.password_expiration import PasswordExpirationService
 from shared.services.policy import PolicyCache, PolicyService
+from shared.services.tenant import AllEnabledMembers, TenantEligibilityService
 
 log = logging.getLogger("sspr")
 
@@ -56,6 +59,19 @@ def tokens() -> TokenValidator:
 
 def audit() -> AuditLog:
     return AuditLog(AuditStore(storage()))
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def tenant_eligibility() -> TenantEligibilityService:
+    # Scope: all enabled members until the Enablement table (one row per user in scope) is the source.
+    return TenantEligibilityService(graph(), AllEnabledMembers())
+
+
+def password_expiration() -> PasswordExpirationService:
+    return PasswordExpirationService(graph(), AuditStore(storage()), utc_now)
 
 
 def policy() -> PolicyService:

@@ -8,9 +8,11 @@ concurrent calls per process so scale-out stays inside the tenant's Graph quota 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import functools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,6 +27,8 @@ from msgraph.generated.organization.organization_request_builder import Organiza
 from msgraph_core import GraphClientFactory
 
 from shared.config import Settings
+from shared.domain.eligibility import AssignedLicense, ServicePlan, SubscribedSku, Subscription, UserLicensing
+from shared.domain.password_expiration import DomainExpiration, VerifiedDomain
 from shared.errors import GraphError, GraphUnavailable
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -90,6 +94,128 @@ class GraphGateway:
         org = page.value[0]
         domains = tuple(d.name for d in (org.verified_domains or []) if d.name)
         return Organization(id=org.id or "", display_name=org.display_name or "", verified_domains=domains)
+
+    # ---- tenant eligibility and password expiration ------------------------------------------------------
+    # Request builders are imported in the methods: only the admin endpoints pay for them.
+
+    async def subscriptions(self) -> list[Subscription]:
+        """GET /directory/subscriptions: each commercial subscription, trial or paid, and its status."""
+        page = await self._call(lambda: self._client.directory.subscriptions.get())
+        return [
+            Subscription(sku_id=str(s.sku_id or ""), sku_part_number=s.sku_part_number or "",
+                         is_trial=bool(s.is_trial), status=s.status or "")
+            for s in (page.value if page and page.value else [])
+        ]
+
+    async def subscribed_skus(self) -> list[SubscribedSku]:
+        """GET /subscribedSkus: the SKUs the tenant holds and the service plans inside each."""
+        page = await self._call(lambda: self._client.subscribed_skus.get())
+        skus: list[SubscribedSku] = []
+        for sku in page.value if page and page.value else []:
+            plans = tuple(
+                ServicePlan(plan_id=str(p.service_plan_id or ""), name=p.service_plan_name or "",
+                            provisioning_status=p.provisioning_status or "")
+                for p in sku.service_plans or []
+            )
+            units = sku.prepaid_units.enabled if sku.prepaid_units and sku.prepaid_units.enabled else 0
+            skus.append(SubscribedSku(sku_id=str(sku.sku_id or ""), sku_part_number=sku.sku_part_number or "",
+                                      capability_status=sku.capability_status or "", enabled_units=units,
+                                      service_plans=plans))
+        return skus
+
+    async def user_licensing_pages(self, page_size: int = 999) -> AsyncIterator[list[UserLicensing]]:
+        """GET /users with only what eligibility needs, one page at a time (no per-user licenseDetails calls).
+
+        Sent through the SDK's adapter (auth, retries, errors) but parsed with `json`: the SDK's model parsing
+        costs milliseconds per user, minutes for a 100,000-user tenant.
+        """
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+        from msgraph.generated.users.users_request_builder import UsersRequestBuilder
+
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            select=["id", "accountEnabled", "userType", "onPremisesSyncEnabled", "assignedLicenses"], top=page_size
+        )
+        request = self._client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
+        adapter = self._client.request_adapter
+        errors: dict[str, Any] = {"XXX": ODataError}
+        while True:
+            send = functools.partial(adapter.send_primitive_async, request, "bytes", errors)
+            raw: Any = await self._call(send)
+            page = json.loads(raw or b"{}")
+            yield [
+                UserLicensing(
+                    id=str(u.get("id") or ""),
+                    account_enabled=u.get("accountEnabled") is True,
+                    user_type=str(u.get("userType") or "Member"),
+                    synced=u.get("onPremisesSyncEnabled") is True,
+                    licenses=tuple(
+                        AssignedLicense(str(a.get("skuId") or ""), frozenset(str(p) for p in a.get("disabledPlans") or []))
+                        for a in u.get("assignedLicenses") or []
+                    ),
+                )
+                for u in page.get("value") or []
+            ]
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
+                return
+            request = self._client.users.with_url(next_link).to_get_request_information()
+
+    async def verified_domains(self) -> list[VerifiedDomain]:
+        """GET /domains: the verified domains and each one's password expiration policy."""
+        from msgraph.generated.domains.domains_request_builder import DomainsRequestBuilder
+
+        query = DomainsRequestBuilder.DomainsRequestBuilderGetQueryParameters(select=[
+            "id", "isVerified", "isDefault", "authenticationType", "passwordValidityPeriodInDays",
+            "passwordNotificationWindowInDays",
+        ])
+        config = RequestConfiguration(query_parameters=query)
+        page = await self._call(lambda: self._client.domains.get(request_configuration=config))
+        return [
+            VerifiedDomain(
+                name=d.id or "",
+                is_default=bool(d.is_default),
+                authentication_type=d.authentication_type or "",
+                expiration=DomainExpiration.from_graph(
+                    d.id or "", d.password_validity_period_in_days, d.password_notification_window_in_days
+                ),
+            )
+            for d in (page.value if page and page.value else [])
+            if d.is_verified and d.id
+        ]
+
+    async def set_domain_expiration(self, expiration: DomainExpiration) -> None:
+        """PATCH /domains/{id} with the validity period (2147483647 = never) and the notification window."""
+        from msgraph.generated.models.domain import Domain
+
+        body = Domain(
+            password_validity_period_in_days=expiration.graph_validity,
+            password_notification_window_in_days=expiration.notification_days,
+        )
+        await self._call(lambda: self._client.domains.by_domain_id(expiration.domain).patch(body))
+
+    async def user_password_policies(self, user_id: str) -> str | None:
+        """A user's `passwordPolicies` (GraphError 404 when there is no such user)."""
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=["id", "passwordPolicies"])
+        config = RequestConfiguration(query_parameters=query)
+        user = await self._call(lambda: self._client.users.by_user_id(user_id).get(request_configuration=config))
+        return user.password_policies if user else None
+
+    async def set_user_password_policies(self, user_id: str, password_policies: str) -> None:
+        """PATCH /users/{id} `passwordPolicies` (the whole combined value).
+
+        The body is written as plain JSON holding only that property: the SDK's `User` model adds
+        `@odata.type`, which the emulator refuses (real Graph accepts it).
+        """
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+        from msgraph.generated.models.user import User
+
+        request = self._client.users.by_user_id(user_id).to_patch_request_information(User())
+        request.content = json.dumps({"passwordPolicies": password_policies}).encode()
+        errors: dict[str, Any] = {"XXX": ODataError}
+        adapter = self._client.request_adapter
+        await self._call(functools.partial(adapter.send_no_response_content_async, request, errors))
 
     async def warm_up(self) -> None:
         """Pay the SDK's lazy imports (request builders, models, serializers) now, not in a user's request."""

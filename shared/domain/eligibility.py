@@ -1,0 +1,230 @@
+"""Tenant eligibility for SSPR: the rules that turn subscriptions, SKUs and a tally of users in scope into findings.
+
+The seed article's facts (contracts.md section 1): SSPR for cloud users needs a paid Microsoft 365 plan, never a
+trial; users synchronised from on-premises AD need Entra ID P1 or P2 (and password writeback) to reset. Every
+finding carries a stable code, a severity and the counts behind it; its wording lives in the message catalogs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+AAD_PREMIUM = "41781fb2-bc02-4b7c-bd55-b576c07bb09d"
+AAD_PREMIUM_P2 = "eec0eb4f-6444-4f95-aba0-50c24d67f998"
+PREMIUM_PLAN_IDS = frozenset({AAD_PREMIUM, AAD_PREMIUM_P2})
+
+# "Warning" is Microsoft's grace period after expiry: the services keep working, so the licence still counts.
+ACTIVE_STATUSES = frozenset({"Enabled", "Warning"})
+PROVISIONED = "Success"
+
+LANGUAGES = ("en", "sv")
+DEFAULT_LANGUAGE = "en"
+
+
+class Severity(StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    BLOCKING = "blocking"
+
+
+SEVERITY_ORDER = {Severity.OK: 0, Severity.WARNING: 1, Severity.BLOCKING: 2}
+
+
+class FindingCode(StrEnum):
+    """Stable codes; the catalogs key their sentences as `eligibility.<code>`."""
+
+    PAID_PLAN = "PAID_PLAN"
+    TRIAL_ONLY = "TRIAL_ONLY"
+    NO_ACTIVE_PLAN = "NO_ACTIVE_PLAN"
+    PREMIUM_PRESENT = "PREMIUM_PRESENT"
+    PREMIUM_TRIAL_ONLY = "PREMIUM_TRIAL_ONLY"
+    PREMIUM_ABSENT = "PREMIUM_ABSENT"
+    NO_SYNCED_USERS = "NO_SYNCED_USERS"
+    SYNCED_USERS_LICENSED = "SYNCED_USERS_LICENSED"
+    SYNCED_USERS_WITHOUT_PREMIUM = "SYNCED_USERS_WITHOUT_PREMIUM"
+
+
+def catalog_key(code: FindingCode) -> str:
+    return f"eligibility.{code.value}"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One commercial subscription (`/directory/subscriptions`)."""
+
+    sku_id: str
+    sku_part_number: str
+    is_trial: bool
+    status: str
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    plan_id: str
+    name: str
+    provisioning_status: str
+
+
+@dataclass(frozen=True)
+class SubscribedSku:
+    """One SKU the tenant holds (`/subscribedSkus`) and the service plans it contains."""
+
+    sku_id: str
+    sku_part_number: str
+    capability_status: str
+    enabled_units: int
+    service_plans: tuple[ServicePlan, ...]
+
+    def premium_plans(self) -> frozenset[str]:
+        """The Entra ID P1/P2 plans this SKU provides right now (none when the SKU is suspended or locked out)."""
+        if self.capability_status not in ACTIVE_STATUSES:
+            return frozenset()
+        return frozenset(
+            p.plan_id for p in self.service_plans if p.plan_id in PREMIUM_PLAN_IDS and p.provisioning_status == PROVISIONED
+        )
+
+
+@dataclass(frozen=True)
+class AssignedLicense:
+    """A licence assigned to a user (`assignedLicenses`): a SKU with some of its plans possibly switched off."""
+
+    sku_id: str
+    disabled_plans: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class UserLicensing:
+    """What eligibility needs of one directory user: who, whether enabled, member or guest, synced, licences."""
+
+    id: str
+    account_enabled: bool
+    user_type: str
+    synced: bool
+    licenses: tuple[AssignedLicense, ...]
+
+    @property
+    def enabled_member(self) -> bool:
+        return self.account_enabled and self.user_type.lower() == "member"
+
+
+class LicenceCatalog:
+    """Which SKUs grant Entra ID P1/P2, so a user's `assignedLicenses` answer "premium?" without a Graph call."""
+
+    def __init__(self, skus: Iterable[SubscribedSku]) -> None:
+        self._premium_by_sku: dict[str, frozenset[str]] = {}
+        for sku in skus:
+            plans = sku.premium_plans()
+            if plans:
+                self._premium_by_sku[sku.sku_id.lower()] = plans
+
+    @property
+    def premium_sku_ids(self) -> frozenset[str]:
+        return frozenset(self._premium_by_sku)
+
+    def has_premium(self, licenses: Iterable[AssignedLicense]) -> bool:
+        for licence in licenses:
+            plans = self._premium_by_sku.get(licence.sku_id.lower())
+            # A plan disabled in the assignment is not provisioned for that user.
+            if plans and plans - {p.lower() for p in licence.disabled_plans}:
+                return True
+        return False
+
+
+@dataclass
+class ScopeTally:
+    """Counts over the users in scope, accumulated one user at a time (memory stays flat in the tenant's size)."""
+
+    users: int = 0
+    synced: int = 0
+    synced_without_premium: int = 0
+
+    def add(self, *, synced: bool, has_premium: bool) -> None:
+        self.users += 1
+        if synced:
+            self.synced += 1
+            if not has_premium:
+                self.synced_without_premium += 1
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: FindingCode
+    severity: Severity
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    findings: tuple[Finding, ...]
+
+    @property
+    def severity(self) -> Severity:
+        """The worst finding: "blocking" means SSPR cannot work for the tenant's cloud users as things stand."""
+        return max((f.severity for f in self.findings), key=SEVERITY_ORDER.__getitem__, default=Severity.OK)
+
+
+def assess(subscriptions: Iterable[Subscription], skus: Iterable[SubscribedSku], tally: ScopeTally) -> Eligibility:
+    subscriptions = list(subscriptions)
+    skus = list(skus)
+    return Eligibility((_plan_finding(subscriptions), _premium_finding(subscriptions, skus), _synced_finding(tally)))
+
+
+def _plan_finding(subscriptions: list[Subscription]) -> Finding:
+    active = [s for s in subscriptions if s.active]
+    paid = sum(1 for s in active if not s.is_trial)
+    trial = len(active) - paid
+    counts = {"paidSubscriptions": paid, "trialSubscriptions": trial}
+    if paid:
+        return Finding(FindingCode.PAID_PLAN, Severity.OK, counts)
+    if trial:
+        return Finding(FindingCode.TRIAL_ONLY, Severity.BLOCKING, counts)
+    return Finding(FindingCode.NO_ACTIVE_PLAN, Severity.BLOCKING, counts)
+
+
+def _premium_finding(subscriptions: list[Subscription], skus: list[SubscribedSku]) -> Finding:
+    premium_skus = {sku.sku_id.lower(): sku for sku in skus if sku.premium_plans()}
+    premium_subscriptions = [s for s in subscriptions if s.active and s.sku_id.lower() in premium_skus]
+    counts = {"premiumLicences": sum(sku.enabled_units for sku in premium_skus.values())}
+    if not premium_skus:
+        return Finding(FindingCode.PREMIUM_ABSENT, Severity.WARNING, counts)
+    # A SKU listed without a matching subscription (e.g. assigned through a partner) counts as paid.
+    if premium_subscriptions and all(s.is_trial for s in premium_subscriptions):
+        return Finding(FindingCode.PREMIUM_TRIAL_ONLY, Severity.WARNING, counts)
+    return Finding(FindingCode.PREMIUM_PRESENT, Severity.OK, counts)
+
+
+def _synced_finding(tally: ScopeTally) -> Finding:
+    counts = {"usersInScope": tally.users, "syncedUsers": tally.synced,
+              "syncedWithoutPremium": tally.synced_without_premium}
+    if tally.synced == 0:
+        return Finding(FindingCode.NO_SYNCED_USERS, Severity.OK, counts)
+    if tally.synced_without_premium == 0:
+        return Finding(FindingCode.SYNCED_USERS_LICENSED, Severity.OK, counts)
+    return Finding(FindingCode.SYNCED_USERS_WITHOUT_PREMIUM, Severity.WARNING, counts)
+
+
+def choose_language(accept_language: str | None) -> str:
+    """Swedish ("sv") when the caller's Accept-Language prefers it over English, else "en" (RFC 9110 q-values)."""
+    best, best_q = DEFAULT_LANGUAGE, 0.0
+    for item in (accept_language or "").split(","):
+        tag, _, params = item.strip().partition(";")
+        primary = tag.strip().lower().split("-", 1)[0]
+        if primary not in LANGUAGES:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > best_q:  # strictly greater: on a tie the earlier tag wins
+            best, best_q = primary, q
+    return best

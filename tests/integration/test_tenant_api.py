@@ -1,0 +1,162 @@
+"""GET /api/admin/tenant/eligibility through the local host and the emulator's demo tenant.
+
+The counts are checked against an independent oracle: Graph's per-user `licenseDetails`, the slow way the
+service avoids. The emulator's tenant is changed only through its control API and put back after each test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from devtools.stack import SERVICE_APP_ID, SERVICE_APP_SECRET, FunctionHost, GraphEmulator
+from tests.integration.tokens import app_token, bearer, user_token
+
+ADMIN = "admin@contoso.example"
+READER = "reader@contoso.example"
+CASEY = "casey@contoso.example"
+SAM_SYNCED_NO_P1 = "synced.user@contoso.example"
+PETRA_SYNCED_P1 = "synced.p1@contoso.example"
+PREMIUM_PLANS = {"41781fb2-bc02-4b7c-bd55-b576c07bb09d", "eec0eb4f-6444-4f95-aba0-50c24d67f998"}
+
+
+def eligibility(host: FunctionHost, emulator: GraphEmulator, upn: str | None = ADMIN,
+                language: str | None = None) -> httpx.Response:
+    headers = bearer(user_token(emulator, upn)) if upn else {}
+    if language:
+        headers["Accept-Language"] = language
+    return httpx.get(f"{host.base_url}/api/admin/tenant/eligibility", headers=headers, timeout=30)
+
+
+def by_code(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f["code"]: f for f in body["findings"]}
+
+
+def oracle(emulator: GraphEmulator) -> dict[str, int]:
+    """Counts the slow, obvious way: list enabled members, then ask licenseDetails for every synced one."""
+    token = app_token(emulator, SERVICE_APP_ID, SERVICE_APP_SECRET, resource="https://graph.microsoft.com")
+    with httpx.Client(base_url=emulator.graph_url, headers=bearer(token), timeout=10) as graph:
+        users: list[dict[str, Any]] = []
+        url: str | None = "/users?$select=id,accountEnabled,userType,onPremisesSyncEnabled&$top=10"
+        while url:
+            page = graph.get(url).json()
+            users.extend(page["value"])
+            url = page.get("@odata.nextLink")
+        in_scope = [u for u in users if u["accountEnabled"] and u["userType"] == "Member"]
+        synced = [u for u in in_scope if u["onPremisesSyncEnabled"]]
+        without = 0
+        for user in synced:
+            details = graph.get(f"/users/{user['id']}/licenseDetails").json()["value"]
+            plans = {p["servicePlanId"] for d in details for p in d["servicePlans"]
+                     if p["provisioningStatus"] == "Success"}
+            without += not plans & PREMIUM_PLANS
+    return {"usersInScope": len(in_scope), "syncedUsers": len(synced), "syncedWithoutPremium": without}
+
+
+@pytest.fixture
+def control(graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
+    """The emulator's control API; subscriptions and the two synced demo users are put back afterwards."""
+    with httpx.Client(base_url=f"{graph_emulator.base_url}/_emulator", timeout=10) as client:
+        yield client
+        client.patch("/subscriptions", json={"isTrial": False, "status": "Enabled"}).raise_for_status()
+        client.patch(f"/users/{SAM_SYNCED_NO_P1}", json={"licenses": ["O365_BUSINESS_ESSENTIALS"]}).raise_for_status()
+        client.patch(f"/users/{PETRA_SYNCED_P1}", json={"licenses": ["AAD_PREMIUM"]}).raise_for_status()
+
+
+def test_the_demo_tenant_is_paid_has_premium_and_counts_synced_users_without_it(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    response = eligibility(service_host, graph_emulator)
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["lang"] == "en"
+    assert body["scope"] == {"source": "allEnabledMembers"}
+    assert body["severity"] == "warning"
+    findings = by_code(body)
+    assert list(findings) == ["PAID_PLAN", "PREMIUM_PRESENT", "SYNCED_USERS_WITHOUT_PREMIUM"]
+    assert findings["PAID_PLAN"]["severity"] == "ok"
+    assert findings["PAID_PLAN"]["counts"] == {"paidSubscriptions": 4, "trialSubscriptions": 0}
+    assert findings["PREMIUM_PRESENT"]["severity"] == "ok"
+    synced = findings["SYNCED_USERS_WITHOUT_PREMIUM"]
+    assert synced["severity"] == "warning"
+    expected = oracle(graph_emulator)
+    assert synced["counts"] == expected
+    # Named synced users (Sam without P1, Petra with it) plus the generated ones, disabled and guests left out.
+    assert 2 <= expected["syncedUsers"] < expected["usersInScope"] < 68
+    assert 1 <= expected["syncedWithoutPremium"] < expected["syncedUsers"]
+    count = expected["syncedWithoutPremium"]
+    assert synced["message"].startswith(f"{count} of the {expected['syncedUsers']} users in scope")
+
+
+def test_a_synced_user_counts_as_lacking_premium_until_given_p1(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, control: httpx.Client) -> None:
+    before = by_code(eligibility(service_host, graph_emulator).json())["SYNCED_USERS_WITHOUT_PREMIUM"]["counts"]
+    control.patch(f"/users/{SAM_SYNCED_NO_P1}", json={"licenses": ["AAD_PREMIUM"]}).raise_for_status()
+    given = by_code(eligibility(service_host, graph_emulator).json())["SYNCED_USERS_WITHOUT_PREMIUM"]["counts"]
+    assert given["syncedWithoutPremium"] == before["syncedWithoutPremium"] - 1
+    control.patch(f"/users/{PETRA_SYNCED_P1}", json={"licenses": ["O365_BUSINESS_ESSENTIALS"]}).raise_for_status()
+    taken = by_code(eligibility(service_host, graph_emulator).json())["SYNCED_USERS_WITHOUT_PREMIUM"]["counts"]
+    assert taken["syncedWithoutPremium"] == before["syncedWithoutPremium"]
+    assert taken["syncedUsers"] == given["syncedUsers"] == before["syncedUsers"]
+
+
+def test_a_trial_tenant_is_blocking_for_everyone(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, control: httpx.Client) -> None:
+    control.patch("/subscriptions", json={"isTrial": True}).raise_for_status()
+    body = eligibility(service_host, graph_emulator).json()
+    findings = by_code(body)
+    assert body["severity"] == "blocking"
+    assert findings["TRIAL_ONLY"]["severity"] == "blocking"
+    assert findings["TRIAL_ONLY"]["counts"] == {"paidSubscriptions": 0, "trialSubscriptions": 4}
+    assert "trial" in findings["TRIAL_ONLY"]["message"]
+    assert findings["PREMIUM_TRIAL_ONLY"]["severity"] == "warning"
+    assert "PAID_PLAN" not in findings
+
+
+def test_suspended_premium_subscriptions_leave_synced_users_without_premium(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, control: httpx.Client) -> None:
+    for sku in ("SPB", "AAD_PREMIUM", "AAD_PREMIUM_P2"):
+        control.patch("/subscriptions", json={"status": "Suspended", "skuPartNumber": sku}).raise_for_status()
+    findings = by_code(eligibility(service_host, graph_emulator).json())
+    assert findings["PREMIUM_ABSENT"]["severity"] == "warning"
+    synced = findings["SYNCED_USERS_WITHOUT_PREMIUM"]["counts"]
+    assert synced["syncedWithoutPremium"] == synced["syncedUsers"]
+
+
+def test_swedish_is_answered_to_a_swedish_admin_with_the_same_findings(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    english = eligibility(service_host, graph_emulator, language="en-US,en;q=0.9").json()
+    response = eligibility(service_host, graph_emulator, language="sv-SE,sv;q=0.9,en;q=0.5")
+    swedish = response.json()
+    assert swedish["lang"] == "sv"
+    assert response.headers["content-language"] == "sv"
+    assert [(f["code"], f["counts"]) for f in swedish["findings"]] == [
+        (f["code"], f["counts"]) for f in english["findings"]]
+    sv, en = by_code(swedish), by_code(english)
+    assert sv["PAID_PLAN"]["message"].startswith("Klientorganisationen har en betald prenumeration")
+    assert en["PAID_PLAN"]["message"].startswith("The tenant has a paid subscription")
+    counts = sv["SYNCED_USERS_WITHOUT_PREMIUM"]["counts"]
+    assert sv["SYNCED_USERS_WITHOUT_PREMIUM"]["message"].startswith(
+        f"{counts['syncedWithoutPremium']} av de {counts['syncedUsers']} användarna i omfånget")
+    assert all(sv[c]["message"] != en[c]["message"] for c in sv)
+
+
+def test_an_unsupported_language_gets_english(service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    assert eligibility(service_host, graph_emulator, language="fi-FI").json()["lang"] == "en"
+
+
+def test_a_reader_may_read_eligibility_but_a_user_without_a_role_may_not(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    assert eligibility(service_host, graph_emulator, READER).status_code == 200
+    forbidden = eligibility(service_host, graph_emulator, CASEY)
+    assert forbidden.status_code == 403
+    assert forbidden.headers["content-type"].startswith("application/problem+json")
+
+
+def test_no_token_is_401(service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    response = eligibility(service_host, graph_emulator, upn=None)
+    assert response.status_code == 401
+    assert response.json()["type"] == "urn:sspr:problem:unauthenticated"
