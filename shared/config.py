@@ -11,6 +11,7 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
@@ -268,7 +269,7 @@ _MISSING_HINTS = {
 }
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     loc = error.get("loc") or ()
     name = str(loc[0]) if loc else ""
     field = Settings.model_fields.get(name)
