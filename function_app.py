@@ -5,6 +5,7 @@ import azure.functions as func
 from functions import audit, health, openapi, warmup
 from functions import password_expiration, tenant
 from functions import policy
+from functions import enablement
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -15,3 +16,4 @@ app.register_functions(audit.bp)
 app.register_functions(tenant.bp)
 app.register_functions(password_expiration.bp)
 app.register_functions(policy.bp)
+app.register_functions(enablement.bp)

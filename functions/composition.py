@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.credentials import graph_credential
+from shared.adapters.enablement_store import EnablementQueue, EnablementStore
 from shared.adapters.graph import GraphGateway
 from shared.adapters.policy_store import PolicyStore
 from shared.adapters.storage import StorageClients
 from shared.adapters.tokens import TokenValidator
 from shared.config import Settings, load_settings
 from shared.services.audit import AuditLog
+from shared.services.enablement import EnablementService
 from shared.services.password_expiration import PasswordExpirationService
 from shared.services.policy import PolicyCache, PolicyService
 from shared.services.tenant import AllEnabledMembers, TenantEligibilityService
@@ -87,3 +89,15 @@ def policy_cache() -> PolicyCache:
     if _policy_cache is None:
         _policy_cache = PolicyCache(PolicyStore(storage()))
     return _policy_cache
+
+
+_enablement: EnablementService | None = None
+
+
+def enablement() -> EnablementService:
+    """One per process: its store bounds the table transactions this process has in flight."""
+    global _enablement
+    if _enablement is None:
+        _enablement = EnablementService(EnablementStore(storage()), EnablementQueue(storage()), graph(),
+                                        AuditStore(storage()), utc_now)
+    return _enablement

@@ -1,0 +1,151 @@
+"""Enablement: POST/GET /api/admin/enablement for admins, and the worker of queue `sspr-enablement`.
+
+A new request while a run is queued or running is refused with 409 naming it (`runningRequestId`); a run with no
+progress for 15 minutes counts as stalled and no longer blocks. Guests are in scope when the request says
+`includeGuests: true` (default false).
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, ValidationInfo, field_validator
+
+from functions import api, composition
+from functions.openapi_spec import Operation
+from shared.domain.access import Access
+from shared.domain.enablement import GUID_PATTERN, EnablementMessage, Run, Scope, is_guid, progress
+from shared.errors import FieldError, InvalidRequest
+
+bp = func.Blueprint()
+
+QUEUE = "sspr-enablement"
+MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount: the last try fails the run, then poison
+
+
+class EnablementRequest(BaseModel):
+    """Enable SSPR for every enabled member (all), the members of one group, nested included (selected), or nobody."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    scope: Literal["all", "selected", "none"]
+    groupId: Annotated[str | None, Field(pattern=GUID_PATTERN, max_length=36, validate_default=True)] = None
+    includeGuests: StrictBool = False
+
+    @field_validator("groupId")
+    @classmethod
+    def _group_iff_selected(cls, value: str | None, info: ValidationInfo) -> str | None:
+        scope = info.data.get("scope")
+        if scope == "selected" and value is None:
+            raise ValueError("groupId is required when scope is 'selected'")
+        if scope in ("all", "none") and value is not None:
+            raise ValueError("groupId must be left out unless scope is 'selected'")
+        return value
+
+
+class EnablementAccepted(BaseModel):
+    """The request is queued; follow `Location` for its progress."""
+
+    id: str
+    state: str
+
+
+class EnablementRunDocument(BaseModel):
+    """An enablement run and its progress."""
+
+    id: str
+    state: Literal["queued", "running", "completed", "failed"]
+    scope: Literal["all", "selected", "none"]
+    groupId: str | None
+    includeGuests: bool
+    requestedBy: str
+    createdAt: datetime
+    startedAt: datetime | None
+    completedAt: datetime | None
+    usersProcessed: int = Field(description="directory users examined so far")
+    usersTotal: int | None = Field(description="directory users to examine (Graph $count); null until known")
+    percent: float | None
+    rate: float | None = Field(description="users examined per second")
+    etaSeconds: float | None
+    inScope: int = Field(description="users found in scope: their rows are written")
+    added: int | None = Field(description="users newly enabled by this run; null until completed or when unknown")
+    removed: int = Field(description="rows of users who left the scope, removed")
+    pagesDone: int
+    tableTransactions: int
+    errors: list[str]
+
+
+class EnablementRunList(BaseModel):
+    """The latest enablement runs, newest first."""
+
+    value: list[EnablementRunDocument]
+
+
+OPERATIONS = [
+    Operation(
+        "post", "admin/enablement", "Enable SSPR for all users, one group, or nobody", "enablement", "admin-write",
+        request=EnablementRequest, responses={202: EnablementAccepted}, extra_errors=(409,),
+        description="Queues a run that materialises one row per user in scope. `Location` names the run. "
+                    "A request while another run is queued or running is refused with 409 and `runningRequestId` "
+                    "(a run without progress for 15 minutes no longer blocks). A `groupId` that is not a GUID, or "
+                    "names no group in the directory, is a 400 naming `groupId`. Guests are included only with "
+                    "`includeGuests: true`.",
+    ),
+    Operation("get", "admin/enablement", "The latest enablement runs", "enablement", "admin-read",
+              responses={200: EnablementRunList}),
+    Operation("get", "admin/enablement/{id}", "One enablement run and its progress", "enablement", "admin-read",
+              responses={200: EnablementRunDocument}, extra_errors=(404,)),
+]
+
+
+def _document(run: Run) -> dict[str, object]:
+    now = composition.utc_now()
+    p = progress(run, now)
+    return EnablementRunDocument(
+        id=run.id, state=run.state.value, scope=run.scope.value, groupId=run.group_id,
+        includeGuests=run.include_guests, requestedBy=run.requested_by, createdAt=run.created_at,
+        startedAt=run.started_at, completedAt=run.completed_at, usersProcessed=run.users_processed,
+        usersTotal=run.users_total, percent=p.percent, rate=p.rate, etaSeconds=p.eta_seconds, inScope=run.in_scope,
+        added=run.added, removed=run.removed, pagesDone=run.pages_done, tableTransactions=run.transactions,
+        errors=list(run.errors),
+    ).model_dump(mode="json")
+
+
+@bp.route(route="admin/enablement", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@api.endpoint
+async def request_enablement(req: func.HttpRequest) -> func.HttpResponse:
+    principal = await api.authenticate(req, Access.WRITE)
+    body = api.parse_json(req, EnablementRequest)
+    run = await composition.enablement().request(
+        Scope(body.scope), body.groupId, body.includeGuests, principal.actor(), api.client_ip(req)
+    )
+    return api.json_response({"id": run.id, "state": run.state.value}, status=202,
+                             headers={"Location": f"/api/admin/enablement/{run.id}"})
+
+
+@bp.route(route="admin/enablement", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@api.endpoint
+async def list_enablement(req: func.HttpRequest) -> func.HttpResponse:
+    await api.authenticate(req, Access.READ)
+    runs = await composition.enablement().latest(20)
+    return api.json_response({"value": [_document(r) for r in runs]})
+
+
+@bp.route(route="admin/enablement/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@api.endpoint
+async def read_enablement(req: func.HttpRequest) -> func.HttpResponse:
+    await api.authenticate(req, Access.READ)
+    run_id = req.route_params.get("id", "")
+    if not is_guid(run_id):
+        raise InvalidRequest([FieldError("id", "must be the GUID of an enablement request")])
+    return api.json_response(_document(await composition.enablement().status(run_id)))
+
+
+@bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection="AzureWebJobsStorage")
+async def enablement_worker(msg: func.QueueMessage) -> None:
+    # An invalid message raises before anything is touched, so it ends in the poison queue unchanged.
+    try:
+        message = EnablementMessage.model_validate_json(msg.get_body())
+    except ValidationError as exc:
+        raise ValueError(f"invalid enablement message: {exc.error_count()} error(s)") from None
+    await composition.enablement().process(message, final_attempt=(msg.dequeue_count or 1) >= MAX_DEQUEUE_COUNT)

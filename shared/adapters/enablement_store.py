@@ -1,0 +1,373 @@
+"""Enablement in Table Storage: one row per enabled user, and the runs that materialise them, with their shards.
+
+Table "Enablement": PartitionKey = hash bucket of the user id (shared/domain/enablement.py), RowKey = user id,
+so "is user X enabled?" is one point read and a page's rows go in single-partition transactions of up to 100.
+
+Table "EnablementRuns", one partition per run so a shard's checkpoint is one transaction:
+    (runId, "run")          the run: state, counters, generation
+    (runId, "page-000042")  a Graph page: its cursor (the nextLink that reads it) and whether it is done
+    (runId, "sweep-07")     the sweep of Enablement partition "07" and whether it is done
+plus ("lock", "enablement") naming the latest run and the last generation, and ("index", <newest first>) rows
+to list the latest runs. Every change of a run row names its ETag, so a duplicate shard never counts twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient
+
+from shared.adapters.storage import StorageClients
+from shared.domain.enablement import (
+    PARTITION_BUCKETS,
+    TRANSACTION_LIMIT,
+    EnabledUser,
+    EnablementMessage,
+    Run,
+    RunState,
+    Scope,
+    is_guid,
+    partition_for,
+)
+from shared.errors import StorageUnavailable
+
+USERS_TABLE = "Enablement"
+RUNS_TABLE = "EnablementRuns"
+QUEUE = "sspr-enablement"
+LOCK_KEY = ("lock", "enablement")
+INDEX_PARTITION = "index"
+MAX_MILLIS = 10**13
+# Transactions in flight per process: hides round trips without starving the event loop (measured: more does
+# not help on Azurite, where the SDK's batch encoding is the cost).
+WRITE_PARALLELISM = 8
+
+
+class ConcurrentChange(Exception):
+    """Someone else changed the run or the shard since we read it (412): read again."""
+
+
+@dataclass(frozen=True)
+class Lock:
+    run_id: str | None
+    generation: int
+    etag: str | None  # None: the lock row does not exist yet
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A page or sweep row of a run."""
+
+    index: int
+    done: bool
+    cursor: str | None  # pages only: the URL that reads this page (None: the run's first request)
+    etag: str
+
+
+def _page_key(index: int) -> str:
+    return f"page-{index:06d}"
+
+
+def _sweep_key(bucket: int) -> str:
+    return f"sweep-{bucket:02d}"
+
+
+def _run_entity(run: Run) -> dict[str, Any]:
+    return {
+        "PartitionKey": run.id, "RowKey": "run", "scope": run.scope.value, "groupId": run.group_id,
+        "includeGuests": run.include_guests, "generation": run.generation, "requestedBy": run.requested_by,
+        "createdAt": run.created_at, "updatedAt": run.updated_at, "state": run.state.value,
+        "startedAt": run.started_at, "completedAt": run.completed_at, "usersTotal": run.users_total,
+        "usersProcessed": run.users_processed, "inScope": run.in_scope, "removed": run.removed,
+        "previousRows": run.previous_rows, "pagesDone": run.pages_done, "pageCount": run.page_count,
+        "sweepsDone": run.sweeps_done, "transactions": run.transactions, "audited": run.audited,
+        "errors": json.dumps(list(run.errors)),
+    }
+
+
+def _run_from(entity: dict[str, Any]) -> Run:
+    return Run(
+        id=entity["PartitionKey"], scope=Scope(entity["scope"]), group_id=entity.get("groupId"),
+        include_guests=bool(entity.get("includeGuests")), generation=int(entity["generation"]),
+        requested_by=entity.get("requestedBy") or "", created_at=entity["createdAt"], updated_at=entity["updatedAt"],
+        state=RunState(entity["state"]), started_at=entity.get("startedAt"), completed_at=entity.get("completedAt"),
+        users_total=_int_or_none(entity.get("usersTotal")), users_processed=int(entity.get("usersProcessed") or 0),
+        in_scope=int(entity.get("inScope") or 0), removed=int(entity.get("removed") or 0),
+        previous_rows=_int_or_none(entity.get("previousRows")), pages_done=int(entity.get("pagesDone") or 0),
+        page_count=_int_or_none(entity.get("pageCount")), sweeps_done=int(entity.get("sweepsDone") or 0),
+        transactions=int(entity.get("transactions") or 0), audited=bool(entity.get("audited")),
+        errors=tuple(json.loads(entity.get("errors") or "[]")),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _user_entity(user: EnabledUser) -> dict[str, Any]:
+    return {
+        "PartitionKey": user.partition, "RowKey": user.user_id, "scope": user.scope.value,
+        "groupId": user.group_id, "userType": user.user_type, "generation": user.generation,
+    }
+
+
+def _if_match(etag: str) -> dict[str, Any]:
+    return {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def _is_conflict(error: Exception) -> bool:
+    status = getattr(error, "status_code", None)
+    return status in (409, 412)
+
+
+class EnablementStore:
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+        self._writes = asyncio.Semaphore(WRITE_PARALLELISM)
+
+    async def _users(self) -> TableClient:
+        return await self._storage.table_ready(USERS_TABLE)
+
+    async def _runs(self) -> TableClient:
+        return await self._storage.table_ready(RUNS_TABLE)
+
+    # ---- the hot path ----------------------------------------------------------------------------------------
+
+    async def get_enablement(self, user_id: str) -> dict[str, Any] | None:
+        """The user's Enablement row (one point read), or None when SSPR is not enabled for them."""
+        if not is_guid(user_id):
+            return None  # never a key built from something that is not a GUID (security.md D6)
+        key = user_id.lower()
+        try:
+            return dict(await (await self._users()).get_entity(partition_for(key), key))
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement read failed: {type(exc).__name__}") from None
+
+    # ---- user rows --------------------------------------------------------------------------------------------
+
+    async def write_users(self, users: list[EnabledUser]) -> int:
+        """Upsert the rows, grouped by partition in transactions of up to 100; returns the transaction count."""
+        by_partition: dict[str, list[EnabledUser]] = defaultdict(list)
+        for user in users:
+            by_partition[user.partition].append(user)
+        batches = [
+            [("upsert", _user_entity(u), {"mode": UpdateMode.REPLACE}) for u in rows[i:i + TRANSACTION_LIMIT]]
+            for rows in by_partition.values()
+            for i in range(0, len(rows), TRANSACTION_LIMIT)
+        ]
+        table = await self._users()
+        await asyncio.gather(*(self._submit(table, batch) for batch in batches))
+        return len(batches)
+
+    async def _submit(self, table: TableClient, batch: list[Any]) -> None:
+        async with self._writes:
+            try:
+                await table.submit_transaction(batch)
+            except AzureError as exc:
+                raise StorageUnavailable(f"enablement write failed: {type(exc).__name__}") from None
+
+    async def sweep_partition(self, bucket: int, generation: int) -> tuple[int, int]:
+        """Delete the partition's rows older than `generation` (users who left the scope).
+
+        Returns (rows deleted, transactions). Each delete names the ETag the query saw, so a row rewritten
+        meanwhile stays; a batch that fails because a row is already gone (a repeated sweep) is retried row by row.
+        """
+        table = await self._users()
+        removed = transactions = 0
+        chunk: list[TableEntity] = []
+        try:
+            rows = table.query_entities(
+                "PartitionKey eq @pk and generation lt @gen", parameters={"pk": f"{bucket:02d}", "gen": generation},
+                select=["PartitionKey", "RowKey"], results_per_page=1000,
+            )
+            async for row in rows:
+                chunk.append(row)
+                if len(chunk) == TRANSACTION_LIMIT:
+                    removed += await self._delete(table, chunk)
+                    transactions += 1
+                    chunk = []
+            if chunk:
+                removed += await self._delete(table, chunk)
+                transactions += 1
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement sweep failed: {type(exc).__name__}") from None
+        return removed, transactions
+
+    async def _delete(self, table: TableClient, rows: list[TableEntity]) -> int:
+        ops = [
+            ("delete", {"PartitionKey": r["PartitionKey"], "RowKey": r["RowKey"]},
+             {"etag": r.metadata["etag"], "match_condition": MatchConditions.IfNotModified})
+            for r in rows
+        ]
+        try:
+            async with self._writes:
+                await table.submit_transaction(ops)
+            return len(ops)
+        except TableTransactionError:
+            deleted = 0
+            for row in rows:
+                try:
+                    await table.delete_entity(row["PartitionKey"], row["RowKey"], etag=row.metadata["etag"],
+                                              match_condition=MatchConditions.IfNotModified)
+                    deleted += 1
+                except ResourceNotFoundError:
+                    continue  # deleted by an earlier delivery of this sweep
+                except HttpResponseError as exc:
+                    if not _is_conflict(exc):
+                        raise
+            return deleted
+
+    # ---- runs --------------------------------------------------------------------------------------------------
+
+    async def read_lock(self) -> Lock:
+        try:
+            entity = await (await self._runs()).get_entity(*LOCK_KEY)
+        except ResourceNotFoundError:
+            return Lock(None, 0, None)
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement lock read failed: {type(exc).__name__}") from None
+        return Lock(entity.get("runId"), int(entity.get("generation") or 0), str(entity.metadata["etag"]))
+
+    async def claim_lock(self, lock: Lock, run_id: str, generation: int) -> None:
+        """Name `run_id` as the latest run, if nobody else claimed the lock since `lock` was read."""
+        entity = {"PartitionKey": LOCK_KEY[0], "RowKey": LOCK_KEY[1], "runId": run_id, "generation": generation}
+        table = await self._runs()
+        try:
+            if lock.etag is None:
+                await table.create_entity(entity)
+            else:
+                await table.update_entity(entity, **_if_match(lock.etag))
+        except ResourceExistsError:
+            raise ConcurrentChange("lock created meanwhile") from None
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                raise ConcurrentChange("lock changed meanwhile") from None
+            raise StorageUnavailable(f"enablement lock write failed: {type(exc).__name__}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement lock write failed: {type(exc).__name__}") from None
+
+    async def create_run(self, run: Run) -> None:
+        """The run row and its first page (cursor: the run's initial request) in one transaction, plus an index row."""
+        table = await self._runs()
+        first_page = {"PartitionKey": run.id, "RowKey": _page_key(0), "cursor": None, "done": False}
+        millis = int(run.created_at.timestamp() * 1000)
+        try:
+            await table.submit_transaction([("create", _run_entity(run)), ("create", first_page)])
+            await table.create_entity({"PartitionKey": INDEX_PARTITION, "RowKey": f"{MAX_MILLIS - millis:013d}-{run.id}",
+                                       "runId": run.id})
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement run create failed: {type(exc).__name__}") from None
+
+    async def get_run(self, run_id: str) -> tuple[Run, str] | None:
+        if not is_guid(run_id):
+            return None
+        try:
+            entity = await (await self._runs()).get_entity(run_id.lower(), "run")
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement run read failed: {type(exc).__name__}") from None
+        return _run_from(entity), str(entity.metadata["etag"])
+
+    async def latest_runs(self, limit: int) -> list[Run]:
+        table = await self._runs()
+        runs: list[Run] = []
+        try:
+            async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION},
+                                                  select=["runId"], results_per_page=limit):
+                found = await self.get_run(row["runId"])
+                if found:
+                    runs.append(found[0])
+                if len(runs) >= limit:
+                    break
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement run list failed: {type(exc).__name__}") from None
+        return runs
+
+    async def update_run(self, run: Run, etag: str) -> str:
+        """Replace the run row if unchanged since `etag`; returns the new ETag."""
+        try:
+            result = await (await self._runs()).update_entity(_run_entity(run), **_if_match(etag))
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                raise ConcurrentChange("run changed meanwhile") from None
+            raise StorageUnavailable(f"enablement run write failed: {type(exc).__name__}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement run write failed: {type(exc).__name__}") from None
+        return str(result["etag"])
+
+    async def get_page(self, run_id: str, index: int) -> Shard | None:
+        return await self._shard(run_id, _page_key(index), index)
+
+    async def get_sweep(self, run_id: str, bucket: int) -> Shard | None:
+        return await self._shard(run_id, _sweep_key(bucket), bucket)
+
+    async def _shard(self, run_id: str, row_key: str, index: int) -> Shard | None:
+        try:
+            entity = await (await self._runs()).get_entity(run_id.lower(), row_key)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement shard read failed: {type(exc).__name__}") from None
+        return Shard(index, bool(entity.get("done")), entity.get("cursor"), str(entity.metadata["etag"]))
+
+    async def add_page(self, run_id: str, index: int, cursor: str) -> None:
+        """The row of the next page with the cursor that reads it; kept as is if it exists already."""
+        entity = {"PartitionKey": run_id, "RowKey": _page_key(index), "cursor": cursor, "done": False}
+        try:
+            await (await self._runs()).create_entity(entity)
+        except ResourceExistsError:
+            pass
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement page write failed: {type(exc).__name__}") from None
+
+    async def checkpoint_page(self, run: Run, run_etag: str, page: Shard, processed: int, written: int) -> None:
+        """Mark the page done and store the run's new counters, atomically; creates the sweep rows with the last page."""
+        ops: list[Any] = [
+            ("update", {"PartitionKey": run.id, "RowKey": _page_key(page.index), "cursor": page.cursor, "done": True,
+                        "processed": processed, "written": written}, _if_match(page.etag)),
+            ("update", _run_entity(run), _if_match(run_etag)),
+        ]
+        if run.pages_complete:
+            ops.extend(("upsert", {"PartitionKey": run.id, "RowKey": _sweep_key(b), "done": False})
+                       for b in range(PARTITION_BUCKETS))
+        await self._transact(ops)
+
+    async def checkpoint_sweep(self, run: Run, run_etag: str, sweep: Shard, removed: int) -> None:
+        ops: list[Any] = [
+            ("update", {"PartitionKey": run.id, "RowKey": _sweep_key(sweep.index), "done": True, "removed": removed},
+             _if_match(sweep.etag)),
+            ("update", _run_entity(run), _if_match(run_etag)),
+        ]
+        await self._transact(ops)
+
+    async def _transact(self, ops: list[Any]) -> None:
+        try:
+            await (await self._runs()).submit_transaction(ops)
+        except TableTransactionError as exc:
+            if _is_conflict(exc):
+                raise ConcurrentChange("shard or run changed meanwhile") from None
+            raise StorageUnavailable(f"enablement checkpoint failed: {type(exc).__name__}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement checkpoint failed: {type(exc).__name__}") from None
+
+
+class EnablementQueue:
+    """Shard messages of enablement runs on queue `sspr-enablement` (base64, as the queue trigger reads them)."""
+
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+
+    async def send(self, message: EnablementMessage) -> None:
+        try:
+            await (await self._storage.queue_ready(QUEUE)).send_message(message.model_dump_json())
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement enqueue failed: {type(exc).__name__}") from None

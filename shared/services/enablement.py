@@ -1,0 +1,302 @@
+"""Enablement: accept an admin's request to enable SSPR for All / Selected / None, and run it as queue shards.
+
+Conflict policy: **refuse**. A request while another run is queued or running gets 409 naming the running run;
+a run with no checkpoint for 15 minutes counts as stalled and is failed by the next request instead.
+
+A run is a chain of shard messages on queue `sspr-enablement`, each `{"runId", "step", "index"}` (ids only):
+
+    page n   read Graph page n at the cursor stored in its page row -> store page n+1's cursor and enqueue it at
+             once (so the next page is read by any instance while this one writes) -> upsert the users in scope,
+             stamped with the run's generation -> checkpoint: page done + run counters in one transaction (ETags)
+    sweep b  when every page is done: delete partition b's rows of older generations (users who left the scope)
+             -> checkpoint: sweep done + run counters; the last sweep completes the run and audits it
+
+Every step is idempotent: a redelivered or duplicated message rewrites the same rows (upserts) and loses the
+ETag race of the checkpoint, so counters move once; a crash resumes from the last checkpointed page. Graph
+throttling is retried by the SDK (Retry-After) and then by the queue; the checkpoint is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
+
+from shared.adapters.audit_store import AuditStore
+from shared.adapters.enablement_store import ConcurrentChange, EnablementQueue, EnablementStore, Lock, Shard
+from shared.domain.audit import SYSTEM, Activity, Actor, AuditEvent, AuditService, Outcome
+from shared.domain.enablement import (
+    PARTITION_BUCKETS,
+    TERMINAL,
+    DirectoryPage,
+    EnablementMessage,
+    Run,
+    RunState,
+    Scope,
+    enabled_users,
+)
+from shared.errors import Conflict, FieldError, GraphError, GraphUnavailable, InvalidRequest, NotFound, SsprError
+
+log = logging.getLogger("sspr.enablement")
+
+CHECKPOINT_ATTEMPTS = 50
+
+
+class Directory(Protocol):
+    async def group_exists(self, group_id: str) -> bool: ...
+
+    async def enablement_page(self, group_id: str | None, cursor: str | None, with_count: bool) -> DirectoryPage: ...
+
+
+class UnknownShard(Exception):
+    """A message names a run or shard this service never created: poison it, touch nothing."""
+
+
+class EnablementService:
+    def __init__(self, store: EnablementStore, queue: EnablementQueue, directory: Directory, audit: AuditStore,
+                 clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._queue = queue
+        self._directory = directory
+        self._audit = audit
+        self._clock = clock
+
+    # ---- the admin's side -----------------------------------------------------------------------------------
+
+    async def request(self, scope: Scope, group_id: str | None, include_guests: bool, actor: Actor,
+                      client_ip: str | None = None) -> Run:
+        """Validate, claim the single run slot, create the run and enqueue its first page (202 for the caller)."""
+        if scope is Scope.SELECTED:
+            assert group_id is not None  # the request model requires it
+            if not await self._directory.group_exists(group_id):
+                raise InvalidRequest([FieldError(
+                    "groupId", f"no group with id {group_id} exists in the directory (it may have been deleted)"
+                )])
+        now = self._clock()
+        lock = await self._store.read_lock()
+        previous = await self._previous_run(lock, now)
+        run = Run(
+            id=str(uuid.uuid4()), scope=scope, group_id=group_id.lower() if group_id else None,
+            include_guests=include_guests, generation=lock.generation + 1, requested_by=actor.id,
+            created_at=now, updated_at=now,
+            previous_rows=previous.in_scope if previous and previous.state is RunState.COMPLETED else
+            (0 if lock.run_id is None else None),
+        )
+        try:
+            await self._store.claim_lock(lock, run.id, run.generation)
+        except ConcurrentChange:
+            latest = await self._store.read_lock()
+            raise Conflict("another enablement request was accepted meanwhile", runningRequestId=latest.run_id,
+                           detail="Another enablement request was accepted at the same moment.") from None
+        await self._store.create_run(run)
+        await self._queue.send(EnablementMessage(runId=run.id, step="page", index=0))
+        await self._audit.write(AuditEvent(
+            time=now, activity=Activity.ENABLEMENT_REQUESTED, service=AuditService.SSPR_ADMIN, actor=actor,
+            client_ip=client_ip, flow_id=run.id,
+            details={"scope": scope.value, "groupId": run.group_id, "includeGuests": include_guests,
+                     "generation": run.generation},
+        ))
+        return run
+
+    async def _previous_run(self, lock: Lock, now: datetime) -> Run | None:
+        """The latest run; 409 if it is still going, failed first if it has stalled."""
+        if lock.run_id is None:
+            return None
+        found = await self._store.get_run(lock.run_id)
+        if found is None:
+            return None
+        run, etag = found
+        if run.blocks_new_request(now):
+            raise Conflict(
+                f"enablement run {run.id} is {run.state.value}", runningRequestId=run.id,
+                detail=f"Enablement request {run.id} is still {run.state.value}; wait until it completes.",
+            )
+        if run.state not in TERMINAL:  # stalled: close it so its late messages change nothing
+            stalled = run.failed("stalled: no progress for 15 minutes; superseded by a new request", now)
+            try:
+                await self._store.update_run(stalled, etag)
+            except ConcurrentChange:
+                raise Conflict(f"enablement run {run.id} moved meanwhile", runningRequestId=run.id) from None
+            await self._record_completion(stalled)
+            return stalled
+        return run
+
+    async def status(self, run_id: str) -> Run:
+        found = await self._store.get_run(run_id)
+        if found is None:
+            raise NotFound(f"no enablement run {run_id}")
+        return found[0]
+
+    async def latest(self, limit: int) -> list[Run]:
+        return await self._store.latest_runs(limit)
+
+    # ---- the worker's side -------------------------------------------------------------------------------------
+
+    async def process(self, message: EnablementMessage, final_attempt: bool) -> None:
+        """Run one shard. Raises to have the queue retry it (transient faults); never double-counts."""
+        if message.step == "page":
+            await self._process_page(message.runId.lower(), message.index, final_attempt)
+        else:
+            await self._process_sweep(message.runId.lower(), message.index)
+
+    async def _load(self, run_id: str) -> tuple[Run, str]:
+        found = await self._store.get_run(run_id)
+        if found is None:
+            raise UnknownShard(f"no enablement run {run_id}")
+        return found
+
+    async def _process_page(self, run_id: str, index: int, final_attempt: bool) -> None:
+        run, etag = await self._load(run_id)
+        page = await self._store.get_page(run_id, index)
+        if page is None:
+            raise UnknownShard(f"run {run_id} has no page {index}")
+        if run.state in TERMINAL:
+            await self._finish(run, etag)
+            return
+        if page.done:  # a duplicate, or a redelivery after the checkpoint: only make sure the sweeps were sent
+            if run.pages_complete:
+                await self._send_sweeps(run)
+            return
+        if run.state is RunState.QUEUED:
+            run, etag = await self._mark_started(run, etag)
+        try:
+            directory_page = await self._read_page(run, page, index)
+        except GraphError as error:
+            if error.status == 404 and run.scope is Scope.SELECTED:
+                await self._fail(run_id, f"the group {run.group_id} no longer exists in the directory")
+                return
+            await self._fail(run_id, f"Microsoft Graph refused page {index + 1} ({error.status} {error.code})")
+            return
+        except GraphUnavailable:
+            note = f"page {index + 1}: Microsoft Graph throttled or unavailable; retrying"
+            if final_attempt:
+                await self._fail(run_id, f"page {index + 1}: Microsoft Graph stayed throttled or unavailable")
+            else:
+                await self._note(run_id, note)
+            raise
+        if directory_page.next_link:
+            await self._store.add_page(run_id, index + 1, directory_page.next_link)
+            await self._queue.send(EnablementMessage(runId=run_id, step="page", index=index + 1))
+        rows = enabled_users(directory_page.users, run)
+        transactions = await self._store.write_users(rows)
+        last = directory_page.next_link is None
+        checkpointed = await self._checkpoint_page(run, etag, page, len(directory_page.users), len(rows),
+                                                   transactions, last, directory_page.count)
+        if checkpointed is not None and checkpointed.pages_complete:
+            await self._send_sweeps(checkpointed)
+
+    async def _read_page(self, run: Run, page: Shard, index: int) -> DirectoryPage:
+        if run.scope is Scope.NONE:
+            return DirectoryPage([], None, 0)
+        group = run.group_id if run.scope is Scope.SELECTED else None
+        return await self._directory.enablement_page(group, page.cursor, with_count=index == 0)
+
+    async def _mark_started(self, run: Run, etag: str) -> tuple[Run, str]:
+        for _ in range(CHECKPOINT_ATTEMPTS):
+            try:
+                started = run.started(self._clock())
+                return started, await self._store.update_run(started, etag)
+            except ConcurrentChange:
+                run, etag = await self._load(run.id)
+                if run.state is not RunState.QUEUED:
+                    return run, etag
+        raise ConcurrentChange("run row kept changing")
+
+    async def _checkpoint_page(self, run: Run, etag: str, page: Shard, processed: int, written: int,
+                               transactions: int, last: bool, total: int | None) -> Run | None:
+        """Page done + counters in one transaction; None when another delivery of this page won the race."""
+        for _ in range(CHECKPOINT_ATTEMPTS):
+            updated = run.after_page(processed, written, transactions, last, page.index, total, self._clock())
+            try:
+                await self._store.checkpoint_page(updated, etag, page, processed, written)
+                return updated
+            except ConcurrentChange:
+                run, etag = await self._load(run.id)
+                fresh = await self._store.get_page(run.id, page.index)
+                if fresh is None or fresh.done or run.state in TERMINAL:
+                    return None
+                page = fresh
+        raise ConcurrentChange("run row kept changing")
+
+    async def _send_sweeps(self, run: Run) -> None:
+        for bucket in range(PARTITION_BUCKETS):
+            sweep = await self._store.get_sweep(run.id, bucket)
+            if sweep is not None and not sweep.done:
+                await self._queue.send(EnablementMessage(runId=run.id, step="sweep", index=bucket))
+
+    async def _process_sweep(self, run_id: str, bucket: int) -> None:
+        run, etag = await self._load(run_id)
+        if bucket >= PARTITION_BUCKETS:
+            raise UnknownShard(f"run {run_id} has no sweep {bucket}")
+        sweep = await self._store.get_sweep(run_id, bucket)
+        if sweep is None:
+            raise UnknownShard(f"run {run_id} has no sweep {bucket} yet")
+        if run.state in TERMINAL or sweep.done:
+            await self._finish(run, etag)
+            return
+        removed, transactions = await self._store.sweep_partition(bucket, run.generation)
+        for _ in range(CHECKPOINT_ATTEMPTS):
+            updated = run.after_sweep(removed, transactions, self._clock())
+            try:
+                await self._store.checkpoint_sweep(updated, etag, sweep, removed)
+                break
+            except ConcurrentChange:
+                run, etag = await self._load(run_id)
+                fresh = await self._store.get_sweep(run_id, bucket)
+                if fresh is None or fresh.done or run.state in TERMINAL:
+                    return
+                sweep = fresh
+        else:
+            raise ConcurrentChange("run row kept changing")
+        if updated.state is RunState.COMPLETED:
+            run, etag = await self._load(run_id)
+            await self._finish(run, etag)
+
+    async def _finish(self, run: Run, etag: str) -> None:
+        """Audit a completed or failed run once it is terminal (again after a crash between the two)."""
+        if run.state not in TERMINAL or run.audited:
+            return
+        await self._record_completion(run)
+        try:
+            await self._store.update_run(_audited(run), etag)
+        except ConcurrentChange:
+            pass  # another delivery recorded it meanwhile
+
+    async def _record_completion(self, run: Run) -> None:
+        ok = run.state is RunState.COMPLETED
+        await self._audit.write(AuditEvent(
+            time=run.completed_at or self._clock(), activity=Activity.ENABLEMENT_COMPLETED,
+            service=AuditService.SSPR_ADMIN, actor=SYSTEM, outcome=Outcome.SUCCESS if ok else Outcome.FAILURE,
+            flow_id=run.id, reason=None if ok else (run.errors[-1] if run.errors else "failed"),
+            details={"scope": run.scope.value, "groupId": run.group_id, "usersProcessed": run.users_processed,
+                     "inScope": run.in_scope, "removed": run.removed, "added": run.added,
+                     "generation": run.generation},
+        ))
+
+    async def _fail(self, run_id: str, reason: str) -> None:
+        for _ in range(CHECKPOINT_ATTEMPTS):
+            run, etag = await self._load(run_id)
+            if run.state in TERMINAL:
+                return
+            failed = run.failed(reason, self._clock())
+            try:
+                etag = await self._store.update_run(failed, etag)
+            except ConcurrentChange:
+                continue
+            await self._finish(failed, etag)
+            return
+
+    async def _note(self, run_id: str, message: str) -> None:
+        """Best effort: a safe note in the run's errors; losing it to a race loses nothing else."""
+        try:
+            run, etag = await self._load(run_id)
+            await self._store.update_run(run.with_error(message), etag)
+        except (ConcurrentChange, SsprError):
+            pass
+
+
+def _audited(run: Run) -> Run:
+    return replace(run, audited=True)

@@ -1,0 +1,293 @@
+"""Enablement end to end: admin requests through the local host, the queue worker, Graph (emulator) and Azurite.
+
+The session host serves the demo tenant (68 users, one Graph page); the crash test runs its own Azurite,
+emulator with 5,000 users and host, so killing that host disturbs nobody else.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient
+from azure.storage.queue import QueueClient
+
+from devtools.azurite import Azurite
+from devtools.processes import REPO_ROOT
+from devtools.stack import (
+    DEMO_TENANT_ID,
+    SERVICE_APP_ID,
+    SERVICE_APP_SECRET,
+    FunctionHost,
+    GraphEmulator,
+    app_settings,
+    start_function_host,
+    start_graph_emulator,
+)
+from tests.integration.tokens import bearer, user_token
+
+ADMIN = "admin@contoso.example"
+READER = "reader@contoso.example"
+PILOT = "c0ffee00-5e1f-4ea5-b0a7-000000002001"
+PILOT_USERS = {f"c0ffee00-5e1f-4ea5-b0a7-00000000{n}" for n in
+               ("1003", "1004", "1008", "1007", "100e", "100f", "1006", "1010")}
+DISABLED = "c0ffee00-5e1f-4ea5-b0a7-000000001007"
+GUEST = "c0ffee00-5e1f-4ea5-b0a7-000000001008"
+COMPLETED_ACTIVITY = "Complete self-service password reset enablement"
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------------
+
+
+def request(host: FunctionHost, emulator: GraphEmulator, body: dict[str, Any], upn: str = ADMIN) -> httpx.Response:
+    return httpx.post(f"{host.base_url}/api/admin/enablement", json=body,
+                      headers=bearer(user_token(emulator, upn)), timeout=30)
+
+
+def status(host: FunctionHost, emulator: GraphEmulator, run_id: str, upn: str = READER) -> dict[str, Any]:
+    response = httpx.get(f"{host.base_url}/api/admin/enablement/{run_id}", headers=bearer(user_token(emulator, upn)),
+                         timeout=15)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def enable(host: FunctionHost, emulator: GraphEmulator, body: dict[str, Any], timeout: float = 40) -> dict[str, Any]:
+    response = request(host, emulator, body)
+    assert response.status_code == 202, response.text
+    return wait_until_finished(host, emulator, response.json()["id"], timeout)
+
+
+def wait_until_finished(host: FunctionHost, emulator: GraphEmulator, run_id: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = status(host, emulator, run_id)
+        if run["state"] in ("completed", "failed"):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} did not finish in {timeout} s: {run}")
+
+
+def table(azurite: Azurite, name: str) -> TableClient:
+    return TableClient.from_connection_string(azurite.connection_string, name)
+
+
+def enabled_rows(azurite: Azurite, prefix: str = "sspr") -> dict[str, dict[str, Any]]:
+    with table(azurite, f"{prefix}Enablement") as client:
+        return {e["RowKey"]: dict(e) for e in client.list_entities()}
+
+
+def graph_users(emulator: GraphEmulator) -> list[dict[str, Any]]:
+    """Every directory user as Graph lists it: the oracle the rows are checked against."""
+    token = httpx.post(
+        f"{emulator.base_url}/{DEMO_TENANT_ID}/oauth2/v2.0/token",
+        data={"grant_type": "client_credentials", "client_id": SERVICE_APP_ID, "client_secret": SERVICE_APP_SECRET,
+              "scope": "https://graph.microsoft.com/.default"}, timeout=10,
+    ).json()["access_token"]
+    users: list[dict[str, Any]] = []
+    url: str | None = f"{emulator.graph_url}/users?$select=id,accountEnabled,userType&$top=999"
+    with httpx.Client(headers=bearer(token), timeout=30) as http:
+        while url:
+            page = http.get(url).json()
+            users.extend(page["value"])
+            url = page.get("@odata.nextLink")
+    return users
+
+
+def enabled_members(emulator: GraphEmulator) -> set[str]:
+    return {u["id"] for u in graph_users(emulator) if u["accountEnabled"] and u["userType"] != "Guest"}
+
+
+def faults(emulator: GraphEmulator, *rules: dict[str, Any]) -> None:
+    if rules:
+        httpx.put(f"{emulator.base_url}/_emulator/faults", json={"seed": 7, "rules": list(rules)},
+                  timeout=10).raise_for_status()
+    else:
+        httpx.delete(f"{emulator.base_url}/_emulator/faults", timeout=10).raise_for_status()
+
+
+@pytest.fixture
+def clean_faults(graph_emulator: GraphEmulator) -> Iterator[None]:
+    yield
+    faults(graph_emulator)
+
+
+# ---- the session tenant ------------------------------------------------------------------------------------------
+
+
+def test_enable_all_writes_one_row_per_enabled_member_and_audits_the_run(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, azurite: Azurite) -> None:
+    response = request(service_host, graph_emulator, {"scope": "all"})
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["state"] == "queued"
+    assert response.headers["location"] == f"/api/admin/enablement/{accepted['id']}"
+
+    run = wait_until_finished(service_host, graph_emulator, accepted["id"], 40)
+
+    expected = enabled_members(graph_emulator)
+    rows = enabled_rows(azurite)
+    assert run["state"] == "completed", run
+    assert set(rows) == expected
+    assert {r["scope"] for r in rows.values()} == {"all"}
+    assert run["inScope"] == len(expected) and run["usersProcessed"] == run["usersTotal"] == 68
+    assert run["percent"] == 100.0 and run["errors"] == [] and run["completedAt"] is not None
+    audit = httpx.get(f"{service_host.base_url}/api/admin/audit", params={"activity": COMPLETED_ACTIVITY},
+                      headers=bearer(user_token(graph_emulator, READER)), timeout=15).json()["value"]
+    assert any(e["flowId"] == accepted["id"] and e["outcome"] == "success" for e in audit)
+
+
+def test_selected_with_nested_groups_enables_the_transitive_members_and_removes_everyone_else(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, azurite: Azurite) -> None:
+    before = enabled_rows(azurite)
+    run = enable(service_host, graph_emulator, {"scope": "selected", "groupId": PILOT})
+    rows = enabled_rows(azurite)
+    assert run["state"] == "completed", run
+    assert set(rows) == PILOT_USERS - {DISABLED, GUEST}  # 8 transitive users, minus the disabled one and the guest
+    assert {r["groupId"] for r in rows.values()} == {PILOT}
+    assert run["inScope"] == 6 and run["usersProcessed"] == 8
+    assert run["removed"] == len(set(before) - set(rows))
+    assert run["added"] == 0  # every pilot member had a row from the "all" run
+
+
+def test_selected_with_guests_included_enables_the_guest_too(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, azurite: Azurite) -> None:
+    run = enable(service_host, graph_emulator, {"scope": "selected", "groupId": PILOT, "includeGuests": True})
+    assert run["state"] == "completed", run
+    assert set(enabled_rows(azurite)) == PILOT_USERS - {DISABLED}
+    assert run["added"] == 1 and run["removed"] == 0
+
+
+def test_none_removes_every_row(service_host: FunctionHost, graph_emulator: GraphEmulator, azurite: Azurite) -> None:
+    run = enable(service_host, graph_emulator, {"scope": "none"})
+    assert run["state"] == "completed", run
+    assert enabled_rows(azurite) == {}
+    assert run["removed"] == 7 and run["inScope"] == 0
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"scope": "selected", "groupId": "c0ffee00-5e1f-4ea5-b0a7-00000000dead"}, "groupId", "no group with id"),
+    ({"scope": "selected", "groupId": "SSPR Pilot"}, "groupId", "should match pattern"),
+    ({"scope": "selected"}, "groupId", "groupId is required"),
+    ({"scope": "all", "groupId": PILOT}, "groupId", "groupId must be left out"),
+    ({"scope": "everyone"}, "scope", "'all', 'selected' or 'none'"),
+])
+def test_a_bad_or_missing_group_is_a_400_naming_the_field_and_starts_nothing(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, body: dict[str, Any], field: str,
+        message: str) -> None:
+    before = httpx.get(f"{service_host.base_url}/api/admin/enablement",
+                       headers=bearer(user_token(graph_emulator, READER)), timeout=15).json()["value"]
+    response = request(service_host, graph_emulator, body)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    errors = response.json()["errors"]
+    assert any(message in e["message"] for e in errors), errors
+    assert [e["field"] for e in errors] == [field]
+    after = httpx.get(f"{service_host.base_url}/api/admin/enablement",
+                      headers=bearer(user_token(graph_emulator, READER)), timeout=15).json()["value"]
+    assert [r["id"] for r in after] == [r["id"] for r in before]
+
+
+def test_only_an_admin_may_request_and_a_reader_may_watch(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    assert request(service_host, graph_emulator, {"scope": "none"}, upn=READER).status_code == 403
+    assert httpx.post(f"{service_host.base_url}/api/admin/enablement", json={"scope": "none"},
+                      timeout=15).status_code == 401
+    missing = httpx.get(f"{service_host.base_url}/api/admin/enablement/c0ffee00-0000-4000-8000-000000000000",
+                        headers=bearer(user_token(graph_emulator, READER)), timeout=15)
+    assert missing.status_code == 404
+
+
+def test_a_request_while_one_runs_is_409_naming_the_running_one(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, azurite: Azurite, clean_faults: None) -> None:
+    faults(graph_emulator, {"latencyMs": 1500, "pathContains": "/users", "methods": ["GET"]})
+    first = request(service_host, graph_emulator, {"scope": "all"})
+    assert first.status_code == 202, first.text
+    second = request(service_host, graph_emulator, {"scope": "none"})
+    assert second.status_code == 409, second.text
+    assert second.headers["content-type"].startswith("application/problem+json")
+    assert second.json()["runningRequestId"] == first.json()["id"]
+    faults(graph_emulator)
+    run = wait_until_finished(service_host, graph_emulator, first.json()["id"], 40)
+    assert run["state"] == "completed" and set(enabled_rows(azurite)) == enabled_members(graph_emulator)
+
+
+def test_a_graph_429_storm_is_waited_out_and_the_run_still_completes(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, azurite: Azurite, clean_faults: None) -> None:
+    # 7 throttled answers in a row: the SDK's 5 retries (Retry-After 1 s) give up once, the queue redelivers.
+    faults(graph_emulator, {"status": 429, "retryAfter": 1, "rate": 1.0, "times": 7,
+                            "pathContains": "/transitiveMembers", "methods": ["GET"]})
+    run = enable(service_host, graph_emulator, {"scope": "selected", "groupId": PILOT}, timeout=60)
+    fired = httpx.get(f"{graph_emulator.base_url}/_emulator/faults", timeout=10).json()
+    assert run["state"] == "completed", run
+    assert set(enabled_rows(azurite)) == PILOT_USERS - {DISABLED, GUEST}
+    assert any("throttled" in e for e in run["errors"]), run["errors"]
+    assert "7" in str(fired)
+
+
+# ---- a crash in the middle of a larger tenant ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def crash_stack() -> Iterator[tuple[Azurite, GraphEmulator, dict[str, str]]]:
+    with tempfile.TemporaryDirectory(prefix="sspr-enablement-crash-") as location:
+        azurite = Azurite(Path(location)).start()
+        emulator = start_graph_emulator("--users", "5000")
+        try:
+            settings = app_settings(azurite, emulator, SSPR_TABLE_PREFIX="crash", FUNCHOST_QUEUE_LEASE_SECONDS="2",
+                                    FUNCHOST_DISABLE_TIMERS="1")
+            yield azurite, emulator, settings
+        finally:
+            emulator.process.stop()
+            azurite.stop()
+
+
+def test_a_worker_killed_mid_run_resumes_to_the_rows_of_a_clean_run_with_nothing_poisoned(
+        crash_stack: tuple[Azurite, GraphEmulator, dict[str, str]]) -> None:
+    azurite, emulator, settings = crash_stack
+    faults(emulator, {"latencyMs": 400, "pathContains": "/users", "methods": ["GET"]})  # a slow directory
+    host = start_function_host(REPO_ROOT, settings)
+    try:
+        accepted = request(host, emulator, {"scope": "all"})
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["id"]
+        deadline = time.monotonic() + 30
+        while (seen := status(host, emulator, run_id))["pagesDone"] < 2:
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.05)
+        host.process.kill()  # SIGKILL: no grace, messages stay leased
+    finally:
+        host.stop()
+    assert seen["state"] == "running" and seen["pagesDone"] < 6, seen  # 5,018 users are 6 pages
+    faults(emulator)
+
+    host = start_function_host(REPO_ROOT, settings)
+    try:
+        resumed = wait_until_finished(host, emulator, run_id, 60)
+        crashed_rows = enabled_rows(azurite, "crash")
+        clean = enable(host, emulator, {"scope": "all"}, timeout=60)
+        clean_rows = enabled_rows(azurite, "crash")
+    finally:
+        host.stop()
+
+    expected = enabled_members(emulator)
+    assert resumed["state"] == "completed", resumed
+    assert set(crashed_rows) == expected
+    assert resumed["usersProcessed"] == resumed["usersTotal"] == 5018  # counted once despite the redeliveries
+    assert resumed["inScope"] == len(expected) and resumed["pagesDone"] == 6
+    assert clean["state"] == "completed" and clean["added"] == 0 and clean["removed"] == 0
+
+    def content(rows: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
+        return {k: (r["PartitionKey"], r["scope"], r["userType"], r.get("groupId")) for k, r in rows.items()}
+
+    assert content(crashed_rows) == content(clean_rows)
+    poison = QueueClient.from_connection_string(azurite.connection_string, "sspr-enablement-poison")
+    try:
+        assert list(poison.peek_messages(max_messages=32)) == []
+    except ResourceNotFoundError:
+        pass  # the poison queue exists only once something was poisoned
