@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import enablement, health, hook
+from benchmarks import enablement, health
 
-BENCHMARKS = {"health": health.main, "enablement": enablement.main, "hook": hook.main}
+BENCHMARKS = {"health": health.main, "enablement": enablement.main}
 
 
 def main() -> int:
