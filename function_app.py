@@ -5,6 +5,7 @@ import azure.functions as func
 from functions import audit, health, openapi, warmup
 from functions import password_expiration, tenant
 from functions import policy
+from functions import notifications, registration
 from functions import enablement
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -17,3 +18,5 @@ app.register_functions(tenant.bp)
 app.register_functions(password_expiration.bp)
 app.register_functions(policy.bp)
 app.register_functions(enablement.bp)
+app.register_functions(registration.bp)
+app.register_functions(notifications.bp)

@@ -101,3 +101,58 @@ def enablement() -> EnablementService:
         _enablement = EnablementService(EnablementStore(storage()), EnablementQueue(storage()), graph(),
                                         AuditStore(storage()), utc_now)
     return _enablement
+
+
+# ---- registration of security info, one-time codes and the notifications worker ----------------------------
+
+_phone = None
+_code_key: bytes | None = None
+
+
+def phone():  # type: ignore[no-untyped-def]
+    """The SMS / voice sender of SSPR_SMS_PROVIDER (emulator, acs or none), one per process."""
+    from shared.adapters.phone import phone_sender
+
+    global _phone
+    if _phone is None:
+        _phone = phone_sender(settings)
+    return _phone
+
+
+def code_key() -> bytes:
+    global _code_key
+    if _code_key is None:
+        import base64
+
+        _code_key = base64.b64decode(settings.code_hmac_key)
+    return _code_key
+
+
+def code_throttle():  # type: ignore[no-untyped-def]
+    from shared.adapters.throttle_store import ThrottleStore
+    from shared.services.registration import CodeThrottle
+
+    return CodeThrottle(ThrottleStore(storage()), AuditStore(storage()), utc_now)
+
+
+def registration():  # type: ignore[no-untyped-def]
+    from shared.adapters.challenge_store import ChallengeStore
+    from shared.adapters.security_info_store import SecurityInfoStore as _SecurityInfoStore
+    from shared.services.notifications import NotificationQueue
+    from shared.services.registration import RegistrationService
+
+    return RegistrationService(
+        _SecurityInfoStore(storage()), ChallengeStore(storage()), code_throttle(), NotificationQueue(storage()),
+        graph(), policy_cache(), phone(), AuditStore(storage()), code_key(), utc_now,
+    )
+
+
+def notifications():  # type: ignore[no-untyped-def]
+    from shared.adapters.challenge_store import ChallengeStore
+    from shared.adapters.mail import MailLedger, MailSender
+    from shared.services.notifications import NotificationService
+
+    return NotificationService(
+        ChallengeStore(storage()), MailSender(graph(), settings.mail_sender), phone(), graph(),
+        MailLedger(storage()), policy_cache(), code_key(), settings.public_base_url, utc_now,
+    )

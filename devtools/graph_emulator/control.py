@@ -96,6 +96,19 @@ async def delete_outbox(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def post_sms(request: web.Request) -> web.Response:
+    """{"to": "+46701234567", "body": "...", "channel": "sms" | "voice"}: what a phone would receive."""
+    body = await read_json(request)
+    to, text, channel = body.get("to"), body.get("body"), body.get("channel", "sms")
+    if not isinstance(to, str) or not to.startswith("+") or not to[1:].isdigit() or not 8 <= len(to) <= 16:
+        return problem(400, "to must be an E.164 number such as +46701234567")
+    if not isinstance(text, str) or not text:
+        return problem(400, "body must be a non-empty string")
+    if channel not in ("sms", "voice"):
+        return problem(400, "channel must be sms or voice")
+    return web.json_response(state_of(request).outbox.add_phone(to, text, channel), status=202)
+
+
 # ---- tenant mutations ------------------------------------------------------------------------------------
 
 
@@ -358,6 +371,7 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/_emulator/faults", delete_faults)
     r.add_get("/_emulator/outbox", get_outbox)
     r.add_delete("/_emulator/outbox", delete_outbox)
+    r.add_post("/_emulator/sms", post_sms)
     r.add_patch("/_emulator/subscriptions", patch_subscriptions)
     r.add_post("/_emulator/users", create_user)
     r.add_get("/_emulator/users/{id}", get_user)

@@ -546,7 +546,8 @@ async def send_mail(req: GraphRequest) -> GraphResult:
     if not sender.mail:
         raise GraphError(404, "MailboxNotEnabledForRESTAPI",
                          "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
-    body = json_object(req)
+    # Graph reads action parameters case-insensitively; msgraph-sdk sends "Message" and "SaveToSentItems".
+    body = {key[:1].lower() + key[1:]: value for key, value in json_object(req).items()}
     message = body.get("message")
     if not isinstance(message, dict):
         raise GraphError(400, "ErrorInvalidRequest", "The 'message' parameter is missing or invalid.")

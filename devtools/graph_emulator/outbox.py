@@ -1,4 +1,4 @@
-"""Mail sent through POST /users/{sender}/sendMail lands here instead of a mailbox."""
+"""Mail sent through POST /users/{sender}/sendMail, and SMS / voice calls of POST /_emulator/sms, land here."""
 
 from __future__ import annotations
 
@@ -31,7 +31,14 @@ class Outbox:
             "body": body.get("content", ""),
             "importance": message.get("importance", "normal"),
             "saveToSentItems": save_to_sent_items,
+            "channel": "mail",
         }
+        self.messages.append(entry)
+        return entry
+
+    def add_phone(self, to: str, body: str, channel: str) -> dict[str, Any]:
+        """An SMS or a voice call the service sent (provider "emulator"): `to` is the E.164 number."""
+        entry = {"id": str(uuid.uuid4()), "time": iso(utc_now()), "channel": channel, "to": [to], "body": body}
         self.messages.append(entry)
         return entry
 

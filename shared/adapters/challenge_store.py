@@ -1,0 +1,143 @@
+"""Code challenges in Table Storage ("Challenges"): partition = the flow, row = the method; ETag'd changes.
+
+Generic on purpose: registration uses partition = a registration session id, issue 5's reset flows use
+partition = the reset flow id. Every read-modify-write goes through `change`, which re-reads and re-applies the
+rule when another writer got there first (412), so concurrent submissions serialise on the row's ETag (F3, A6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+
+from shared.adapters.storage import StorageClients
+from shared.domain.codes import Challenge, Channel, Delivery
+from shared.domain.policy import Method
+from shared.errors import StorageUnavailable
+
+TABLE = "Challenges"
+MAX_CONFLICT_RETRIES = 200  # 20+ racing writers each win once; a loop bound, never reached in practice
+
+T = TypeVar("T")
+Change = Callable[[Challenge], tuple[T, Challenge]]
+
+
+class ChallengeConflict(StorageUnavailable):
+    """Writers kept overtaking each other past any reasonable bound."""
+
+
+def _entity(c: Challenge) -> dict[str, Any]:
+    return {
+        "PartitionKey": c.partition,
+        "RowKey": c.row,
+        "userId": c.user_id,
+        "method": c.method.value,
+        "channel": c.channel.value,
+        "contact": c.contact,
+        "createdAt": c.created_at,
+        "codeDigest": c.code_digest,
+        "sentAt": c.sent_at,
+        "expiresAt": c.expires_at,
+        "sendCount": c.send_count,
+        "failedAttempts": c.failed_attempts,
+        "usedAt": c.used_at,
+        "messageId": c.message_id,
+        "delivery": c.delivery.value,
+        "deliveryAt": c.delivery_at,
+    }
+
+
+def _challenge(e: Any) -> Challenge:
+    def when(name: str) -> datetime | None:
+        value = e.get(name)
+        return value if isinstance(value, datetime) else None
+
+    return Challenge(
+        partition=e["PartitionKey"],
+        row=e["RowKey"],
+        user_id=e["userId"],
+        method=Method(e["method"]),
+        channel=Channel(e["channel"]),
+        contact=e["contact"],
+        created_at=e["createdAt"],
+        code_digest=e.get("codeDigest"),
+        sent_at=when("sentAt"),
+        expires_at=when("expiresAt"),
+        send_count=int(e.get("sendCount") or 0),
+        failed_attempts=int(e.get("failedAttempts") or 0),
+        used_at=when("usedAt"),
+        message_id=e.get("messageId"),
+        delivery=Delivery(e.get("delivery") or Delivery.REQUESTED.value),
+        delivery_at=when("deliveryAt"),
+        etag=e.metadata.get("etag"),
+    )
+
+
+class ChallengeStore:
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+
+    async def create(self, challenge: Challenge) -> None:
+        table = await self._storage.table_ready(TABLE)
+        try:
+            await table.create_entity(_entity(challenge))
+        except ResourceExistsError:
+            raise StorageUnavailable("challenge id collision") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"challenge write failed: {type(exc).__name__}") from None
+
+    async def get(self, partition: str, row: str) -> Challenge | None:
+        table = await self._storage.table_ready(TABLE)
+        try:
+            return _challenge(await table.get_entity(partition, row))
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"challenge read failed: {type(exc).__name__}") from None
+
+    async def in_partition(self, partition: str) -> list[Challenge]:
+        """Every challenge of one flow (a registration session has one)."""
+        table = await self._storage.table_ready(TABLE)
+        try:
+            rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": partition})
+            return [_challenge(e) async for e in rows]
+        except AzureError as exc:
+            raise StorageUnavailable(f"challenge read failed: {type(exc).__name__}") from None
+
+    async def change(self, partition: str, row: str, rule: Change[T]) -> tuple[T, Challenge] | None:
+        """Apply `rule` to the stored challenge under its ETag, re-reading on 412; None if there is none.
+
+        `rule` returns (result, new challenge); an unchanged challenge is not written. Returns the result of the
+        application that was stored, and the stored challenge.
+        """
+        table = await self._storage.table_ready(TABLE)
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            current = await self.get(partition, row)
+            if current is None:
+                return None
+            result, updated = rule(current)
+            if updated == current:
+                return result, current
+            try:
+                meta = await table.update_entity(
+                    _entity(updated), mode=UpdateMode.REPLACE, etag=current.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceNotFoundError:
+                return None
+            except HttpResponseError as exc:
+                if exc.status_code == 412:
+                    await asyncio.sleep(random.uniform(0, 0.005 * min(attempt, 10)))  # de-synchronise the racers
+                    continue
+                raise StorageUnavailable(f"challenge write failed: {exc.status_code}") from None
+            except AzureError as exc:
+                raise StorageUnavailable(f"challenge write failed: {type(exc).__name__}") from None
+            return result, Challenge(**{**updated.__dict__, "etag": meta.get("etag")})
+        raise ChallengeConflict(f"challenge {partition}/{row} kept changing")

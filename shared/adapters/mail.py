@@ -1,0 +1,91 @@
+"""Sending mail through Graph sendMail from SSPR_MAIL_SENDER, its texts (web/i18n/mail.<lang>.json) and its ledger.
+
+Addresses are masked in logs (E2); bodies are never logged (they may carry a code).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
+from azure.data.tables import UpdateMode
+
+from shared.adapters.graph import GraphGateway
+from shared.adapters.storage import StorageClients
+from shared.domain.codes import mask_contact
+from shared.errors import StorageUnavailable
+
+log = logging.getLogger("sspr.mail")
+
+CATALOG_DIR = Path(__file__).resolve().parents[2] / "web" / "i18n"
+LANGUAGES = ("en", "sv")
+
+
+@cache
+def mail_texts(language: str) -> dict[str, str]:
+    """The mail catalog of `language` ("en" or "sv"; anything else is English)."""
+    name = language if language in LANGUAGES else "en"
+    return dict(json.loads((CATALOG_DIR / f"mail.{name}.json").read_text(encoding="utf-8")))
+
+
+class MailSender:
+    def __init__(self, graph: GraphGateway, sender: str) -> None:
+        self._graph = graph
+        self._sender = sender
+
+    async def send(self, to: list[str], subject: str, html: str) -> None:
+        await self._graph.send_mail(self._sender, to, subject, html)
+        log.info("mail sent to %s", ", ".join(mask_contact(a) or "" for a in to))
+
+
+class MailLedger:
+    """Which notification messages already sent their mail (table "Notifications", one row per message id).
+
+    A worker claims a message id before sending (create; a second worker's create fails), and marks it sent
+    after. A claim older than `lease` is a crashed worker's: it may be taken over (ETag'd), so a crash between
+    claim and send does not lose the mail.
+    """
+
+    TABLE = "Notifications"
+
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+
+    async def claim(self, message_id: str, now: datetime, lease: timedelta) -> bool:
+        table = await self._storage.table_ready(self.TABLE)
+        entity = {"PartitionKey": message_id, "RowKey": "mail", "state": "sending", "at": now}
+        try:
+            await table.create_entity(entity)
+            return True
+        except ResourceExistsError:
+            pass
+        except AzureError as exc:
+            raise StorageUnavailable(f"ledger write failed: {type(exc).__name__}") from None
+        try:
+            current = await table.get_entity(message_id, "mail")
+            if current.get("state") == "sent" or now - current["at"] < lease:
+                return False
+            await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
+                                      match_condition=MatchConditions.IfNotModified)
+            return True
+        except HttpResponseError as exc:
+            if exc.status_code in (404, 412):
+                return False  # another worker took it over or released it: let the queue's retry decide
+            raise StorageUnavailable(f"ledger write failed: {exc.status_code}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"ledger write failed: {type(exc).__name__}") from None
+
+    async def mark_sent(self, message_id: str, now: datetime) -> None:
+        table = await self._storage.table_ready(self.TABLE)
+        await table.upsert_entity({"PartitionKey": message_id, "RowKey": "mail", "state": "sent", "at": now},
+                                  mode=UpdateMode.REPLACE)
+
+    async def release(self, message_id: str) -> None:
+        """The send failed: the queue's retry of this message may claim it again."""
+        table = await self._storage.table_ready(self.TABLE)
+        await table.delete_entity(message_id, "mail")

@@ -1,0 +1,130 @@
+"""Throttle counters in Table Storage ("Throttle"): one row per user, one row per budget window; ETag'd changes.
+
+User rows: partition "user-<id>", row "limits": the sliding-window timestamps and the block (shared/domain/
+throttling.py). Budget rows: partition "budget-<channel>-<scope>[-<ip>]", row = window start (UTC, ISO), one
+counter each; old windows are left for the sweep (E4). Keys are built from validated values only: a user id is
+a token's object id, a channel an enum, and an IP is hashed so no client input reaches a key (D6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+
+from shared.adapters.storage import StorageClients
+from shared.domain.throttling import Budget, UserThrottle, window_start
+from shared.errors import StorageUnavailable
+
+TABLE = "Throttle"
+USER_ROW = "limits"
+MAX_CONFLICT_RETRIES = 200
+
+
+def _user_key(user_id: str) -> str:
+    return f"user-{user_id}"
+
+
+def _times(text: str | None) -> tuple[datetime, ...]:
+    return tuple(datetime.fromisoformat(t) for t in json.loads(text or "[]"))
+
+
+def _user_entity(t: UserThrottle) -> dict[str, Any]:
+    return {
+        "PartitionKey": _user_key(t.user_id),
+        "RowKey": USER_ROW,
+        "sends": json.dumps([s.isoformat() for s in t.sends]),
+        "failures": json.dumps([f.isoformat() for f in t.failures]),
+        "blockedUntil": t.blocked_until,
+    }
+
+
+def _user(user_id: str, e: Any) -> UserThrottle:
+    blocked = e.get("blockedUntil")
+    return UserThrottle(
+        user_id=user_id, sends=_times(e.get("sends")), failures=_times(e.get("failures")),
+        blocked_until=blocked if isinstance(blocked, datetime) else None, etag=e.metadata.get("etag"),
+    )
+
+
+def budget_partition(budget: Budget, client_ip: str | None) -> str:
+    if budget.scope == "global":
+        return f"budget-{budget.channel.value}-global"
+    ip_hash = hashlib.sha256((client_ip or "unknown").encode()).hexdigest()[:32]
+    return f"budget-{budget.channel.value}-ip-{ip_hash}"
+
+
+class ThrottleStore:
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+
+    async def user(self, user_id: str) -> UserThrottle:
+        table = await self._storage.table_ready(TABLE)
+        try:
+            return _user(user_id, await table.get_entity(_user_key(user_id), USER_ROW))
+        except ResourceNotFoundError:
+            return UserThrottle(user_id=user_id)
+        except AzureError as exc:
+            raise StorageUnavailable(f"throttle read failed: {type(exc).__name__}") from None
+
+    async def change_user(self, user_id: str, rule: Callable[[UserThrottle], UserThrottle]) -> tuple[UserThrottle, UserThrottle]:
+        """Apply `rule` under the row's ETag (create if absent), re-reading on conflict; returns (before, after)."""
+        table = await self._storage.table_ready(TABLE)
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            before = await self.user(user_id)
+            after = rule(before)
+            try:
+                if before.etag is None:
+                    await table.create_entity(_user_entity(after))
+                else:
+                    await table.update_entity(_user_entity(after), mode=UpdateMode.REPLACE, etag=before.etag,
+                                              match_condition=MatchConditions.IfNotModified)
+                return before, after
+            except ResourceExistsError:
+                pass
+            except HttpResponseError as exc:
+                if exc.status_code not in (409, 412):
+                    raise StorageUnavailable(f"throttle write failed: {exc.status_code}") from None
+            except AzureError as exc:
+                raise StorageUnavailable(f"throttle write failed: {type(exc).__name__}") from None
+            await asyncio.sleep(random.uniform(0, 0.005 * min(attempt, 10)))
+        raise StorageUnavailable(f"throttle row of {user_id} kept changing")
+
+    async def spend(self, budget: Budget, client_ip: str | None, now: datetime) -> int:
+        """Count one send against the budget's current window; returns the count including this send."""
+        table = await self._storage.table_ready(TABLE)
+        partition = budget_partition(budget, client_ip)
+        row = window_start(now, budget.window).strftime("%Y%m%dT%H%M%SZ")
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            try:
+                entity = await table.get_entity(partition, row)
+            except ResourceNotFoundError:
+                entity = None
+            except AzureError as exc:
+                raise StorageUnavailable(f"budget read failed: {type(exc).__name__}") from None
+            count = int(entity["count"]) + 1 if entity is not None else 1
+            try:
+                if entity is None:
+                    await table.create_entity({"PartitionKey": partition, "RowKey": row, "count": count})
+                else:
+                    await table.update_entity({"PartitionKey": partition, "RowKey": row, "count": count},
+                                              mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
+                                              match_condition=MatchConditions.IfNotModified)
+                return count
+            except ResourceExistsError:
+                pass
+            except HttpResponseError as exc:
+                if exc.status_code not in (409, 412):
+                    raise StorageUnavailable(f"budget write failed: {exc.status_code}") from None
+            except AzureError as exc:
+                raise StorageUnavailable(f"budget write failed: {type(exc).__name__}") from None
+            await asyncio.sleep(random.uniform(0, 0.005 * min(attempt, 10)))
+        raise StorageUnavailable("budget counter kept changing")

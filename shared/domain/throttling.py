@@ -1,0 +1,151 @@
+"""Abuse limits on codes (security.md G1, G2): per-user blocks, and per-IP / global send budgets per channel.
+
+Per user (G1, Entra's limits): more than 10 code sends in 10 minutes, or more than 5 failed verifications in
+1 hour, blocks the user from SSPR for 24 hours; a successful reset clears it. These are sliding windows: the
+user's row keeps the timestamps of the last events inside the window (a handful), so "11 sends in any 10
+minutes" means exactly that, with no boundary effect.
+
+Send budgets (G2, SMS and calls cost money): per client IP and globally, per channel, in fixed windows (one
+counter per window start): budgets are large, so a timestamp list would not fit in a row, and a fixed window's
+worst case (twice the budget across a window boundary) is an acceptable cost bound. Over budget, that channel
+pauses for everyone it covers until the window ends; other channels keep working.
+
+A block here is an SSPR block only: it never disables the directory account or touches its sign-in (G3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from shared.domain.codes import Channel
+from shared.errors import Problem, SsprError
+
+BLOCK_DURATION = timedelta(hours=24)
+# Timestamps kept per counter: enough to judge "more than N" with room for racing writers.
+MAX_KEPT_EVENTS = 32
+
+
+@dataclass(frozen=True)
+class SlidingLimit:
+    """More than `max_events` in any `window` crosses the limit."""
+
+    name: str
+    max_events: int
+    window: timedelta
+
+
+CODE_SENDS = SlidingLimit("codeSends", 10, timedelta(minutes=10))
+FAILED_VERIFICATIONS = SlidingLimit("failedVerifications", 5, timedelta(hours=1))
+
+
+@dataclass(frozen=True)
+class UserThrottle:
+    """One user's recent code sends and failed verifications, and the end of their block if blocked."""
+
+    user_id: str
+    sends: tuple[datetime, ...] = ()
+    failures: tuple[datetime, ...] = ()
+    blocked_until: datetime | None = None
+    etag: str | None = field(default=None, compare=False)
+
+
+def is_blocked(throttle: UserThrottle, now: datetime) -> bool:
+    return throttle.blocked_until is not None and now < throttle.blocked_until
+
+
+def _recent(events: tuple[datetime, ...], limit: SlidingLimit, now: datetime) -> tuple[datetime, ...]:
+    return tuple(e for e in events if now - e < limit.window)[-MAX_KEPT_EVENTS:]
+
+
+def _crossed(events: tuple[datetime, ...], limit: SlidingLimit) -> bool:
+    return len(events) > limit.max_events
+
+
+def record_send(throttle: UserThrottle, now: datetime) -> UserThrottle:
+    """A code send was asked for; the 11th within 10 minutes blocks the user."""
+    sends = _recent((*throttle.sends, now), CODE_SENDS, now)
+    updated = replace(throttle, sends=sends)
+    return _block(updated, now) if _crossed(sends, CODE_SENDS) else updated
+
+
+def record_failed_verification(throttle: UserThrottle, now: datetime) -> UserThrottle:
+    """A wrong code; the 6th within an hour blocks the user."""
+    failures = _recent((*throttle.failures, now), FAILED_VERIFICATIONS, now)
+    updated = replace(throttle, failures=failures)
+    return _block(updated, now) if _crossed(failures, FAILED_VERIFICATIONS) else updated
+
+
+def _block(throttle: UserThrottle, now: datetime) -> UserThrottle:
+    if is_blocked(throttle, now):
+        return throttle  # a block is not extended by the attempts it refuses
+    return replace(throttle, blocked_until=now + BLOCK_DURATION)
+
+
+def cleared(throttle: UserThrottle) -> UserThrottle:
+    """A successful reset clears the counters and the block (G1)."""
+    return replace(throttle, sends=(), failures=(), blocked_until=None)
+
+
+# ---- send budgets ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Budget:
+    """At most `max_sends` codes over `channel` per `window`, per client IP or for the whole service."""
+
+    channel: Channel
+    scope: str  # "ip" | "global"
+    max_sends: int
+    window: timedelta
+
+
+BUDGETS: tuple[Budget, ...] = (
+    Budget(Channel.EMAIL, "ip", 60, timedelta(hours=1)),
+    Budget(Channel.EMAIL, "global", 5000, timedelta(hours=1)),
+    Budget(Channel.SMS, "ip", 20, timedelta(hours=1)),
+    Budget(Channel.SMS, "global", 500, timedelta(hours=1)),
+    Budget(Channel.VOICE, "ip", 10, timedelta(hours=1)),
+    Budget(Channel.VOICE, "global", 200, timedelta(hours=1)),
+)
+
+
+def budgets_for(channel: Channel, budgets: tuple[Budget, ...] = BUDGETS) -> list[Budget]:
+    return [b for b in budgets if b.channel is channel]
+
+
+def window_start(now: datetime, window: timedelta) -> datetime:
+    """The fixed window `now` falls in (windows start at multiples of `window` since the epoch)."""
+    seconds = int(window.total_seconds())
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=now.tzinfo)
+
+
+def within_budget(count_after_this_send: int, budget: Budget) -> bool:
+    return count_after_this_send <= budget.max_sends
+
+
+# ---- what a caller sees ---------------------------------------------------------------------------------
+
+
+class BlockedFromSspr(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:blocked",
+        "Too many codes or wrong answers: self-service password reset is blocked for your account for 24 hours.",
+        429,
+    )
+
+
+class ChannelPaused(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:channel-paused",
+        "Too many codes have been sent this way recently. Try another method, or try again in an hour.",
+        429,
+    )
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__(f"send budget of {channel} used up")
+        self.channel = channel
+
+    def problem_extensions(self) -> dict[str, object]:
+        return {"channel": self.channel.value}

@@ -1,0 +1,243 @@
+"""The notifications worker's use cases: verification codes and registration reminders, each idempotent.
+
+Queue `sspr-notifications` carries ids only (never codes): the worker makes the code itself, stores its HMAC on
+the challenge, then sends it. Idempotency (F1):
+- verification-code: the challenge names the one message allowed to send its current code (`message_id`, set
+  when the send is asked for) and that message's delivery state. A redelivered or concurrent copy finds it
+  delivered or being sent and does nothing; a superseded message (a resend came later) does nothing; a failed
+  send is marked so the queue's retry issues a fresh code. The one window where two codes can go out is a worker
+  crash after the send and before "delivered" is stored: after `SENDING_LEASE` the retry sends a new code, and
+  only the newest works.
+- registration-reminder: a ledger row per message id is claimed before the mail and marked sent after.
+Invalid messages raise `InvalidNotification` before any side effect, so they end in the poison queue (D5, F2).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from azure.core.exceptions import AzureError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.adapters.challenge_store import ChallengeStore
+from shared.adapters.graph import GraphGateway, UserContact
+from shared.adapters.mail import MailLedger, MailSender, mail_texts
+from shared.adapters.phone import PhoneSender
+from shared.adapters.storage import StorageClients
+from shared.domain import codes
+from shared.domain.codes import Challenge, Channel, mask_contact
+from shared.errors import SsprError, StorageUnavailable
+from shared.services.policy import PolicyCache
+
+log = logging.getLogger("sspr.notifications")
+
+QUEUE = "sspr-notifications"
+KEY_PATTERN = r"^[A-Za-z0-9._-]{1,80}$"  # table keys we issue; nothing else reaches a key
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+REMINDER_LEASE = timedelta(minutes=2)
+
+Clock = Callable[[], datetime]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ChallengeRef(_Message):
+    partition: Annotated[str, Field(pattern=KEY_PATTERN)]
+    row: Annotated[str, Field(pattern=KEY_PATTERN)]
+
+
+class VerificationCode(_Message):
+    kind: Literal["verification-code"]
+    id: Annotated[str, Field(pattern=GUID_PATTERN)]
+    challenge: ChallengeRef
+
+
+class RegistrationReminder(_Message):
+    kind: Literal["registration-reminder"]
+    id: Annotated[str, Field(pattern=GUID_PATTERN)]
+    userId: Annotated[str, Field(pattern=GUID_PATTERN)]
+
+
+class _Envelope(_Message):
+    message: Annotated[VerificationCode | RegistrationReminder, Field(discriminator="kind")]
+
+
+Notification = VerificationCode | RegistrationReminder
+
+
+class InvalidNotification(ValueError):
+    """A queue message that is not a notification this worker knows: it goes to poison untouched."""
+
+
+def parse_notification(body: str) -> Notification:
+    try:
+        return _Envelope.model_validate({"message": json.loads(body)}).message
+    except (json.JSONDecodeError, ValidationError) as exc:
+        # The message text is not logged: it is untrusted input of any size.
+        raise InvalidNotification(f"not a notification message: {type(exc).__name__}") from None
+
+
+class NotificationQueue:
+    """Puts notification requests on `sspr-notifications` (ids only)."""
+
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+
+    async def verification_code(self, challenge: Challenge, message_id: str) -> None:
+        message = VerificationCode(
+            kind="verification-code", id=message_id,
+            challenge=ChallengeRef(partition=challenge.partition, row=challenge.row),
+        )
+        await self._send(message)
+
+    async def _send(self, message: _Message) -> None:
+        queue = await self._storage.queue_ready(QUEUE)
+        try:
+            await queue.send_message(message.model_dump_json())
+        except AzureError as exc:
+            raise StorageUnavailable(f"notification enqueue failed: {type(exc).__name__}") from None
+
+
+def new_message_id() -> str:
+    return str(uuid.uuid4())
+
+
+def language_of(contact: UserContact | None) -> str:
+    preferred = (contact.preferred_language or "").lower() if contact else ""
+    return "sv" if preferred.startswith("sv") else "en"
+
+
+def _spoken(code: str) -> str:
+    return ", ".join(code)
+
+
+class NotificationService:
+    def __init__(self, challenges: ChallengeStore, mail: MailSender, phone: PhoneSender, graph: GraphGateway,
+                 ledger: MailLedger, policy: PolicyCache, code_key: bytes, public_base_url: str, clock: Clock) -> None:
+        self._challenges = challenges
+        self._mail = mail
+        self._phone = phone
+        self._graph = graph
+        self._ledger = ledger
+        self._policy = policy
+        self._key = code_key
+        self._base_url = public_base_url.rstrip("/")
+        self._clock = clock
+
+    async def handle(self, body: str) -> None:
+        message = parse_notification(body)
+        if isinstance(message, VerificationCode):
+            await self.send_verification_code(message)
+        else:
+            await self.send_registration_reminder(message)
+
+    # ---- verification codes ----------------------------------------------------------------------------
+
+    async def send_verification_code(self, message: VerificationCode) -> bool:
+        """Issue and send the challenge's code if this message may; True when a code went out."""
+        ref = message.challenge
+        policy = await self._policy.get()
+        code = codes.new_code(codes.code_length(policy.codes))
+        digest = codes.code_digest(self._key, ref.partition, ref.row, code)
+        now = self._clock()
+
+        def issue(challenge: Challenge) -> tuple[bool, Challenge]:
+            if not codes.should_send(challenge, message.id, now):
+                return False, challenge
+            return True, codes.issue_code(challenge, digest, now, codes.code_ttl(policy.codes, challenge.channel))
+
+        outcome = await self._challenges.change(ref.partition, ref.row, issue)
+        if outcome is None or not outcome[0]:
+            log.info("verification code message %s: nothing to send (delivered, superseded or gone)", message.id)
+            return False
+        challenge = outcome[1]
+        minutes = int(codes.code_ttl(policy.codes, challenge.channel).total_seconds() // 60)
+        try:
+            await self._deliver(challenge, code, minutes)
+        except Exception:
+            await self._challenges.change(ref.partition, ref.row, lambda c: (None, codes.mark_send_failed(c, self._clock())
+                                                                            if c.message_id == message.id else c))
+            raise
+        await self._challenges.change(ref.partition, ref.row, lambda c: (None, codes.mark_delivered(c, self._clock())
+                                                                        if c.message_id == message.id else c))
+        log.info("verification code of %s sent by %s to %s", challenge.method, challenge.channel,
+                 mask_contact(challenge.contact))
+        return True
+
+    async def _deliver(self, challenge: Challenge, code: str, minutes: int) -> None:
+        contact = await self._contact_or_none(challenge.user_id)
+        texts = mail_texts(language_of(contact))
+        if challenge.channel is Channel.EMAIL:
+            name = contact.display_name if contact else ""
+            await self._mail.send([challenge.contact], texts["code.subject"], _code_mail(texts, name, code, minutes))
+        elif challenge.channel is Channel.SMS:
+            await self._phone.send(Channel.SMS, challenge.contact, texts["code.sms"].format(code=code, minutes=minutes))
+        else:
+            await self._phone.send(Channel.VOICE, challenge.contact, texts["code.voice"].format(spokenCode=_spoken(code)))
+
+    async def _contact_or_none(self, user_id: str) -> UserContact | None:
+        try:
+            return await self._graph.user_contact(user_id)
+        except SsprError:
+            return None  # the language and greeting are a nicety: the code still goes out, in English
+
+    # ---- registration reminders --------------------------------------------------------------------------
+
+    async def send_registration_reminder(self, message: RegistrationReminder) -> bool:
+        if not await self._ledger.claim(message.id, self._clock(), REMINDER_LEASE):
+            log.info("registration reminder %s already sent or being sent", message.id)
+            return False
+        try:
+            contact = await self._graph.user_contact(message.userId)
+            recipients = list(dict.fromkeys(a for a in (contact.mail, *contact.other_mails) if a))
+            if recipients:
+                texts = mail_texts(language_of(contact))
+                link = f"{self._base_url}/register"
+                await self._mail.send(recipients, texts["reminder.subject"],
+                                      _reminder_mail(texts, contact.display_name, link))
+            else:
+                log.info("registration reminder %s: user %s has no mail address", message.id, message.userId)
+        except Exception:
+            await self._ledger.release(message.id)
+            raise
+        await self._ledger.mark_sent(message.id, self._clock())
+        return True
+
+
+def _page(paragraphs: list[str]) -> str:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return f'<!DOCTYPE html><html><body style="font-family:Segoe UI,Arial,sans-serif">{body}</body></html>'
+
+
+def _code_mail(texts: dict[str, str], name: str, code: str, minutes: int) -> str:
+    e = html.escape
+    return _page([
+        e(texts["code.greeting"].format(name=name or "")),
+        e(texts["code.intro"]),
+        f'<strong style="font-size:1.5em;letter-spacing:0.2em">{e(code)}</strong>',
+        e(texts["code.expires"].format(minutes=minutes)),
+        e(texts["code.ignore"]),
+    ])
+
+
+def _reminder_mail(texts: dict[str, str], name: str, link: str) -> str:
+    e = html.escape
+    return _page([
+        e(texts["reminder.greeting"].format(name=name or "")),
+        e(texts["reminder.body"]),
+        f'<a href="{e(link, quote=True)}">{e(texts["reminder.link"])}</a>',
+        e(texts["reminder.footer"]),
+    ])
+
+
+def decode_key(base64_key: str) -> bytes:
+    return base64.b64decode(base64_key)

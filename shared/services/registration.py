@@ -1,0 +1,443 @@
+"""Registration of a signed-in user's security info: email, mobile and office phone verified by one-time codes,
+the registration status, reconfirmation and removal; plus the code throttle every code flow shares.
+
+The user is always the token's object id (never from the request). A challenge belongs to the user who started
+it: any other user gets the answer an unknown challenge gets. Wrong, expired, used and unknown codes get one
+and the same error (security.md C3); a locked challenge says so, since only its owner can reach it.
+
+Audit (Entra's names): "User registered security info" for each step (code sent, verified, refused, locked,
+reconfirmed) with method and outcome; "User registered all required security info" when the required count is
+first met; "User deleted security info" on removal; "Blocked from self-service password reset" when the throttle
+blocks. Details never hold a code or a full contact.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.adapters.audit_store import AuditStore
+from shared.adapters.challenge_store import ChallengeStore
+from shared.adapters.graph import GraphGateway
+from shared.adapters.phone import PhoneSender
+from shared.adapters.security_info_store import SecurityInfoStore
+from shared.adapters.throttle_store import ThrottleStore
+from shared.domain import codes, throttling
+from shared.domain.audit import Activity, Actor, AuditEvent, AuditService, Outcome
+from shared.domain.codes import CHANNEL_OF_METHOD, Challenge, Channel, ContactError, Verdict, mask_contact
+from shared.domain.policy import Method, Policy, effective_requirements
+from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary, registration_status
+from shared.domain.throttling import BlockedFromSspr, ChannelPaused, UserThrottle
+from shared.errors import FieldError, InvalidRequest, NotFound, PreconditionFailed, Problem, SsprError
+from shared.services.notifications import NotificationQueue, new_message_id
+from shared.services.policy import PolicyCache
+
+log = logging.getLogger("sspr.registration")
+
+Clock = Callable[[], datetime]
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+CODE_METHODS = frozenset(CHANNEL_OF_METHOD)
+SAVE_RETRIES = 10
+
+
+# ---- what a caller sees -----------------------------------------------------------------------------------
+
+
+class CodeNotAccepted(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:code-not-accepted",
+        "That code is not valid. Check it, or ask for a new code.",
+        400,
+    )
+
+
+class ChallengeLocked(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:code-locked",
+        "Too many wrong codes. Start again to get a new code.",
+        429,
+    )
+
+
+class ChallengeClosed(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:challenge-closed",
+        "This verification is finished. Start again to get a new code.",
+        409,
+    )
+
+
+class MethodNotAllowed(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:method-not-allowed",
+        "Your organisation does not allow this method for password reset.",
+        403,
+    )
+
+
+class MethodUnavailable(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:method-unavailable",
+        "This service cannot send codes this way right now. Choose another method.",
+        409,
+    )
+
+
+class RemovalNeedsConfirmation(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:removal-needs-confirmation",
+        "If you remove this method, you will not be able to reset your password until you register another"
+        " method. Send confirm=true to remove it anyway.",
+        409,
+    )
+
+    def __init__(self, required: int, remaining: int) -> None:
+        super().__init__(f"removal leaves {remaining} of {required} required methods")
+        self.required, self.remaining = required, remaining
+
+    def problem_extensions(self) -> dict[str, Any]:
+        return {"requiredCount": self.required, "remainingCount": self.remaining}
+
+
+class NothingToConfirm(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:nothing-to-confirm", "You have no security info to confirm yet. Register a method first.", 409
+    )
+
+
+# ---- response bodies (the OpenAPI document uses them too) --------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class MethodInfo(_Body):
+    """One registered method, its contact masked."""
+
+    method: Method
+    contact: str | None
+    registeredAt: datetime
+
+
+class StatusInfo(_Body):
+    """Whether the user can reset, and when they must confirm their info again."""
+
+    registered: bool
+    requiredCount: int
+    usableMethods: list[Method]
+    reconfirmDueAt: datetime | None
+    reconfirmDue: bool
+
+
+class UnavailableMethod(_Body):
+    method: Method
+    reason: str
+
+
+class SecurityInfoView(_Body):
+    """My security info: methods, status, and the methods I may register."""
+
+    methods: list[MethodInfo]
+    status: StatusInfo
+    allowedMethods: list[Method]
+    unavailableMethods: list[UnavailableMethod]
+
+
+class ChallengeStarted(_Body):
+    """A code is on its way; verify it with this challenge id."""
+
+    challengeId: str
+    method: Method
+    contact: str = Field(description="masked")
+
+
+class Verified(_Body):
+    """The method is saved; `status.registered` says whether the user can now reset."""
+
+    method: Method
+    status: StatusInfo
+
+
+# ---- the code throttle (G1, G2) ----------------------------------------------------------------------------
+
+
+class CodeThrottle:
+    """Per-user blocks and per-channel send budgets, audited; `clear` is for a successful reset (issue 5)."""
+
+    def __init__(self, store: ThrottleStore, audit: AuditStore, clock: Clock,
+                 budgets: tuple[throttling.Budget, ...] = throttling.BUDGETS) -> None:
+        self._store = store
+        self._audit = audit
+        self._clock = clock
+        self._budgets = budgets
+
+    async def ensure_not_blocked(self, user_id: str) -> None:
+        if throttling.is_blocked(await self._store.user(user_id), self._clock()):
+            raise BlockedFromSspr(f"user {user_id} is blocked")
+
+    async def admit_send(self, user_id: str, channel: Channel, client_ip: str | None, actor: Actor) -> None:
+        """Count one code send; raises when the user is (now) blocked or the channel's budget is used up."""
+        now = self._clock()
+        await self.ensure_not_blocked(user_id)
+        before, after = await self._store.change_user(user_id, lambda t: throttling.record_send(t, now))
+        await self._refuse_if_blocked(before, after, actor, client_ip, "code sends")
+        for budget in throttling.budgets_for(channel, self._budgets):
+            count = await self._store.spend(budget, client_ip, now)
+            if not throttling.within_budget(count, budget):
+                log.warning("send budget %s/%s of %s used up (%d)", channel, budget.scope, budget.window, count)
+                raise ChannelPaused(channel)
+
+    async def record_failure(self, user_id: str, actor: Actor, client_ip: str | None) -> None:
+        now = self._clock()
+        before, after = await self._store.change_user(user_id, lambda t: throttling.record_failed_verification(t, now))
+        await self._refuse_if_blocked(before, after, actor, client_ip, "failed verifications", raise_error=False)
+
+    async def clear(self, user_id: str) -> None:
+        """A successful reset clears the user's counters and block (G1)."""
+        await self._store.change_user(user_id, throttling.cleared)
+
+    async def _refuse_if_blocked(self, before: UserThrottle, after: UserThrottle, actor: Actor,
+                                 client_ip: str | None, reason: str, raise_error: bool = True) -> None:
+        now = self._clock()
+        if not throttling.is_blocked(after, now):
+            return
+        if not throttling.is_blocked(before, now):
+            await self._audit.write(AuditEvent(
+                time=now, activity=Activity.BLOCKED, service=AuditService.SSPR, actor=actor,
+                outcome=Outcome.FAILURE, target_user_id=after.user_id, client_ip=client_ip,
+                reason=f"too many {reason}", details={"blockedUntil": after.blocked_until.isoformat() if after.blocked_until else None},
+            ))
+        if raise_error:
+            raise BlockedFromSspr(f"user {after.user_id} blocked: {reason}")
+
+
+# ---- registration ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class User:
+    """The signed-in user, from their token."""
+
+    id: str
+    actor: Actor
+
+
+class RegistrationService:
+    def __init__(self, security_info: SecurityInfoStore, challenges: ChallengeStore, throttle: CodeThrottle,
+                 queue: NotificationQueue, graph: GraphGateway, policy: PolicyCache, phone: PhoneSender,
+                 audit: AuditStore, code_key: bytes, clock: Clock) -> None:
+        self._info = security_info
+        self._challenges = challenges
+        self._throttle = throttle
+        self._queue = queue
+        self._graph = graph
+        self._policy = policy
+        self._phone = phone
+        self._audit = audit
+        self._key = code_key
+        self._clock = clock
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    async def overview(self, user: User) -> SecurityInfoView:
+        policy = await self._policy.get()
+        summary = await self._info.summary(user.id)
+        if summary.etag is None:  # never saved: ask the directory whether the user is an admin
+            summary = replace(summary, is_admin=await self._is_admin(user.id))
+        methods = await self._info.methods(user.id)
+        allowed = self._registerable(policy, summary.is_admin)
+        return SecurityInfoView(
+            methods=[MethodInfo(method=m.kind, contact=mask_contact(m.contact), registeredAt=m.registered_at)
+                     for m in sorted(methods, key=lambda m: m.registered_at)],
+            status=self._status(summary, policy),
+            allowedMethods=sorted(allowed),
+            unavailableMethods=[UnavailableMethod(method=m, reason=r) for m, r in self._unavailable(allowed)],
+        )
+
+    # -- adding a method -------------------------------------------------------------------------------------
+
+    async def start(self, user: User, method: Method, contact: str, default_region: str | None,
+                    client_ip: str | None) -> ChallengeStarted:
+        """Validate the contact, check policy and throttle, create the challenge and queue its code."""
+        if method not in CODE_METHODS:
+            raise MethodNotAllowed(f"{method} is not verified by code")
+        policy = await self._policy.get()
+        summary = await self._info.summary(user.id)
+        is_admin = summary.is_admin if summary.etag is not None else await self._is_admin(user.id)
+        if method not in self._registerable(policy, is_admin):
+            raise MethodNotAllowed(f"{method} not allowed by policy")
+        channel = CHANNEL_OF_METHOD[method]
+        if channel is not Channel.EMAIL and not self._phone.can_send(channel):
+            raise MethodUnavailable(f"phone provider {self._phone.provider} cannot send {channel}")
+        normalised = _normalise(method, contact, default_region)
+        await self._throttle.admit_send(user.id, channel, client_ip, user.actor)
+        now = self._clock()
+        session = str(uuid.uuid4())
+        message_id = new_message_id()
+        challenge = codes.request_delivery(
+            Challenge(partition=session, row=method.value, user_id=user.id, method=method, channel=channel,
+                      contact=normalised, created_at=now),
+            message_id, now,
+        )
+        await self._challenges.create(challenge)
+        await self._queue.verification_code(challenge, message_id)
+        await self._record(user, method, Outcome.SUCCESS, "code-sent", session, client_ip)
+        return ChallengeStarted(challengeId=session, method=method, contact=mask_contact(normalised) or "")
+
+    async def resend(self, user: User, challenge_id: str, client_ip: str | None) -> ChallengeStarted:
+        challenge = await self._owned(user, challenge_id)
+        if challenge is None:
+            raise NotFound("no such challenge for this user")
+        if codes.is_final(challenge):
+            raise ChallengeLocked("challenge locked") if codes.is_locked(challenge) else ChallengeClosed("challenge used")
+        await self._throttle.admit_send(user.id, challenge.channel, client_ip, user.actor)
+        message_id = new_message_id()
+        now = self._clock()
+        outcome = await self._challenges.change(
+            challenge.partition, challenge.row,
+            lambda c: (None, c if codes.is_final(c) else codes.request_delivery(c, message_id, now)),
+        )
+        if outcome is None or outcome[1].message_id != message_id:
+            raise ChallengeClosed("challenge finished meanwhile")
+        await self._queue.verification_code(outcome[1], message_id)
+        await self._record(user, challenge.method, Outcome.SUCCESS, "code-resent", challenge.partition, client_ip)
+        return ChallengeStarted(challengeId=challenge.partition, method=challenge.method,
+                                contact=mask_contact(challenge.contact) or "")
+
+    async def verify(self, user: User, challenge_id: str, code: str, client_ip: str | None) -> Verified:
+        await self._throttle.ensure_not_blocked(user.id)
+        challenge = await self._owned(user, challenge_id)
+        if challenge is None:
+            await self._throttle.record_failure(user.id, user.actor, client_ip)
+            raise CodeNotAccepted("unknown challenge")
+        now = self._clock()
+        outcome = await self._challenges.change(
+            challenge.partition, challenge.row, lambda c: codes.submit(c, code, self._key, now)
+        )
+        verdict = outcome[0] if outcome else Verdict.EXPIRED
+        if verdict is not Verdict.ACCEPTED:
+            if verdict in (Verdict.WRONG, Verdict.LOCKED):
+                await self._throttle.record_failure(user.id, user.actor, client_ip)
+            await self._record(user, challenge.method, Outcome.FAILURE, f"code-{verdict.value}", challenge.partition,
+                               client_ip)
+            if verdict is Verdict.LOCKED:
+                raise ChallengeLocked("challenge locked")
+            raise CodeNotAccepted(f"code {verdict.value}")
+        status = await self._save_method(user, RegisteredMethod(challenge.method, now, contact=challenge.contact),
+                                         challenge.partition, client_ip)
+        return Verified(method=challenge.method, status=status)
+
+    # -- changing what is registered ------------------------------------------------------------------------
+
+    async def remove(self, user: User, method: Method, confirm: bool, client_ip: str | None) -> StatusInfo:
+        policy = await self._policy.get()
+        for _ in range(SAVE_RETRIES):
+            summary = await self._info.summary(user.id)
+            if method not in summary.methods:
+                raise NotFound(f"{method} is not registered")
+            after = summary.without_method(method)
+            status_after = registration_status(after, policy, self._clock())
+            if not status_after.registered and not confirm:
+                raise RemovalNeedsConfirmation(status_after.required_count, len(status_after.usable_methods))
+            try:
+                saved = await self._info.save(after, delete=[method])
+            except PreconditionFailed:
+                continue
+            await self._audit.write(self._event(user, Activity.DELETED_INFO, method, Outcome.SUCCESS, "deleted",
+                                                None, client_ip))
+            return self._status(saved, policy)
+        raise PreconditionFailed("security info kept changing")
+
+    async def reconfirm(self, user: User, client_ip: str | None) -> StatusInfo:
+        policy = await self._policy.get()
+        for _ in range(SAVE_RETRIES):
+            summary = await self._info.summary(user.id)
+            if not summary.methods:
+                raise NothingToConfirm("no methods")
+            try:
+                saved = await self._info.save(summary.confirmed(self._clock()))
+            except PreconditionFailed:
+                continue
+            await self._record(user, None, Outcome.SUCCESS, "reconfirmed", None, client_ip)
+            return self._status(saved, policy)
+        raise PreconditionFailed("security info kept changing")
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+
+    async def _save_method(self, user: User, method: RegisteredMethod, session: str,
+                           client_ip: str | None) -> StatusInfo:
+        policy = await self._policy.get()
+        is_admin = await self._is_admin(user.id)
+        for _ in range(SAVE_RETRIES):
+            summary = await self._info.summary(user.id)
+            was_registered = registration_status(summary, policy, method.registered_at).registered
+            updated = replace(summary.with_method(method.kind, method.registered_at), is_admin=is_admin)
+            try:
+                saved = await self._info.save(updated, put=[method])
+            except PreconditionFailed:
+                continue
+            status = self._status(saved, policy)
+            await self._record(user, method.kind, Outcome.SUCCESS, "verified", session, client_ip)
+            if status.registered and not was_registered:
+                await self._audit.write(self._event(user, Activity.REGISTERED_ALL_INFO, None, Outcome.SUCCESS,
+                                                    "registered", session, client_ip))
+            return status
+        raise PreconditionFailed("security info kept changing")
+
+    async def _owned(self, user: User, challenge_id: str) -> Challenge | None:
+        """The user's own code challenge with this id, or None (unknown, malformed, or someone else's)."""
+        if not GUID.match(challenge_id):
+            return None
+        found = [c for c in await self._challenges.in_partition(challenge_id.lower())
+                 if c.method in CODE_METHODS and c.user_id == user.id]
+        return found[0] if found else None
+
+    async def _is_admin(self, user_id: str) -> bool:
+        return bool(await self._graph.directory_roles(user_id))
+
+    def _registerable(self, policy: Policy, is_admin: bool) -> frozenset[Method]:
+        return effective_requirements(policy, is_admin).methods_allowed
+
+    def _unavailable(self, allowed: frozenset[Method]) -> list[tuple[Method, str]]:
+        missing = []
+        for method, channel in ((Method.MOBILE_PHONE, Channel.SMS), (Method.OFFICE_PHONE, Channel.VOICE)):
+            if method in allowed and not self._phone.can_send(channel):
+                reason = f"this service cannot send {channel.value} codes (provider '{self._phone.provider}')"
+                missing.append((method, reason))
+        return missing
+
+    def _status(self, summary: SecurityInfoSummary, policy: Policy) -> StatusInfo:
+        status = registration_status(summary, policy, self._clock())
+        return StatusInfo(registered=status.registered, requiredCount=status.required_count,
+                          usableMethods=sorted(status.usable_methods), reconfirmDueAt=status.reconfirm_due_at,
+                          reconfirmDue=status.reconfirm_due)
+
+    async def _record(self, user: User, method: Method | None, outcome: Outcome, step: str, session: str | None,
+                      client_ip: str | None) -> None:
+        await self._audit.write(self._event(user, Activity.REGISTERED_INFO, method, outcome, step, session, client_ip))
+
+    def _event(self, user: User, activity: Activity, method: Method | None, outcome: Outcome, step: str,
+               session: str | None, client_ip: str | None) -> AuditEvent:
+        return AuditEvent(
+            time=self._clock(), activity=activity, service=AuditService.AUTH_METHODS, actor=user.actor,
+            outcome=outcome, target_user_id=user.id, method=method.value if method else None, flow_id=session,
+            client_ip=client_ip, details={"step": step},
+        )
+
+
+def _normalise(method: Method, contact: str, default_region: str | None) -> str:
+    field = "address" if method is Method.EMAIL else "number"
+    try:
+        if method is Method.EMAIL:
+            return codes.normalise_email(contact)
+        return codes.normalise_phone(contact, method, default_region)
+    except ContactError as error:
+        raise InvalidRequest([FieldError(field, str(error))]) from None

@@ -1,0 +1,263 @@
+"""One-time codes and the notifications worker at the service level, on Azurite + the emulator (no host):
+races on a challenge (A6, F3), expiry with an injected clock, send budgets (G2), worker idempotency (F1),
+invalid messages (D5) and registration reminders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from devtools.azurite import Azurite
+from devtools.stack import GraphEmulator, app_settings
+from shared.adapters.audit_store import AuditStore
+from shared.adapters.challenge_store import ChallengeStore
+from shared.adapters.credentials import graph_credential
+from shared.adapters.graph import GraphGateway
+from shared.adapters.mail import MailLedger, MailSender
+from shared.adapters.phone import EmulatorPhone, NoPhone
+from shared.adapters.policy_store import PolicyStore
+from shared.adapters.security_info_store import SecurityInfoStore
+from shared.adapters.storage import StorageClients
+from shared.adapters.throttle_store import ThrottleStore
+from shared.config import load_settings
+from shared.domain import codes
+from shared.domain.audit import Actor
+from shared.domain.codes import Challenge, Channel, Verdict
+from shared.domain.policy import Method
+from shared.domain.throttling import Budget, ChannelPaused
+from shared.services.notifications import InvalidNotification, NotificationQueue, NotificationService
+from shared.services.policy import PolicyCache
+from shared.services.registration import CodeNotAccepted, CodeThrottle, MethodUnavailable, RegistrationService, User
+
+KEY = b"integration-test-code-key-32-bytes!!"
+PREFIX = "ntf" + uuid.uuid4().hex[:8]
+CASEY_ID = "c0ffee00-5e1f-4ea5-b0a7-000000001003"
+SVEN_ID = "c0ffee00-5e1f-4ea5-b0a7-000000001004"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Parts:
+    storage: StorageClients
+    challenges: ChallengeStore
+    worker: NotificationService
+    registration: RegistrationService
+    clock: Clock
+    emulator: GraphEmulator
+    graph: GraphGateway
+    policy: PolicyCache
+
+
+def build_registration(p: Parts, budgets: tuple[Budget, ...] | None = None, phone: Any = None) -> RegistrationService:
+    throttle = CodeThrottle(ThrottleStore(p.storage), AuditStore(p.storage), p.clock,
+                            **({"budgets": budgets} if budgets else {}))
+    return RegistrationService(SecurityInfoStore(p.storage), p.challenges, throttle, NotificationQueue(p.storage),
+                               p.graph, p.policy, phone or EmulatorPhone(p.emulator.base_url), AuditStore(p.storage),
+                               KEY, p.clock)
+
+
+@pytest.fixture
+async def parts(azurite: Azurite, graph_emulator: GraphEmulator) -> AsyncIterator[Parts]:
+    settings = load_settings(app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX))
+    storage = StorageClients.from_settings(settings)
+    graph = GraphGateway.create(settings, graph_credential(settings))
+    clock = Clock()
+    policy = PolicyCache(PolicyStore(storage), clock)
+    challenges = ChallengeStore(storage)
+    phone = EmulatorPhone(graph_emulator.base_url)
+    worker = NotificationService(challenges, MailSender(graph, settings.mail_sender), phone, graph,
+                                 MailLedger(storage), policy, KEY, settings.public_base_url, clock)
+    p = Parts(storage, challenges, worker, None, clock, graph_emulator, graph, policy)  # type: ignore[arg-type]
+    p.registration = build_registration(p)
+    yield p
+    await phone.close()
+    await graph.close()
+    await storage.close()
+
+
+def all_messages(emulator: GraphEmulator) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{emulator.base_url}/_emulator/outbox", timeout=10).json()["value"])
+
+
+def outbox(emulator: GraphEmulator, to: str) -> list[dict[str, Any]]:
+    return [m for m in all_messages(emulator) if to in m.get("to", [])]
+
+
+def code_in(message: dict[str, Any]) -> str:
+    found = re.findall(r"(?<!\d)(\d{8})(?!\d)", message["body"])
+    assert found, "no 8-digit code in the message"
+    return found[0]
+
+
+def queue_message(challenge: Challenge, message_id: str) -> str:
+    return json.dumps({"kind": "verification-code", "id": message_id,
+                       "challenge": {"partition": challenge.partition, "row": challenge.row}})
+
+
+async def new_challenge(p: Parts, contact: str | None = None, channel: Channel = Channel.EMAIL,
+                        method: Method = Method.EMAIL) -> tuple[Challenge, str]:
+    message_id = str(uuid.uuid4())
+    challenge = codes.request_delivery(
+        Challenge(str(uuid.uuid4()), method.value, CASEY_ID, method, channel,
+                  contact or f"casey-{uuid.uuid4().hex[:8]}@fabrikam.example", p.clock()),
+        message_id, p.clock(),
+    )
+    await p.challenges.create(challenge)
+    return challenge, message_id
+
+
+async def challenge_with_code(p: Parts) -> tuple[Challenge, str]:
+    challenge, message_id = await new_challenge(p)
+    assert await p.worker.handle(queue_message(challenge, message_id)) is None
+    return challenge, code_in(outbox(p.emulator, challenge.contact)[0])
+
+
+async def submit(p: Parts, challenge: Challenge, code: str) -> Verdict:
+    outcome = await p.challenges.change(challenge.partition, challenge.row,
+                                        lambda c: codes.submit(c, code, KEY, p.clock()))
+    assert outcome is not None
+    return outcome[0]
+
+
+async def test_right_code_in_parallel_succeeds_exactly_once_every_time(parts: Parts) -> None:
+    for _ in range(8):
+        challenge, code = await challenge_with_code(parts)
+        verdicts = await asyncio.gather(*(submit(parts, challenge, code) for _ in range(16)))
+        assert verdicts.count(Verdict.ACCEPTED) == 1
+        assert set(verdicts) == {Verdict.ACCEPTED, Verdict.USED}
+
+
+async def test_twenty_parallel_wrong_codes_count_exactly_twenty_and_lock(parts: Parts) -> None:
+    challenge, code = await challenge_with_code(parts)
+    wrong = "0" * 8 if code != "0" * 8 else "1" * 8
+    verdicts = await asyncio.gather(*(submit(parts, challenge, wrong) for _ in range(20)))
+    stored = await parts.challenges.get(challenge.partition, challenge.row)
+    assert stored is not None and stored.failed_attempts == 20
+    assert verdicts.count(Verdict.WRONG) == 4 and verdicts.count(Verdict.LOCKED) == 16
+    assert await submit(parts, challenge, code) is Verdict.LOCKED
+
+
+async def test_a_redelivered_or_concurrent_message_sends_one_code(parts: Parts) -> None:
+    challenge, message_id = await new_challenge(parts)
+    body = queue_message(challenge, message_id)
+    await asyncio.gather(parts.worker.handle(body), parts.worker.handle(body))
+    await parts.worker.handle(body)
+    assert len(outbox(parts.emulator, challenge.contact)) == 1
+    stored = await parts.challenges.get(challenge.partition, challenge.row)
+    assert stored is not None and stored.send_count == 1 and stored.delivery == codes.Delivery.DELIVERED
+
+
+async def test_a_superseded_message_sends_nothing(parts: Parts) -> None:
+    challenge, first = await new_challenge(parts)
+    second = str(uuid.uuid4())
+    await parts.challenges.change(challenge.partition, challenge.row,
+                                  lambda c: (None, codes.request_delivery(c, second, parts.clock())))
+    await parts.worker.handle(queue_message(challenge, first))
+    assert outbox(parts.emulator, challenge.contact) == []
+    await parts.worker.handle(queue_message(challenge, second))
+    assert len(outbox(parts.emulator, challenge.contact)) == 1
+
+
+@pytest.mark.parametrize("body", [
+    "not json",
+    json.dumps({"kind": "verification-code", "id": "x", "challenge": {"partition": "a", "row": "b"}}),
+    json.dumps({"kind": "verification-code", "id": str(uuid.uuid4()), "challenge": {"partition": "a/b", "row": "c"}}),
+    json.dumps({"kind": "verification-code", "id": str(uuid.uuid4()), "challenge": {"partition": "a", "row": "b"},
+                "code": "12345678"}),
+    json.dumps({"kind": "password-reset-notice", "id": str(uuid.uuid4())}),
+    json.dumps({"kind": "registration-reminder", "id": str(uuid.uuid4()), "userId": "casey@contoso.example"}),
+])
+async def test_an_invalid_message_raises_before_any_side_effect(parts: Parts, body: str) -> None:
+    before = all_messages(parts.emulator)
+    with pytest.raises(InvalidNotification):
+        await parts.worker.handle(body)
+    after = all_messages(parts.emulator)
+    assert len(after) == len(before)
+
+
+async def test_sms_and_voice_codes_land_in_the_phone_outbox(parts: Parts) -> None:
+    number = f"+4670{uuid.uuid4().int % 10**7:07d}"
+    sms, sms_id = await new_challenge(parts, number, Channel.SMS, Method.MOBILE_PHONE)
+    await parts.worker.handle(queue_message(sms, sms_id))
+    [text] = outbox(parts.emulator, number)
+    assert text["channel"] == "sms" and await submit(parts, sms, code_in(text)) is Verdict.ACCEPTED
+    office = f"+468{uuid.uuid4().int % 10**7:07d}"
+    call, call_id = await new_challenge(parts, office, Channel.VOICE, Method.OFFICE_PHONE)
+    await parts.worker.handle(queue_message(call, call_id))
+    [spoken] = outbox(parts.emulator, office)
+    digits = "".join(re.findall(r"\d", spoken["body"]))
+    assert spoken["channel"] == "voice" and await submit(parts, call, digits[:8]) is Verdict.ACCEPTED
+
+
+async def test_an_expired_code_is_refused_like_a_wrong_one(parts: Parts) -> None:
+    casey = User(CASEY_ID, Actor(CASEY_ID, "casey@contoso.example"))
+    address = f"casey-{uuid.uuid4().hex[:8]}@fabrikam.example"
+    started = await parts.registration.start(casey, Method.EMAIL, address, None, "203.0.113.7")
+    [message] = await _drain(parts)
+    await parts.worker.handle(message)
+    code = code_in(outbox(parts.emulator, address)[0])
+    parts.clock.now += timedelta(minutes=5)  # the default policy: 5 minutes for email
+    with pytest.raises(CodeNotAccepted) as expired:
+        await parts.registration.verify(casey, started.challengeId, code, None)
+    with pytest.raises(CodeNotAccepted) as unknown:
+        await parts.registration.verify(casey, str(uuid.uuid4()), code, None)
+    assert expired.value.problem == unknown.value.problem
+
+
+async def test_an_sms_budget_used_up_pauses_sms_while_email_keeps_working(parts: Parts) -> None:
+    budgets = (Budget(Channel.SMS, "ip", 2, timedelta(hours=1)), Budget(Channel.EMAIL, "ip", 50, timedelta(hours=1)))
+    registration = build_registration(parts, budgets)
+    ip = f"198.51.100.{uuid.uuid4().int % 250}"
+    sven = User(SVEN_ID, Actor(SVEN_ID, "sven@contoso.example"))
+    for _ in range(2):
+        await registration.start(sven, Method.MOBILE_PHONE, "+46701234567", None, ip)
+    with pytest.raises(ChannelPaused):
+        await registration.start(sven, Method.MOBILE_PHONE, "+46701234567", None, ip)
+    await registration.start(sven, Method.EMAIL, "sven@fabrikam.example", None, ip)
+    await registration.start(sven, Method.MOBILE_PHONE, "+46701234567", None, "192.0.2.1")  # another IP
+    await _drain(parts)
+
+
+async def test_without_a_phone_provider_phone_methods_are_refused_clearly(parts: Parts) -> None:
+    registration = build_registration(parts, phone=NoPhone())
+    sven = User(SVEN_ID, Actor(SVEN_ID, "sven@contoso.example"))
+    with pytest.raises(MethodUnavailable):
+        await registration.start(sven, Method.MOBILE_PHONE, "+46701234567", None, None)
+    view = await registration.overview(sven)
+    assert [u.method for u in view.unavailableMethods] == [Method.MOBILE_PHONE]
+
+
+async def test_a_registration_reminder_is_mailed_once_in_the_users_language(parts: Parts) -> None:
+    message = json.dumps({"kind": "registration-reminder", "id": str(uuid.uuid4()), "userId": SVEN_ID})
+    before = len(outbox(parts.emulator, "sven@contoso.example"))
+    await asyncio.gather(parts.worker.handle(message), parts.worker.handle(message))
+    await parts.worker.handle(message)
+    mails = outbox(parts.emulator, "sven@contoso.example")
+    assert len(mails) == before + 1
+    assert mails[0]["subject"].startswith("Registrera") and "http://localhost:7071/register" in mails[0]["body"]
+
+
+async def _drain(parts: Parts) -> list[str]:
+    queue = await parts.storage.queue_ready("sspr-notifications")
+    bodies = []
+    async for m in queue.receive_messages(messages_per_page=32):
+        bodies.append(m.content)
+        await queue.delete_message(m)
+    return bodies
