@@ -6,6 +6,7 @@ from functions import audit, health, openapi, warmup
 from functions import password_expiration, tenant
 from functions import policy
 from functions import notifications, registration
+from functions import hooks, signin_events
 from functions import enablement
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -18,5 +19,7 @@ app.register_functions(tenant.bp)
 app.register_functions(password_expiration.bp)
 app.register_functions(policy.bp)
 app.register_functions(enablement.bp)
+app.register_functions(hooks.bp)
+app.register_functions(signin_events.bp)
 app.register_functions(registration.bp)
 app.register_functions(notifications.bp)

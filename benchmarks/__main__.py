@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import enablement, health
+from benchmarks import enablement, health, hook
 
-BENCHMARKS = {"health": health.main, "enablement": enablement.main}
+BENCHMARKS = {"health": health.main, "enablement": enablement.main, "hook": hook.main}
 
 
 def main() -> int:

@@ -7,13 +7,15 @@ that runs the async functions, because async SDK clients bind to the loop that f
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.credentials import graph_credential
 from shared.adapters.enablement_store import EnablementQueue, EnablementStore
 from shared.adapters.graph import GraphGateway
 from shared.adapters.policy_store import PolicyStore
+from shared.adapters.reminder_store import MessageQueues, ReminderStore
+from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients
 from shared.adapters.tokens import TokenValidator
 from shared.config import Settings, load_settings
@@ -21,6 +23,7 @@ from shared.services.audit import AuditLog
 from shared.services.enablement import EnablementService
 from shared.services.password_expiration import PasswordExpirationService
 from shared.services.policy import PolicyCache, PolicyService
+from shared.services.signin import RegistrationReminders, SignInEventIntake, SignInHook
 from shared.services.tenant import AllEnabledMembers, TenantEligibilityService
 
 log = logging.getLogger("sspr")
@@ -101,6 +104,30 @@ def enablement() -> EnablementService:
         _enablement = EnablementService(EnablementStore(storage()), EnablementQueue(storage()), graph(),
                                         AuditStore(storage()), utc_now)
     return _enablement
+
+
+# ---- sign-in (hook, streamed sign-in events, registration reminders) -------------------------------------------
+
+_signin_hook: SignInHook | None = None
+
+
+def signin_hook() -> SignInHook:
+    """One per process: the hook is the hottest path, so its stores and the policy cache are built once."""
+    global _signin_hook
+    if _signin_hook is None:
+        _signin_hook = SignInHook(SecurityInfoStore(storage()), EnablementStore(storage()), policy_cache(),
+                                  f"{settings.public_base_url}/register", utc_now)
+    return _signin_hook
+
+
+def signin_events() -> SignInEventIntake:
+    return SignInEventIntake(MessageQueues(storage()))
+
+
+def registration_reminders() -> RegistrationReminders:
+    return RegistrationReminders(SecurityInfoStore(storage()), EnablementStore(storage()), policy_cache(),
+                                 ReminderStore(storage()), MessageQueues(storage()),
+                                 timedelta(days=settings.registration_reminder_days), utc_now)
 
 
 # ---- registration of security info, one-time codes and the notifications worker ----------------------------

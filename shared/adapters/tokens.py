@@ -130,3 +130,11 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         upn=claims.get("preferred_username") or claims.get("upn"),
         name=claims.get("name"),
     )
+
+
+def require_calling_app(claims: dict[str, Any], app_id: str) -> None:
+    """D3: the token was requested by `app_id`. v2 tokens name the caller in `azp`, v1 tokens in `appid`; every
+    one of them that is present must name `app_id`, and at least one must be present."""
+    callers = [str(claims[name]).lower() for name in ("azp", "appid") if claims.get(name) is not None]
+    if not callers or any(caller != app_id.lower() for caller in callers):
+        raise Unauthenticated(f"token requested by {callers or 'no app'}, not by {app_id}")

@@ -1,0 +1,140 @@
+"""POST /api/hooks/token-issuance-start: Entra's OnTokenIssuanceStart custom claims about SSPR registration.
+
+Only the Entra authentication events service may call it (security.md D3): a token of this tenant for this API,
+requested by app 99045fe1-... (`azp`, or `appid` in v1 tokens). Bad token -> 401; malformed body -> 400; both as
+application/json, the one content type Entra reads. Everything else answers 200 with the claims, or with no
+claims when our side cannot tell (F7): the user's sign-in never fails because of us.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from functions import composition
+from functions.openapi_spec import Operation
+from functions.responses import json_response
+from shared.adapters.tokens import require_calling_app
+from shared.domain.enablement import GUID_PATTERN
+from shared.domain.signin import MAX_RESPONSE_BYTES, token_issuance_start_response
+from shared.errors import FieldError, InvalidRequest, PayloadTooLarge, SsprError, Unauthenticated
+
+log = logging.getLogger("sspr.hooks")
+
+AUTHENTICATION_EVENTS_APP_ID = "99045fe1-7639-4a75-9d4a-577b6ca3810f"
+MAX_BODY_BYTES = 16 * 1024  # Entra's payload is about 2 KB
+
+
+class _EntraShape(BaseModel):
+    # Entra adds fields over time and guests arrive with fewer: unknown fields are ignored, so a new field can
+    # never fail a sign-in. Only what we use is required and checked.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CalloutUser(_EntraShape):
+    id: Annotated[str, Field(pattern=GUID_PATTERN)]
+    userType: str | None = None
+
+
+class AuthenticationContext(_EntraShape):
+    user: CalloutUser
+
+
+class CalloutData(_EntraShape):
+    authenticationContext: AuthenticationContext
+
+
+class TokenIssuanceStartRequest(_EntraShape):
+    """Entra's OnTokenIssuanceStart callout (contracts.md section 3); fields we do not use may be missing."""
+
+    type: Literal["microsoft.graph.authenticationEvent.tokenIssuanceStart"]
+    data: CalloutData
+
+
+class ProvideClaimsForToken(BaseModel):
+    odata_type: Literal["microsoft.graph.tokenIssuanceStart.provideClaimsForToken"] = Field(alias="@odata.type")
+    claims: dict[str, str]
+
+
+class TokenIssuanceStartResponseData(BaseModel):
+    odata_type: Literal["microsoft.graph.onTokenIssuanceStartResponseData"] = Field(alias="@odata.type")
+    actions: list[ProvideClaimsForToken]
+
+
+class TokenIssuanceStartResponse(BaseModel):
+    """Claims for the token: ssprRegistrationRequired, ssprRegistrationSkippable, ssprRegistrationUrl,
+    ssprRegistrationSkipUntil (strings; none at all when the service cannot tell)."""
+
+    data: TokenIssuanceStartResponseData
+
+
+OPERATIONS = [
+    Operation(
+        "post", "hooks/token-issuance-start", "Entra OnTokenIssuanceStart: SSPR registration claims", "sign-in",
+        "authentication-events", request=TokenIssuanceStartRequest, responses={200: TokenIssuanceStartResponse},
+        extra_errors=(413,),
+        description="Called by Entra during token issuance. Reads only Table Storage; a storage fault answers 200 "
+                    "with no claims rather than failing the sign-in.",
+    ),
+]
+
+bp = func.Blueprint()
+
+
+@bp.route(route="hooks/token-issuance-start", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+async def token_issuance_start(req: func.HttpRequest) -> func.HttpResponse:
+    # ANONYMOUS at the Functions level: Entra sends no function key; its token is the gate (D3).
+    try:
+        await _authenticate_authentication_events(req)
+    except Unauthenticated as error:
+        log.info("token issuance hook -> 401: %s", error)
+        return _error(error, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    except Exception as exc:  # noqa: BLE001 - keys unavailable or a bug: an empty answer reveals nothing (F7)
+        log.error("token issuance hook: caller not checked (%s: %s); answering with no claims", type(exc).__name__, exc)
+        return _claims_response({})
+    body = req.get_body() or b""
+    if len(body) > MAX_BODY_BYTES:
+        return _error(PayloadTooLarge(f"body of {len(body)} bytes"))
+    try:
+        event = TokenIssuanceStartRequest.model_validate_json(body)
+    except ValidationError as exc:
+        invalid = InvalidRequest([_field_error(e) for e in exc.errors(include_url=False, include_input=False)])
+        log.info("token issuance hook -> 400: %s", invalid)
+        return _error(invalid)
+    claims = await composition.signin_hook().claims_for(event.data.authenticationContext.user.id.lower())
+    return _claims_response(claims)
+
+
+async def _authenticate_authentication_events(req: func.HttpRequest) -> None:
+    scheme, _, token = (req.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("no bearer token")
+    claims = await composition.tokens().validate(token.strip())
+    require_calling_app(claims, AUTHENTICATION_EVENTS_APP_ID)
+
+
+def _claims_response(claims: dict[str, str]) -> func.HttpResponse:
+    response = json_response(token_issuance_start_response(claims))
+    if len(response.get_body()) > MAX_RESPONSE_BYTES:  # only a very long SSPR_PUBLIC_BASE_URL could do this
+        log.error("token issuance hook: claims over %d bytes; answering with no claims", MAX_RESPONSE_BYTES)
+        return json_response(token_issuance_start_response({}))
+    return response
+
+
+def _error(error: SsprError, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    problem = error.problem
+    body = {"type": problem.type, "title": problem.title, "status": problem.status, **error.problem_extensions()}
+    return json_response(body, status=problem.status, headers=headers)
+
+
+def _field_error(error: Mapping[str, Any]) -> FieldError:
+    loc = error.get("loc") or ()
+    path = ".".join(str(p) for p in loc) if isinstance(loc, tuple) else str(loc)
+    message = "is required" if error.get("type") == "missing" else str(error.get("msg", "is not valid"))
+    if error.get("type") == "json_invalid":
+        path, message = "body", "is not valid JSON"
+    return FieldError(path or "body", message)

@@ -1,0 +1,99 @@
+"""Registration reminders in Table Storage (one ETag'd slot per user) and the queue messages sign-in events make.
+
+Table "Reminders": PartitionKey = user id, RowKey = "registration", `sentAt` = when the last reminder was queued
+and `messageId` = its notification id. Claiming the slot is a conditional write (create when absent, replace
+under the read ETag), so of two workers that see the same sign-in at once exactly one may send.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+
+from shared.adapters.storage import StorageClients
+from shared.errors import StorageUnavailable
+
+TABLE = "Reminders"
+REGISTRATION_ROW = "registration"
+
+
+@dataclass(frozen=True)
+class ReminderSlot:
+    """The user's last registration reminder as stored, with the ETag a new claim must name."""
+
+    sent_at: datetime
+    message_id: str
+    etag: str
+
+
+class ReminderStore:
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+
+    async def registration_slot(self, user_id: str) -> ReminderSlot | None:
+        table = await self._storage.table_ready(TABLE)
+        try:
+            entity = await table.get_entity(user_id, REGISTRATION_ROW)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"reminder read failed: {type(exc).__name__}") from None
+        return ReminderSlot(entity["sentAt"], str(entity.get("messageId") or ""), str(entity.metadata["etag"]))
+
+    async def claim_registration_slot(self, user_id: str, seen: ReminderSlot | None, now: datetime,
+                                      message_id: str) -> str | None:
+        """Take the slot if nobody changed it since `seen` was read; the new ETag, or None when someone else won."""
+        entity = {"PartitionKey": user_id, "RowKey": REGISTRATION_ROW, "sentAt": now, "messageId": message_id}
+        table = await self._storage.table_ready(TABLE)
+        try:
+            if seen is None:
+                result = await table.create_entity(entity)
+            else:
+                result = await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=seen.etag,
+                                                   match_condition=MatchConditions.IfNotModified)
+        except ResourceExistsError:
+            return None
+        except HttpResponseError as exc:
+            if exc.status_code in (409, 412):
+                return None
+            raise StorageUnavailable(f"reminder write failed: {exc.status_code}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"reminder write failed: {type(exc).__name__}") from None
+        return str(result["etag"])
+
+    async def release_registration_slot(self, user_id: str, etag: str, seen: ReminderSlot | None) -> None:
+        """Undo our claim (the reminder could not be queued): back to `seen`, unless someone changed it meanwhile."""
+        table = await self._storage.table_ready(TABLE)
+        try:
+            if seen is None:
+                await table.delete_entity(user_id, REGISTRATION_ROW, etag=etag,
+                                          match_condition=MatchConditions.IfNotModified)
+            else:
+                entity = {"PartitionKey": user_id, "RowKey": REGISTRATION_ROW, "sentAt": seen.sent_at,
+                          "messageId": seen.message_id}
+                await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
+                                          match_condition=MatchConditions.IfNotModified)
+        except (ResourceNotFoundError, HttpResponseError):
+            pass  # changed or gone meanwhile: the newer state stands
+        except AzureError as exc:
+            raise StorageUnavailable(f"reminder release failed: {type(exc).__name__}") from None
+
+
+class MessageQueues:
+    """Sends JSON messages (ids only, never secrets) to the app's queues, base64 as the queue trigger reads them."""
+
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+
+    async def send(self, queue: str, body: dict[str, Any]) -> None:
+        try:
+            client = await self._storage.queue_ready(queue)
+            await client.send_message(json.dumps(body, separators=(",", ":")))
+        except AzureError as exc:
+            raise StorageUnavailable(f"queue {queue} send failed: {type(exc).__name__}") from None

@@ -1,0 +1,344 @@
+"""The OnTokenIssuanceStart hook through the local host: Entra's payloads and tokens, the claims, our outages.
+
+These tests run their own Azurite and host, because the host caches the policy for 30 s: the policy they need
+(SSPR for all, registration required at sign-in, no skip days) is saved before the host ever reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devtools.azurite import Azurite
+from devtools.processes import REPO_ROOT
+from devtools.stack import (
+    DEMO_TENANT_ID,
+    SERVICE_APP_ID,
+    FunctionHost,
+    GraphEmulator,
+    app_settings,
+    start_function_host,
+)
+from shared.adapters.enablement_store import EnablementStore
+from shared.adapters.policy_store import NEVER_SAVED, PolicyStore
+from shared.adapters.security_info_store import SecurityInfoStore
+from shared.adapters.storage import StorageClients
+from shared.config import load_settings
+from shared.domain.enablement import EnabledUser, Scope
+from shared.domain.policy import DEFAULT_DOCUMENT, Method, Policy
+from shared.domain.security_info import SecurityInfoSummary
+from tests.integration.tokens import (
+    AUTH_EVENTS_APP_ID,
+    AUTH_EVENTS_SECRET,
+    OTHER_APP_ID,
+    OTHER_APP_SECRET,
+    app_token,
+    bearer,
+    crafted_token,
+    user_token,
+)
+
+HOOK = "/api/hooks/token-issuance-start"
+PUBLIC_BASE_URL = "https://sspr.contoso.example"
+POLICY = {**DEFAULT_DOCUMENT, "scope": "all", "requireRegistrationAtSignIn": True, "daysUserMaySkip": 0,
+          "reconfirmDays": 180}
+
+
+# ---- a stack of our own ---------------------------------------------------------------------------------------
+
+@dataclass
+class SignInStack:
+    azurite: Azurite
+    host: FunctionHost
+    settings: dict[str, str]
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run(coro)
+
+    async def _with_storage(self, work: Any) -> Any:
+        storage = StorageClients.from_settings(load_settings(self.settings))
+        try:
+            return await work(storage)
+        finally:
+            await storage.close()
+
+    def seed(self, user_id: str, *, enabled: bool = True, summary: SecurityInfoSummary | None = None) -> None:
+        async def work(storage: StorageClients) -> None:
+            if enabled:
+                await EnablementStore(storage).write_users([EnabledUser(user_id, "Member", Scope.ALL, None, 1)])
+            if summary is not None:
+                await SecurityInfoStore(storage).save(summary)
+        self.run(self._with_storage(work))
+
+    def summary(self, user_id: str) -> SecurityInfoSummary:
+        async def work(storage: StorageClients) -> SecurityInfoSummary:
+            return await SecurityInfoStore(storage).summary(user_id)
+        return self.run(self._with_storage(work))  # type: ignore[no-any-return]
+
+
+def start_signin_stack(emulator: GraphEmulator, location: Path, policy: dict[str, Any] | None = None,
+                       **overrides: str) -> SignInStack:
+    """Azurite with the policy saved, then a host on it."""
+    azurite = Azurite(location).start()
+    settings = app_settings(azurite, emulator, SSPR_PUBLIC_BASE_URL=PUBLIC_BASE_URL, **overrides)
+
+    async def save_policy() -> None:
+        storage = StorageClients.from_settings(load_settings(settings))
+        try:
+            await PolicyStore(storage).replace(Policy.model_validate(policy or POLICY), NEVER_SAVED, "tests")
+        finally:
+            await storage.close()
+
+    try:
+        asyncio.run(save_policy())
+        host = start_function_host(REPO_ROOT, settings)
+    except BaseException:
+        azurite.stop()
+        raise
+    return SignInStack(azurite, host, settings)
+
+
+@pytest.fixture(scope="module")
+def stack(graph_emulator: GraphEmulator) -> Iterator[SignInStack]:
+    with tempfile.TemporaryDirectory(prefix="sspr-hook-") as location:
+        started = start_signin_stack(graph_emulator, Path(location))
+        try:
+            yield started
+        finally:
+            started.host.stop()
+            started.azurite.stop()
+
+
+@pytest.fixture(scope="module")
+def events_token(graph_emulator: GraphEmulator) -> str:
+    return app_token(graph_emulator, AUTH_EVENTS_APP_ID, AUTH_EVENTS_SECRET)
+
+
+# ---- Entra's payloads -----------------------------------------------------------------------------------------
+
+def member_payload(user_id: str) -> dict[str, Any]:
+    """The documented member payload (contracts.md section 3), every field present."""
+    return {
+        "type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
+        "source": f"/tenants/{DEMO_TENANT_ID}/applications/{SERVICE_APP_ID}",
+        "data": {
+            "@odata.type": "microsoft.graph.onTokenIssuanceStartCalloutData",
+            "tenantId": DEMO_TENANT_ID,
+            "authenticationEventListenerId": str(uuid.uuid4()),
+            "customAuthenticationExtensionId": str(uuid.uuid4()),
+            "authenticationContext": {
+                "correlationId": str(uuid.uuid4()),
+                "client": {"ip": "30.51.176.110", "locale": "en-us", "market": "en-us"},
+                "protocol": "OAUTH2.0",
+                "clientServicePrincipal": {"id": str(uuid.uuid4()), "appId": str(uuid.uuid4()),
+                                           "appDisplayName": "Contoso portal", "displayName": "Contoso portal"},
+                "resourceServicePrincipal": {"id": str(uuid.uuid4()), "appId": str(uuid.uuid4()),
+                                             "appDisplayName": "Contoso API", "displayName": "Contoso API"},
+                "user": {
+                    "id": user_id, "userPrincipalName": "casey@contoso.com", "displayName": "Casey Jensen",
+                    "mail": "casey@contoso.com", "givenName": "Casey", "surname": "Jensen",
+                    "preferredLanguage": "en-us", "userType": "Member", "onPremisesSamAccountName": "caseyj",
+                    "onPremisesSecurityIdentifier": "S-1-5-21-1-2-3-1001", "companyName": "Contoso",
+                    "createdDateTime": "2016-03-01T15:23:40Z",
+                },
+            },
+        },
+    }
+
+
+def guest_payload(user_id: str) -> dict[str, Any]:
+    """A guest: #EXT# UPN, userType Guest, and fewer fields."""
+    return {
+        "type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
+        "source": f"/tenants/{DEMO_TENANT_ID}/applications/{SERVICE_APP_ID}",
+        "data": {
+            "@odata.type": "microsoft.graph.onTokenIssuanceStartCalloutData",
+            "tenantId": DEMO_TENANT_ID,
+            "authenticationContext": {
+                "correlationId": str(uuid.uuid4()),
+                "client": {"ip": "30.51.176.110"},
+                "protocol": "OAUTH2.0",
+                "user": {"id": user_id, "userPrincipalName": "ann_fabrikam.example#EXT#@contoso.onmicrosoft.com",
+                         "userType": "Guest", "createdDateTime": "2024-01-10T08:00:00Z"},
+            },
+        },
+    }
+
+
+def minimal_payload(user_id: str) -> dict[str, Any]:
+    """Every optional field missing: only what the hook needs."""
+    return {"type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
+            "data": {"authenticationContext": {"user": {"id": user_id}}}}
+
+
+def call(stack: SignInStack, token: str | None, body: Any) -> httpx.Response:
+    headers = bearer(token) if token else {}
+    content = body if isinstance(body, bytes) else None
+    return httpx.post(f"{stack.host.base_url}{HOOK}", headers=headers, timeout=10,
+                      json=None if content is not None else body, content=content)
+
+
+def claims_of(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    data = response.json()["data"]
+    assert data["@odata.type"] == "microsoft.graph.onTokenIssuanceStartResponseData"
+    [action] = data["actions"]
+    assert action["@odata.type"] == "microsoft.graph.tokenIssuanceStart.provideClaimsForToken"
+    assert len(response.content) <= 3 * 1024
+    return action["claims"]  # type: ignore[no-any-return]
+
+
+REQUIRED = {"ssprRegistrationRequired": "true", "ssprRegistrationSkippable": "false",
+            "ssprRegistrationUrl": f"{PUBLIC_BASE_URL}/register"}
+NOT_REQUIRED = {"ssprRegistrationRequired": "false"}
+
+
+def new_user() -> str:
+    return str(uuid.uuid4())
+
+
+def registered(user_id: str, confirmed: datetime) -> SecurityInfoSummary:
+    return SecurityInfoSummary(user_id, frozenset({Method.EMAIL}), last_confirmed_at=confirmed)
+
+
+# ---- who must register ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("payload", [member_payload, guest_payload, minimal_payload])
+def test_an_enabled_unregistered_user_is_told_to_register_whatever_fields_entra_sends(
+        stack: SignInStack, events_token: str, payload: Any) -> None:
+    user = new_user()
+    stack.seed(user)
+    assert claims_of(call(stack, events_token, payload(user))) == REQUIRED
+
+
+def test_the_first_required_answer_starts_the_users_skip_allowance(stack: SignInStack, events_token: str) -> None:
+    user = new_user()
+    stack.seed(user)
+    before = datetime.now(UTC)
+    assert claims_of(call(stack, events_token, minimal_payload(user))) == REQUIRED
+    prompted = stack.summary(user).first_prompted_at
+    assert prompted is not None and before - timedelta(seconds=5) <= prompted <= datetime.now(UTC)
+    assert claims_of(call(stack, events_token, minimal_payload(user))) == REQUIRED
+    assert stack.summary(user).first_prompted_at == prompted  # recorded once, not at every sign-in
+
+
+def test_a_registered_user_is_not_asked(stack: SignInStack, events_token: str) -> None:
+    user = new_user()
+    stack.seed(user, summary=registered(user, datetime.now(UTC) - timedelta(days=3)))
+    assert claims_of(call(stack, events_token, member_payload(user))) == NOT_REQUIRED
+
+
+def test_a_user_whose_reconfirmation_is_due_is_told_to_register(stack: SignInStack, events_token: str) -> None:
+    user = new_user()
+    stack.seed(user, summary=registered(user, datetime.now(UTC) - timedelta(days=181)))
+    assert claims_of(call(stack, events_token, member_payload(user))) == REQUIRED
+
+
+def test_a_user_sspr_is_not_enabled_for_is_not_asked(stack: SignInStack, events_token: str) -> None:
+    user = new_user()
+    stack.seed(user, enabled=False)
+    assert claims_of(call(stack, events_token, guest_payload(user))) == NOT_REQUIRED
+
+
+def test_an_upper_case_user_id_finds_the_same_rows(stack: SignInStack, events_token: str) -> None:
+    user = new_user()
+    stack.seed(user, summary=registered(user, datetime.now(UTC)))
+    assert claims_of(call(stack, events_token, minimal_payload(user.upper()))) == NOT_REQUIRED
+
+
+# ---- who may call -----------------------------------------------------------------------------------------------
+
+def test_a_v1_token_naming_the_authentication_events_app_in_appid_is_accepted(
+        stack: SignInStack, graph_emulator: GraphEmulator) -> None:
+    token = crafted_token(graph_emulator, {"aud": SERVICE_APP_ID, "appid": AUTH_EVENTS_APP_ID, "ver": "1.0"})
+    user = new_user()
+    assert claims_of(call(stack, token, minimal_payload(user))) == NOT_REQUIRED
+
+
+def bad_tokens(emulator: GraphEmulator) -> dict[str, str]:
+    events = {"aud": SERVICE_APP_ID, "azp": AUTH_EVENTS_APP_ID}
+    return {
+        "pages app (a user's token)": user_token(emulator, "casey@contoso.example"),
+        "another app of the tenant": app_token(emulator, OTHER_APP_ID, OTHER_APP_SECRET),
+        "wrong audience": crafted_token(emulator, {**events, "aud": "api://some-other-api"}),
+        "expired": crafted_token(emulator, events, expires_in=-3600),
+        "another tenant": crafted_token(emulator, {**events, "tid": str(uuid.uuid4())}),
+        "unknown signing key": crafted_token(emulator, events, sign_with="unknown-key"),
+        "azp and appid disagree": crafted_token(emulator, {**events, "appid": OTHER_APP_ID}),
+        "no caller claim": crafted_token(emulator, {"aud": SERVICE_APP_ID}),
+        "not a JWT": "not-a-token",
+    }
+
+
+def test_only_the_authentication_events_service_may_call(stack: SignInStack, graph_emulator: GraphEmulator) -> None:
+    user = new_user()
+    stack.seed(user)
+    answers = {name: call(stack, token, minimal_payload(user)) for name, token in bad_tokens(graph_emulator).items()}
+    answers["no token"] = call(stack, None, minimal_payload(user))
+    wrong = {name: r.status_code for name, r in answers.items() if r.status_code != 401}
+    assert not wrong, f"accepted or mis-answered: {wrong}"
+    for response in answers.values():
+        assert response.headers["content-type"].startswith("application/json")
+        assert "ssprRegistrationRequired" not in response.text
+
+
+# ---- malformed bodies -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("body", "field"), [
+    (b"{not json", "body"),
+    ({"type": "microsoft.graph.authenticationEvent.tokenIssuanceStart"}, "data"),
+    ({"type": "microsoft.graph.authenticationEvent.somethingElse", "data": {"authenticationContext": {
+        "user": {"id": str(uuid.uuid4())}}}}, "type"),
+    ({"type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
+      "data": {"authenticationContext": {"user": {"id": "PartitionKey eq 'x'"}}}},
+     "data.authenticationContext.user.id"),
+    ({"type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
+      "data": {"authenticationContext": {"user": {}}}}, "data.authenticationContext.user.id"),
+    ([1, 2, 3], "body"),
+])
+def test_a_malformed_body_is_400_as_json_naming_the_field(stack: SignInStack, events_token: str, body: Any,
+                                                          field: str) -> None:
+    response = call(stack, events_token, body)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert any(f == field or (field == "body" and f in ("body", "")) for f in fields), fields
+
+
+def test_a_body_over_16_kib_is_refused_as_json(stack: SignInStack, events_token: str) -> None:
+    body = minimal_payload(new_user())
+    body["padding"] = "x" * (17 * 1024)
+    response = call(stack, events_token, body)
+    assert response.status_code == 413 and response.headers["content-type"].startswith("application/json")
+
+
+# ---- our own outage -----------------------------------------------------------------------------------------------
+
+def test_with_storage_down_the_hook_still_answers_a_valid_response_without_claims(
+        graph_emulator: GraphEmulator, events_token: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="sspr-hook-down-") as location:
+        down = start_signin_stack(graph_emulator, Path(location))
+        try:
+            user = new_user()
+            down.seed(user)
+            down.azurite.stop()
+            started = time.perf_counter()
+            response = call(down, events_token, member_payload(user))
+            elapsed = time.perf_counter() - started
+            assert claims_of(response) == {}
+            assert elapsed < 1.0, f"Entra's default budget is 1 s; we took {elapsed:.2f} s"
+            assert "sign-in hook: no claims for user " + user in down.host.process.output()
+        finally:
+            down.host.stop()
+            down.azurite.stop()
