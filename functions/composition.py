@@ -56,6 +56,7 @@ def tokens() -> TokenValidator:
         _tokens = TokenValidator(
             openid_configuration_url=settings.openid_configuration_url,
             issuer=settings.issuer,
+            v1_issuer=settings.v1_issuer,
             audiences=[str(settings.api_client_id), f"api://{settings.api_client_id}"],
             tenant_id=str(settings.tenant_id),
         )

@@ -234,6 +234,13 @@ class Settings(BaseSettings):
         return f"{self.authority_host}/{self.tenant_id}/v2.0"
 
     @cached_property
+    def v1_issuer(self) -> str | None:
+        """The `iss` of Entra v1 access tokens (https://sts.windows.net/<tid>/), on the public cloud only."""
+        if urlsplit(self.authority_host).hostname == "login.microsoftonline.com":
+            return f"https://sts.windows.net/{self.tenant_id}/"
+        return None
+
+    @cached_property
     def openid_configuration_url(self) -> str:
         return f"{self.issuer}/.well-known/openid-configuration"
 

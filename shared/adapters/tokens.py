@@ -32,12 +32,15 @@ class TokenValidator:
         openid_configuration_url: str,
         issuer: str,
         audiences: Iterable[str],
+        v1_issuer: str | None = None,
         tenant_id: str,
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config_url = openid_configuration_url
         self._issuer = issuer
+        # v1 access tokens (an API app whose accessTokenAcceptedVersion is 1 or null) carry the STS issuer.
+        self._issuers = [issuer, v1_issuer] if v1_issuer else [issuer]
         self._audiences = list(audiences)
         self._tenant_id = tenant_id.lower()
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0))
@@ -61,7 +64,7 @@ class TokenValidator:
                 key.key,
                 algorithms=["RS256"],
                 audience=self._audiences,
-                issuer=self._issuer,
+                issuer=self._issuers,
                 options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
                          "require": ["exp", "nbf", "iss", "aud", "tid"]},
             )

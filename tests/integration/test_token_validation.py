@@ -175,3 +175,21 @@ async def test_an_issuer_that_differs_from_discovery_is_a_misconfiguration(graph
     finally:
         await v.close()
     assert httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()["issuer"] == issuer
+
+
+async def test_a_v1_token_from_the_sts_issuer_is_accepted_only_when_configured(graph_emulator: GraphEmulator) -> None:
+    issuer = f"{graph_emulator.base_url}/{DEMO_TENANT_ID}/v2.0"
+    v1_issuer = f"https://sts.windows.net/{DEMO_TENANT_ID}/"
+    v1_claims = {**ADMIN_CLAIMS, "iss": v1_issuer, "ver": "1.0", "appid": PAGES_APP_ID, "azp": None}
+    token = crafted_token(graph_emulator, v1_claims)
+    strict = TokenValidator(openid_configuration_url=f"{issuer}/.well-known/openid-configuration", issuer=issuer,
+                            audiences=[SERVICE_APP_ID], tenant_id=DEMO_TENANT_ID)
+    both = TokenValidator(openid_configuration_url=f"{issuer}/.well-known/openid-configuration", issuer=issuer,
+                          audiences=[SERVICE_APP_ID], tenant_id=DEMO_TENANT_ID, v1_issuer=v1_issuer)
+    try:
+        with pytest.raises(Unauthenticated):
+            await strict.validate(token)
+        assert (await both.validate(token))["appid"] == PAGES_APP_ID
+    finally:
+        await strict.close()
+        await both.close()

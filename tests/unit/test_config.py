@@ -178,3 +178,8 @@ def test_an_sms_provider_needs_its_endpoint_and_acs_its_sender_number() -> None:
 def test_secrets_never_appear_in_the_settings_repr() -> None:
     text = repr(load_settings(VALID))
     assert VALID["SSPR_CODE_HMAC_KEY"] not in text and VALID["SSPR_TOTP_ENCRYPTION_KEY"] not in text
+
+
+def test_v1_tokens_are_accepted_only_from_the_public_cloud_sts() -> None:
+    assert load_settings(PRODUCTION).v1_issuer == "https://sts.windows.net/3f2c1d7e-1111-4a4a-9b9b-123456789abc/"
+    assert load_settings(VALID).v1_issuer is None
