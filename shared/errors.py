@@ -9,6 +9,15 @@
     +-- PreconditionFailed         412  urn:sspr:problem:precondition-failed (If-Match names an old ETag)
     +-- PayloadTooLarge            413  urn:sspr:problem:payload-too-large
     +-- PreconditionRequired       428  urn:sspr:problem:precondition-required (If-Match missing)
+    +-- CodeNotAccepted            400  urn:sspr:problem:code-not-accepted   (wrong, expired, used or unknown: one answer, C3)
+    +-- MethodNotAllowed           403  urn:sspr:problem:method-not-allowed
+    +-- ChallengeClosed            409  urn:sspr:problem:challenge-closed
+    +-- MethodUnavailable          409  urn:sspr:problem:method-unavailable  (no SMS/voice provider for it)
+    +-- RemovalNeedsConfirmation   409  urn:sspr:problem:removal-needs-confirmation
+    +-- NothingToConfirm           409  urn:sspr:problem:nothing-to-confirm
+    +-- ChallengeLocked            429  urn:sspr:problem:code-locked         (5 wrong codes, A9)
+    +-- BlockedFromSspr            429  urn:sspr:problem:blocked             (24 h block, G1)
+    +-- ChannelPaused              429  urn:sspr:problem:channel-paused      (a channel's send budget is used up, G2)
     +-- GraphError                 502  urn:sspr:problem:directory-error     (Graph answered a 4xx we do not expect)
     +-- DependencyUnavailable      503  urn:sspr:problem:dependency-unavailable
         +-- StorageUnavailable     503  (Azure Storage unreachable, timed out or refusing)
@@ -103,6 +112,93 @@ class PreconditionRequired(SsprError):
     problem = Problem(
         "urn:sspr:problem:precondition-required", "Send If-Match with the ETag you read, so no change is lost.", 428
     )
+
+
+# ---- registration, codes and throttling ----------------------------------------------------------------------
+
+class CodeNotAccepted(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:code-not-accepted",
+        "That code is not valid. Check it, or ask for a new code.",
+        400,
+    )
+
+
+class ChallengeLocked(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:code-locked",
+        "Too many wrong codes. Start again to get a new code.",
+        429,
+    )
+
+
+class ChallengeClosed(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:challenge-closed",
+        "This verification is finished. Start again to get a new code.",
+        409,
+    )
+
+
+class MethodNotAllowed(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:method-not-allowed",
+        "Your organisation does not allow this method for password reset.",
+        403,
+    )
+
+
+class MethodUnavailable(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:method-unavailable",
+        "This service cannot send codes this way right now. Choose another method.",
+        409,
+    )
+
+
+class RemovalNeedsConfirmation(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:removal-needs-confirmation",
+        "If you remove this method, you will not be able to reset your password until you register another"
+        " method. Send confirm=true to remove it anyway.",
+        409,
+    )
+
+    def __init__(self, required: int, remaining: int) -> None:
+        super().__init__(f"removal leaves {remaining} of {required} required methods")
+        self.required, self.remaining = required, remaining
+
+    def problem_extensions(self) -> dict[str, Any]:
+        return {"requiredCount": self.required, "remainingCount": self.remaining}
+
+
+class NothingToConfirm(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:nothing-to-confirm", "You have no security info to confirm yet. Register a method first.", 409
+    )
+
+
+class BlockedFromSspr(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:blocked",
+        "Too many codes or wrong answers: self-service password reset is blocked for your account for 24 hours.",
+        429,
+    )
+
+
+class ChannelPaused(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:channel-paused",
+        "Too many codes have been sent this way recently. Try another method, or try again in an hour.",
+        429,
+    )
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(f"send budget of {channel} used up")
+        self.channel = channel
+
+    def problem_extensions(self) -> dict[str, object]:
+        return {"channel": str(self.channel)}
 
 
 class GraphError(SsprError):

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from shared.domain.codes import Channel
-from shared.errors import Problem, SsprError
 
 BLOCK_DURATION = timedelta(hours=24)
 # Timestamps kept per counter: enough to judge "more than N" with room for racing writers.
@@ -125,27 +124,3 @@ def within_budget(count_after_this_send: int, budget: Budget) -> bool:
     return count_after_this_send <= budget.max_sends
 
 
-# ---- what a caller sees ---------------------------------------------------------------------------------
-
-
-class BlockedFromSspr(SsprError):
-    problem = Problem(
-        "urn:sspr:problem:blocked",
-        "Too many codes or wrong answers: self-service password reset is blocked for your account for 24 hours.",
-        429,
-    )
-
-
-class ChannelPaused(SsprError):
-    problem = Problem(
-        "urn:sspr:problem:channel-paused",
-        "Too many codes have been sent this way recently. Try another method, or try again in an hour.",
-        429,
-    )
-
-    def __init__(self, channel: Channel) -> None:
-        super().__init__(f"send budget of {channel} used up")
-        self.channel = channel
-
-    def problem_extensions(self) -> dict[str, object]:
-        return {"channel": self.channel.value}

@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,8 +33,22 @@ from shared.domain.audit import Activity, Actor, AuditEvent, AuditService, Outco
 from shared.domain.codes import CHANNEL_OF_METHOD, Challenge, Channel, ContactError, Verdict, mask_contact
 from shared.domain.policy import Method, Policy, effective_requirements
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary, registration_status
-from shared.domain.throttling import BlockedFromSspr, ChannelPaused, UserThrottle
-from shared.errors import FieldError, InvalidRequest, NotFound, PreconditionFailed, Problem, SsprError
+from shared.domain.throttling import UserThrottle
+from shared.errors import (
+    BlockedFromSspr,
+    ChallengeClosed,
+    ChallengeLocked,
+    ChannelPaused,
+    CodeNotAccepted,
+    FieldError,
+    InvalidRequest,
+    MethodNotAllowed,
+    MethodUnavailable,
+    NotFound,
+    NothingToConfirm,
+    PreconditionFailed,
+    RemovalNeedsConfirmation,
+)
 from shared.services.notifications import NotificationQueue, new_message_id
 from shared.services.policy import PolicyCache
 
@@ -45,71 +58,6 @@ Clock = Callable[[], datetime]
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 CODE_METHODS = frozenset(CHANNEL_OF_METHOD)
 SAVE_RETRIES = 10
-
-
-# ---- what a caller sees -----------------------------------------------------------------------------------
-
-
-class CodeNotAccepted(SsprError):
-    problem = Problem(
-        "urn:sspr:problem:code-not-accepted",
-        "That code is not valid. Check it, or ask for a new code.",
-        400,
-    )
-
-
-class ChallengeLocked(SsprError):
-    problem = Problem(
-        "urn:sspr:problem:code-locked",
-        "Too many wrong codes. Start again to get a new code.",
-        429,
-    )
-
-
-class ChallengeClosed(SsprError):
-    problem = Problem(
-        "urn:sspr:problem:challenge-closed",
-        "This verification is finished. Start again to get a new code.",
-        409,
-    )
-
-
-class MethodNotAllowed(SsprError):
-    problem = Problem(
-        "urn:sspr:problem:method-not-allowed",
-        "Your organisation does not allow this method for password reset.",
-        403,
-    )
-
-
-class MethodUnavailable(SsprError):
-    problem = Problem(
-        "urn:sspr:problem:method-unavailable",
-        "This service cannot send codes this way right now. Choose another method.",
-        409,
-    )
-
-
-class RemovalNeedsConfirmation(SsprError):
-    problem = Problem(
-        "urn:sspr:problem:removal-needs-confirmation",
-        "If you remove this method, you will not be able to reset your password until you register another"
-        " method. Send confirm=true to remove it anyway.",
-        409,
-    )
-
-    def __init__(self, required: int, remaining: int) -> None:
-        super().__init__(f"removal leaves {remaining} of {required} required methods")
-        self.required, self.remaining = required, remaining
-
-    def problem_extensions(self) -> dict[str, Any]:
-        return {"requiredCount": self.required, "remainingCount": self.remaining}
-
-
-class NothingToConfirm(SsprError):
-    problem = Problem(
-        "urn:sspr:problem:nothing-to-confirm", "You have no security info to confirm yet. Register a method first.", 409
-    )
 
 
 # ---- response bodies (the OpenAPI document uses them too) --------------------------------------------------

@@ -34,10 +34,11 @@ from shared.domain import codes
 from shared.domain.audit import Actor
 from shared.domain.codes import Challenge, Channel, Verdict
 from shared.domain.policy import Method
-from shared.domain.throttling import Budget, ChannelPaused
+from shared.domain.throttling import Budget
+from shared.errors import ChannelPaused, CodeNotAccepted, MethodUnavailable
 from shared.services.notifications import InvalidNotification, NotificationQueue, NotificationService
 from shared.services.policy import PolicyCache
-from shared.services.registration import CodeNotAccepted, CodeThrottle, MethodUnavailable, RegistrationService, User
+from shared.services.registration import CodeThrottle, RegistrationService, User
 
 KEY = b"integration-test-code-key-32-bytes!!"
 PREFIX = "ntf" + uuid.uuid4().hex[:8]
