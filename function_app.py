@@ -6,6 +6,7 @@ from functions import audit, health, openapi, warmup
 from functions import password_expiration, tenant
 from functions import policy
 from functions import notifications, registration
+from functions import registration_methods
 from functions import hooks, signin_events
 from functions import enablement
 
@@ -22,4 +23,5 @@ app.register_functions(enablement.bp)
 app.register_functions(hooks.bp)
 app.register_functions(signin_events.bp)
 app.register_functions(registration.bp)
+app.register_functions(registration_methods.bp)
 app.register_functions(notifications.bp)

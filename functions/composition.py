@@ -184,3 +184,48 @@ def notifications():  # type: ignore[no-untyped-def]
         ChallengeStore(storage()), MailSender(graph(), settings.mail_sender), phone(), graph(),
         MailLedger(storage()), policy_cache(), code_key(), settings.public_base_url, utc_now,
     )
+
+
+# ---- authenticator app (TOTP) and security questions ----------------------------------------------------------
+
+_secret_box = None
+
+
+def secret_box():  # type: ignore[no-untyped-def]
+    """AES-256-GCM for TOTP seeds, keyed from SSPR_TOTP_ENCRYPTION_KEY (HKDF), one per process."""
+    from shared.adapters.secret_box import SecretBox
+
+    global _secret_box
+    if _secret_box is None:
+        _secret_box = SecretBox.from_base64(settings.totp_encryption_key)
+    return _secret_box
+
+
+def verified_method_saver():  # type: ignore[no-untyped-def]
+    from shared.services.registration_app import CurrentPolicy, VerifiedMethodSaver
+
+    return VerifiedMethodSaver(SecurityInfoStore(storage()), graph(), CurrentPolicy(PolicyStore(storage())),
+                               AuditStore(storage()), utc_now)
+
+
+def authenticator_app():  # type: ignore[no-untyped-def]
+    from shared.services.registration_app import AuthenticatorAppService, CurrentPolicy
+
+    return AuthenticatorAppService(SecurityInfoStore(storage()), secret_box(), code_throttle(), graph(),
+                                   CurrentPolicy(PolicyStore(storage())), verified_method_saver(),
+                                   AuditStore(storage()), utc_now)
+
+
+def authenticator_app_codes():  # type: ignore[no-untyped-def]
+    """Checks codes of registered authenticator apps (for the reset flow)."""
+    from shared.services.registration_app import AuthenticatorAppCodes
+
+    return AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box())
+
+
+def security_questions():  # type: ignore[no-untyped-def]
+    from shared.services.registration_app import CurrentPolicy
+    from shared.services.registration_questions import SecurityQuestionsService
+
+    return SecurityQuestionsService(CurrentPolicy(PolicyStore(storage())), verified_method_saver(),
+                                    AuditStore(storage()), utc_now)

@@ -9,17 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.adapters.storage import StorageClients
 from shared.domain.policy import Method
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
+from shared.domain.totp import PendingSetup
 from shared.errors import PreconditionFailed, StorageUnavailable
 
 TABLE = "SecurityInfo"
 SUMMARY_ROW = "summary"
 METHOD_ROW_PREFIX = "method-"
+PENDING_APP_ROW = "pending-authenticatorApp"  # outside the method- range: methods() never lists it
+CONDITIONAL_RETRIES = 20
 
 
 def _summary_entity(summary: SecurityInfoSummary) -> dict[str, Any]:
@@ -131,6 +134,72 @@ class SecurityInfoStore:
             await table.upsert_entity(_method_entity(user_id, method), mode=UpdateMode.REPLACE)
         except AzureError as exc:
             raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
+
+    # ---- authenticator app: the pending setup and the replay-safe last used step (issue 4, TOTP) ----------
+
+    async def advance_last_used_step(self, user_id: str, kind: Method, step: int) -> bool:
+        """Record `step` as the method's last used TOTP step if it is after the stored one; False if it is not
+        (already used, or a later step was used meanwhile) or the method is gone. A read-then-write under the
+        row's ETag, retried on 412: of two parallel submissions of one code exactly one gets True (A10)."""
+        table = await self._storage.table_ready(TABLE)
+        for _ in range(CONDITIONAL_RETRIES):
+            try:
+                entity = await table.get_entity(user_id, METHOD_ROW_PREFIX + kind.value)
+            except ResourceNotFoundError:
+                return False
+            except AzureError as exc:
+                raise StorageUnavailable(f"security info read failed: {type(exc).__name__}") from None
+            last = entity.get("lastUsedStep")
+            if last is not None and step <= int(last):
+                return False
+            try:
+                await table.update_entity({"PartitionKey": user_id, "RowKey": entity["RowKey"], "lastUsedStep": step},
+                                          mode=UpdateMode.MERGE, etag=entity.metadata["etag"],
+                                          match_condition=MatchConditions.IfNotModified)
+                return True
+            except ResourceModifiedError:
+                continue  # another submission wrote first: read its step and judge again
+            except AzureError as exc:
+                raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
+        raise PreconditionFailed("TOTP step kept changing")
+
+    async def put_pending_setup(self, setup: PendingSetup) -> None:
+        """Store the user's one pending authenticator app setup, replacing an earlier one."""
+        table = await self._storage.table_ready(TABLE)
+        entity = {"PartitionKey": setup.user_id, "RowKey": PENDING_APP_ROW, "setupId": setup.setup_id,
+                  "secret": setup.sealed_seed, "createdAt": setup.created_at, "expiresAt": setup.expires_at}
+        try:
+            await table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        except AzureError as exc:
+            raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
+
+    async def pending_setup(self, user_id: str) -> PendingSetup | None:
+        table = await self._storage.table_ready(TABLE)
+        try:
+            e = await table.get_entity(user_id, PENDING_APP_ROW)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"security info read failed: {type(exc).__name__}") from None
+        return PendingSetup(user_id=user_id, setup_id=e["setupId"], sealed_seed=e["secret"],
+                            created_at=e["createdAt"], expires_at=e["expiresAt"], etag=e.metadata["etag"])
+
+    async def take_pending_setup(self, setup: PendingSetup) -> bool:
+        """Delete the pending setup if it is still the one read (ETag); False if another request took or
+        replaced it first, so one confirmation wins."""
+        table = await self._storage.table_ready(TABLE)
+        delete = ("delete", {"PartitionKey": setup.user_id, "RowKey": PENDING_APP_ROW},
+                  {"etag": setup.etag, "match_condition": MatchConditions.IfNotModified})
+        try:
+            # A transaction, because delete_entity alone reports "already deleted" (404) as success.
+            await table.submit_transaction([delete])
+        except TableTransactionError as exc:
+            if exc.status_code in (404, 412):
+                return False
+            raise StorageUnavailable(f"security info write failed: {exc.status_code}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
+        return True
 
 
 

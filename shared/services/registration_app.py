@@ -1,0 +1,239 @@
+"""Registering an authenticator app (TOTP) for the signed-in user, and checking its codes (security.md A10).
+
+Registration is two steps. `start` makes a seed, keeps it sealed (AES-256-GCM, bound to the user and this setup)
+in the user's one pending-setup row for 10 minutes, and returns what the app needs: the otpauth:// URI, the same
+as a server-rendered QR code (SVG) and the base32 seed for typing in. `confirm` takes a code from the app; the
+right code saves the method (seed sealed again, now bound to the user's method) with the code's step as its last
+used step, so that very code cannot be replayed at a reset. The seed is never queued, logged or audited.
+
+Wrong codes count toward the user's SSPR throttle (security.md G1: 5 failures in an hour block for 24 hours),
+shared with the code methods. Of two parallel confirmations of one setup exactly one saves the method: the
+pending row is taken under its ETag.
+
+`AuthenticatorAppCodes.verify_totp` is the check a reset flow (issue 5) uses on a registered app: window +/-1
+step, each step once.
+
+This module also holds `VerifiedMethodSaver`, which saves any verified method with the user's summary and audits
+it the way shared/services/registration.py does for codes; security questions use it too. (To be merged with
+`RegistrationService._save_method` there, which does the same for email and phones.)
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
+
+import segno
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.adapters.audit_store import AuditStore
+from shared.adapters.graph import GraphGateway
+from shared.adapters.policy_store import PolicyStore
+from shared.adapters.secret_box import SecretBox, SecretUnreadable
+from shared.adapters.security_info_store import SecurityInfoStore
+from shared.domain import totp
+from shared.domain.access import Principal
+from shared.domain.audit import Activity, AuditEvent, AuditService, Outcome
+from shared.domain.policy import Method, Policy, effective_requirements
+from shared.domain.security_info import RegisteredMethod, registration_status
+from shared.errors import PreconditionFailed
+from shared.services.registration import (
+    ChallengeClosed,
+    CodeNotAccepted,
+    CodeThrottle,
+    MethodNotAllowed,
+    StatusInfo,
+    User,
+    Verified,
+)
+
+log = logging.getLogger("sspr.registration.app")
+
+Clock = Callable[[], datetime]
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+DEFAULT_ISSUER = "SSPR"
+SAVE_RETRIES = 10
+
+
+class PolicySource(Protocol):
+    async def get(self) -> Policy: ...
+
+
+class CurrentPolicy:
+    """The policy as saved, read on every call: registration is rare, and a method an admin just turned off must
+    not be registrable for another 30 s (the sign-in hook's cache, PolicyCache, may lag that much)."""
+
+    def __init__(self, store: PolicyStore) -> None:
+        self._store = store
+
+    async def get(self) -> Policy:
+        policy, _ = await self._store.get()
+        return policy
+
+
+def user_of(principal: Principal) -> User:
+    return User(principal.object_id, principal.actor())
+
+
+def registration_event(user: User, activity: Activity, method: Method | None, outcome: Outcome, step: str,
+                       session: str | None, client_ip: str | None, now: datetime,
+                       reason: str | None = None) -> AuditEvent:
+    """An "Authentication Methods" event about the user's own security info; details never hold a secret."""
+    return AuditEvent(time=now, activity=activity, service=AuditService.AUTH_METHODS, actor=user.actor,
+                      outcome=outcome, target_user_id=user.id, method=method.value if method else None,
+                      flow_id=session, client_ip=client_ip, reason=reason, details={"step": step})
+
+
+class VerifiedMethodSaver:
+    """Saves a verified method with the summary (is_admin from the directory, ETag-retried) and audits "User
+    registered security info", plus "User registered all required security info" when this completes the set."""
+
+    def __init__(self, store: SecurityInfoStore, graph: GraphGateway, policy: PolicySource, audit: AuditStore,
+                 clock: Clock) -> None:
+        self._store = store
+        self._graph = graph
+        self._policy = policy
+        self._audit = audit
+        self._clock = clock
+
+    async def is_admin(self, user_id: str) -> bool:
+        return bool(await self._graph.directory_roles(user_id))
+
+    async def save(self, user: User, method: RegisteredMethod, session: str | None,
+                   client_ip: str | None) -> StatusInfo:
+        policy = await self._policy.get()
+        is_admin = await self.is_admin(user.id)
+        for _ in range(SAVE_RETRIES):
+            summary = await self._store.summary(user.id)
+            was_registered = registration_status(summary, policy, method.registered_at).registered
+            updated = replace(summary.with_method(method.kind, method.registered_at), is_admin=is_admin)
+            try:
+                saved = await self._store.save(updated, put=[method])
+            except PreconditionFailed:
+                continue
+            now = self._clock()
+            status = registration_status(saved, policy, now)
+            await self._audit.write(registration_event(user, Activity.REGISTERED_INFO, method.kind, Outcome.SUCCESS,
+                                                       "verified", session, client_ip, now))
+            if status.registered and not was_registered:
+                await self._audit.write(registration_event(user, Activity.REGISTERED_ALL_INFO, None, Outcome.SUCCESS,
+                                                           "registered", session, client_ip, now))
+            return StatusInfo(registered=status.registered, requiredCount=status.required_count,
+                              usableMethods=sorted(status.usable_methods), reconfirmDueAt=status.reconfirm_due_at,
+                              reconfirmDue=status.reconfirm_due)
+        raise PreconditionFailed("security info kept changing")
+
+
+class AppSetup(BaseModel):
+    """Add this to the authenticator app (scan `qrSvg` or type `secret`), then confirm with a code from it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    setupId: str
+    otpauthUri: str = Field(description="otpauth://totp/... (SHA1, 6 digits, 30 s)")
+    qrSvg: str = Field(description="the otpauth URI as a QR code, an SVG document")
+    secret: str = Field(description="the seed in base32, for typing into the app")
+    expiresAt: datetime
+
+
+def qr_svg(uri: str) -> str:
+    buffer = io.BytesIO()
+    segno.make(uri, error="m", micro=False).save(buffer, kind="svg", scale=4, border=4, xmldecl=False,
+                                                 title="Authenticator app QR code")
+    return buffer.getvalue().decode("utf-8")
+
+
+class AuthenticatorAppService:
+    def __init__(self, store: SecurityInfoStore, box: SecretBox, throttle: CodeThrottle, graph: GraphGateway,
+                 policy: PolicySource, saver: VerifiedMethodSaver, audit: AuditStore, clock: Clock) -> None:
+        self._store = store
+        self._box = box
+        self._throttle = throttle
+        self._graph = graph
+        self._policy = policy
+        self._saver = saver
+        self._audit = audit
+        self._clock = clock
+
+    async def start(self, principal: Principal, client_ip: str | None) -> AppSetup:
+        user = user_of(principal)
+        await self._throttle.ensure_not_blocked(user.id)
+        await self._ensure_allowed()
+        now = self._clock()
+        seed = totp.new_seed()
+        setup_id = str(uuid.uuid4())
+        pending = totp.PendingSetup(
+            user_id=user.id, setup_id=setup_id, created_at=now, expires_at=now + totp.SETUP_LIFETIME,
+            sealed_seed=self._box.seal(seed, totp.pending_seed_context(user.id, setup_id)),
+        )
+        await self._store.put_pending_setup(pending)
+        uri = totp.provisioning_uri(seed, principal.upn or user.id, await self._issuer())
+        await self._audit.write(registration_event(user, Activity.REGISTERED_INFO, Method.AUTHENTICATOR_APP,
+                                                   Outcome.SUCCESS, "app-setup-started", setup_id, client_ip, now))
+        return AppSetup(setupId=setup_id, otpauthUri=uri, qrSvg=qr_svg(uri), secret=seed,
+                        expiresAt=pending.expires_at)
+
+    async def confirm(self, principal: Principal, setup_id: str, code: str, client_ip: str | None) -> Verified:
+        user = user_of(principal)
+        await self._throttle.ensure_not_blocked(user.id)
+        await self._ensure_allowed()
+        now = self._clock()
+        pending = await self._store.pending_setup(user.id)
+        if pending is None or pending.setup_id != setup_id.lower() or pending.expired(now):
+            raise ChallengeClosed("no such pending authenticator app setup (unknown, replaced or expired)")
+        seed = self._box.open(pending.sealed_seed, totp.pending_seed_context(user.id, pending.setup_id))
+        step = totp.accepted_step(seed, code, now, last_used_step=None)
+        if step is None:
+            await self._throttle.record_failure(user.id, user.actor, client_ip)
+            await self._audit.write(registration_event(user, Activity.REGISTERED_INFO, Method.AUTHENTICATOR_APP,
+                                                       Outcome.FAILURE, "code-wrong", setup_id, client_ip, now))
+            raise CodeNotAccepted("wrong authenticator app code")
+        if not await self._store.take_pending_setup(pending):
+            raise CodeNotAccepted("the setup was confirmed or replaced meanwhile")
+        method = RegisteredMethod(Method.AUTHENTICATOR_APP, now, last_used_step=step,
+                                  secret=self._box.seal(seed, totp.seed_context(user.id)))
+        status = await self._saver.save(user, method, pending.setup_id, client_ip)
+        return Verified(method=Method.AUTHENTICATOR_APP, status=status)
+
+    async def _ensure_allowed(self) -> None:
+        policy = await self._policy.get()
+        # Administrators keep every method but questions, so the app is allowed for them iff for everyone.
+        if Method.AUTHENTICATOR_APP not in effective_requirements(policy, is_admin=False).methods_allowed:
+            raise MethodNotAllowed("authenticator app not allowed by policy")
+
+    async def _issuer(self) -> str:
+        """The name the app shows above the codes: the organisation's, or "SSPR" if the directory has none."""
+        organization = await self._graph.organization()
+        return organization.display_name.strip() or DEFAULT_ISSUER
+
+
+class AuthenticatorAppCodes:
+    """Checks a code of a registered authenticator app: what a reset flow (issue 5) needs, and nothing more."""
+
+    def __init__(self, store: SecurityInfoStore, box: SecretBox) -> None:
+        self._store = store
+        self._box = box
+
+    async def verify_totp(self, user_id: str, method: RegisteredMethod, code: str, now: datetime) -> int | None:
+        """The step of a right, unused code of the user's registered app, now recorded as used; else None.
+
+        For the reset flow: counting a None toward the throttle is the caller's part. Two parallel calls with
+        one right code: exactly one gets the step.
+        """
+        if method.kind is not Method.AUTHENTICATOR_APP or not method.secret:
+            return None
+        try:
+            seed = self._box.open(method.secret, totp.seed_context(user_id))
+        except SecretUnreadable:
+            log.error("the authenticator app seed of user %s does not open (key changed or row altered)", user_id)
+            return None
+        step = totp.accepted_step(seed, code, now, method.last_used_step)
+        if step is None or not await self._store.advance_last_used_step(user_id, Method.AUTHENTICATOR_APP, step):
+            return None
+        return step
