@@ -42,16 +42,8 @@ from shared.domain.access import Principal
 from shared.domain.audit import Activity, AuditEvent, AuditService, Outcome
 from shared.domain.policy import Method, Policy, effective_requirements
 from shared.domain.security_info import RegisteredMethod, registration_status
-from shared.errors import PreconditionFailed
-from shared.services.registration import (
-    ChallengeClosed,
-    CodeNotAccepted,
-    CodeThrottle,
-    MethodNotAllowed,
-    StatusInfo,
-    User,
-    Verified,
-)
+from shared.errors import ChallengeClosed, CodeNotAccepted, MethodNotAllowed, PreconditionFailed
+from shared.services.registration import CodeThrottle, StatusInfo, User, Verified
 
 log = logging.getLogger("sspr.registration.app")
 

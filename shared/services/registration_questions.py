@@ -25,8 +25,8 @@ from shared.domain.audit import Activity, Outcome
 from shared.domain.policy import Method, Policy
 from shared.domain.security_info import RegisteredMethod
 from shared.domain.security_questions import Answer, Question
-from shared.errors import InvalidRequest, Problem, SsprError
-from shared.services.registration import MethodNotAllowed, User, Verified
+from shared.errors import InvalidRequest, MethodNotAllowed, Problem, SsprError
+from shared.services.registration import User, Verified
 from shared.services.registration_app import PolicySource, VerifiedMethodSaver, registration_event, user_of
 
 Clock = Callable[[], datetime]
