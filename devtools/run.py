@@ -65,10 +65,21 @@ def _refuse_second_run() -> None:
 
 
 def _ensure_local_settings() -> dict[str, str]:
+    """local.settings.json, created from the sample, or given the sample's settings it does not have yet (an
+    upgrade added them); values the user set are never changed."""
+    sample = json.loads(SAMPLE.read_text())
     if not SETTINGS.exists():
         shutil.copyfile(SAMPLE, SETTINGS)
         print("Created local.settings.json from local.settings.json.sample (dev values for the demo tenant).")
-    values: dict[str, str] = json.loads(SETTINGS.read_text())["Values"]
+        return dict(sample["Values"])
+    current = json.loads(SETTINGS.read_text())
+    values: dict[str, str] = current.setdefault("Values", {})
+    added = [name for name in sample["Values"] if name not in values]
+    if added:
+        for name in added:
+            values[name] = sample["Values"][name]
+        SETTINGS.write_text(json.dumps(current, indent=2, ensure_ascii=False) + "\n")
+        print(f"Added new settings to local.settings.json from the sample: {', '.join(added)}.")
     return values
 
 
@@ -81,6 +92,8 @@ def _endpoint_overrides(azurite: Azurite, values: dict[str, str]) -> dict[str, s
     if EMULATOR_PORT != 7072 and values.get("SSPR_AUTHORITY_HOST") == "http://127.0.0.1:7072":
         overrides["SSPR_AUTHORITY_HOST"] = emulator
         overrides["SSPR_GRAPH_BASE_URL"] = f"{emulator}/v1.0"
+        if values.get("SSPR_SMS_ENDPOINT") == "http://127.0.0.1:7072":
+            overrides["SSPR_SMS_ENDPOINT"] = emulator
     if HOST_PORT != 7071 and values.get("SSPR_PUBLIC_BASE_URL") == "http://localhost:7071":
         overrides["SSPR_PUBLIC_BASE_URL"] = f"http://localhost:{HOST_PORT}"
         overrides["SSPR_CORS_ALLOWED_ORIGINS"] = f"http://localhost:{HOST_PORT}"

@@ -73,6 +73,8 @@ def app_settings(azurite: Azurite, emulator: GraphEmulator, **overrides: str) ->
         "FUNCHOST_MASTER_KEY": MASTER_KEY,
     }
     settings.update(overrides)
+    # A host that keeps its tables apart keeps its queues apart too, so it never takes another host's messages.
+    settings.setdefault("SSPR_QUEUE_PREFIX", settings["SSPR_TABLE_PREFIX"].lower())
     return settings
 
 

@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 
 from functions import api, composition
 from functions.openapi_spec import Operation
+from shared import queues
 from shared.domain.access import Access
 from shared.domain.enablement import GUID_PATTERN, EnablementMessage, Run, Scope, is_guid, progress
 from shared.errors import FieldError, InvalidRequest
 
 bp = func.Blueprint()
 
-QUEUE = "sspr-enablement"
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount: the last try fails the run, then poison
 
 
@@ -141,7 +141,7 @@ async def read_enablement(req: func.HttpRequest) -> func.HttpResponse:
     return api.json_response(_document(await composition.enablement().status(run_id)))
 
 
-@bp.queue_trigger(arg_name="msg", queue_name=QUEUE, connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="msg", queue_name=queues.trigger_queue(queues.ENABLEMENT), connection="AzureWebJobsStorage")
 async def enablement_worker(msg: func.QueueMessage) -> None:
     # An invalid message raises before anything is touched, so it ends in the poison queue unchanged.
     try:

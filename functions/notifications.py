@@ -8,11 +8,11 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions import composition
-from shared.services.notifications import QUEUE
+from shared import queues
 
 bp = func.Blueprint()
 
 
-@bp.queue_trigger(arg_name="message", queue_name=QUEUE, connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="message", queue_name=queues.trigger_queue(queues.NOTIFICATIONS), connection="AzureWebJobsStorage")
 async def send_notification(message: func.QueueMessage) -> None:
     await composition.notifications().handle(message.get_body().decode("utf-8", errors="replace"))

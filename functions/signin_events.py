@@ -20,7 +20,8 @@ from functions import composition
 from functions.api import endpoint
 from functions.openapi_spec import Operation
 from functions.responses import json_response
-from shared.domain.signin import SIGNIN_EVENTS_QUEUE, SignInEventMessage, SignInRecord, signed_in_users
+from shared import queues
+from shared.domain.signin import SignInEventMessage, SignInRecord, signed_in_users
 from shared.errors import FieldError, InvalidRequest, PayloadTooLarge
 
 log = logging.getLogger("sspr.signin")
@@ -84,7 +85,7 @@ async def signin_events(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(SignInBatchAccepted(records=len(batch.records), users=queued).model_dump(), status=202)
 
 
-@bp.queue_trigger(arg_name="message", queue_name=SIGNIN_EVENTS_QUEUE, connection="AzureWebJobsStorage")
+@bp.queue_trigger(arg_name="message", queue_name=queues.trigger_queue(queues.SIGNIN_EVENTS), connection="AzureWebJobsStorage")
 async def signin_event_worker(message: func.QueueMessage) -> None:
     # An invalid message raises, so after the retries it lands in sspr-signin-events-poison with no side effect.
     event = SignInEventMessage.model_validate(json.loads(message.get_body()))

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     storage_queue_service_uri: str | None = Field(None, alias="AzureWebJobsStorage__queueServiceUri")
     storage_client_id: str | None = Field(None, alias="AzureWebJobsStorage__clientId")
     table_prefix: str = Field("sspr", alias="SSPR_TABLE_PREFIX", pattern=r"^[A-Za-z][A-Za-z0-9]{0,19}$")
+    # Required (no default): queue trigger bindings name their queues as %SSPR_QUEUE_PREFIX%-<name>.
+    queue_prefix: str = Field(alias="SSPR_QUEUE_PREFIX", pattern=r"^[a-z][a-z0-9]{0,19}$")
 
     # Entra and Graph.
     tenant_id: UUID = Field(alias="SSPR_TENANT_ID")
@@ -267,6 +269,7 @@ def expand_development_storage(connection_string: str) -> str:
 
 
 _MISSING_HINTS = {
+    "SSPR_QUEUE_PREFIX": "the prefix of this deployment's queue names, e.g. sspr (lower-case letters and digits)",
     "SSPR_CODE_HMAC_KEY": "base64 of 32 random bytes (`openssl rand -base64 32`; a Key Vault reference in Azure)",
     "SSPR_TOTP_ENCRYPTION_KEY": "base64 of 32 random bytes, not the code key (a Key Vault reference in Azure)",
     "SSPR_MAIL_SENDER": "the UPN of the mailbox that sends codes and notices, e.g. no-reply@contoso.com",

@@ -24,6 +24,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsE
 from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
+from shared import queues
 from shared.adapters.storage import StorageClients
 from shared.domain.enablement import (
     PARTITION_BUCKETS,
@@ -40,7 +41,7 @@ from shared.errors import StorageUnavailable
 
 USERS_TABLE = "Enablement"
 RUNS_TABLE = "EnablementRuns"
-QUEUE = "sspr-enablement"
+QUEUE = queues.ENABLEMENT
 LOCK_KEY = ("lock", "enablement")
 INDEX_PARTITION = "index"
 MAX_MILLIS = 10**13

@@ -35,10 +35,12 @@ class StorageClients:
         queues: QueueServiceClient,
         table_prefix: str,
         credential: AsyncTokenCredential | None = None,
+        queue_prefix: str = "sspr",
     ) -> None:
         self._tables = tables
         self._queues = queues
         self._table_prefix = table_prefix
+        self._queue_prefix = queue_prefix
         self._credential = credential
         self._created: set[str] = set()
         # Clients are built once per name: building one per call cost ~15% of the sign-in hook's time.
@@ -53,6 +55,7 @@ class StorageClients:
                 TableServiceClient.from_connection_string(conn, **CLIENT_OPTIONS),
                 QueueServiceClient.from_connection_string(conn, **CLIENT_OPTIONS),
                 settings.table_prefix,
+                queue_prefix=settings.queue_prefix,
             )
         from azure.identity.aio import DefaultAzureCredential
 
@@ -65,6 +68,7 @@ class StorageClients:
             QueueServiceClient(account_url=queue_uri, credential=credential, **CLIENT_OPTIONS),
             settings.table_prefix,
             credential,
+            queue_prefix=settings.queue_prefix,
         )
 
     def table_name(self, name: str) -> str:
@@ -86,6 +90,10 @@ class StorageClients:
             self._created.add(key)
         return client
 
+    def queue_name(self, name: str) -> str:
+        """The real name of logical queue `name` (shared/queues.py), e.g. "notifications" -> "sspr-notifications"."""
+        return f"{self._queue_prefix}-{name}"
+
     async def queue_ready(self, name: str) -> QueueClient:
         """`queue(name)`, created on first use in this process."""
         client = self.queue(name)
@@ -99,11 +107,11 @@ class StorageClients:
         return client
 
     def queue(self, name: str) -> QueueClient:
-        """A queue client whose messages are base64 text, as the Functions queue trigger reads them."""
+        """The client of logical queue `name` (shared/queues.py): a queue client whose messages are base64 text, as the Functions queue trigger reads them."""
         client = self._queue_clients.get(name)
         if client is None:
             client = self._queue_clients[name] = self._queues.get_queue_client(
-                name,
+                self.queue_name(name),
                 message_encode_policy=TextBase64EncodePolicy(),
                 message_decode_policy=TextBase64DecodePolicy(),
             )

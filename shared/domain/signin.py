@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared import queues
 from shared.domain.enablement import GUID_PATTERN, is_guid
 from shared.domain.policy import Policy, Scope
 from shared.domain.security_info import SecurityInfoSummary, registration_status
@@ -35,8 +36,8 @@ CLAIM_SKIPPABLE = "ssprRegistrationSkippable"
 CLAIM_URL = "ssprRegistrationUrl"
 CLAIM_SKIP_UNTIL = "ssprRegistrationSkipUntil"
 
-SIGNIN_EVENTS_QUEUE = "sspr-signin-events"
-NOTIFICATIONS_QUEUE = "sspr-notifications"  # engineer A's worker mails the reminder
+SIGNIN_EVENTS_QUEUE = queues.SIGNIN_EVENTS
+NOTIFICATIONS_QUEUE = queues.NOTIFICATIONS  # engineer A's worker mails the reminder
 REGISTRATION_REMINDER_KIND = "registration-reminder"
 SUCCESSFUL_SIGN_IN = "0"  # SignInLogs resultType of a successful sign-in
 INTERACTIVE_SIGN_IN_CATEGORY = "SignInLogs"  # non-interactive ones stream as NonInteractiveUserSignInLogs

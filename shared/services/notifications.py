@@ -26,6 +26,7 @@ from typing import Annotated, Literal
 from azure.core.exceptions import AzureError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared import queues
 from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.graph import GraphGateway, UserContact
 from shared.adapters.mail import MailLedger, MailSender, mail_texts
@@ -38,7 +39,7 @@ from shared.services.policy import PolicyCache
 
 log = logging.getLogger("sspr.notifications")
 
-QUEUE = "sspr-notifications"
+QUEUE = queues.NOTIFICATIONS
 KEY_PATTERN = r"^[A-Za-z0-9._-]{1,80}$"  # table keys we issue; nothing else reaches a key
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 REMINDER_LEASE = timedelta(minutes=2)

@@ -19,6 +19,7 @@ import pytest
 
 from devtools.azurite import Azurite
 from devtools.stack import GraphEmulator, app_settings
+from shared import queues
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.credentials import graph_credential
@@ -256,7 +257,7 @@ async def test_a_registration_reminder_is_mailed_once_in_the_users_language(part
 
 
 async def _drain(parts: Parts) -> list[str]:
-    queue = await parts.storage.queue_ready("sspr-notifications")
+    queue = await parts.storage.queue_ready(queues.NOTIFICATIONS)
     bodies = []
     async for m in queue.receive_messages(messages_per_page=32):
         bodies.append(m.content)

@@ -24,6 +24,7 @@ VALID = {
     "SSPR_CODE_HMAC_KEY": DEV_CODE_HMAC_KEY,
     "SSPR_TOTP_ENCRYPTION_KEY": DEV_TOTP_ENCRYPTION_KEY,
     "SSPR_MAIL_SENDER": "noreply@contoso.example",
+    "SSPR_QUEUE_PREFIX": "sspr",
 }
 
 PRODUCTION = {
@@ -36,6 +37,7 @@ PRODUCTION = {
     "SSPR_CODE_HMAC_KEY": "q" * 43 + "=",
     "SSPR_TOTP_ENCRYPTION_KEY": "r" * 43 + "=",
     "SSPR_MAIL_SENDER": "no-reply@contoso.com",
+    "SSPR_QUEUE_PREFIX": "sspr",
 }
 
 
