@@ -38,7 +38,7 @@ M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., Awaitable[func.HttpResponse]]
 
 __all__ = [
-    "authenticate", "authenticate_user", "client_ip", "csv_response", "endpoint", "if_match", "json_response", "parse_json",
+    "authenticate", "authenticate_user", "bearer_token", "client_ip", "field_errors", "csv_response", "endpoint", "if_match", "json_response", "parse_json",
     "problem_response", "wants_csv",
 ]
 
@@ -68,7 +68,7 @@ def _path(req: func.HttpRequest) -> str:
 
 async def authenticate(req: func.HttpRequest, access: Access) -> Principal:
     """The caller's validated Entra token, holding an app role that grants `access` (401 / 403 otherwise)."""
-    principal = await composition.tokens().principal(_bearer(req))
+    principal = await composition.tokens().principal(bearer_token(req))
     if not principal.may(access):
         raise Forbidden(f"principal {principal.object_id} lacks a role granting {access}")
     return principal
@@ -83,13 +83,14 @@ async def authenticate_user(req: func.HttpRequest) -> Principal:
     The user is `principal.object_id`: an endpoint never takes a user id from the request, so nobody can touch
     another user's security info.
     """
-    principal = await composition.tokens().principal(_bearer(req))
+    principal = await composition.tokens().principal(bearer_token(req))
     if principal.is_app or USER_SCOPE not in principal.scopes or not principal.object_id:
         raise Forbidden(f"token of {principal.app_id} is not a user's delegated token for this API")
     return principal
 
 
-def _bearer(req: func.HttpRequest) -> str:
+def bearer_token(req: func.HttpRequest) -> str:
+    """The token of an `Authorization: Bearer <token>` header (401 when there is none)."""
     header = req.headers.get("Authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -115,7 +116,12 @@ def parse_json(req: func.HttpRequest, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest([_field_error(e) for e in exc.errors(include_url=False, include_input=False)]) from None
+        raise InvalidRequest(field_errors(exc)) from None
+
+
+def field_errors(error: ValidationError) -> list[FieldError]:
+    """Pydantic's errors as FieldErrors with JSON paths (`answers[2].answer`), never echoing the input."""
+    return [_field_error(e) for e in error.errors(include_url=False, include_input=False)]
 
 
 class _DuplicateKey(ValueError):
