@@ -20,11 +20,12 @@ from shared.adapters.storage import StorageClients
 from shared.adapters.tokens import TokenValidator
 from shared.config import Settings, load_settings
 from shared.services.audit import AuditLog
+from shared.services.health import HealthProbe
 from shared.services.enablement import EnablementService
 from shared.services.password_expiration import PasswordExpirationService
 from shared.services.policy import PolicyCache, PolicyService
 from shared.services.signin import RegistrationReminders, SignInEventIntake, SignInHook
-from shared.services.tenant import AllEnabledMembers, TenantEligibilityService
+from shared.services.tenant import EnablementRows, TenantEligibilityService
 
 log = logging.getLogger("sspr")
 
@@ -72,8 +73,8 @@ def utc_now() -> datetime:
 
 
 def tenant_eligibility() -> TenantEligibilityService:
-    # Scope: all enabled members until the Enablement table (one row per user in scope) is the source.
-    return TenantEligibilityService(graph(), AllEnabledMembers())
+    # Scope: the Enablement table once a run completed, all enabled members before that.
+    return TenantEligibilityService(graph(), EnablementRows(EnablementStore(storage())))
 
 
 def password_expiration() -> PasswordExpirationService:
@@ -81,7 +82,8 @@ def password_expiration() -> PasswordExpirationService:
 
 
 def policy() -> PolicyService:
-    return PolicyService(PolicyStore(storage()), AuditStore(storage()))
+    # The policy is the source of truth of the scope: saving a scope change starts an enablement run.
+    return PolicyService(PolicyStore(storage()), AuditStore(storage()), utc_now, enablement())
 
 
 _policy_cache: PolicyCache | None = None
@@ -229,3 +231,13 @@ def security_questions():  # type: ignore[no-untyped-def]
 
     return SecurityQuestionsService(CurrentPolicy(PolicyStore(storage())), verified_method_saver(),
                                     AuditStore(storage()), utc_now)
+
+
+_health: HealthProbe | None = None
+
+
+def health() -> HealthProbe:
+    global _health
+    if _health is None:
+        _health = HealthProbe(storage(), graph())
+    return _health

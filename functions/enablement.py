@@ -1,21 +1,25 @@
 """Enablement: POST/GET /api/admin/enablement for admins, and the worker of queue `sspr-enablement`.
 
-A new request while a run is queued or running is refused with 409 naming it (`runningRequestId`); a run with no
-progress for 15 minutes counts as stalled and no longer blocks. Guests are in scope when the request says
-`includeGuests: true` (default false).
+The policy is the one source of truth of the scope (shared/services/policy.py): POST {"scope","groupId"} writes
+both into the policy (audited as the policy change it is) and starts a run for it. Guests follow the policy's
+`includeGuests`; the request body does not carry it (an `includeGuests` member is refused as an unknown field):
+change it with PUT /api/admin/policy, which starts a run too. A new request while a run is queued or running is
+refused with 409 naming it (`runningRequestId`) and saves nothing; a run with no progress for 15 minutes counts as
+stalled and no longer blocks.
 """
 
 from datetime import datetime
 from typing import Annotated, Literal
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from functions import api, composition
 from functions.openapi_spec import Operation
 from shared import queues
 from shared.domain.access import Access
-from shared.domain.enablement import GUID_PATTERN, EnablementMessage, Run, Scope, is_guid, progress
+from shared.domain.enablement import GUID_PATTERN, EnablementMessage, Run, is_guid, progress
+from shared.domain.policy import Scope
 from shared.errors import FieldError, InvalidRequest
 
 bp = func.Blueprint()
@@ -24,13 +28,13 @@ MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount: the last t
 
 
 class EnablementRequest(BaseModel):
-    """Enable SSPR for every enabled member (all), the members of one group, nested included (selected), or nobody."""
+    """Enable SSPR for every enabled member (all), the members of one group, nested included (selected), or nobody;
+    saved as the policy's scope. Guests follow the policy's `includeGuests`."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     scope: Literal["all", "selected", "none"]
     groupId: Annotated[str | None, Field(pattern=GUID_PATTERN, max_length=36, validate_default=True)] = None
-    includeGuests: StrictBool = False
 
     @field_validator("groupId")
     @classmethod
@@ -44,10 +48,11 @@ class EnablementRequest(BaseModel):
 
 
 class EnablementAccepted(BaseModel):
-    """The request is queued; follow `Location` for its progress."""
+    """The request is queued; follow `Location` for its progress. `policyETag` is the policy's version now."""
 
     id: str
     state: str
+    policyETag: str
 
 
 class EnablementRunDocument(BaseModel):
@@ -85,11 +90,14 @@ OPERATIONS = [
     Operation(
         "post", "admin/enablement", "Enable SSPR for all users, one group, or nobody", "enablement", "admin-write",
         request=EnablementRequest, responses={202: EnablementAccepted}, extra_errors=(409,),
-        description="Queues a run that materialises one row per user in scope. `Location` names the run. "
-                    "A request while another run is queued or running is refused with 409 and `runningRequestId` "
-                    "(a run without progress for 15 minutes no longer blocks). A `groupId` that is not a GUID, or "
-                    "names no group in the directory, is a 400 naming `groupId`. Guests are included only with "
-                    "`includeGuests: true`.",
+        description="Saves `scope` and `groupId` as the policy's (the policy is the one source of truth of the "
+                    "scope; the change is audited as a policy update with old and new values) and queues a run that "
+                    "materialises one row per user in scope. `Location` names the run. A request while another run "
+                    "is queued or running is refused with 409 and `runningRequestId`, and nothing is saved (a run "
+                    "without progress for 15 minutes no longer blocks). A `groupId` that is not a GUID, or names no "
+                    "group in the directory, is a 400 naming `groupId`, and nothing is saved. Guests are included "
+                    "as the policy's `includeGuests` says; the body does not take it (change it with PUT "
+                    "/api/admin/policy).",
     ),
     Operation("get", "admin/enablement", "The latest enablement runs", "enablement", "admin-read",
               responses={200: EnablementRunList}),
@@ -116,11 +124,11 @@ def _document(run: Run) -> dict[str, object]:
 async def request_enablement(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)
     body = api.parse_json(req, EnablementRequest)
-    run = await composition.enablement().request(
-        Scope(body.scope), body.groupId, body.includeGuests, principal.actor(), api.client_ip(req)
-    )
-    return api.json_response({"id": run.id, "state": run.state.value}, status=202,
-                             headers={"Location": f"/api/admin/enablement/{run.id}"})
+    saved = await composition.policy().apply_scope(Scope(body.scope), body.groupId, principal.actor(),
+                                                   api.client_ip(req))
+    assert saved.run is not None  # apply_scope always starts one
+    return api.json_response({"id": saved.run.id, "state": saved.run.state.value, "policyETag": saved.etag},
+                             status=202, headers={"Location": f"/api/admin/enablement/{saved.run.id}"})
 
 
 @bp.route(route="admin/enablement", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

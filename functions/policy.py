@@ -1,4 +1,9 @@
-"""GET/PUT /api/admin/policy: read the SSPR policy with its ETag, replace it whole with If-Match."""
+"""GET/PUT /api/admin/policy: read the SSPR policy with its ETag, replace it whole with If-Match.
+
+A PUT that changes `scope`, `groupId` or `includeGuests` also starts an enablement run after the save (the policy
+is the one source of truth of the scope): the response's `Location` names the run. 409 while a run is going and
+400 for a group that does not exist are decided before anything is saved.
+"""
 
 import azure.functions as func
 
@@ -22,8 +27,12 @@ OPERATIONS = [
         parameters=[{"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"},
                      "description": "The ETag of the policy you read (`\"0\"` while none was ever saved)."}],
         description="Every setting is replaced; every violated rule is listed at once in `errors`. "
-                    "412 when someone saved since you read it, 428 without If-Match. Each change is audited.",
-        extra_errors=(412, 428),
+                    "412 when someone saved since you read it, 428 without If-Match. Each change is audited. "
+                    "A change of `scope`, `groupId` or `includeGuests` starts an enablement run after the save; "
+                    "`Location` then names it (GET /api/admin/enablement/{id}). While another run is queued or "
+                    "running such a change is refused with 409 (`runningRequestId`), and a `groupId` naming no "
+                    "group in the directory with 400; in both cases nothing is saved.",
+        extra_errors=(409, 412, 428),
     ),
 ]
 
@@ -43,4 +52,7 @@ async def replace_policy(req: func.HttpRequest) -> func.HttpResponse:
     expected = api.if_match(req)
     new = api.parse_json(req, Policy)
     saved = await composition.policy().update_policy(new, expected, principal.actor(), api.client_ip(req))
-    return api.json_response(saved.policy.as_document(), headers={"ETag": saved.etag})
+    headers = {"ETag": saved.etag}
+    if saved.run is not None:
+        headers["Location"] = f"/api/admin/enablement/{saved.run.id}"
+    return api.json_response(saved.policy.as_document(), headers=headers)

@@ -7,7 +7,8 @@ Table "EnablementRuns", one partition per run so a shard's checkpoint is one tra
     (runId, "run")          the run: state, counters, generation
     (runId, "page-000042")  a Graph page: its cursor (the nextLink that reads it) and whether it is done
     (runId, "sweep-07")     the sweep of Enablement partition "07" and whether it is done
-plus ("lock", "enablement") naming the latest run and the last generation, and ("index", <newest first>) rows
+plus ("lock", "enablement") naming the latest run and the last generation (and, while a run is being started, when
+it was reserved and which run it replaces, so a failed start can hand the lock back), and ("index", <newest first>) rows
 to list the latest runs. Every change of a run row names its ETag, so a duplicate shard never counts twice.
 """
 
@@ -16,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -59,6 +62,9 @@ class Lock:
     run_id: str | None
     generation: int
     etag: str | None  # None: the lock row does not exist yet
+    reserved_at: datetime | None = None  # set while `run_id` is reserved but its run row may not exist yet
+    previous_run_id: str | None = None  # the run the reservation replaced (restored if it is released)
+    previous_generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,15 @@ class EnablementStore:
 
     # ---- user rows --------------------------------------------------------------------------------------------
 
+    async def enabled_user_ids(self) -> AsyncIterator[tuple[str, str]]:
+        """Every Enablement row as (partition, user id), streamed 1,000 a page, in partition then id order."""
+        table = await self._users()
+        try:
+            async for row in table.list_entities(select=["PartitionKey", "RowKey"], results_per_page=1000):
+                yield str(row["PartitionKey"]), str(row["RowKey"])
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement rows read failed: {type(exc).__name__}") from None
+
     async def write_users(self, users: list[EnabledUser]) -> int:
         """Upsert the rows, grouped by partition in transactions of up to 100; returns the transaction count."""
         by_partition: dict[str, list[EnabledUser]] = defaultdict(list)
@@ -235,17 +250,25 @@ class EnablementStore:
             return Lock(None, 0, None)
         except AzureError as exc:
             raise StorageUnavailable(f"enablement lock read failed: {type(exc).__name__}") from None
-        return Lock(entity.get("runId"), int(entity.get("generation") or 0), str(entity.metadata["etag"]))
+        return Lock(entity.get("runId"), int(entity.get("generation") or 0), str(entity.metadata["etag"]),
+                    entity.get("reservedAt"), entity.get("previousRunId"), int(entity.get("previousGeneration") or 0))
 
-    async def claim_lock(self, lock: Lock, run_id: str, generation: int) -> None:
-        """Name `run_id` as the latest run, if nobody else claimed the lock since `lock` was read."""
-        entity = {"PartitionKey": LOCK_KEY[0], "RowKey": LOCK_KEY[1], "runId": run_id, "generation": generation}
+    async def claim_lock(self, lock: Lock, run_id: str, generation: int, reserved_at: datetime | None = None) -> str:
+        """Name `run_id` as the latest run, if nobody else claimed the lock since `lock` was read; the new ETag.
+
+        With `reserved_at`, the lock also records the run it replaces, so `release_lock` can undo the claim.
+        """
+        entity: dict[str, Any] = {"PartitionKey": LOCK_KEY[0], "RowKey": LOCK_KEY[1], "runId": run_id,
+                                  "generation": generation}
+        if reserved_at is not None:
+            entity.update(reservedAt=reserved_at, previousRunId=lock.run_id, previousGeneration=lock.generation)
         table = await self._runs()
         try:
             if lock.etag is None:
-                await table.create_entity(entity)
+                result = await table.create_entity(entity)
             else:
-                await table.update_entity(entity, **_if_match(lock.etag))
+                result = await table.update_entity(entity, **_if_match(lock.etag))
+            return str(result["etag"])
         except ResourceExistsError:
             raise ConcurrentChange("lock created meanwhile") from None
         except HttpResponseError as exc:
@@ -254,6 +277,20 @@ class EnablementStore:
             raise StorageUnavailable(f"enablement lock write failed: {type(exc).__name__}") from None
         except AzureError as exc:
             raise StorageUnavailable(f"enablement lock write failed: {type(exc).__name__}") from None
+
+    async def release_lock(self, lock: Lock, etag: str) -> bool:
+        """Give a reserved lock back to the run it replaced, unless it changed since `etag`; whether it did."""
+        entity = {"PartitionKey": LOCK_KEY[0], "RowKey": LOCK_KEY[1], "runId": lock.run_id,
+                  "generation": lock.generation}
+        try:
+            await (await self._runs()).update_entity(entity, **_if_match(etag))
+        except HttpResponseError as exc:
+            if _is_conflict(exc) or isinstance(exc, ResourceNotFoundError):
+                return False
+            raise StorageUnavailable(f"enablement lock release failed: {type(exc).__name__}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement lock release failed: {type(exc).__name__}") from None
+        return True
 
     async def create_run(self, run: Run) -> None:
         """The run row and its first page (cursor: the run's initial request) in one transaction, plus an index row."""
@@ -292,6 +329,24 @@ class EnablementStore:
         except AzureError as exc:
             raise StorageUnavailable(f"enablement run list failed: {type(exc).__name__}") from None
         return runs
+
+    async def latest_completed_run(self, scan: int = 100) -> Run | None:
+        """The newest completed run among the latest `scan` runs (newest first, read one at a time), or None."""
+        table = await self._runs()
+        try:
+            rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION},
+                                        select=["runId"], results_per_page=20)
+            seen = 0
+            async for row in rows:
+                found = await self.get_run(row["runId"])
+                if found and found[0].state is RunState.COMPLETED:
+                    return found[0]
+                seen += 1
+                if seen >= scan:
+                    break
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement run list failed: {type(exc).__name__}") from None
+        return None
 
     async def update_run(self, run: Run, etag: str) -> str:
         """Replace the run row if unchanged since `etag`; returns the new ETag."""

@@ -11,6 +11,11 @@ A run is a chain of shard messages on queue `sspr-enablement`, each `{"runId", "
     sweep b  when every page is done: delete partition b's rows of older generations (users who left the scope)
              -> checkpoint: sweep done + run counters; the last sweep completes the run and audits it
 
+Starting a run has two halves so a caller can put a save between them (the policy is the source of truth of the
+scope, shared/services/policy.py): `reserve` validates the group and claims the single run slot (400 / 409 before
+anything is saved), `start` creates the run and enqueues its first page, `release` hands the slot back when the
+caller's save failed. A reservation whose run row never appears stops blocking after RESERVATION_TTL.
+
 Every step is idempotent: a redelivered or duplicated message rewrites the same rows (upserts) and loses the
 ETag race of the checkpoint, so counters move once; a crash resumes from the last checkpointed page. Graph
 throttling is retried by the SDK (Retry-After) and then by the queue; the checkpoint is never lost.
@@ -21,8 +26,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.adapters.audit_store import AuditStore
@@ -43,12 +48,28 @@ from shared.errors import Conflict, FieldError, GraphError, GraphUnavailable, In
 log = logging.getLogger("sspr.enablement")
 
 CHECKPOINT_ATTEMPTS = 50
+# A reserved run slot whose run row was never created (the caller crashed between reserve and start) blocks new
+# requests only this long.
+RESERVATION_TTL = timedelta(minutes=1)
 
 
 class Directory(Protocol):
     async def group_exists(self, group_id: str) -> bool: ...
 
     async def enablement_page(self, group_id: str | None, cursor: str | None, with_count: bool) -> DirectoryPage: ...
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """The run slot claimed for a run that is about to start."""
+
+    run_id: str
+    scope: Scope
+    group_id: str | None
+    generation: int
+    previous_rows: int | None
+    replaced: Lock  # the lock as it was before the claim, to give back on release
+    lock_etag: str
 
 
 class UnknownShard(Exception):
@@ -69,6 +90,12 @@ class EnablementService:
     async def request(self, scope: Scope, group_id: str | None, include_guests: bool, actor: Actor,
                       client_ip: str | None = None) -> Run:
         """Validate, claim the single run slot, create the run and enqueue its first page (202 for the caller)."""
+        reservation = await self.reserve(scope, group_id)
+        return await self.start(reservation, include_guests, actor, client_ip)
+
+    async def reserve(self, scope: Scope, group_id: str | None) -> Reservation:
+        """400 for a missing group, 409 while a run is going; otherwise claim the run slot for a new run."""
+        group_id = group_id.lower() if group_id else None
         if scope is Scope.SELECTED:
             assert group_id is not None  # the request model requires it
             if not await self._directory.group_exists(group_id):
@@ -78,28 +105,41 @@ class EnablementService:
         now = self._clock()
         lock = await self._store.read_lock()
         previous = await self._previous_run(lock, now)
-        run = Run(
-            id=str(uuid.uuid4()), scope=scope, group_id=group_id.lower() if group_id else None,
-            include_guests=include_guests, generation=lock.generation + 1, requested_by=actor.id,
-            created_at=now, updated_at=now,
-            previous_rows=previous.in_scope if previous and previous.state is RunState.COMPLETED else
-            (0 if lock.run_id is None else None),
-        )
+        run_id, generation = str(uuid.uuid4()), lock.generation + 1
         try:
-            await self._store.claim_lock(lock, run.id, run.generation)
+            etag = await self._store.claim_lock(lock, run_id, generation, reserved_at=now)
         except ConcurrentChange:
             latest = await self._store.read_lock()
             raise Conflict("another enablement request was accepted meanwhile", runningRequestId=latest.run_id,
                            detail="Another enablement request was accepted at the same moment.") from None
+        previous_rows = previous.in_scope if previous and previous.state is RunState.COMPLETED else \
+            (0 if lock.run_id is None else None)
+        return Reservation(run_id, scope, group_id, generation, previous_rows, lock, etag)
+
+    async def start(self, reservation: Reservation, include_guests: bool, actor: Actor,
+                    client_ip: str | None = None) -> Run:
+        """Create the reserved run and enqueue its first page; audited as requested by `actor`."""
+        now = self._clock()
+        run = Run(
+            id=reservation.run_id, scope=reservation.scope, group_id=reservation.group_id,
+            include_guests=include_guests, generation=reservation.generation, requested_by=actor.id,
+            created_at=now, updated_at=now, previous_rows=reservation.previous_rows,
+        )
         await self._store.create_run(run)
         await self._queue.send(EnablementMessage(runId=run.id, step="page", index=0))
         await self._audit.write(AuditEvent(
             time=now, activity=Activity.ENABLEMENT_REQUESTED, service=AuditService.SSPR_ADMIN, actor=actor,
             client_ip=client_ip, flow_id=run.id,
-            details={"scope": scope.value, "groupId": run.group_id, "includeGuests": include_guests,
+            details={"scope": run.scope.value, "groupId": run.group_id, "includeGuests": include_guests,
                      "generation": run.generation},
         ))
         return run
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give the slot back (the caller's save failed): the run it replaced is the latest again."""
+        if not await self._store.release_lock(reservation.replaced, reservation.lock_etag):
+            log.warning("enablement reservation %s could not be released; it expires by itself",
+                        reservation.run_id)
 
     async def _previous_run(self, lock: Lock, now: datetime) -> Run | None:
         """The latest run; 409 if it is still going, failed first if it has stalled."""
@@ -107,7 +147,12 @@ class EnablementService:
             return None
         found = await self._store.get_run(lock.run_id)
         if found is None:
-            return None
+            if lock.reserved_at is not None and now - lock.reserved_at < RESERVATION_TTL:
+                raise Conflict(
+                    f"enablement run {lock.run_id} is being started", runningRequestId=lock.run_id,
+                    detail=f"Enablement request {lock.run_id} is being started; wait until it completes.",
+                )
+            return None  # a reservation never started: it blocks nothing any more
         run, etag = found
         if run.blocks_new_request(now):
             raise Conflict(

@@ -5,6 +5,16 @@ that fails (stale ETag, storage down, invalid body) changed nothing, so it write
 changes, and a storage outage would fail the audit write too. If the save succeeds but the audit write then
 fails, the change stands (the admin is told it was saved, which is true) and the change is logged at ERROR with
 the same details, so the log carries it until an operator notices.
+
+The policy is the one source of truth of who SSPR is enabled for (`scope`, `groupId`, `includeGuests`), as in
+Entra's portal where saving "SSPR enabled: None/Selected/All" applies it. So a save that changes any of the three
+starts an enablement run, and an enablement request (`apply_scope`) is a policy change too: it writes scope and
+group into the policy (read-modify-write under the policy's ETag, retried when someone saved meanwhile; audited
+like any policy change) and runs with the policy's `includeGuests`. Order, so nothing is half applied: the
+request is validated and the run slot reserved first (400 for a missing group, 409 while a run is going: nothing
+saved), then the policy is saved (a failed save gives the slot back), then the run is started. Only a storage
+failure after the save can leave a saved policy without its run; the error reaches the admin, the reservation
+expires after a minute, and saving or requesting again starts it.
 """
 
 from __future__ import annotations
@@ -16,14 +26,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.adapters.audit_store import AuditStore
-from shared.adapters.policy_store import PolicyStore
+from shared.adapters.policy_store import PolicyStore, version_of
 from shared.domain.audit import Activity, Actor, AuditEvent, AuditService
-from shared.domain.policy import Policy, changed_settings
-from shared.errors import PreconditionRequired, SsprError
+from shared.domain.enablement import Run
+from shared.domain.enablement import Scope as EnablementScope
+from shared.domain.policy import Policy, Scope, changed_settings
+from shared.errors import Conflict, PreconditionFailed, PreconditionRequired, SsprError
+from shared.services.enablement import EnablementService, Reservation
 
 log = logging.getLogger("sspr.policy")
 
 Clock = Callable[[], datetime]
+
+SCOPE_SETTINGS = ("scope", "groupId", "includeGuests")  # a change of any of these re-materialises the scope
+SAVE_ATTEMPTS = 10  # read-modify-write of an enablement request against concurrent policy saves
 
 
 def _utc_now() -> datetime:
@@ -34,20 +50,28 @@ def _utc_now() -> datetime:
 class VersionedPolicy:
     policy: Policy
     etag: str
+    run: Run | None = None  # the enablement run this save started, if it changed the scope
+
+
+def scope_changed(old: Policy, new: Policy) -> bool:
+    return (old.scope, old.group_id, old.include_guests) != (new.scope, new.group_id, new.include_guests)
 
 
 class PolicyService:
-    def __init__(self, store: PolicyStore, audit: AuditStore, clock: Clock = _utc_now) -> None:
+    def __init__(self, store: PolicyStore, audit: AuditStore, clock: Clock = _utc_now,
+                 enablement: EnablementService | None = None) -> None:
         self._store = store
         self._audit = audit
         self._clock = clock
+        self._enablement = enablement  # None: saving the scope starts no run (tools, tests of the store)
 
     async def read_policy(self) -> VersionedPolicy:
         policy, etag = await self._store.get()
         return VersionedPolicy(policy, etag)
 
     async def update_policy(self, new: Policy, if_match: str, actor: Actor, client_ip: str | None) -> VersionedPolicy:
-        """Replace the policy if `if_match` is the current ETag (412 otherwise); audit what changed."""
+        """Replace the policy if `if_match` is the current ETag (412 otherwise); audit what changed; start an
+        enablement run when scope, groupId or includeGuests changed (400 / 409 decided before saving)."""
         if if_match.strip() == "*":
             # "*" would overwrite whatever another admin saved in the meantime: the point of If-Match is lost.
             raise PreconditionRequired("If-Match * refused for the policy")
@@ -55,21 +79,81 @@ class PolicyService:
         old_values, new_values = changed_settings(current.policy, new)
         if not new_values and if_match.strip() == current.etag:
             return current  # nothing to change: no new version, nothing to audit
-        etag = await self._store.replace(new, if_match, updated_by=actor.id)
+        expected = version_of(if_match)
+        if expected is None or expected != version_of(current.etag):
+            # Refused before a run slot is reserved: a stale edit must not block or start anything.
+            raise PreconditionFailed(f"If-Match {if_match[:40]!r} is not the current policy version {current.etag}")
+        starts_run = self._enablement is not None and scope_changed(current.policy, new)
+        reservation = await self._reserve(new) if starts_run else None
+        try:
+            etag = await self._store.replace(new, if_match, updated_by=actor.id)
+        except BaseException:
+            if reservation is not None:
+                await self._enablement_service().release(reservation)
+            raise
         # Diff against what the store replaced: equal to `current` unless a 412 would have been raised.
+        await self._record(etag, old_values, new_values, actor, client_ip, reservation)
+        run = None
+        if reservation is not None:
+            run = await self._enablement_service().start(reservation, new.include_guests, actor, client_ip)
+        return VersionedPolicy(new, etag, run)
+
+    async def apply_scope(self, scope: Scope, group_id: str | None, actor: Actor,
+                          client_ip: str | None) -> VersionedPolicy:
+        """An enablement request: write scope and group into the policy and start a run for it (guests: as the
+        policy says). Retries the save when another admin saved meanwhile; 409 if the policy kept changing."""
+        enablement = self._enablement_service()
+        reservation = await enablement.reserve(EnablementScope(scope.value), group_id)
+        try:
+            saved = await self._save_scope(scope, group_id, actor, client_ip, reservation)
+        except BaseException:
+            await enablement.release(reservation)
+            raise
+        run = await enablement.start(reservation, saved.policy.include_guests, actor, client_ip)
+        return VersionedPolicy(saved.policy, saved.etag, run)
+
+    async def _save_scope(self, scope: Scope, group_id: str | None, actor: Actor, client_ip: str | None,
+                          reservation: Reservation) -> VersionedPolicy:
+        for _ in range(SAVE_ATTEMPTS):
+            current = await self.read_policy()
+            new = Policy.model_validate({**current.policy.as_document(), "scope": scope.value, "groupId": group_id})
+            old_values, new_values = changed_settings(current.policy, new)
+            if not new_values:
+                return current  # the policy says so already: the run re-applies it
+            try:
+                etag = await self._store.replace(new, current.etag, updated_by=actor.id)
+            except PreconditionFailed:
+                continue  # another admin saved meanwhile: apply the scope to their version
+            await self._record(etag, old_values, new_values, actor, client_ip, reservation)
+            return VersionedPolicy(new, etag)
+        raise Conflict("the policy kept changing while the enablement request was saved",
+                       detail="The policy kept changing while this request tried to save it; try again.")
+
+    async def _reserve(self, new: Policy) -> Reservation:
+        return await self._enablement_service().reserve(EnablementScope(new.scope.value), new.group_id)
+
+    def _enablement_service(self) -> EnablementService:
+        if self._enablement is None:
+            raise RuntimeError("this PolicyService was built without enablement; scope changes cannot be applied")
+        return self._enablement
+
+    async def _record(self, etag: str, old_values: dict[str, object], new_values: dict[str, object], actor: Actor,
+                      client_ip: str | None, reservation: Reservation | None) -> None:
+        details: dict[str, object] = {"version": _version(etag), "old": old_values, "new": new_values}
+        if reservation is not None:
+            details["enablementRunId"] = reservation.run_id
         event = AuditEvent(
             time=self._clock(),
             activity=Activity.POLICY_UPDATED,
             service=AuditService.SSPR_ADMIN,
             actor=actor,
             client_ip=client_ip,
-            details={"version": _version(etag), "old": old_values, "new": new_values},
+            details=details,
         )
         try:
             await self._audit.write(event)
         except SsprError:
             log.error("policy saved as version %s but its audit event was not written: %s", etag, event.details)
-        return VersionedPolicy(new, etag)
 
 
 def _version(etag: str) -> int | str:

@@ -40,6 +40,7 @@ PILOT_USERS = {f"c0ffee00-5e1f-4ea5-b0a7-00000000{n}" for n in
 DISABLED = "c0ffee00-5e1f-4ea5-b0a7-000000001007"
 GUEST = "c0ffee00-5e1f-4ea5-b0a7-000000001008"
 COMPLETED_ACTIVITY = "Complete self-service password reset enablement"
+POLICY_ACTIVITY = "Update self-service password reset policy"
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
@@ -80,6 +81,30 @@ def table(azurite: Azurite, name: str) -> TableClient:
 def enabled_rows(azurite: Azurite, prefix: str = "sspr") -> dict[str, dict[str, Any]]:
     with table(azurite, f"{prefix}Enablement") as client:
         return {e["RowKey"]: dict(e) for e in client.list_entities()}
+
+
+def read_policy(host: FunctionHost, emulator: GraphEmulator) -> httpx.Response:
+    response = httpx.get(f"{host.base_url}/api/admin/policy", headers=bearer(user_token(emulator, READER)), timeout=15)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def put_policy(host: FunctionHost, emulator: GraphEmulator, **settings: Any) -> httpx.Response:
+    """PUT the current policy with `settings` changed, under the ETag just read."""
+    current = read_policy(host, emulator)
+    return httpx.put(f"{host.base_url}/api/admin/policy", json={**current.json(), **settings},
+                     headers={**bearer(user_token(emulator, ADMIN)), "If-Match": current.headers["etag"]},
+                     timeout=30)
+
+
+def latest_run_ids(host: FunctionHost, emulator: GraphEmulator) -> list[str]:
+    return [r["id"] for r in httpx.get(f"{host.base_url}/api/admin/enablement",
+                                       headers=bearer(user_token(emulator, READER)), timeout=15).json()["value"]]
+
+
+def policy_audit(host: FunctionHost, emulator: GraphEmulator) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{host.base_url}/api/admin/audit", params={"activity": POLICY_ACTIVITY},
+                          headers=bearer(user_token(emulator, READER)), timeout=15).json()["value"])
 
 
 def graph_users(emulator: GraphEmulator) -> list[dict[str, Any]]:
@@ -155,19 +180,112 @@ def test_selected_with_nested_groups_enables_the_transitive_members_and_removes_
     assert run["added"] == 0  # every pilot member had a row from the "all" run
 
 
-def test_selected_with_guests_included_enables_the_guest_too(
+def test_guests_follow_the_policy_and_saving_include_guests_starts_the_run_that_applies_it(
         service_host: FunctionHost, graph_emulator: GraphEmulator, azurite: Azurite) -> None:
-    run = enable(service_host, graph_emulator, {"scope": "selected", "groupId": PILOT, "includeGuests": True})
-    assert run["state"] == "completed", run
+    assert request(service_host, graph_emulator,
+                   {"scope": "selected", "groupId": PILOT, "includeGuests": True}).status_code == 400  # not here
+    saved = put_policy(service_host, graph_emulator, scope="selected", groupId=PILOT, includeGuests=True)
+    assert saved.status_code == 200, saved.text
+    run = wait_until_finished(service_host, graph_emulator, saved.headers["location"].rsplit("/", 1)[1], 40)
+    assert run["state"] == "completed" and run["includeGuests"] is True, run
     assert set(enabled_rows(azurite)) == PILOT_USERS - {DISABLED}
     assert run["added"] == 1 and run["removed"] == 0
 
+    # Back to members only: the guest's row goes (and later tests run with the default).
+    saved = put_policy(service_host, graph_emulator, includeGuests=False)
+    assert saved.status_code == 200, saved.text
+    run = wait_until_finished(service_host, graph_emulator, saved.headers["location"].rsplit("/", 1)[1], 40)
+    assert run["state"] == "completed" and run["removed"] == 1, run
+    assert set(enabled_rows(azurite)) == PILOT_USERS - {DISABLED, GUEST}
+
 
 def test_none_removes_every_row(service_host: FunctionHost, graph_emulator: GraphEmulator, azurite: Azurite) -> None:
+    before = enabled_rows(azurite)
     run = enable(service_host, graph_emulator, {"scope": "none"})
     assert run["state"] == "completed", run
     assert enabled_rows(azurite) == {}
-    assert run["removed"] == 7 and run["inScope"] == 0
+    assert run["removed"] == len(before) > 0 and run["inScope"] == 0
+
+
+def test_an_enablement_request_saves_its_scope_in_the_policy_audited_with_old_and_new_values(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, azurite: Azurite) -> None:
+    enable(service_host, graph_emulator, {"scope": "none"})
+    before = read_policy(service_host, graph_emulator)
+    assert before.json()["scope"] == "none"
+
+    response = request(service_host, graph_emulator, {"scope": "selected", "groupId": PILOT.upper()})
+    assert response.status_code == 202, response.text
+    run = wait_until_finished(service_host, graph_emulator, response.json()["id"], 40)
+
+    after = read_policy(service_host, graph_emulator)
+    assert after.headers["etag"] != before.headers["etag"]
+    assert response.json()["policyETag"] == after.headers["etag"]
+    assert (after.json()["scope"], after.json()["groupId"]) == ("selected", PILOT)
+    assert {k: v for k, v in after.json().items() if k not in ("scope", "groupId")} == \
+        {k: v for k, v in before.json().items() if k not in ("scope", "groupId")}
+    assert run["state"] == "completed" and set(enabled_rows(azurite)) == PILOT_USERS - {DISABLED, GUEST}
+    [event] = [e for e in policy_audit(service_host, graph_emulator)
+               if e["details"].get("enablementRunId") == response.json()["id"]]
+    assert event["details"]["old"] == {"scope": "none", "groupId": None}
+    assert event["details"]["new"] == {"scope": "selected", "groupId": PILOT}
+    assert event["details"]["version"] == int(after.headers["etag"].strip('"'))
+
+
+def test_saving_a_policy_scope_change_starts_a_run_that_writes_the_new_rows(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, azurite: Azurite) -> None:
+    enable(service_host, graph_emulator, {"scope": "none"})
+    saved = put_policy(service_host, graph_emulator, scope="all", groupId=None)
+    assert saved.status_code == 200, saved.text
+    run_id = saved.headers["location"].rsplit("/", 1)[1]
+    assert saved.headers["location"] == f"/api/admin/enablement/{run_id}"
+    assert latest_run_ids(service_host, graph_emulator)[0] == run_id
+    run = wait_until_finished(service_host, graph_emulator, run_id, 40)
+    assert run["state"] == "completed" and run["scope"] == "all", run
+    assert set(enabled_rows(azurite)) == enabled_members(graph_emulator)
+    assert run["added"] == len(enabled_members(graph_emulator)) and run["removed"] == 0
+
+
+def test_saving_a_policy_without_a_scope_change_starts_no_run(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    runs = latest_run_ids(service_host, graph_emulator)
+    reconfirm = read_policy(service_host, graph_emulator).json()["reconfirmDays"]
+    saved = put_policy(service_host, graph_emulator, reconfirmDays=reconfirm + 1)
+    assert saved.status_code == 200, saved.text
+    assert "location" not in saved.headers
+    assert saved.json()["reconfirmDays"] == reconfirm + 1
+    assert latest_run_ids(service_host, graph_emulator) == runs
+    assert put_policy(service_host, graph_emulator, reconfirmDays=reconfirm).status_code == 200
+
+
+def test_a_policy_scope_change_while_a_run_runs_is_409_and_saves_nothing(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, clean_faults: None) -> None:
+    faults(graph_emulator, {"latencyMs": 1500, "pathContains": "/users", "methods": ["GET"]})
+    first = request(service_host, graph_emulator, {"scope": "all"})
+    assert first.status_code == 202, first.text
+    before = read_policy(service_host, graph_emulator)
+    refused = put_policy(service_host, graph_emulator, scope="selected", groupId=PILOT)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["runningRequestId"] == first.json()["id"]
+    after = read_policy(service_host, graph_emulator)
+    assert (after.headers["etag"], after.json()) == (before.headers["etag"], before.json())
+    assert after.json()["scope"] == "all"
+    assert latest_run_ids(service_host, graph_emulator)[0] == first.json()["id"]
+    faults(graph_emulator)
+    assert wait_until_finished(service_host, graph_emulator, first.json()["id"], 40)["state"] == "completed"
+
+
+def test_a_policy_naming_a_missing_group_is_a_400_naming_group_id_and_saves_nothing(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    before = read_policy(service_host, graph_emulator)
+    runs = latest_run_ids(service_host, graph_emulator)
+    refused = put_policy(service_host, graph_emulator, scope="selected", groupId="c0ffee00-5e1f-4ea5-b0a7-00000000dead")
+    assert refused.status_code == 400, refused.text
+    assert [e["field"] for e in refused.json()["errors"]] == ["groupId"]
+    assert "no group with id" in refused.json()["errors"][0]["message"]
+    after = read_policy(service_host, graph_emulator)
+    assert (after.headers["etag"], after.json()) == (before.headers["etag"], before.json())
+    assert latest_run_ids(service_host, graph_emulator) == runs
 
 
 @pytest.mark.parametrize(("body", "field", "message"), [
@@ -180,6 +298,7 @@ def test_none_removes_every_row(service_host: FunctionHost, graph_emulator: Grap
 def test_a_bad_or_missing_group_is_a_400_naming_the_field_and_starts_nothing(
         service_host: FunctionHost, graph_emulator: GraphEmulator, body: dict[str, Any], field: str,
         message: str) -> None:
+    policy_before = read_policy(service_host, graph_emulator)
     before = httpx.get(f"{service_host.base_url}/api/admin/enablement",
                        headers=bearer(user_token(graph_emulator, READER)), timeout=15).json()["value"]
     response = request(service_host, graph_emulator, body)
@@ -191,6 +310,7 @@ def test_a_bad_or_missing_group_is_a_400_naming_the_field_and_starts_nothing(
     after = httpx.get(f"{service_host.base_url}/api/admin/enablement",
                       headers=bearer(user_token(graph_emulator, READER)), timeout=15).json()["value"]
     assert [r["id"] for r in after] == [r["id"] for r in before]
+    assert read_policy(service_host, graph_emulator).headers["etag"] == policy_before.headers["etag"]
 
 
 def test_only_an_admin_may_request_and_a_reader_may_watch(

@@ -1,7 +1,9 @@
 """GET/PUT /api/admin/policy through the local host on Azurite + the emulator, and the store and cache beneath it.
 
-The module runs its own host with a table prefix of its own, so "never saved" is a state these tests control
-(each test starts by deleting the stored policy) and no other test module sees or changes this policy.
+The module runs its own host with a table (and queue) prefix of its own, so "never saved" is a state these tests
+control (each test starts by deleting the stored policy) and no other test module sees or changes this policy.
+A scope change starts an enablement run: each test waits for its runs to finish, so the next test's scope change
+is not refused with 409.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import copy
 import json
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -45,6 +48,23 @@ PREFIX = "pol" + uuid.uuid4().hex[:8]
 @pytest.fixture(scope="module")
 def settings(azurite: Azurite, graph_emulator: GraphEmulator) -> dict[str, str]:
     return app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX)
+
+
+@pytest.fixture(autouse=True)
+def runs_settled(request: pytest.FixtureRequest, graph_emulator: GraphEmulator) -> Iterator[None]:
+    """After a test that used the host, wait until the enablement runs its scope changes started have finished."""
+    yield
+    if "host" not in request.fixturenames:
+        return
+    host: FunctionHost = request.getfixturevalue("host")
+    reader = bearer(user_token(graph_emulator, READER))
+    deadline = time.monotonic() + 60
+    while True:
+        runs = httpx.get(f"{host.base_url}/api/admin/enablement", headers=reader, timeout=20).json()["value"]
+        if all(r["state"] in ("completed", "failed") for r in runs):
+            return
+        assert time.monotonic() < deadline, runs
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -205,8 +225,9 @@ async def test_two_admins_saving_from_the_same_read_one_wins_the_other_gets_412(
         for round_number in range(1, 6):  # round 1 races two first saves (insert), later rounds two updates
             read = await client.get(url(host), headers=admin)
             etag = read.headers["etag"]
-            bodies = [changed(scope="all", reconfirmDays=100 + round_number),
-                      changed(scope="selected", groupId=GROUP, daysUserMaySkip=round_number)]
+            # Neither changes the scope: two scope changes would also race for the enablement run slot (409).
+            bodies = [changed(reconfirmDays=100 + round_number),
+                      changed(daysUserMaySkip=round_number, notifyAdminsOnAdminReset=round_number % 2 == 0)]
             responses = await asyncio.gather(*(
                 client.put(url(host), content=json.dumps(body),
                            headers={**who, "If-Match": etag, "Content-Type": "application/json"})
