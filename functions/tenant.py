@@ -21,7 +21,11 @@ class FindingDocument(BaseModel):
 
 
 class ScopeDocument(BaseModel):
-    source: str
+    """Who counted as in scope: "enablement" (the Enablement table's rows once an enablement run has completed;
+    `runId` names the latest completed run) or "allEnabledMembers" (no run has completed yet: every enabled member)."""
+
+    source: Literal["enablement", "allEnabledMembers"]
+    runId: str | None = None
 
 
 class EligibilityDocument(BaseModel):

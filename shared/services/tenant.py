@@ -2,19 +2,27 @@
 
 Reads `/directory/subscriptions`, `/subscribedSkus` and one pass of `/users` selecting only `assignedLicenses`
 and `onPremisesSyncEnabled` (999 users a page), so a 100,000-user tenant costs about 100 Graph requests instead
-of one `licenseDetails` call per user. Which users are "in scope" comes from a `ScopeSource`, so the report can
-follow the Enablement table once it exists instead of all enabled members.
+of one `licenseDetails` call per user. Which users are "in scope" comes from a `ScopeSource`:
+
+- `EnablementRows` (what the app uses): the rows of the Enablement table, once an enablement run has completed,
+  reported as source "enablement" with that run's id. The rows are streamed into an `EnabledIdIndex` (16 bytes per
+  user: 16 MB for a million users in scope, not a set of strings) and the one pass over `/users` is checked
+  against it. While a later run is going (or after one failed), the table is what the sign-in hook sees: the
+  completed run's rows plus what the later run has written and swept so far.
+- `AllEnabledMembers`: every enabled member user, read from Graph itself: the fallback, source
+  "allEnabledMembers", while no enablement run has completed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Set as AbstractSet
+from collections.abc import Container
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Protocol
 
+from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.graph import GraphGateway
 from shared.domain.eligibility import (
     LANGUAGES,
@@ -25,19 +33,24 @@ from shared.domain.eligibility import (
     assess,
     catalog_key,
 )
+from shared.domain.enablement import EnabledIdIndex
 
 CATALOG_DIR = Path(__file__).resolve().parents[2] / "web" / "i18n"
+
+
+@dataclass(frozen=True)
+class ScopeMembers:
+    """The users in scope: `ids` to test membership, or None for "every enabled member user of the directory"."""
+
+    source: str
+    ids: Container[str] | None
+    run_id: str | None = None  # the completed enablement run the rows come from
 
 
 class ScopeSource(Protocol):
     """Where the users in scope come from."""
 
-    @property
-    def name(self) -> str: ...
-
-    async def user_ids(self) -> AbstractSet[str] | None:
-        """The ids of the users in scope, or None for "every enabled member user of the directory"."""
-        ...
+    async def members(self) -> ScopeMembers: ...
 
 
 class AllEnabledMembers:
@@ -45,8 +58,27 @@ class AllEnabledMembers:
 
     name = "allEnabledMembers"
 
-    async def user_ids(self) -> AbstractSet[str] | None:
-        return None
+    async def members(self) -> ScopeMembers:
+        return ScopeMembers(self.name, None)
+
+
+class EnablementRows:
+    """Scope = the Enablement table's rows once a run has completed; all enabled members until then."""
+
+    name = "enablement"
+
+    def __init__(self, store: EnablementStore, fallback: ScopeSource | None = None) -> None:
+        self._store = store
+        self._fallback = fallback or AllEnabledMembers()
+
+    async def members(self) -> ScopeMembers:
+        completed = await self._store.latest_completed_run()
+        if completed is None:
+            return await self._fallback.members()
+        index = EnabledIdIndex()
+        async for partition, user_id in self._store.enabled_user_ids():
+            index.add(partition, user_id)
+        return ScopeMembers(self.name, index.freeze(), completed.id)
 
 
 @cache
@@ -61,7 +93,7 @@ def catalog(language: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class EligibilityReport:
     eligibility: Eligibility
-    scope_source: str
+    scope: ScopeMembers
     language: str
 
     def as_dict(self) -> dict[str, object]:
@@ -69,7 +101,7 @@ class EligibilityReport:
         return {
             "lang": self.language,
             "severity": self.eligibility.severity.value,
-            "scope": {"source": self.scope_source},
+            "scope": {"source": self.scope.source, **({"runId": self.scope.run_id} if self.scope.run_id else {})},
             "findings": [
                 {
                     "code": f.code.value,
@@ -91,14 +123,15 @@ class TenantEligibilityService:
         subscriptions = await self._graph.subscriptions()
         skus = await self._graph.subscribed_skus()
         licences = LicenceCatalog(skus)
-        in_scope = await self._scope.user_ids()
+        scope = await self._scope.members()
+        in_scope = scope.ids
         tally = ScopeTally()
         async for page in self._graph.user_licensing_pages():
             for user in page:
                 if _in_scope(user, in_scope):
                     tally.add(synced=user.synced, has_premium=licences.has_premium(user.licenses))
-        return EligibilityReport(assess(subscriptions, skus, tally), self._scope.name, language)
+        return EligibilityReport(assess(subscriptions, skus, tally), scope, language)
 
 
-def _in_scope(user: UserLicensing, ids: AbstractSet[str] | None) -> bool:
+def _in_scope(user: UserLicensing, ids: Container[str] | None) -> bool:
     return user.enabled_member if ids is None else user.id in ids

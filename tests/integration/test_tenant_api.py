@@ -2,17 +2,26 @@
 
 The counts are checked against an independent oracle: Graph's per-user `licenseDetails`, the slow way the
 service avoids. The emulator's tenant is changed only through its control API and put back after each test.
+"In scope" is the Enablement table once a run has completed: the module enables All first (the session host is
+shared, so an earlier module may have left another scope) and puts All back after enabling SSPR Pilot.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from devtools.stack import SERVICE_APP_ID, SERVICE_APP_SECRET, FunctionHost, GraphEmulator
+from devtools.azurite import Azurite
+from devtools.stack import SERVICE_APP_ID, SERVICE_APP_SECRET, FunctionHost, GraphEmulator, app_settings
+from shared.adapters.enablement_store import EnablementStore
+from shared.adapters.storage import StorageClients
+from shared.config import load_settings
+from shared.services.tenant import EnablementRows
 from tests.integration.tokens import app_token, bearer, user_token
 
 ADMIN = "admin@contoso.example"
@@ -20,6 +29,8 @@ READER = "reader@contoso.example"
 CASEY = "casey@contoso.example"
 SAM_SYNCED_NO_P1 = "synced.user@contoso.example"
 PETRA_SYNCED_P1 = "synced.p1@contoso.example"
+PILOT = "c0ffee00-5e1f-4ea5-b0a7-000000002001"
+PETRA_ID = "c0ffee00-5e1f-4ea5-b0a7-000000001006"
 PREMIUM_PLANS = {"41781fb2-bc02-4b7c-bd55-b576c07bb09d", "eec0eb4f-6444-4f95-aba0-50c24d67f998"}
 
 
@@ -56,6 +67,25 @@ def oracle(emulator: GraphEmulator) -> dict[str, int]:
     return {"usersInScope": len(in_scope), "syncedUsers": len(synced), "syncedWithoutPremium": without}
 
 
+def enable(host: FunctionHost, emulator: GraphEmulator, body: dict[str, Any]) -> str:
+    """Request enablement and wait for the run to complete; its id."""
+    response = httpx.post(f"{host.base_url}/api/admin/enablement", json=body,
+                          headers=bearer(user_token(emulator, ADMIN)), timeout=30)
+    assert response.status_code == 202, response.text
+    run_id = str(response.json()["id"])
+    deadline = time.monotonic() + 60
+    while (run := httpx.get(f"{host.base_url}/api/admin/enablement/{run_id}",
+                            headers=bearer(user_token(emulator, READER)), timeout=15).json())["state"] != "completed":
+        assert run["state"] != "failed" and time.monotonic() < deadline, run
+        time.sleep(0.2)
+    return run_id
+
+
+@pytest.fixture(scope="module", autouse=True)
+def enabled_for_all(service_host: FunctionHost, graph_emulator: GraphEmulator) -> str:
+    return enable(service_host, graph_emulator, {"scope": "all"})
+
+
 @pytest.fixture
 def control(graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
     """The emulator's control API; subscriptions and the two synced demo users are put back afterwards."""
@@ -67,13 +97,13 @@ def control(graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
 
 
 def test_the_demo_tenant_is_paid_has_premium_and_counts_synced_users_without_it(
-        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+        service_host: FunctionHost, graph_emulator: GraphEmulator, enabled_for_all: str) -> None:
     response = eligibility(service_host, graph_emulator)
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
     assert body["lang"] == "en"
-    assert body["scope"] == {"source": "allEnabledMembers"}
+    assert body["scope"] == {"source": "enablement", "runId": enabled_for_all}
     assert body["severity"] == "warning"
     findings = by_code(body)
     assert list(findings) == ["PAID_PLAN", "PREMIUM_PRESENT", "SYNCED_USERS_WITHOUT_PREMIUM"]
@@ -89,6 +119,35 @@ def test_the_demo_tenant_is_paid_has_premium_and_counts_synced_users_without_it(
     assert 1 <= expected["syncedWithoutPremium"] < expected["syncedUsers"]
     count = expected["syncedWithoutPremium"]
     assert synced["message"].startswith(f"{count} of the {expected['syncedUsers']} users in scope")
+
+
+def test_with_sspr_pilot_selected_only_the_groups_synced_users_are_counted(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    everyone = by_code(eligibility(service_host, graph_emulator).json())["SYNCED_USERS_WITHOUT_PREMIUM"]["counts"]
+    run_id = enable(service_host, graph_emulator, {"scope": "selected", "groupId": PILOT})
+    try:
+        body = eligibility(service_host, graph_emulator).json()
+    finally:
+        enable(service_host, graph_emulator, {"scope": "all"})
+    assert body["scope"] == {"source": "enablement", "runId": run_id}
+    findings = by_code(body)
+    # SSPR Pilot's enabled members: casey, sven, fiona, frank, audrey and Petra, its only synced user (with P1).
+    assert "SYNCED_USERS_WITHOUT_PREMIUM" not in findings
+    assert findings["SYNCED_USERS_LICENSED"]["counts"] == {"usersInScope": 6, "syncedUsers": 1,
+                                                           "syncedWithoutPremium": 0}
+    assert everyone["syncedUsers"] > 1 and everyone["syncedWithoutPremium"] >= 1
+    assert body["severity"] == "ok"
+
+
+async def test_before_any_enablement_run_completed_the_scope_is_every_enabled_member(
+        azurite: Azurite, graph_emulator: GraphEmulator) -> None:
+    settings = load_settings(app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX="elig" + uuid.uuid4().hex[:8]))
+    storage = StorageClients.from_settings(settings)
+    try:
+        members = await EnablementRows(EnablementStore(storage)).members()
+    finally:
+        await storage.close()
+    assert (members.source, members.ids, members.run_id) == ("allEnabledMembers", None, None)
 
 
 def test_a_synced_user_counts_as_lacking_premium_until_given_p1(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from shared.domain.enablement import (
     PARTITION_BUCKETS,
     DirectoryUser,
+    EnabledIdIndex,
     EnablementMessage,
     Run,
     RunState,
@@ -122,3 +124,18 @@ def test_errors_are_kept_bounded() -> None:
 def test_a_shard_message_carries_ids_only_and_anything_else_is_refused(body: str) -> None:
     with pytest.raises(ValidationError):
         EnablementMessage.model_validate_json(body)
+
+
+def test_the_id_index_finds_every_row_id_in_any_case_and_nothing_else_even_when_rows_arrive_unsorted() -> None:
+    ids = [str(uuid.UUID(int=random.Random(n).getrandbits(128))) for n in range(500)]
+    ids += [f"c0ffee00-5e1f-4ea5-b0a7-{n:012x}" for n in range(0x1000, 0x1100)]  # equal upper halves
+    index = EnabledIdIndex()
+    for user_id in ids[::-1]:  # out of order: freeze sorts
+        index.add(partition_for(user_id), user_id)
+    index.add("00", "not-a-guid")
+    index.freeze()
+    assert len(index) == len(ids)
+    assert all(i in index and i.upper() in index for i in ids)
+    assert "c0ffee00-5e1f-4ea5-b0a7-000000000fff" not in index
+    assert str(uuid.UUID(int=random.Random(999).getrandbits(128))) not in index
+    assert "not-a-guid" not in index and None not in index
