@@ -16,6 +16,7 @@ from devtools.processes import ManagedProcess, free_port
 DEMO_TENANT_ID = "c0ffee00-5e1f-4ea5-b0a7-000000000001"
 SERVICE_APP_ID = "c0ffee00-5e1f-4ea5-b0a7-0000000000a1"
 SERVICE_APP_SECRET = "dev-sspr-service-secret"
+PAGES_APP_ID = "c0ffee00-5e1f-4ea5-b0a7-0000000000a2"
 # Dev-only keys (also in local.settings.json.sample); Azure reads real ones from Key Vault.
 DEV_CODE_HMAC_KEY = "ZGV2LW9ubHkgY29kZSBobWFjIGtleSwgbm90IGEgc2VjcmV0IQ=="
 DEV_TOTP_ENCRYPTION_KEY = "ZGV2LW9ubHkgdG90cCBrZXk6IDMyKyBieXRlcywgcHVibGlj"
@@ -58,6 +59,7 @@ def app_settings(azurite: Azurite, emulator: GraphEmulator, **overrides: str) ->
         "SSPR_TABLE_PREFIX": "sspr",
         "SSPR_TENANT_ID": DEMO_TENANT_ID,
         "SSPR_API_CLIENT_ID": SERVICE_APP_ID,
+        "SSPR_PAGES_CLIENT_ID": PAGES_APP_ID,
         "SSPR_AUTHORITY_HOST": emulator.base_url,
         "SSPR_GRAPH_BASE_URL": emulator.graph_url,
         "SSPR_GRAPH_CREDENTIAL": "client_secret",

@@ -86,6 +86,9 @@ async def authenticate_user(req: func.HttpRequest) -> Principal:
     principal = await composition.tokens().principal(bearer_token(req))
     if principal.is_app or USER_SCOPE not in principal.scopes or not principal.object_id:
         raise Forbidden(f"token of {principal.app_id} is not a user's delegated token for this API")
+    if principal.app_id.lower() != str(composition.settings.pages_client_id):
+        # Another app the user consented to must not add a phone number that later resets their password.
+        raise Forbidden(f"user token requested by {principal.app_id}, not by the pages app")
     return principal
 
 
@@ -100,6 +103,9 @@ def bearer_token(req: func.HttpRequest) -> str:
 
 def parse_json(req: func.HttpRequest, model: type[M]) -> M:
     """The body as `model`, or 413 / 400 with every field error listed."""
+    declared = req.headers.get("Content-Length") or ""
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"declared body of {declared} bytes")
     body = req.get_body() or b""
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body of {len(body)} bytes")
@@ -143,9 +149,11 @@ def _control_character_fields(value: Any, path: str) -> Iterable[str]:
             yield path
     elif isinstance(value, dict):
         for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
             if any(unicodedata.category(ch) == "Cc" for ch in str(key)):
-                yield child
+                # The key itself goes into the answer and the log: show it escaped, never raw (E3).
+                yield f"{path}.{json.dumps(key)}" if path else json.dumps(key)
+                continue
+            child = f"{path}.{key}" if path else str(key)
             yield from _control_character_fields(item, child)
     elif isinstance(value, list):
         for index, item in enumerate(value):
@@ -173,8 +181,11 @@ def if_match(req: func.HttpRequest) -> str:
 
 
 def client_ip(req: func.HttpRequest) -> str | None:
-    """The caller's IP as Azure's front end reports it (X-Forwarded-For's first hop, port removed)."""
-    forwarded = (req.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
+    """The caller's IP as Azure's front end saw it: the LAST X-Forwarded-For hop, port removed.
+
+    The front end appends the address it received the connection from; anything to its left came from the
+    caller and can be forged, so using it would let anyone dodge per-IP limits or fake the audit's client IP."""
+    forwarded = (req.headers.get("X-Forwarded-For") or "").split(",")[-1].strip()
     if not forwarded:
         return None
     if forwarded.startswith("["):  # [v6]:port

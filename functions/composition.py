@@ -21,6 +21,7 @@ from shared.adapters.tokens import TokenValidator
 from shared.config import Settings, load_settings
 from shared.services.audit import AuditLog
 from shared.services.enablement import EnablementService
+from shared.services.health import HealthProbe
 from shared.services.password_expiration import PasswordExpirationService
 from shared.services.policy import PolicyCache, PolicyService
 from shared.services.signin import RegistrationReminders, SignInEventIntake, SignInHook
@@ -230,3 +231,13 @@ def security_questions():  # type: ignore[no-untyped-def]
 
     return SecurityQuestionsService(CurrentPolicy(PolicyStore(storage())), verified_method_saver(),
                                     AuditStore(storage()), utc_now)
+
+
+_health: HealthProbe | None = None
+
+
+def health() -> HealthProbe:
+    global _health
+    if _health is None:
+        _health = HealthProbe(storage(), graph())
+    return _health

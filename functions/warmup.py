@@ -14,6 +14,10 @@ bp = func.Blueprint()
 async def warmup(warmup_context: WarmUpContext) -> None:
     await composition.graph().warm_up()
     try:
+        await composition.tokens().prefetch()  # the first sign-in must not wait for the tenant's signing keys
+    except Exception:  # noqa: BLE001 - best effort; a request fetches them again
+        logging.getLogger("sspr").warning("warm-up: signing keys not reachable yet")
+    try:
         await composition.storage().ping()
     except Exception:  # noqa: BLE001 - warm-up is best effort; /api/health reports the failure
         logging.getLogger("sspr").warning("warm-up: storage not reachable yet")

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # Entra and Graph.
     tenant_id: UUID = Field(alias="SSPR_TENANT_ID")
     api_client_id: UUID = Field(alias="SSPR_API_CLIENT_ID")
+    # The only client app whose user tokens may register security info (D2): the pages' SPA registration.
+    pages_client_id: UUID = Field(alias="SSPR_PAGES_CLIENT_ID")
     authority_host: str = Field("https://login.microsoftonline.com", alias="SSPR_AUTHORITY_HOST")
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="SSPR_GRAPH_BASE_URL")
     graph_credential: GraphCredentialKind = Field(GraphCredentialKind.MANAGED_IDENTITY, alias="SSPR_GRAPH_CREDENTIAL")
@@ -275,6 +277,7 @@ _MISSING_HINTS = {
     "SSPR_MAIL_SENDER": "the UPN of the mailbox that sends codes and notices, e.g. no-reply@contoso.com",
     "SSPR_TENANT_ID": "the Entra tenant id (a GUID, Entra admin center > Overview)",
     "SSPR_API_CLIENT_ID": "the application (client) id of this service's app registration (a GUID)",
+    "SSPR_PAGES_CLIENT_ID": "the application (client) id of the pages' single-page app registration (a GUID)",
     "SSPR_PUBLIC_BASE_URL": "the public https URL where the pages are served, e.g. https://sspr.contoso.com",
 }
 

@@ -99,6 +99,8 @@ class AuditStore:
         if (query.end - query.start) > timedelta(days=MAX_QUERY_DAYS):
             raise InvalidRequest([FieldError("from", f"the range may span at most {MAX_QUERY_DAYS} days")])
         day, after_row = _decode_continuation(continuation) if continuation else (query.end.date(), None)
+        if not query.start.date() <= day <= query.end.date():
+            raise InvalidRequest([FieldError("continuation", "belongs to another time range: search again")])
         table = await self._storage.table_ready(TABLE)
         events: list[AuditEvent] = []
         high = after_row or _row_key(query.end + timedelta(milliseconds=1), "")

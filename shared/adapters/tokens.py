@@ -2,13 +2,15 @@
 
 Checks, in order: RS256 with a `kid` the tenant publishes (an unknown `kid` triggers one JWKS refresh, rate
 limited so forged kids cannot turn us into a JWKS fetch loop), signature, issuer, audience, tenant, expiry and
-not-before with 60 s leeway measured by the injected clock. Any failure is `Unauthenticated` with the reason in
-the log message only.
+not-before with 60 s leeway measured by the injected clock, and an `oid`. Any failure is `Unauthenticated` with
+the reason in the log message only. Keys are refreshed every 6 hours; when a refresh fails the cached keys keep
+serving (a discovery outage must not fail every sign-in), and no keys at all is `IdentityUnavailable` (503).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -23,6 +25,9 @@ from shared.errors import IdentityUnavailable, Unauthenticated
 LEEWAY_SECONDS = 60
 JWKS_MAX_AGE_SECONDS = 6 * 3600
 UNKNOWN_KID_REFRESH_INTERVAL_SECONDS = 30
+FIRST_FETCH_RETRY_SECONDS = 2
+
+log = logging.getLogger("sspr.tokens")
 
 
 class TokenValidator:
@@ -43,10 +48,11 @@ class TokenValidator:
         self._issuers = [issuer, v1_issuer] if v1_issuer else [issuer]
         self._audiences = list(audiences)
         self._tenant_id = tenant_id.lower()
-        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0))
+        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(3.0, connect=2.0))
         self._clock = clock
         self._keys: dict[str, PyJWK] = {}
-        self._fetched_at: float | None = None
+        self._fetched_at: float | None = None  # last successful fetch
+        self._attempted_at: float | None = None  # last attempt, successful or not
         self._lock = asyncio.Lock()
 
     async def validate(self, token: str) -> dict[str, Any]:
@@ -77,28 +83,52 @@ class TokenValidator:
             raise Unauthenticated("token not yet valid")
         if str(claims["tid"]).lower() != self._tenant_id:
             raise Unauthenticated("token from another tenant")
+        if not claims.get("oid"):
+            # `sub` is pairwise per app, not the directory object id: without `oid` nobody is identified.
+            raise Unauthenticated("token without oid")
         return claims
 
     async def principal(self, token: str) -> Principal:
         claims = await self.validate(token)
         return principal_from_claims(claims)
 
+    async def prefetch(self) -> None:
+        """Fetch the signing keys now (warm-up), so the first sign-in does not wait for them."""
+        async with self._lock:
+            if not self._keys:
+                await self._refresh()
+
     async def _key(self, kid: str) -> PyJWK:
-        now = self._clock()
-        stale = self._fetched_at is None or now - self._fetched_at > JWKS_MAX_AGE_SECONDS
-        if kid in self._keys and not stale:
+        if kid in self._keys and not self._stale():
             return self._keys[kid]
         async with self._lock:
-            now = self._clock()
-            recently = self._fetched_at is not None and now - self._fetched_at < UNKNOWN_KID_REFRESH_INTERVAL_SECONDS
-            stale = self._fetched_at is None or now - self._fetched_at > JWKS_MAX_AGE_SECONDS
-            if (kid not in self._keys and not recently) or stale:
-                await self._refresh()
+            if (kid not in self._keys or self._stale()) and self._may_attempt():
+                try:
+                    await self._refresh()
+                except IdentityUnavailable:
+                    if not self._keys:
+                        raise
+                    # Keep serving the keys we have: Entra rotates keys weeks ahead, an outage of the
+                    # discovery endpoint must not fail every sign-in (F7). The next attempt waits its interval.
+                    log.warning("signing keys could not be refreshed; still using the %d cached keys", len(self._keys))
         if kid not in self._keys:
+            if not self._keys:
+                raise IdentityUnavailable("no signing keys yet")
             raise Unauthenticated("token signed with a key the tenant does not publish")
         return self._keys[kid]
 
+    def _stale(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at > JWKS_MAX_AGE_SECONDS
+
+    def _may_attempt(self) -> bool:
+        """At most one fetch per interval (forged kids or an outage cannot turn into a fetch per request)."""
+        if self._attempted_at is None:
+            return True
+        interval = UNKNOWN_KID_REFRESH_INTERVAL_SECONDS if self._keys else FIRST_FETCH_RETRY_SECONDS
+        return self._clock() - self._attempted_at >= interval
+
     async def _refresh(self) -> None:
+        self._attempted_at = self._clock()
         try:
             config = (await self._http.get(self._config_url)).raise_for_status().json()
             if config.get("issuer") != self._issuer:
@@ -114,6 +144,8 @@ class TokenValidator:
                     keys[jwk["kid"]] = PyJWK(jwk, algorithm="RS256")
                 except jwt.PyJWTError:
                     continue
+        if not keys:
+            raise IdentityUnavailable("the tenant publishes no usable RS256 signing key")
         self._keys = keys
         self._fetched_at = self._clock()
 
@@ -125,7 +157,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
     roles = claims.get("roles") or []
     scopes = str(claims.get("scp") or "").split()
     return Principal(
-        object_id=str(claims.get("oid") or claims.get("sub") or ""),
+        object_id=str(claims["oid"]),
         tenant_id=str(claims.get("tid") or ""),
         app_id=str(claims.get("azp") or claims.get("appid") or ""),
         roles=frozenset(r for r in roles if isinstance(r, str)),

@@ -77,3 +77,25 @@ async def check_health(storage: StorageClients, graph: GraphGateway) -> HealthRe
     """Probe storage and Graph concurrently, each bounded by CHECK_TIMEOUT_SECONDS."""
     storage_status, graph_status = await asyncio.gather(_probe(storage.ping), _probe(graph.organization))
     return HealthReport(storage=storage_status, graph=graph_status)
+
+
+class HealthProbe:
+    """The last health report, re-probed at most every `ttl_seconds`: the endpoint is anonymous, and each probe
+    costs a Graph call from the tenant's quota, so a flood of requests must not become a flood of probes (G4)."""
+
+    def __init__(self, storage: StorageClients, graph: GraphGateway, ttl_seconds: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._storage = storage
+        self._graph = graph
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._report: HealthReport | None = None
+        self._checked_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def report(self) -> HealthReport:
+        async with self._lock:  # concurrent requests share one probe
+            if self._report is None or self._clock() - self._checked_at >= self._ttl:
+                self._report = await check_health(self._storage, self._graph)
+                self._checked_at = self._clock()
+            return self._report

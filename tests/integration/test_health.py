@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,27 @@ from tests.conftest import (
     app_settings,
     start_function_host,
 )
+
+
+def _poll_until(url: str, status: int, seconds: float = 15.0) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while True:
+        response = httpx.get(url, timeout=10)
+        if response.status_code == status or time.monotonic() > deadline:
+            return response
+        time.sleep(0.5)
+
+
+def test_many_requests_share_one_probe(service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    before = _organization_calls(graph_emulator)
+    for _ in range(20):
+        assert httpx.get(f"{service_host.base_url}/api/health", timeout=10).status_code == 200
+    assert _organization_calls(graph_emulator) - before <= 2  # 20 anonymous requests, at most 2 Graph calls
+
+
+def _organization_calls(emulator: GraphEmulator) -> int:
+    stats = httpx.get(f"{emulator.base_url}/_emulator/stats", timeout=10).json()
+    return sum(n for route, n in stats["graph"]["byRoute"].items() if "/organization" in route)
 
 
 def test_health_reports_storage_graph_and_version(service_host: FunctionHost) -> None:
@@ -43,13 +65,12 @@ def test_health_goes_503_when_azurite_stops_and_recovers_when_it_returns(graph_e
             url = f"{host.base_url}/api/health"
             assert httpx.get(url, timeout=10).status_code == 200
             azurite.stop()
-            down = httpx.get(url, timeout=10)
-            assert down.status_code == 503
+            down = _poll_until(url, 503)  # the probe result is reused for up to 5 s
             assert down.json()["checks"]["storage"]["status"] == "unavailable"
             assert down.json()["checks"]["graph"]["status"] == "ok"
             assert "AccountKey" not in down.text and "Traceback" not in down.text
             azurite.start()
-            assert httpx.get(url, timeout=10).status_code == 200
+            assert _poll_until(url, 200).status_code == 200
         finally:
             host.stop()
             azurite.stop()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, GraphEmulator
 from shared.adapters.tokens import UNKNOWN_KID_REFRESH_INTERVAL_SECONDS, TokenValidator
@@ -193,3 +194,64 @@ async def test_a_v1_token_from_the_sts_issuer_is_accepted_only_when_configured(g
     finally:
         await strict.close()
         await both.close()
+
+
+async def test_hs256_signed_with_the_public_key_is_refused(validator: tuple[TokenValidator, Clock],
+                                                           graph_emulator: GraphEmulator) -> None:
+    """Algorithm confusion: an attacker signs HS256 with the tenant's public key as the HMAC secret."""
+    import jwt
+
+    v, _ = validator
+    genuine = crafted_token(graph_emulator, ADMIN_CLAIMS)
+    kid = jwt.get_unverified_header(genuine)["kid"]
+    jwks = httpx.get(f"{graph_emulator.base_url}/{DEMO_TENANT_ID}/discovery/v2.0/keys", timeout=10).json()
+    public_jwk = next(k for k in jwks["keys"] if k["kid"] == kid)
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    public_pem = jwt.PyJWK(public_jwk).key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    forged = _hs256_by_hand({"alg": "HS256", "typ": "JWT", "kid": kid}, claims, public_pem)
+    with pytest.raises(Unauthenticated):
+        await v.validate(forged)
+
+
+def _hs256_by_hand(header: dict[str, object], claims: dict[str, object], secret: bytes) -> str:
+    """PyJWT refuses to HMAC with a public key, so the attacker's token is put together by hand."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+async def test_a_token_without_oid_identifies_nobody(validator: tuple[TokenValidator, Clock],
+                                                     graph_emulator: GraphEmulator) -> None:
+    v, _ = validator
+    with pytest.raises(Unauthenticated):
+        await v.validate(crafted_token(graph_emulator, {**ADMIN_CLAIMS, "oid": None}))
+
+
+async def test_cached_keys_keep_serving_when_the_tenant_cannot_be_reached() -> None:
+    from devtools.stack import start_graph_emulator
+
+    emulator = start_graph_emulator()
+    clock = Clock()
+    issuer = f"{emulator.base_url}/{DEMO_TENANT_ID}/v2.0"
+    v = TokenValidator(openid_configuration_url=f"{issuer}/.well-known/openid-configuration", issuer=issuer,
+                       audiences=[SERVICE_APP_ID], tenant_id=DEMO_TENANT_ID, clock=clock)
+    try:
+        token = crafted_token(emulator, ADMIN_CLAIMS, expires_in=48 * 3600)
+        forged_kid = crafted_token(emulator, ADMIN_CLAIMS, sign_with="unknown-key")
+        await v.prefetch()
+        emulator.process.stop()
+        clock.now += 7 * 3600  # keys are stale: a refresh is due, and it fails
+        assert (await v.validate(token))["oid"] == ADMIN_CLAIMS["oid"]
+        with pytest.raises(Unauthenticated):  # an unknown key is still refused, not waved through
+            await v.validate(forged_kid)
+    finally:
+        emulator.process.stop()
+        await v.close()

@@ -25,6 +25,7 @@ VALID = {
     "SSPR_TOTP_ENCRYPTION_KEY": DEV_TOTP_ENCRYPTION_KEY,
     "SSPR_MAIL_SENDER": "noreply@contoso.example",
     "SSPR_QUEUE_PREFIX": "sspr",
+    "SSPR_PAGES_CLIENT_ID": "c0ffee00-5e1f-4ea5-b0a7-0000000000a2",
 }
 
 PRODUCTION = {
@@ -38,6 +39,7 @@ PRODUCTION = {
     "SSPR_TOTP_ENCRYPTION_KEY": "r" * 43 + "=",
     "SSPR_MAIL_SENDER": "no-reply@contoso.com",
     "SSPR_QUEUE_PREFIX": "sspr",
+    "SSPR_PAGES_CLIENT_ID": "5b1e8c2a-3333-4c4c-9d9d-fedcba987654",
 }
 
 
