@@ -21,6 +21,8 @@ from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from kiota_http.kiota_client_factory import KiotaClientFactory
+from kiota_http.middleware import RetryHandler
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.organization.organization_request_builder import OrganizationRequestBuilder
@@ -34,6 +36,11 @@ from shared.errors import GraphError, GraphUnavailable
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 RETRY = RetryHandlerOption(delay=0.5, max_retries=5, should_retry=True)
+# F5: throttling and every transient 5xx are retried (the SDK's default leaves out 500 and 502).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# However many Retry-After waits Graph asks for, one call gives up after this many request timeouts: a user's
+# request must not hang for the SDK's worst case (5 waits of up to 180 s); queue work is redelivered instead.
+CALL_DEADLINE_TIMEOUTS = 6
 
 T = TypeVar("T")
 
@@ -59,22 +66,27 @@ class UserContact:
 class GraphGateway:
     """Typed Graph calls the services need; each goes through `_call` (bound, translated)."""
 
-    def __init__(self, client: GraphServiceClient, http: httpx.AsyncClient, max_concurrency: int) -> None:
+    def __init__(self, client: GraphServiceClient, http: httpx.AsyncClient, max_concurrency: int,
+                 call_deadline_seconds: float = 60.0) -> None:
         self._client = client
         self._http = http
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._deadline = call_deadline_seconds
 
     @classmethod
     def create(cls, settings: Settings, credential: AsyncTokenCredential) -> GraphGateway:
         host = urlsplit(settings.graph_base_url).hostname or ""
         auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=[host])
         timeout = httpx.Timeout(settings.graph_timeout_seconds, connect=min(5.0, settings.graph_timeout_seconds))
-        http = GraphClientFactory.create_with_default_middleware(
-            client=httpx.AsyncClient(timeout=timeout), options={RETRY.get_key(): RETRY}
-        )
+        middleware = KiotaClientFactory.get_default_middleware({RETRY.get_key(): RETRY})
+        for handler in middleware:
+            if isinstance(handler, RetryHandler):
+                handler.retry_on_status_codes = set(RETRY_STATUSES)
+        http = GraphClientFactory.create_with_custom_middleware(middleware, client=httpx.AsyncClient(timeout=timeout))
         adapter = GraphRequestAdapter(auth, client=http)
         adapter.base_url = settings.graph_base_url
-        return cls(GraphServiceClient(request_adapter=adapter), http, settings.graph_max_concurrency)
+        return cls(GraphServiceClient(request_adapter=adapter), http, settings.graph_max_concurrency,
+                   call_deadline_seconds=settings.graph_timeout_seconds * CALL_DEADLINE_TIMEOUTS)
 
     @property
     def sdk(self) -> GraphServiceClient:
@@ -83,7 +95,10 @@ class GraphGateway:
     async def _call(self, operation: Callable[[], Awaitable[T]]) -> T:
         async with self._slots:
             try:
-                return await operation()
+                async with asyncio.timeout(self._deadline):
+                    return await operation()
+            except TimeoutError:
+                raise GraphUnavailable(f"Graph did not answer within {self._deadline:.0f} s") from None
             except APIError as exc:
                 status = exc.response_status_code or 0
                 error = getattr(exc, "error", None)

@@ -21,10 +21,11 @@ OTHER_APP_ID = "c0ffee00-5e1f-4ea5-b0a7-0000000000a3"
 OTHER_APP_SECRET = "dev-other-app-secret"
 
 
-def settings_for(emulator_url: str) -> Settings:
+def settings_for(emulator_url: str, timeout_seconds: str = "5") -> Settings:
     port = int(emulator_url.rsplit(":", 1)[1])
     unused_storage = Azurite(Path("/nonexistent"), 9, 9, 9)  # never reached: these tests only call Graph
-    return load_settings(app_settings(unused_storage, GraphEmulator(None, port), SSPR_GRAPH_TIMEOUT_SECONDS="5"))  # type: ignore[arg-type]
+    values = app_settings(unused_storage, GraphEmulator(None, port), SSPR_GRAPH_TIMEOUT_SECONDS=timeout_seconds)  # type: ignore[arg-type]
+    return load_settings(values)
 
 
 @pytest.fixture
@@ -120,3 +121,27 @@ async def test_a_wrong_client_secret_is_unavailable_without_echoing_it(emulator:
         await gateway.close()
         await credential.close()
     assert "wrong-secret-value" not in str(caught.value)
+
+
+async def test_a_transient_500_is_retried_like_503(emulator: GraphEmulator) -> None:
+    await set_faults(emulator, {"status": 500, "times": 1, "pathContains": "/organization"})
+    settings = settings_for(emulator.base_url)
+    gateway = GraphGateway.create(settings, graph_credential(settings))
+    try:
+        assert (await gateway.organization()).id == DEMO_TENANT_ID
+    finally:
+        await gateway.close()
+    assert await organization_requests(emulator) == 2
+
+
+async def test_a_long_retry_after_is_cut_at_the_call_deadline(emulator: GraphEmulator) -> None:
+    await set_faults(emulator, {"status": 429, "retryAfter": 30, "pathContains": "/organization"})
+    settings = settings_for(emulator.base_url, timeout_seconds="1")  # deadline: 6 request timeouts = 6 s
+    gateway = GraphGateway.create(settings, graph_credential(settings))
+    started = time.monotonic()
+    try:
+        with pytest.raises(GraphUnavailable):
+            await gateway.organization()
+    finally:
+        await gateway.close()
+    assert 5 <= time.monotonic() - started < 10
