@@ -17,12 +17,12 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions import composition
-from functions.api import endpoint
+from functions.api import endpoint, field_errors
 from functions.openapi_spec import Operation
 from functions.responses import json_response
 from shared import queues
 from shared.domain.signin import SignInEventMessage, SignInRecord, signed_in_users
-from shared.errors import FieldError, InvalidRequest, PayloadTooLarge
+from shared.errors import InvalidRequest, PayloadTooLarge
 
 log = logging.getLogger("sspr.signin")
 
@@ -73,13 +73,16 @@ bp = func.Blueprint()
 @bp.route(route="hooks/signin-events", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @endpoint
 async def signin_events(req: func.HttpRequest) -> func.HttpResponse:
+    declared = _declared_length(req)
+    if declared is not None and declared > MAX_BATCH_BYTES:
+        raise PayloadTooLarge(f"sign-in batch of {declared} bytes declared")
     body = req.get_body() or b""
-    if len(body) > MAX_BATCH_BYTES:
+    if len(body) > MAX_BATCH_BYTES:  # a chunked body declares no length
         raise PayloadTooLarge(f"sign-in batch of {len(body)} bytes")
     try:
         batch = SignInBatch.model_validate_json(body)
     except ValidationError as exc:
-        raise InvalidRequest([_field_error(e) for e in exc.errors(include_url=False, include_input=False)]) from None
+        raise InvalidRequest(field_errors(exc)) from None
     users = signed_in_users(_record(r) for r in batch.records)
     queued = await composition.signin_events().enqueue(users)
     return json_response(SignInBatchAccepted(records=len(batch.records), users=queued).model_dump(), status=202)
@@ -101,10 +104,9 @@ def _record(raw: Any) -> SignInRecord:
     return SignInRecord(record.category, result, record.properties.userId if record.properties else None)
 
 
-def _field_error(error: Any) -> FieldError:
-    loc = error.get("loc") or ()
-    path = ".".join(str(p) for p in loc)
-    if error.get("type") == "json_invalid":
-        return FieldError("body", "is not valid JSON")
-    message = "is required" if error.get("type") == "missing" else str(error.get("msg", "is not valid"))
-    return FieldError(path or "body", message)
+def _declared_length(req: func.HttpRequest) -> int | None:
+    """The Content-Length the forwarder declared, so an oversized batch is refused before it is read."""
+    try:
+        return int(req.headers.get("Content-Length") or "")
+    except ValueError:
+        return None

@@ -2,7 +2,7 @@
 
 Table "Reminders": PartitionKey = user id, RowKey = "registration", `sentAt` = when the last reminder was queued
 and `messageId` = its notification id. Claiming the slot is a conditional write (create when absent, replace
-under the read ETag), so of two workers that see the same sign-in at once exactly one may send.
+under the read ETag), so of two workers that see the same sign-in at once exactly one claims the period.
 """
 
 from __future__ import annotations
@@ -66,23 +66,6 @@ class ReminderStore:
         except AzureError as exc:
             raise StorageUnavailable(f"reminder write failed: {type(exc).__name__}") from None
         return str(result["etag"])
-
-    async def release_registration_slot(self, user_id: str, etag: str, seen: ReminderSlot | None) -> None:
-        """Undo our claim (the reminder could not be queued): back to `seen`, unless someone changed it meanwhile."""
-        table = await self._storage.table_ready(TABLE)
-        try:
-            if seen is None:
-                await table.delete_entity(user_id, REGISTRATION_ROW, etag=etag,
-                                          match_condition=MatchConditions.IfNotModified)
-            else:
-                entity = {"PartitionKey": user_id, "RowKey": REGISTRATION_ROW, "sentAt": seen.sent_at,
-                          "messageId": seen.message_id}
-                await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
-                                          match_condition=MatchConditions.IfNotModified)
-        except (ResourceNotFoundError, HttpResponseError):
-            pass  # changed or gone meanwhile: the newer state stands
-        except AzureError as exc:
-            raise StorageUnavailable(f"reminder release failed: {type(exc).__name__}") from None
 
 
 class MessageQueues:

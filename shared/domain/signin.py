@@ -16,6 +16,7 @@ one before their first registration, months ago) does not use up the allowance o
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -139,6 +140,19 @@ def reminder_due(
     if needs_registration(summary, policy, now) is Reason.REGISTERED:
         return False
     return last_reminded_at is None or now >= last_reminded_at + period
+
+
+# Fixed forever: changing it would give a reminder already sent a new id, and the notifications ledger would mail it
+# again after a redelivery.
+_REMINDER_ID_NAMESPACE = uuid.UUID("5b1c0e7a-2f4d-4c8e-9a61-3d7e0b9f4a21")
+
+
+def reminder_message_id(user_id: str, previous_message_id: str | None) -> str:
+    """REMINDER_ID_IS_DETERMINISTIC: the notification id of the user's next reminder, derived from the one before
+    (none for the first). Every worker that handles a sign-in of the same period derives the same id, so a reminder
+    queued twice (a crash between queueing and claiming the period, a redelivery, two workers at once) is one
+    message id to the notifications ledger, and one mail."""
+    return str(uuid.uuid5(_REMINDER_ID_NAMESPACE, f"registration-reminder|{user_id.lower()}|{previous_message_id or ''}"))
 
 
 class SignInEventMessage(BaseModel):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from shared.domain.signin import (
     prompt_claims,
     registration_prompt,
     reminder_due,
+    reminder_message_id,
 )
 from shared.errors import PreconditionFailed, SsprError
 from shared.services.policy import PolicyCache
@@ -34,8 +34,12 @@ log = logging.getLogger("sspr.signin")
 
 Clock = Callable[[], datetime]
 
-# Entra waits 1000 ms by default for the whole call (and fails the sign-in after it); storage gets this share.
+# Entra waits 1000 ms by default for the whole call (and fails the sign-in after it). The whole answer (token check,
+# including a signing-key fetch, and the decision) gets HOOK_DEADLINE_SECONDS; storage alone gets a share of it.
+HOOK_DEADLINE_SECONDS = 0.7
 HOOK_STORAGE_BUDGET_SECONDS = 0.5
+# A batch of 5,000 users must not open 5,000 queue requests at once (sockets, Azurite, the storage account's limits).
+SEND_CONCURRENCY = 16
 
 
 class SignInHook:
@@ -90,8 +94,21 @@ class SignInEventIntake:
         self._queues = queues
 
     async def enqueue(self, user_ids: Iterable[str]) -> int:
+        """Queue one message per distinct user, at most SEND_CONCURRENCY sends at a time. A failed send raises
+        (the forwarder replays the batch; the reminder worker is idempotent) and stops the sends not yet made."""
         distinct = list(dict.fromkeys(u.lower() for u in user_ids))
-        await asyncio.gather(*(self._queues.send(SIGNIN_EVENTS_QUEUE, {"userId": u}) for u in distinct))
+        slots = asyncio.Semaphore(SEND_CONCURRENCY)
+
+        async def send(user_id: str) -> None:
+            async with slots:
+                await self._queues.send(SIGNIN_EVENTS_QUEUE, {"userId": user_id})
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for user_id in distinct:
+                    group.create_task(send(user_id))
+        except* SsprError as failed:
+            raise failed.exceptions[0] from None
         return len(distinct)
 
 
@@ -99,8 +116,7 @@ class RegistrationReminders:
     """After a sign-in: queue a registration reminder mail if one is due, at most once per period per user."""
 
     def __init__(self, security_info: SecurityInfoStore, enablement: EnablementStore, policies: PolicyCache,
-                 reminders: ReminderStore, queues: MessageQueues, period: timedelta, clock: Clock,
-                 new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+                 reminders: ReminderStore, queues: MessageQueues, period: timedelta, clock: Clock) -> None:
         self._security_info = security_info
         self._enablement = enablement
         self._policies = policies
@@ -108,11 +124,14 @@ class RegistrationReminders:
         self._queues = queues
         self._period = period
         self._clock = clock
-        self._new_id = new_id
 
     async def after_sign_in(self, user_id: str) -> bool:
-        """True when this call queued a reminder. Safe to repeat: a redelivered or concurrent message finds the
-        slot taken and does nothing. Storage faults raise, so the queue retries the message."""
+        """True when this call claimed the period's reminder. Storage faults raise, so the queue retries.
+
+        The reminder is queued first and the period claimed after (F2), so a crash in between cannot lose the
+        period's reminder: the retry queues it again under the same deterministic id, and the notifications worker's
+        ledger (one row per message id) mails it once. Concurrent workers likewise queue copies of one id, and one
+        of them claims the period; a sign-in after the claim finds the period taken and queues nothing."""
         user_id = user_id.lower()
         summary, row, policy, slot = await asyncio.gather(
             self._security_info.summary(user_id), self._enablement.get_enablement(user_id), self._policies.get(),
@@ -121,15 +140,12 @@ class RegistrationReminders:
         now = self._clock()
         if not reminder_due(summary, is_enabled(row), policy, slot.sent_at if slot else None, self._period, now):
             return False
-        message_id = self._new_id()
-        etag = await self._reminders.claim_registration_slot(user_id, slot, now, message_id)
-        if etag is None:
-            return False  # another worker claimed this period's reminder between our read and our write
-        try:
-            await self._queues.send(NOTIFICATIONS_QUEUE,
-                                    {"kind": REGISTRATION_REMINDER_KIND, "id": message_id, "userId": user_id})
-        except SsprError:
-            await self._reminders.release_registration_slot(user_id, etag, slot)  # let the retry claim it again
-            raise
+        message_id = reminder_message_id(user_id, slot.message_id if slot else None)
+        await self._queues.send(NOTIFICATIONS_QUEUE,
+                                {"kind": REGISTRATION_REMINDER_KIND, "id": message_id, "userId": user_id})
+        if not await self._reminders.claim_registration_slot(user_id, slot, now, message_id):
+            # Another worker claimed the period between our read and our write; it queued this same id.
+            log.info("registration reminder %s for user %s: period already claimed", message_id, user_id)
+            return False
         log.info("registration reminder %s queued for user %s", message_id, user_id)
         return True

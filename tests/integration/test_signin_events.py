@@ -21,6 +21,7 @@ import pytest
 
 from devtools.processes import REPO_ROOT
 from devtools.stack import FUNCTION_KEY, MASTER_KEY, GraphEmulator, start_function_host
+from shared import queues
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.policy_store import PolicyStore
 from shared.adapters.reminder_store import MessageQueues, ReminderStore
@@ -30,12 +31,12 @@ from shared.config import load_settings
 from shared.domain.policy import Method
 from shared.domain.security_info import SecurityInfoSummary
 from shared.services.policy import PolicyCache
-from shared.services.signin import RegistrationReminders
+from shared.services.signin import SEND_CONCURRENCY, RegistrationReminders, SignInEventIntake
 from tests.integration.test_signin_hook import SignInStack, start_signin_stack
 
 EVENTS = "/api/hooks/signin-events"
-NOTIFICATIONS = "sspr-notifications"
-SIGNIN_EVENTS = "sspr-signin-events"
+NOTIFICATIONS = queues.NOTIFICATIONS  # logical names: storage.queue_ready adds the deployment's prefix
+SIGNIN_EVENTS = queues.SIGNIN_EVENTS
 
 
 def notification_workers(host_url: str) -> list[str]:
@@ -44,7 +45,8 @@ def notification_workers(host_url: str) -> list[str]:
     names = []
     for entry in httpx.get(f"{host_url}/admin/functions", headers=keys, timeout=10).json():
         config = httpx.get(f"{host_url}/admin/functions/{entry['name']}", headers=keys, timeout=10).json()
-        if any(b.get("queueName") == NOTIFICATIONS for b in config["config"]["bindings"]):
+        bound = {b.get("queueName") for b in config["config"]["bindings"]}
+        if bound & {queues.trigger_queue(NOTIFICATIONS), f"sspr-{NOTIFICATIONS}"}:
             names.append(entry["name"])
     return names
 
@@ -153,9 +155,56 @@ def test_a_batch_over_1_mib_is_413(stack: SignInStack) -> None:
     assert response.status_code == 413
 
 
+class CountingQueues(MessageQueues):
+    """The real queues, counting how many sends are in flight at once."""
+
+    def __init__(self, storage: StorageClients) -> None:
+        super().__init__(storage)
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def send(self, queue: str, body: dict[str, Any]) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await super().send(queue, body)
+        finally:
+            self.in_flight -= 1
+
+
+def test_a_batch_of_many_users_is_queued_a_bounded_number_of_sends_at_a_time(stack: SignInStack) -> None:
+    users = [str(uuid.uuid4()) for _ in range(200)]
+
+    async def scenario() -> tuple[int, int]:
+        storage = StorageClients.from_settings(load_settings(stack.settings))
+        try:
+            queues = CountingQueues(storage)
+            queued = await SignInEventIntake(queues).enqueue(users + users[:50])
+            return queued, queues.most_in_flight
+        finally:
+            await storage.close()
+
+    queued, most_in_flight = asyncio.run(scenario())
+    assert queued == 200
+    assert 1 < most_in_flight <= SEND_CONCURRENCY
+
+
 # ---- the worker's claim, at the service level (an injected clock) ------------------------------------------------
 
-def test_concurrent_and_redelivered_events_send_one_reminder_per_period(stack: SignInStack) -> None:
+async def _clear_notifications(stack: SignInStack) -> None:
+    storage = StorageClients.from_settings(load_settings(stack.settings))
+    try:
+        await (await storage.queue_ready(NOTIFICATIONS)).clear_messages()
+    finally:
+        await storage.close()
+
+
+def reminders_of(stack: SignInStack, user: str) -> list[dict[str, Any]]:
+    return [m for m in wait_until_processed(stack) if m["userId"] == user]
+
+
+def test_concurrent_and_redelivered_events_queue_one_reminder_id_per_period(stack: SignInStack) -> None:
+    asyncio.run(_clear_notifications(stack))
     user = str(uuid.uuid4())
     stack.seed(user)
     now = [datetime.now(UTC)]
@@ -179,5 +228,55 @@ def test_concurrent_and_redelivered_events_send_one_reminder_per_period(stack: S
     concurrent, redelivered, last_second, next_period = asyncio.run(scenario())
     assert concurrent.count(True) == 1
     assert (redelivered, last_second, next_period) == (False, False, True)
-    ids = [m["id"] for m in wait_until_processed(stack) if m["userId"] == user]
-    assert len(ids) == 2 and len(set(ids)) == 2
+    # Workers racing in one period may each queue a copy, but all under one id: the notifications worker's ledger
+    # (one row per message id) mails it once. The next period is a new id.
+    ids = [m["id"] for m in reminders_of(stack, user)]
+    assert len(set(ids)) == 2, ids
+
+
+class WorkerCrashed(Exception):
+    """Stands for a worker process dying mid-message (the queue then redelivers the message)."""
+
+
+class CrashOnFirstClaim(ReminderStore):
+    """The real store, except that the first claim never happens: the worker dies after queueing the reminder."""
+
+    def __init__(self, storage: StorageClients) -> None:
+        super().__init__(storage)
+        self.crashed = False
+
+    async def claim_registration_slot(self, *args: Any, **kwargs: Any) -> str | None:
+        if not self.crashed:
+            self.crashed = True
+            raise WorkerCrashed()
+        return await super().claim_registration_slot(*args, **kwargs)
+
+
+def test_a_crash_between_queueing_and_claiming_loses_no_reminder_and_the_redelivery_repeats_its_id(
+        stack: SignInStack) -> None:
+    asyncio.run(_clear_notifications(stack))
+    user = str(uuid.uuid4())
+    stack.seed(user)
+    now = datetime.now(UTC)
+
+    async def scenario() -> tuple[bool, bool, str | None]:
+        storage = StorageClients.from_settings(load_settings(stack.settings))
+        try:
+            reminders = RegistrationReminders(
+                SecurityInfoStore(storage), EnablementStore(storage), PolicyCache(PolicyStore(storage)),
+                CrashOnFirstClaim(storage), MessageQueues(storage), timedelta(days=7), lambda: now)
+            with pytest.raises(WorkerCrashed):
+                await reminders.after_sign_in(user)
+            redelivered = await reminders.after_sign_in(user)
+            again = await reminders.after_sign_in(user)
+            slot = await ReminderStore(storage).registration_slot(user)
+            return redelivered, again, slot.message_id if slot else None
+        finally:
+            await storage.close()
+
+    redelivered, again, claimed_id = asyncio.run(scenario())
+    assert (redelivered, again) == (True, False)
+    queued = reminders_of(stack, user)
+    # Before the fix the period was claimed first, so this crash left it claimed and nothing queued: no reminder.
+    assert len(queued) == 2, queued
+    assert {m["id"] for m in queued} == {claimed_id}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +18,7 @@ from shared.domain.signin import (
     prompt_claims,
     registration_prompt,
     reminder_due,
+    reminder_message_id,
     signed_in_users,
     token_issuance_start_response,
 )
@@ -230,3 +232,14 @@ def test_a_signin_event_message_carries_one_guid_and_nothing_else() -> None:
     for bad in ({"userId": "not-a-guid"}, {"userId": USER, "upn": "casey@contoso.com"}, {}, {"userId": 5}):
         with pytest.raises(ValueError):
             SignInEventMessage.model_validate(bad)
+
+
+# ---- reminder ids -------------------------------------------------------------------------------------------------
+
+def test_every_worker_derives_the_same_reminder_id_for_a_period_and_a_new_one_for_the_next() -> None:
+    first = reminder_message_id(USER, None)
+    assert reminder_message_id(USER.upper(), None) == first  # a redelivery, another worker, another case
+    assert str(uuid.UUID(first)) == first  # the notifications worker only takes GUID ids
+    second = reminder_message_id(USER, first)
+    assert second != first and reminder_message_id(USER, first) == second
+    assert reminder_message_id("0b1c2d3e-4f50-4617-8293-a4b5c6d7e8f9", None) != first
