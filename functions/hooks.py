@@ -1,27 +1,31 @@
 """POST /api/hooks/token-issuance-start: Entra's OnTokenIssuanceStart custom claims about SSPR registration.
 
 Only the Entra authentication events service may call it (security.md D3): a token of this tenant for this API,
-requested by app 99045fe1-... (`azp`, or `appid` in v1 tokens). Bad token -> 401; malformed body -> 400; both as
-application/json, the one content type Entra reads. Everything else answers 200 with the claims, or with no
-claims when our side cannot tell (F7): the user's sign-in never fails because of us.
+requested by app 99045fe1-... (`azp`, or `appid` in v1 tokens). Bad token -> 401; a body that is not a JSON object
+-> 400; over 16 KiB -> 413; all as application/json, the one content type Entra reads. Everything else answers 200
+with the claims, or with no claims when our side cannot tell (F7): a payload without the fields we use, signing
+keys or storage slower than the deadline, any fault of ours. The user's sign-in never fails because of us.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions import composition
+from functions.api import bearer_token, field_errors
 from functions.openapi_spec import Operation
 from functions.responses import json_response
 from shared.adapters.tokens import require_calling_app
 from shared.domain.enablement import GUID_PATTERN
 from shared.domain.signin import MAX_RESPONSE_BYTES, token_issuance_start_response
 from shared.errors import FieldError, InvalidRequest, PayloadTooLarge, SsprError, Unauthenticated
+from shared.services.signin import HOOK_DEADLINE_SECONDS
 
 log = logging.getLogger("sspr.hooks")
 
@@ -88,6 +92,21 @@ bp = func.Blueprint()
 @bp.route(route="hooks/token-issuance-start", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def token_issuance_start(req: func.HttpRequest) -> func.HttpResponse:
     # ANONYMOUS at the Functions level: Entra sends no function key; its token is the gate (D3).
+    declared = _declared_length(req)
+    if declared is not None and declared > MAX_BODY_BYTES:
+        return _error(PayloadTooLarge(f"body of {declared} bytes declared"))
+    try:
+        # Entra fails the sign-in after its timeout (1000 ms by default): whatever is slow on our side (signing
+        # keys, storage), answer "no claims" in time instead.
+        async with asyncio.timeout(HOOK_DEADLINE_SECONDS):
+            return await _answer(req)
+    except TimeoutError:
+        log.error("token issuance hook: no answer within %.0f ms (signing keys or storage slow); answering with "
+                  "no claims", HOOK_DEADLINE_SECONDS * 1000)
+        return _claims_response({})
+
+
+async def _answer(req: func.HttpRequest) -> func.HttpResponse:
     try:
         await _authenticate_authentication_events(req)
     except Unauthenticated as error:
@@ -97,24 +116,43 @@ async def token_issuance_start(req: func.HttpRequest) -> func.HttpResponse:
         log.error("token issuance hook: caller not checked (%s: %s); answering with no claims", type(exc).__name__, exc)
         return _claims_response({})
     body = req.get_body() or b""
-    if len(body) > MAX_BODY_BYTES:
+    if len(body) > MAX_BODY_BYTES:  # a chunked body declares no length
         return _error(PayloadTooLarge(f"body of {len(body)} bytes"))
     try:
-        event = TokenIssuanceStartRequest.model_validate_json(body)
+        document = json.loads(body)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond the parser
+        return _bad_body("is not valid JSON")
+    if not isinstance(document, dict):
+        return _bad_body("must be a JSON object")
+    try:
+        event = TokenIssuanceStartRequest.model_validate(document)
     except ValidationError as exc:
-        invalid = InvalidRequest([_field_error(e) for e in exc.errors(include_url=False, include_input=False)])
-        log.info("token issuance hook -> 400: %s", invalid)
-        return _error(invalid)
+        # Entra's payload, but not as we know it (a field missing, another event type): failing it would fail
+        # the user's sign-in, so answer with no claims and leave the details to the log.
+        fields = "; ".join(f"{e.field} {e.message}" for e in field_errors(exc))
+        log.error("token issuance hook: payload not understood (%s); answering with no claims", fields)
+        return _claims_response({})
     claims = await composition.signin_hook().claims_for(event.data.authenticationContext.user.id.lower())
     return _claims_response(claims)
 
 
 async def _authenticate_authentication_events(req: func.HttpRequest) -> None:
-    scheme, _, token = (req.headers.get("Authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("no bearer token")
-    claims = await composition.tokens().validate(token.strip())
+    claims = await composition.tokens().validate(bearer_token(req))
     require_calling_app(claims, AUTHENTICATION_EVENTS_APP_ID)
+
+
+def _declared_length(req: func.HttpRequest) -> int | None:
+    """The Content-Length the caller declared, so an oversized body is refused before it is read."""
+    try:
+        return int(req.headers.get("Content-Length") or "")
+    except ValueError:
+        return None
+
+
+def _bad_body(message: str) -> func.HttpResponse:
+    invalid = InvalidRequest([FieldError("body", message)])
+    log.info("token issuance hook -> 400: %s", invalid)
+    return _error(invalid)
 
 
 def _claims_response(claims: dict[str, str]) -> func.HttpResponse:
@@ -129,12 +167,3 @@ def _error(error: SsprError, headers: dict[str, str] | None = None) -> func.Http
     problem = error.problem
     body = {"type": problem.type, "title": problem.title, "status": problem.status, **error.problem_extensions()}
     return json_response(body, status=problem.status, headers=headers)
-
-
-def _field_error(error: Mapping[str, Any]) -> FieldError:
-    loc = error.get("loc") or ()
-    path = ".".join(str(p) for p in loc) if isinstance(loc, tuple) else str(loc)
-    message = "is required" if error.get("type") == "missing" else str(error.get("msg", "is not valid"))
-    if error.get("type") == "json_invalid":
-        path, message = "body", "is not valid JSON"
-    return FieldError(path or "body", message)
