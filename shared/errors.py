@@ -11,16 +11,21 @@
     +-- PreconditionRequired       428  urn:sspr:problem:precondition-required (If-Match missing)
     +-- CodeNotAccepted            400  urn:sspr:problem:code-not-accepted   (wrong, expired, used or unknown: one answer, C3)
     +-- MethodNotAllowed           403  urn:sspr:problem:method-not-allowed
+    |   +-- QuestionsNotForAdministrators 403 urn:sspr:problem:questions-not-for-administrators
     +-- ChallengeClosed            409  urn:sspr:problem:challenge-closed
     +-- MethodUnavailable          409  urn:sspr:problem:method-unavailable  (no SMS/voice provider for it)
+    |   +-- PhoneUnavailable       409  (the phone provider cannot send this channel: none, or voice via ACS)
     +-- RemovalNeedsConfirmation   409  urn:sspr:problem:removal-needs-confirmation
     +-- NothingToConfirm           409  urn:sspr:problem:nothing-to-confirm
     +-- ChallengeLocked            429  urn:sspr:problem:code-locked         (5 wrong codes, A9)
     +-- BlockedFromSspr            429  urn:sspr:problem:blocked             (24 h block, G1)
     +-- ChannelPaused              429  urn:sspr:problem:channel-paused      (a channel's send budget is used up, G2)
+    +-- SecretUnreadable           500  (a sealed secret does not open: wrong key, wrong context or altered)
+    +-- StoredPolicyUnreadable     500  (the stored policy no longer passes the rules: an operator must fix it)
     +-- GraphError                 502  urn:sspr:problem:directory-error     (Graph answered a 4xx we do not expect)
     +-- DependencyUnavailable      503  urn:sspr:problem:dependency-unavailable
         +-- StorageUnavailable     503  (Azure Storage unreachable, timed out or refusing)
+        |   +-- WriteContention    503  (a row kept changing under our ETag'd writes past the retry bound)
         +-- GraphUnavailable       503  (Microsoft Graph unreachable, throttled past our patience, 5xx)
         +-- IdentityUnavailable    503  (the tenant's OpenID configuration or signing keys cannot be fetched)
 
@@ -230,3 +235,30 @@ class GraphUnavailable(DependencyUnavailable):
 
 class IdentityUnavailable(DependencyUnavailable):
     """The tenant's OpenID configuration or JWKS could not be fetched, so no token can be checked."""
+
+
+class WriteContention(StorageUnavailable):
+    """Writers kept overtaking each other on one row past the retry bound (shared/adapters/etag_retry.py)."""
+
+
+# ---- registration: kinds of the problems above -----------------------------------------------------------------
+
+class QuestionsNotForAdministrators(MethodNotAllowed):
+    problem = Problem(
+        "urn:sspr:problem:questions-not-for-administrators",
+        "Security questions are not available to administrators. Register another method.",
+        403,
+    )
+
+
+class PhoneUnavailable(MethodUnavailable):
+    """The service has no way to send this channel (provider none, or voice through ACS): the user is told to
+    choose another method, as for any unavailable method."""
+
+
+class SecretUnreadable(SsprError):
+    """A sealed value that does not open: wrong key, wrong context, or altered. Never says which."""
+
+
+class StoredPolicyUnreadable(SsprError):
+    """The stored policy no longer passes the rules (e.g. after a rule was tightened): an operator must fix it."""

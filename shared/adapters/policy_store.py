@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from shared.adapters.storage import StorageClients
 from shared.domain.policy import DEFAULT_POLICY, Policy
-from shared.errors import PreconditionFailed, SsprError, StorageUnavailable
+from shared.errors import PreconditionFailed, StorageUnavailable, StoredPolicyUnreadable
 
 TABLE = "Policy"
 PARTITION = "policy"
@@ -40,10 +40,6 @@ def version_of(etag: str) -> int | None:
     if len(text) < 3 or not (text.startswith('"') and text.endswith('"')) or not text[1:-1].isdigit():
         return None
     return int(text[1:-1])
-
-
-class StoredPolicyUnreadable(SsprError):
-    """The stored policy no longer passes the rules (e.g. after a rule was tightened): an operator must fix it."""
 
 
 @dataclass(frozen=True)

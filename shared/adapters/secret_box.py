@@ -21,14 +21,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from shared.errors import SsprError
+from shared.errors import SecretUnreadable
 
 NONCE_BYTES = 12
 KEY_PURPOSE = b"sspr totp seed encryption v1"
-
-
-class SecretUnreadable(SsprError):
-    """A sealed value that does not open: wrong key, wrong context, or altered. Never says which."""
 
 
 class SecretBox:

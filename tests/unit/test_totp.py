@@ -10,8 +10,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pyotp
 import pytest
 
-from shared.adapters.secret_box import SecretBox, SecretUnreadable
+from shared.adapters.secret_box import SecretBox
 from shared.domain import totp
+from shared.errors import SecretUnreadable
 
 NOW = datetime(2026, 11, 25, 12, 0, 10, tzinfo=UTC)
 SEED = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
