@@ -2,13 +2,12 @@
 
 Generic on purpose: registration uses partition = a registration session id, issue 5's reset flows use
 partition = the reset flow id. Every read-modify-write goes through `change`, which re-reads and re-applies the
-rule when another writer got there first (412), so concurrent submissions serialise on the row's ETag (F3, A6).
+rule when another writer got there first (412), backing off between tries (shared/adapters/etag_retry.py), so
+concurrent submissions serialise on the row's ETag (F3, A6).
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -17,20 +16,16 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
+from shared.adapters.etag_retry import LostRace, retry_lost_races
 from shared.adapters.storage import StorageClients
 from shared.domain.codes import Challenge, Channel, Delivery
 from shared.domain.policy import Method
 from shared.errors import StorageUnavailable
 
 TABLE = "Challenges"
-MAX_CONFLICT_RETRIES = 200  # 20+ racing writers each win once; a loop bound, never reached in practice
 
 T = TypeVar("T")
 Change = Callable[[Challenge], tuple[T, Challenge]]
-
-
-class ChallengeConflict(StorageUnavailable):
-    """Writers kept overtaking each other past any reasonable bound."""
 
 
 def _entity(c: Challenge) -> dict[str, Any]:
@@ -115,10 +110,11 @@ class ChallengeStore:
         """Apply `rule` to the stored challenge under its ETag, re-reading on 412; None if there is none.
 
         `rule` returns (result, new challenge); an unchanged challenge is not written. Returns the result of the
-        application that was stored, and the stored challenge.
+        application that was stored, and the stored challenge. `WriteContention` if writers kept overtaking.
         """
         table = await self._storage.table_ready(TABLE)
-        for attempt in range(MAX_CONFLICT_RETRIES):
+
+        async def attempt() -> tuple[T, Challenge] | None:
             current = await self.get(partition, row)
             if current is None:
                 return None
@@ -134,10 +130,10 @@ class ChallengeStore:
                 return None
             except HttpResponseError as exc:
                 if exc.status_code == 412:
-                    await asyncio.sleep(random.uniform(0, 0.005 * min(attempt, 10)))  # de-synchronise the racers
-                    continue
+                    raise LostRace from None
                 raise StorageUnavailable(f"challenge write failed: {exc.status_code}") from None
             except AzureError as exc:
                 raise StorageUnavailable(f"challenge write failed: {type(exc).__name__}") from None
             return result, Challenge(**{**updated.__dict__, "etag": meta.get("etag")})
-        raise ChallengeConflict(f"challenge {partition}/{row} kept changing")
+
+        return await retry_lost_races(attempt, f"challenge {partition}/{row}")

@@ -12,6 +12,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
+from shared.adapters.etag_retry import LostRace, retry_lost_races
 from shared.adapters.storage import StorageClients
 from shared.domain.policy import Method
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
@@ -22,7 +23,6 @@ TABLE = "SecurityInfo"
 SUMMARY_ROW = "summary"
 METHOD_ROW_PREFIX = "method-"
 PENDING_APP_ROW = "pending-authenticatorApp"  # outside the method- range: methods() never lists it
-CONDITIONAL_RETRIES = 20
 
 
 def _summary_entity(summary: SecurityInfoSummary) -> dict[str, Any]:
@@ -127,22 +127,15 @@ class SecurityInfoStore:
             raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
         return await self.summary(summary.user_id)
 
-    async def update_method(self, user_id: str, method: RegisteredMethod) -> None:
-        """Change one method row alone (e.g. TOTP's last used step), without touching the summary."""
-        table = await self._storage.table_ready(TABLE)
-        try:
-            await table.upsert_entity(_method_entity(user_id, method), mode=UpdateMode.REPLACE)
-        except AzureError as exc:
-            raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
-
     # ---- authenticator app: the pending setup and the replay-safe last used step (issue 4, TOTP) ----------
 
     async def advance_last_used_step(self, user_id: str, kind: Method, step: int) -> bool:
         """Record `step` as the method's last used TOTP step if it is after the stored one; False if it is not
         (already used, or a later step was used meanwhile) or the method is gone. A read-then-write under the
-        row's ETag, retried on 412: of two parallel submissions of one code exactly one gets True (A10)."""
+        row's ETag, retried on 412 with backoff: of parallel submissions of one code exactly one gets True (A10)."""
         table = await self._storage.table_ready(TABLE)
-        for _ in range(CONDITIONAL_RETRIES):
+
+        async def attempt() -> bool:
             try:
                 entity = await table.get_entity(user_id, METHOD_ROW_PREFIX + kind.value)
             except ResourceNotFoundError:
@@ -158,10 +151,13 @@ class SecurityInfoStore:
                                           match_condition=MatchConditions.IfNotModified)
                 return True
             except ResourceModifiedError:
-                continue  # another submission wrote first: read its step and judge again
+                raise LostRace from None  # another submission wrote first: read its step and judge again
+            except ResourceNotFoundError:
+                return False  # the method was removed meanwhile
             except AzureError as exc:
                 raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
-        raise PreconditionFailed("TOTP step kept changing")
+
+        return await retry_lost_races(attempt, f"TOTP step of {user_id}")
 
     async def put_pending_setup(self, setup: PendingSetup) -> None:
         """Store the user's one pending authenticator app setup, replacing an earlier one."""

@@ -4,14 +4,19 @@ User rows: partition "user-<id>", row "limits": the sliding-window timestamps an
 throttling.py). Budget rows: partition "budget-<channel>-<scope>[-<ip>]", row = window start (UTC, ISO), one
 counter each; old windows are left for the sweep (E4). Keys are built from validated values only: a user id is
 a token's object id, a channel an enum, and an IP is hashed so no client input reaches a key (D6).
+
+A global budget is counted by every send of the tenant, so one counter row would be the hottest row of the
+service: it is spread over `GLOBAL_SHARDS` rows per window ("<window>-<shard>"), a send increments one at random
+and the count is the sum of the window's rows (one range query). The sum can miss a send racing it, so a global
+budget may admit a few more sends than its maximum (at most the sends in flight at that instant): an acceptable
+error for a cost bound. Every increment is ETag'd and retried with backoff (shared/adapters/etag_retry.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import random
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -20,13 +25,14 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
+from shared.adapters.etag_retry import LostRace, retry_lost_races
 from shared.adapters.storage import StorageClients
 from shared.domain.throttling import Budget, UserThrottle, window_start
 from shared.errors import StorageUnavailable
 
 TABLE = "Throttle"
 USER_ROW = "limits"
-MAX_CONFLICT_RETRIES = 200
+GLOBAL_SHARDS = 8
 
 
 def _user_key(user_id: str) -> str:
@@ -78,7 +84,8 @@ class ThrottleStore:
     async def change_user(self, user_id: str, rule: Callable[[UserThrottle], UserThrottle]) -> tuple[UserThrottle, UserThrottle]:
         """Apply `rule` under the row's ETag (create if absent), re-reading on conflict; returns (before, after)."""
         table = await self._storage.table_ready(TABLE)
-        for attempt in range(MAX_CONFLICT_RETRIES):
+
+        async def attempt() -> tuple[UserThrottle, UserThrottle]:
             before = await self.user(user_id)
             after = rule(before)
             try:
@@ -87,23 +94,41 @@ class ThrottleStore:
                 else:
                     await table.update_entity(_user_entity(after), mode=UpdateMode.REPLACE, etag=before.etag,
                                               match_condition=MatchConditions.IfNotModified)
-                return before, after
             except ResourceExistsError:
-                pass
+                raise LostRace from None
             except HttpResponseError as exc:
-                if exc.status_code not in (409, 412):
-                    raise StorageUnavailable(f"throttle write failed: {exc.status_code}") from None
+                if exc.status_code in (409, 412):
+                    raise LostRace from None
+                raise StorageUnavailable(f"throttle write failed: {exc.status_code}") from None
             except AzureError as exc:
                 raise StorageUnavailable(f"throttle write failed: {type(exc).__name__}") from None
-            await asyncio.sleep(random.uniform(0, 0.005 * min(attempt, 10)))
-        raise StorageUnavailable(f"throttle row of {user_id} kept changing")
+            return before, after
+
+        return await retry_lost_races(attempt, f"throttle row of {user_id}")
 
     async def spend(self, budget: Budget, client_ip: str | None, now: datetime) -> int:
-        """Count one send against the budget's current window; returns the count including this send."""
+        """Count one send against the budget's current window; returns the count including this send (for a
+        global budget: the sum of its shards, which may miss a send racing this one)."""
         table = await self._storage.table_ready(TABLE)
         partition = budget_partition(budget, client_ip)
-        row = window_start(now, budget.window).strftime("%Y%m%dT%H%M%SZ")
-        for attempt in range(MAX_CONFLICT_RETRIES):
+        window = window_start(now, budget.window).strftime("%Y%m%dT%H%M%SZ")
+        if budget.scope != "global":
+            return await self._increment(partition, window)
+        mine = await self._increment(partition, f"{window}-{secrets.randbelow(GLOBAL_SHARDS):02d}")
+        try:
+            rows = table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                                        parameters={"pk": partition, "lo": f"{window}-", "hi": f"{window}-~"},
+                                        select=["RowKey", "count"])
+            total = sum([int(e["count"]) async for e in rows])
+        except AzureError as exc:
+            raise StorageUnavailable(f"budget read failed: {type(exc).__name__}") from None
+        return max(total, mine)
+
+    async def _increment(self, partition: str, row: str) -> int:
+        """Add one to the counter row (created at 1); its new value."""
+        table = await self._storage.table_ready(TABLE)
+
+        async def attempt() -> int:
             try:
                 entity = await table.get_entity(partition, row)
             except ResourceNotFoundError:
@@ -118,13 +143,14 @@ class ThrottleStore:
                     await table.update_entity({"PartitionKey": partition, "RowKey": row, "count": count},
                                               mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
                                               match_condition=MatchConditions.IfNotModified)
-                return count
             except ResourceExistsError:
-                pass
+                raise LostRace from None
             except HttpResponseError as exc:
-                if exc.status_code not in (409, 412):
-                    raise StorageUnavailable(f"budget write failed: {exc.status_code}") from None
+                if exc.status_code in (409, 412):
+                    raise LostRace from None
+                raise StorageUnavailable(f"budget write failed: {exc.status_code}") from None
             except AzureError as exc:
                 raise StorageUnavailable(f"budget write failed: {type(exc).__name__}") from None
-            await asyncio.sleep(random.uniform(0, 0.005 * min(attempt, 10)))
-        raise StorageUnavailable("budget counter kept changing")
+            return count
+
+        return await retry_lost_races(attempt, f"budget counter {partition}/{row}")
