@@ -12,7 +12,13 @@ from functools import cache
 from pathlib import Path
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import UpdateMode
 
 from shared.adapters.graph import GraphGateway
@@ -48,7 +54,8 @@ class MailLedger:
 
     A worker claims a message id before sending (create; a second worker's create fails), and marks it sent
     after. A claim older than `lease` is a crashed worker's: it may be taken over (ETag'd), so a crash between
-    claim and send does not lose the mail.
+    claim and send does not lose the mail. A claim is its row's ETag: a failed send releases only its own claim,
+    never a claim another worker took over meanwhile.
     """
 
     TABLE = "Notifications"
@@ -56,12 +63,12 @@ class MailLedger:
     def __init__(self, storage: StorageClients) -> None:
         self._storage = storage
 
-    async def claim(self, message_id: str, now: datetime, lease: timedelta) -> bool:
+    async def claim(self, message_id: str, now: datetime, lease: timedelta) -> str | None:
+        """This worker's claim (the row's ETag) to send the message's mail; None if it was sent or is being sent."""
         table = await self._storage.table_ready(self.TABLE)
         entity = {"PartitionKey": message_id, "RowKey": "mail", "state": "sending", "at": now}
         try:
-            await table.create_entity(entity)
-            return True
+            return str((await table.create_entity(entity))["etag"])
         except ResourceExistsError:
             pass
         except AzureError as exc:
@@ -69,23 +76,33 @@ class MailLedger:
         try:
             current = await table.get_entity(message_id, "mail")
             if current.get("state") == "sent" or now - current["at"] < lease:
-                return False
-            await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
-                                      match_condition=MatchConditions.IfNotModified)
-            return True
+                return None
+            taken = await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
+                                              match_condition=MatchConditions.IfNotModified)
+            return str(taken["etag"])
         except HttpResponseError as exc:
             if exc.status_code in (404, 412):
-                return False  # another worker took it over or released it: let the queue's retry decide
+                return None  # another worker took it over or released it: let the queue's retry decide
             raise StorageUnavailable(f"ledger write failed: {exc.status_code}") from None
         except AzureError as exc:
             raise StorageUnavailable(f"ledger write failed: {type(exc).__name__}") from None
 
     async def mark_sent(self, message_id: str, now: datetime) -> None:
+        """The mail went out: no copy of the message sends it again (whoever holds the claim now)."""
         table = await self._storage.table_ready(self.TABLE)
-        await table.upsert_entity({"PartitionKey": message_id, "RowKey": "mail", "state": "sent", "at": now},
-                                  mode=UpdateMode.REPLACE)
+        try:
+            await table.upsert_entity({"PartitionKey": message_id, "RowKey": "mail", "state": "sent", "at": now},
+                                      mode=UpdateMode.REPLACE)
+        except AzureError as exc:
+            raise StorageUnavailable(f"ledger write failed: {type(exc).__name__}") from None
 
-    async def release(self, message_id: str) -> None:
-        """The send failed: the queue's retry of this message may claim it again."""
+    async def release(self, message_id: str, claim: str) -> None:
+        """The send failed: give up this worker's `claim`, so the queue's retry may claim the message again. A claim
+        another worker has taken over since (another ETag) is left alone."""
         table = await self._storage.table_ready(self.TABLE)
-        await table.delete_entity(message_id, "mail")
+        try:
+            await table.delete_entity(message_id, "mail", etag=claim, match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            log.info("ledger claim of %s was taken over or removed meanwhile: left as it is", message_id)
+        except AzureError as exc:
+            raise StorageUnavailable(f"ledger release failed: {type(exc).__name__}") from None

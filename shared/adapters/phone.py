@@ -8,28 +8,59 @@
 - "none": no SMS or voice; mobile and office phone are unavailable.
 
 Numbers are masked in every log line (E2); the message text carries the code and is never logged.
+
+Each send is named by a `SendOnce` (F1): the notification message's id and the challenge's send count (one code)
+give ACS a stable `repeatabilityRequestId`, and the code's issue time its `repeatabilityFirstSent`, so a retried
+POST of the same text (after a timeout or a 5xx whose SMS did go out) is recognised by ACS and not sent twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from typing import Protocol
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any, Protocol
 
 import httpx
 
 from shared.config import Settings, SmsProvider
 from shared.domain.codes import Channel, mask_contact
-from shared.errors import DependencyUnavailable, SsprError
+from shared.errors import DependencyUnavailable, PhoneUnavailable
 
 log = logging.getLogger("sspr.phone")
 
 ACS_SCOPE = "https://communication.azure.com/.default"
 ACS_SMS_API_VERSION = "2021-03-07"
+ACS_ATTEMPTS = 3  # same request id each time: ACS drops a repeat of a send it already made
+ACS_RETRY_DELAY = 0.5  # seconds, doubled per attempt
+SEND_NAMESPACE = uuid.UUID("6f1d3c52-4b0e-4a8e-9d7a-5e2f0c1b7a93")  # names sends (uuid5), never changes
 
 
-class PhoneUnavailable(SsprError):
-    """The service has no way to send this channel (provider none, or voice through ACS)."""
+@dataclass(frozen=True)
+class SendOnce:
+    """One code's send, named so a provider can tell a retry of it from a new send."""
+
+    request_id: str  # a GUID, the same for every retry of this send
+    first_sent: datetime  # when this code was issued (UTC)
+
+
+def send_once(message_id: str, send_count: int, issued_at: datetime) -> SendOnce:
+    """The name of the `send_count`-th code of the challenge, sent for notification `message_id`."""
+    return SendOnce(str(uuid.uuid5(SEND_NAMESPACE, f"{message_id}/{send_count}")), issued_at)
+
+
+def acs_sms_body(sender: str, to: str, text: str, once: SendOnce) -> dict[str, Any]:
+    """The ACS SMS request: one recipient with the send's repeatability id and first-sent time (IMF-fixdate)."""
+    return {
+        "from": sender,
+        "smsRecipients": [{"to": to, "repeatabilityRequestId": once.request_id,
+                           "repeatabilityFirstSent": format_datetime(once.first_sent.astimezone(UTC), usegmt=True)}],
+        "message": text,
+        "smsSendOptions": {"enableDeliveryReport": False},
+    }
 
 
 class PhoneSender(Protocol):
@@ -37,7 +68,7 @@ class PhoneSender(Protocol):
 
     def can_send(self, channel: Channel) -> bool: ...
 
-    async def send(self, channel: Channel, to: str, text: str) -> None: ...
+    async def send(self, channel: Channel, to: str, text: str, once: SendOnce) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -48,7 +79,7 @@ class NoPhone:
     def can_send(self, channel: Channel) -> bool:
         return False
 
-    async def send(self, channel: Channel, to: str, text: str) -> None:
+    async def send(self, channel: Channel, to: str, text: str, once: SendOnce) -> None:
         raise PhoneUnavailable(f"no SMS provider configured; cannot send {channel} to {mask_contact(to)}")
 
     async def close(self) -> None:
@@ -67,7 +98,7 @@ class EmulatorPhone:
     def can_send(self, channel: Channel) -> bool:
         return channel in (Channel.SMS, Channel.VOICE)
 
-    async def send(self, channel: Channel, to: str, text: str) -> None:
+    async def send(self, channel: Channel, to: str, text: str, once: SendOnce) -> None:
         try:
             response = await self._http.post(self._url, json={"to": to, "body": text, "channel": channel.value})
         except httpx.HTTPError as exc:
@@ -86,12 +117,12 @@ class AcsPhone:
     provider = "acs"
 
     def __init__(self, endpoint: str, sender_number: str, settings: Settings,
-                 http: httpx.AsyncClient | None = None) -> None:
+                 http: httpx.AsyncClient | None = None, credential: Any = None) -> None:
         self._url = f"{endpoint.rstrip('/')}/sms?api-version={ACS_SMS_API_VERSION}"
         self._from = sender_number
         self._settings = settings
         self._http = http or httpx.AsyncClient(timeout=10)
-        self._credential = None
+        self._credential = credential  # an async TokenCredential; the managed identity when None
 
     def can_send(self, channel: Channel) -> bool:
         return channel is Channel.SMS
@@ -104,19 +135,26 @@ class AcsPhone:
         token = await self._credential.get_token(ACS_SCOPE)
         return token.token
 
-    async def send(self, channel: Channel, to: str, text: str) -> None:
+    async def send(self, channel: Channel, to: str, text: str, once: SendOnce) -> None:
         if channel is not Channel.SMS:
             raise PhoneUnavailable("voice calls are not offered through Azure Communication Services here")
-        body = {
-            "from": self._from,
-            "smsRecipients": [{"to": to, "repeatabilityRequestId": str(uuid.uuid4())}],
-            "message": text,
-            "smsSendOptions": {"enableDeliveryReport": False},
-        }
-        try:
-            response = await self._http.post(self._url, json=body, headers={"Authorization": f"Bearer {await self._token()}"})
-        except httpx.HTTPError as exc:
-            raise DependencyUnavailable(f"ACS unreachable: {type(exc).__name__}") from None
+        body = acs_sms_body(self._from, to, text, once)
+        response = None
+        for attempt in range(ACS_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(ACS_RETRY_DELAY * 2 ** (attempt - 1))
+            try:
+                response = await self._http.post(self._url, json=body,
+                                                 headers={"Authorization": f"Bearer {await self._token()}"})
+            except httpx.HTTPError as exc:
+                log.warning("ACS unreachable (%s) sending to %s, attempt %d", type(exc).__name__, mask_contact(to),
+                            attempt + 1)
+                response = None
+                continue
+            if response.status_code != 429 and response.status_code < 500:
+                break
+        if response is None:
+            raise DependencyUnavailable(f"ACS unreachable sending to {mask_contact(to)}")
         if response.status_code >= 300:
             raise DependencyUnavailable(f"ACS answered {response.status_code} for {mask_contact(to)}")
         results = response.json().get("value") or [{}]

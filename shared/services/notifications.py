@@ -8,13 +8,13 @@ the challenge, then sends it. Idempotency (F1):
   send is marked so the queue's retry issues a fresh code. The one window where two codes can go out is a worker
   crash after the send and before "delivered" is stored: after `SENDING_LEASE` the retry sends a new code, and
   only the newest works.
-- registration-reminder: a ledger row per message id is claimed before the mail and marked sent after.
+- registration-reminder: a ledger row per message id is claimed before the mail and marked sent after; a failed
+  mail releases the claim (only this worker's claim, by its ETag) and the original error goes to the queue.
 Invalid messages raise `InvalidNotification` before any side effect, so they end in the poison queue (D5, F2).
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import logging
@@ -24,16 +24,17 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from azure.core.exceptions import AzureError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from shared import queues
 from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.graph import GraphGateway, UserContact
 from shared.adapters.mail import MailLedger, MailSender, mail_texts
-from shared.adapters.phone import PhoneSender
+from shared.adapters.phone import PhoneSender, send_once
 from shared.adapters.storage import StorageClients
 from shared.domain import codes
 from shared.domain.codes import Challenge, Channel, mask_contact
+from shared.domain.ids import is_guid
 from shared.errors import SsprError, StorageUnavailable
 from shared.services.policy import PolicyCache
 
@@ -41,10 +42,18 @@ log = logging.getLogger("sspr.notifications")
 
 QUEUE = queues.NOTIFICATIONS
 KEY_PATTERN = r"^[A-Za-z0-9._-]{1,80}$"  # table keys we issue; nothing else reaches a key
-GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 REMINDER_LEASE = timedelta(minutes=2)
 
 Clock = Callable[[], datetime]
+
+
+def _guid(text: str) -> str:
+    if not is_guid(text):
+        raise ValueError("not a GUID")
+    return text
+
+
+Guid = Annotated[str, AfterValidator(_guid)]
 
 
 class _Message(BaseModel):
@@ -58,14 +67,14 @@ class ChallengeRef(_Message):
 
 class VerificationCode(_Message):
     kind: Literal["verification-code"]
-    id: Annotated[str, Field(pattern=GUID_PATTERN)]
+    id: Guid
     challenge: ChallengeRef
 
 
 class RegistrationReminder(_Message):
     kind: Literal["registration-reminder"]
-    id: Annotated[str, Field(pattern=GUID_PATTERN)]
-    userId: Annotated[str, Field(pattern=GUID_PATTERN)]
+    id: Guid
+    userId: Guid
 
 
 class _Envelope(_Message):
@@ -180,10 +189,15 @@ class NotificationService:
         if challenge.channel is Channel.EMAIL:
             name = contact.display_name if contact else ""
             await self._mail.send([challenge.contact], texts["code.subject"], _code_mail(texts, name, code, minutes))
-        elif challenge.channel is Channel.SMS:
-            await self._phone.send(Channel.SMS, challenge.contact, texts["code.sms"].format(code=code, minutes=minutes))
+            return
+        # This code's send, named the same on every retry of it (the provider drops a repeat, F1).
+        once = send_once(challenge.message_id or "", challenge.send_count, challenge.sent_at or self._clock())
+        if challenge.channel is Channel.SMS:
+            await self._phone.send(Channel.SMS, challenge.contact, texts["code.sms"].format(code=code, minutes=minutes),
+                                   once)
         else:
-            await self._phone.send(Channel.VOICE, challenge.contact, texts["code.voice"].format(spokenCode=_spoken(code)))
+            await self._phone.send(Channel.VOICE, challenge.contact,
+                                   texts["code.voice"].format(spokenCode=_spoken(code)), once)
 
     async def _contact_or_none(self, user_id: str) -> UserContact | None:
         try:
@@ -194,7 +208,8 @@ class NotificationService:
     # ---- registration reminders --------------------------------------------------------------------------
 
     async def send_registration_reminder(self, message: RegistrationReminder) -> bool:
-        if not await self._ledger.claim(message.id, self._clock(), REMINDER_LEASE):
+        claim = await self._ledger.claim(message.id, self._clock(), REMINDER_LEASE)
+        if claim is None:
             log.info("registration reminder %s already sent or being sent", message.id)
             return False
         try:
@@ -208,7 +223,11 @@ class NotificationService:
             else:
                 log.info("registration reminder %s: user %s has no mail address", message.id, message.userId)
         except Exception:
-            await self._ledger.release(message.id)
+            try:
+                await self._ledger.release(message.id, claim)
+            except StorageUnavailable as release_failed:
+                # The claim lapses after REMINDER_LEASE anyway; the send's error is the one the queue must see.
+                log.warning("registration reminder %s: releasing its claim failed: %s", message.id, release_failed)
             raise
         await self._ledger.mark_sent(message.id, self._clock())
         return True
@@ -238,7 +257,3 @@ def _reminder_mail(texts: dict[str, str], name: str, link: str) -> str:
         f'<a href="{e(link, quote=True)}">{e(texts["reminder.link"])}</a>',
         e(texts["reminder.footer"]),
     ])
-
-
-def decode_key(base64_key: str) -> bytes:
-    return base64.b64decode(base64_key)
