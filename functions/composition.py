@@ -165,15 +165,22 @@ def code_throttle():  # type: ignore[no-untyped-def]
     return CodeThrottle(ThrottleStore(storage()), AuditStore(storage()), utc_now)
 
 
+def security_info():  # type: ignore[no-untyped-def]
+    """Registration's one saver of security info: the policy as saved (no cache), admins asked of Graph."""
+    from shared.services.security_info import CurrentPolicy, SecurityInfoService
+
+    return SecurityInfoService(SecurityInfoStore(storage()), graph(), CurrentPolicy(PolicyStore(storage())),
+                               AuditStore(storage()), utc_now)
+
+
 def registration():  # type: ignore[no-untyped-def]
     from shared.adapters.challenge_store import ChallengeStore
-    from shared.adapters.security_info_store import SecurityInfoStore as _SecurityInfoStore
     from shared.services.notifications import NotificationQueue
     from shared.services.registration import RegistrationService
 
     return RegistrationService(
-        _SecurityInfoStore(storage()), ChallengeStore(storage()), code_throttle(), NotificationQueue(storage()),
-        graph(), policy_cache(), phone(), AuditStore(storage()), code_key(), utc_now,
+        security_info(), ChallengeStore(storage()), code_throttle(), NotificationQueue(storage()), phone(),
+        AuditStore(storage()), code_key(), utc_now,
     )
 
 
@@ -203,19 +210,11 @@ def secret_box():  # type: ignore[no-untyped-def]
     return _secret_box
 
 
-def verified_method_saver():  # type: ignore[no-untyped-def]
-    from shared.services.registration_app import CurrentPolicy, VerifiedMethodSaver
-
-    return VerifiedMethodSaver(SecurityInfoStore(storage()), graph(), CurrentPolicy(PolicyStore(storage())),
-                               AuditStore(storage()), utc_now)
-
-
 def authenticator_app():  # type: ignore[no-untyped-def]
-    from shared.services.registration_app import AuthenticatorAppService, CurrentPolicy
+    from shared.services.registration_app import AuthenticatorAppService
 
     return AuthenticatorAppService(SecurityInfoStore(storage()), secret_box(), code_throttle(), graph(),
-                                   CurrentPolicy(PolicyStore(storage())), verified_method_saver(),
-                                   AuditStore(storage()), utc_now)
+                                   security_info(), AuditStore(storage()), utc_now)
 
 
 def authenticator_app_codes():  # type: ignore[no-untyped-def]
@@ -226,11 +225,9 @@ def authenticator_app_codes():  # type: ignore[no-untyped-def]
 
 
 def security_questions():  # type: ignore[no-untyped-def]
-    from shared.services.registration_app import CurrentPolicy
     from shared.services.registration_questions import SecurityQuestionsService
 
-    return SecurityQuestionsService(CurrentPolicy(PolicyStore(storage())), verified_method_saver(),
-                                    AuditStore(storage()), utc_now)
+    return SecurityQuestionsService(security_info(), AuditStore(storage()), utc_now)
 
 
 _health: HealthProbe | None = None

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from functions import api, composition
 from functions.openapi_spec import Operation
 from shared.domain.eligibility import choose_language
+from shared.domain.ids import is_guid
 from shared.domain.security_questions import MAX_SUBMITTED_ANSWER_LENGTH, Answer
 from shared.services.registration import Verified
 from shared.services.registration_app import AppSetup
@@ -19,7 +20,12 @@ from shared.services.registration_questions import QuestionCatalog
 bp = func.Blueprint()
 
 TAG = "security info"
-GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+def _guid(text: str) -> str:
+    if not is_guid(text):
+        raise ValueError("must be a GUID such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301")
+    return text
 
 
 class _Input(BaseModel):
@@ -29,7 +35,7 @@ class _Input(BaseModel):
 class AppCodeInput(_Input):
     """The setup to confirm and the 6-digit code the authenticator app shows now."""
 
-    setupId: Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
+    setupId: Annotated[str, StringConstraints(max_length=36), AfterValidator(_guid)]
     code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -155,22 +157,31 @@ def registered_questions(secret: str | None) -> list[RegisteredQuestion]:
         return []
 
 
-def answers_match(secret: str | None, answers: Mapping[str, str]) -> bool:
-    """True when at least one answer is given and every given answer matches its registered question.
+@cache
+def _decoy_hash() -> str:
+    """A hash no answer matches, verified in place of an unregistered question so timing stays the same."""
+    return ANSWER_HASHER.hash(secrets.token_hex(16))
 
-    Every given answer is verified even after a mismatch, so the time taken does not say which one was wrong.
+
+def answers_match(secret: str | None, answers: Mapping[str, str], reset_count: int) -> bool:
+    """True when exactly `reset_count` distinct questions are answered, each is one the user registered, and
+    every answer matches (A11: the policy's resetCount, never fewer).
+
+    The number of answers and their lengths are checked before any hashing (each verify costs ~50 ms of CPU), so
+    a request with many answers costs nothing. Every answer is then verified even after a mismatch, and an
+    unregistered question against a decoy hash, so the time taken does not say which one was wrong.
     """
     registered = {q.id: q for q in registered_questions(secret)}
-    if not answers or not registered:
+    if reset_count < 1 or len(answers) != reset_count or len(registered) < reset_count:
+        return False
+    if any(len(answer) > MAX_SUBMITTED_ANSWER_LENGTH for answer in answers.values()):
         return False
     results = []
     for question_id, answer in answers.items():
         question = registered.get(question_id)
-        if question is None:
-            results.append(False)
-            continue
+        stored = question.answer_hash if question is not None else _decoy_hash()
         try:
-            results.append(ANSWER_HASHER.verify(question.answer_hash, _hash_input(question_id, answer)))
+            results.append(ANSWER_HASHER.verify(stored, _hash_input(question_id, answer)) and question is not None)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             results.append(False)
     return all(results)

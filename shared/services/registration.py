@@ -5,6 +5,9 @@ The user is always the token's object id (never from the request). A challenge b
 it: any other user gets the answer an unknown challenge gets. Wrong, expired, used and unknown codes get one
 and the same error (security.md C3); a locked challenge says so, since only its owner can reach it.
 
+The policy, the admin check and every write of the summary go through SecurityInfoService
+(shared/services/security_info.py): fresh policy, the directory's word on admins at every decision.
+
 Audit (Entra's names): "User registered security info" for each step (code sent, verified, refused, locked,
 reconfirmed) with method and outcome; "User registered all required security info" when the required count is
 first met; "User deleted security info" on removal; "Blocked from self-service password reset" when the throttle
@@ -14,23 +17,20 @@ blocks. Details never hold a code or a full contact.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.challenge_store import ChallengeStore
-from shared.adapters.graph import GraphGateway
 from shared.adapters.phone import PhoneSender
-from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.throttle_store import ThrottleStore
 from shared.domain import codes, throttling
 from shared.domain.audit import Activity, Actor, AuditEvent, AuditService, Outcome
 from shared.domain.codes import CHANNEL_OF_METHOD, Challenge, Channel, ContactError, Verdict, mask_contact
+from shared.domain.ids import is_guid
 from shared.domain.policy import Method, Policy, effective_requirements
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary, registration_status
 from shared.domain.throttling import UserThrottle
@@ -46,18 +46,18 @@ from shared.errors import (
     MethodUnavailable,
     NotFound,
     NothingToConfirm,
-    PreconditionFailed,
     RemovalNeedsConfirmation,
 )
 from shared.services.notifications import NotificationQueue, new_message_id
-from shared.services.policy import PolicyCache
+from shared.services.security_info import SecurityInfoService, StatusInfo, User, registration_event
+
+__all__ = ["ChallengeStarted", "CodeThrottle", "RegistrationService", "SecurityInfoView", "StatusInfo", "User",
+           "Verified"]
 
 log = logging.getLogger("sspr.registration")
 
 Clock = Callable[[], datetime]
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 CODE_METHODS = frozenset(CHANNEL_OF_METHOD)
-SAVE_RETRIES = 10
 
 
 # ---- response bodies (the OpenAPI document uses them too) --------------------------------------------------
@@ -73,16 +73,6 @@ class MethodInfo(_Body):
     method: Method
     contact: str | None
     registeredAt: datetime
-
-
-class StatusInfo(_Body):
-    """Whether the user can reset, and when they must confirm their info again."""
-
-    registered: bool
-    requiredCount: int
-    usableMethods: list[Method]
-    reconfirmDueAt: datetime | None
-    reconfirmDue: bool
 
 
 class UnavailableMethod(_Body):
@@ -170,24 +160,14 @@ class CodeThrottle:
 # ---- registration ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class User:
-    """The signed-in user, from their token."""
-
-    id: str
-    actor: Actor
-
-
 class RegistrationService:
-    def __init__(self, security_info: SecurityInfoStore, challenges: ChallengeStore, throttle: CodeThrottle,
-                 queue: NotificationQueue, graph: GraphGateway, policy: PolicyCache, phone: PhoneSender,
-                 audit: AuditStore, code_key: bytes, clock: Clock) -> None:
+    def __init__(self, security_info: SecurityInfoService, challenges: ChallengeStore, throttle: CodeThrottle,
+                 queue: NotificationQueue, phone: PhoneSender, audit: AuditStore, code_key: bytes,
+                 clock: Clock) -> None:
         self._info = security_info
         self._challenges = challenges
         self._throttle = throttle
         self._queue = queue
-        self._graph = graph
-        self._policy = policy
         self._phone = phone
         self._audit = audit
         self._key = code_key
@@ -196,16 +176,14 @@ class RegistrationService:
     # -- reading ---------------------------------------------------------------------------------------------
 
     async def overview(self, user: User) -> SecurityInfoView:
-        policy = await self._policy.get()
-        summary = await self._info.summary(user.id)
-        if summary.etag is None:  # never saved: ask the directory whether the user is an admin
-            summary = replace(summary, is_admin=await self._is_admin(user.id))
+        policy = await self._info.policy()
+        summary = await self._info.current(user.id)
         methods = await self._info.methods(user.id)
         allowed = self._registerable(policy, summary.is_admin)
         return SecurityInfoView(
             methods=[MethodInfo(method=m.kind, contact=mask_contact(m.contact), registeredAt=m.registered_at)
                      for m in sorted(methods, key=lambda m: m.registered_at)],
-            status=self._status(summary, policy),
+            status=self._info.status(summary, policy),
             allowedMethods=sorted(allowed),
             unavailableMethods=[UnavailableMethod(method=m, reason=r) for m, r in self._unavailable(allowed)],
         )
@@ -217,10 +195,9 @@ class RegistrationService:
         """Validate the contact, check policy and throttle, create the challenge and queue its code."""
         if method not in CODE_METHODS:
             raise MethodNotAllowed(f"{method} is not verified by code")
-        policy = await self._policy.get()
-        summary = await self._info.summary(user.id)
-        is_admin = summary.is_admin if summary.etag is not None else await self._is_admin(user.id)
-        if method not in self._registerable(policy, is_admin):
+        policy = await self._info.policy()
+        summary = await self._info.current(user.id)
+        if method not in self._registerable(policy, summary.is_admin):
             raise MethodNotAllowed(f"{method} not allowed by policy")
         channel = CHANNEL_OF_METHOD[method]
         if channel is not Channel.EMAIL and not self._phone.can_send(channel):
@@ -279,77 +256,51 @@ class RegistrationService:
             if verdict is Verdict.LOCKED:
                 raise ChallengeLocked("challenge locked")
             raise CodeNotAccepted(f"code {verdict.value}")
-        status = await self._save_method(user, RegisteredMethod(challenge.method, now, contact=challenge.contact),
-                                         challenge.partition, client_ip)
+        status = await self._info.save_method(user, RegisteredMethod(challenge.method, now, contact=challenge.contact),
+                                              challenge.partition, client_ip)
         return Verified(method=challenge.method, status=status)
 
     # -- changing what is registered ------------------------------------------------------------------------
 
     async def remove(self, user: User, method: Method, confirm: bool, client_ip: str | None) -> StatusInfo:
-        policy = await self._policy.get()
-        for _ in range(SAVE_RETRIES):
-            summary = await self._info.summary(user.id)
+        """Remove a registered method; one that leaves too few for a reset needs `confirm` (admins need two)."""
+        policy = await self._info.policy()
+
+        def without(summary: SecurityInfoSummary) -> SecurityInfoSummary:
             if method not in summary.methods:
                 raise NotFound(f"{method} is not registered")
             after = summary.without_method(method)
             status_after = registration_status(after, policy, self._clock())
             if not status_after.registered and not confirm:
                 raise RemovalNeedsConfirmation(status_after.required_count, len(status_after.usable_methods))
-            try:
-                saved = await self._info.save(after, delete=[method])
-            except PreconditionFailed:
-                continue
-            await self._audit.write(self._event(user, Activity.DELETED_INFO, method, Outcome.SUCCESS, "deleted",
-                                                None, client_ip))
-            return self._status(saved, policy)
-        raise PreconditionFailed("security info kept changing")
+            return after
+
+        _, saved = await self._info.change(user.id, without, delete=[method])
+        await self._audit.write(self._event(user, Activity.DELETED_INFO, method, Outcome.SUCCESS, "deleted",
+                                            None, client_ip))
+        return self._info.status(saved, policy)
 
     async def reconfirm(self, user: User, client_ip: str | None) -> StatusInfo:
-        policy = await self._policy.get()
-        for _ in range(SAVE_RETRIES):
-            summary = await self._info.summary(user.id)
+        policy = await self._info.policy()
+
+        def confirmed(summary: SecurityInfoSummary) -> SecurityInfoSummary:
             if not summary.methods:
                 raise NothingToConfirm("no methods")
-            try:
-                saved = await self._info.save(summary.confirmed(self._clock()))
-            except PreconditionFailed:
-                continue
-            await self._record(user, None, Outcome.SUCCESS, "reconfirmed", None, client_ip)
-            return self._status(saved, policy)
-        raise PreconditionFailed("security info kept changing")
+            return summary.confirmed(self._clock())
+
+        _, saved = await self._info.change(user.id, confirmed)
+        await self._record(user, None, Outcome.SUCCESS, "reconfirmed", None, client_ip)
+        return self._info.status(saved, policy)
 
     # -- helpers ---------------------------------------------------------------------------------------------
 
-    async def _save_method(self, user: User, method: RegisteredMethod, session: str,
-                           client_ip: str | None) -> StatusInfo:
-        policy = await self._policy.get()
-        is_admin = await self._is_admin(user.id)
-        for _ in range(SAVE_RETRIES):
-            summary = await self._info.summary(user.id)
-            was_registered = registration_status(summary, policy, method.registered_at).registered
-            updated = replace(summary.with_method(method.kind, method.registered_at), is_admin=is_admin)
-            try:
-                saved = await self._info.save(updated, put=[method])
-            except PreconditionFailed:
-                continue
-            status = self._status(saved, policy)
-            await self._record(user, method.kind, Outcome.SUCCESS, "verified", session, client_ip)
-            if status.registered and not was_registered:
-                await self._audit.write(self._event(user, Activity.REGISTERED_ALL_INFO, None, Outcome.SUCCESS,
-                                                    "registered", session, client_ip))
-            return status
-        raise PreconditionFailed("security info kept changing")
-
     async def _owned(self, user: User, challenge_id: str) -> Challenge | None:
         """The user's own code challenge with this id, or None (unknown, malformed, or someone else's)."""
-        if not GUID.match(challenge_id):
+        if not is_guid(challenge_id):
             return None
         found = [c for c in await self._challenges.in_partition(challenge_id.lower())
                  if c.method in CODE_METHODS and c.user_id == user.id]
         return found[0] if found else None
-
-    async def _is_admin(self, user_id: str) -> bool:
-        return bool(await self._graph.directory_roles(user_id))
 
     def _registerable(self, policy: Policy, is_admin: bool) -> frozenset[Method]:
         return effective_requirements(policy, is_admin).methods_allowed
@@ -362,23 +313,13 @@ class RegistrationService:
                 missing.append((method, reason))
         return missing
 
-    def _status(self, summary: SecurityInfoSummary, policy: Policy) -> StatusInfo:
-        status = registration_status(summary, policy, self._clock())
-        return StatusInfo(registered=status.registered, requiredCount=status.required_count,
-                          usableMethods=sorted(status.usable_methods), reconfirmDueAt=status.reconfirm_due_at,
-                          reconfirmDue=status.reconfirm_due)
-
     async def _record(self, user: User, method: Method | None, outcome: Outcome, step: str, session: str | None,
                       client_ip: str | None) -> None:
         await self._audit.write(self._event(user, Activity.REGISTERED_INFO, method, outcome, step, session, client_ip))
 
     def _event(self, user: User, activity: Activity, method: Method | None, outcome: Outcome, step: str,
                session: str | None, client_ip: str | None) -> AuditEvent:
-        return AuditEvent(
-            time=self._clock(), activity=activity, service=AuditService.AUTH_METHODS, actor=user.actor,
-            outcome=outcome, target_user_id=user.id, method=method.value if method else None, flow_id=session,
-            client_ip=client_ip, details={"step": step},
-        )
+        return registration_event(user, activity, method, outcome, step, session, client_ip, self._clock())
 
 
 def _normalise(method: Method, contact: str, default_region: str | None) -> str:

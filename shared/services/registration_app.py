@@ -13,113 +13,42 @@ pending row is taken under its ETag.
 `AuthenticatorAppCodes.verify_totp` is the check a reset flow (issue 5) uses on a registered app: window +/-1
 step, each step once.
 
-This module also holds `VerifiedMethodSaver`, which saves any verified method with the user's summary and audits
-it the way shared/services/registration.py does for codes; security questions use it too. (To be merged with
-`RegistrationService._save_method` there, which does the same for email and phones.)
+The policy and the saving of the method are SecurityInfoService's (shared/services/security_info.py), shared
+with every other registration flow.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import re
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
 
 import segno
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.graph import GraphGateway
-from shared.adapters.policy_store import PolicyStore
-from shared.adapters.secret_box import SecretBox, SecretUnreadable
+from shared.adapters.secret_box import SecretBox
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.domain import totp
 from shared.domain.access import Principal
-from shared.domain.audit import Activity, AuditEvent, AuditService, Outcome
-from shared.domain.policy import Method, Policy, effective_requirements
-from shared.domain.security_info import RegisteredMethod, registration_status
-from shared.errors import ChallengeClosed, CodeNotAccepted, MethodNotAllowed, PreconditionFailed
-from shared.services.registration import CodeThrottle, StatusInfo, User, Verified
+from shared.domain.audit import Activity, Outcome
+from shared.domain.policy import Method, effective_requirements
+from shared.domain.security_info import RegisteredMethod
+from shared.errors import ChallengeClosed, CodeNotAccepted, MethodNotAllowed, SecretUnreadable
+from shared.services.registration import CodeThrottle, User, Verified
+from shared.services.security_info import SecurityInfoService, registration_event
 
 log = logging.getLogger("sspr.registration.app")
 
 Clock = Callable[[], datetime]
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 DEFAULT_ISSUER = "SSPR"
-SAVE_RETRIES = 10
-
-
-class PolicySource(Protocol):
-    async def get(self) -> Policy: ...
-
-
-class CurrentPolicy:
-    """The policy as saved, read on every call: registration is rare, and a method an admin just turned off must
-    not be registrable for another 30 s (the sign-in hook's cache, PolicyCache, may lag that much)."""
-
-    def __init__(self, store: PolicyStore) -> None:
-        self._store = store
-
-    async def get(self) -> Policy:
-        policy, _ = await self._store.get()
-        return policy
 
 
 def user_of(principal: Principal) -> User:
     return User(principal.object_id, principal.actor())
-
-
-def registration_event(user: User, activity: Activity, method: Method | None, outcome: Outcome, step: str,
-                       session: str | None, client_ip: str | None, now: datetime,
-                       reason: str | None = None) -> AuditEvent:
-    """An "Authentication Methods" event about the user's own security info; details never hold a secret."""
-    return AuditEvent(time=now, activity=activity, service=AuditService.AUTH_METHODS, actor=user.actor,
-                      outcome=outcome, target_user_id=user.id, method=method.value if method else None,
-                      flow_id=session, client_ip=client_ip, reason=reason, details={"step": step})
-
-
-class VerifiedMethodSaver:
-    """Saves a verified method with the summary (is_admin from the directory, ETag-retried) and audits "User
-    registered security info", plus "User registered all required security info" when this completes the set."""
-
-    def __init__(self, store: SecurityInfoStore, graph: GraphGateway, policy: PolicySource, audit: AuditStore,
-                 clock: Clock) -> None:
-        self._store = store
-        self._graph = graph
-        self._policy = policy
-        self._audit = audit
-        self._clock = clock
-
-    async def is_admin(self, user_id: str) -> bool:
-        return bool(await self._graph.directory_roles(user_id))
-
-    async def save(self, user: User, method: RegisteredMethod, session: str | None,
-                   client_ip: str | None) -> StatusInfo:
-        policy = await self._policy.get()
-        is_admin = await self.is_admin(user.id)
-        for _ in range(SAVE_RETRIES):
-            summary = await self._store.summary(user.id)
-            was_registered = registration_status(summary, policy, method.registered_at).registered
-            updated = replace(summary.with_method(method.kind, method.registered_at), is_admin=is_admin)
-            try:
-                saved = await self._store.save(updated, put=[method])
-            except PreconditionFailed:
-                continue
-            now = self._clock()
-            status = registration_status(saved, policy, now)
-            await self._audit.write(registration_event(user, Activity.REGISTERED_INFO, method.kind, Outcome.SUCCESS,
-                                                       "verified", session, client_ip, now))
-            if status.registered and not was_registered:
-                await self._audit.write(registration_event(user, Activity.REGISTERED_ALL_INFO, None, Outcome.SUCCESS,
-                                                           "registered", session, client_ip, now))
-            return StatusInfo(registered=status.registered, requiredCount=status.required_count,
-                              usableMethods=sorted(status.usable_methods), reconfirmDueAt=status.reconfirm_due_at,
-                              reconfirmDue=status.reconfirm_due)
-        raise PreconditionFailed("security info kept changing")
 
 
 class AppSetup(BaseModel):
@@ -143,13 +72,12 @@ def qr_svg(uri: str) -> str:
 
 class AuthenticatorAppService:
     def __init__(self, store: SecurityInfoStore, box: SecretBox, throttle: CodeThrottle, graph: GraphGateway,
-                 policy: PolicySource, saver: VerifiedMethodSaver, audit: AuditStore, clock: Clock) -> None:
-        self._store = store
+                 security_info: SecurityInfoService, audit: AuditStore, clock: Clock) -> None:
+        self._store = store  # the pending setup row; the method itself is saved by `security_info`
         self._box = box
         self._throttle = throttle
         self._graph = graph
-        self._policy = policy
-        self._saver = saver
+        self._info = security_info
         self._audit = audit
         self._clock = clock
 
@@ -190,11 +118,11 @@ class AuthenticatorAppService:
             raise CodeNotAccepted("the setup was confirmed or replaced meanwhile")
         method = RegisteredMethod(Method.AUTHENTICATOR_APP, now, last_used_step=step,
                                   secret=self._box.seal(seed, totp.seed_context(user.id)))
-        status = await self._saver.save(user, method, pending.setup_id, client_ip)
+        status = await self._info.save_method(user, method, pending.setup_id, client_ip)
         return Verified(method=Method.AUTHENTICATOR_APP, status=status)
 
     async def _ensure_allowed(self) -> None:
-        policy = await self._policy.get()
+        policy = await self._info.policy()
         # Administrators keep every method but questions, so the app is allowed for them iff for everyone.
         if Method.AUTHENTICATOR_APP not in effective_requirements(policy, is_admin=False).methods_allowed:
             raise MethodNotAllowed("authenticator app not allowed by policy")

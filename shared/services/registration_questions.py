@@ -1,7 +1,8 @@
 """Registering security questions for the signed-in user, and checking answers at a reset (security.md A11).
 
 Offered only when the policy allows questions, and never to administrators (any directory role, asked of the
-directory on each call, so a user made admin a minute ago is refused). The user answers exactly the policy's
+directory on each call through SecurityInfoService, so a user made admin a minute ago is refused and their
+stored admin flag corrected). The user answers exactly the policy's
 `registerCount` questions, picked from the shipped catalogue (web/i18n/questions.<lang>.json, English and
 Swedish, stable ids) and the admin's custom questions; every broken rule comes back at once. Only Argon2id
 hashes are stored; answers are never logged, audited or returned.
@@ -25,21 +26,14 @@ from shared.domain.audit import Activity, Outcome
 from shared.domain.policy import Method, Policy
 from shared.domain.security_info import RegisteredMethod
 from shared.domain.security_questions import Answer, Question
-from shared.errors import InvalidRequest, MethodNotAllowed, Problem, SsprError
+from shared.errors import InvalidRequest, MethodNotAllowed, QuestionsNotForAdministrators
 from shared.services.registration import User, Verified
-from shared.services.registration_app import PolicySource, VerifiedMethodSaver, registration_event, user_of
+from shared.services.registration_app import user_of
+from shared.services.security_info import SecurityInfoService, registration_event
 
 Clock = Callable[[], datetime]
 CATALOG_DIR = Path(__file__).resolve().parents[2] / "web" / "i18n"
 LANGUAGES = ("en", "sv")
-
-
-class QuestionsNotForAdministrators(SsprError):
-    problem = Problem(
-        "urn:sspr:problem:questions-not-for-administrators",
-        "Security questions are not available to administrators. Register another method.",
-        403,
-    )
 
 
 @cache
@@ -72,10 +66,9 @@ class QuestionCatalog(BaseModel):
 
 
 class SecurityQuestionsService:
-    def __init__(self, policy: PolicySource, saver: VerifiedMethodSaver, audit: AuditStore, clock: Clock,
+    def __init__(self, security_info: SecurityInfoService, audit: AuditStore, clock: Clock,
                  catalogue: Callable[[str], Mapping[str, str]] = question_catalogue) -> None:
-        self._policy = policy
-        self._saver = saver
+        self._info = security_info
         self._audit = audit
         self._clock = clock
         self._catalogue = catalogue
@@ -103,26 +96,27 @@ class SecurityQuestionsService:
         secret = await asyncio.to_thread(rules.protect_answers, answers, questions)
         now = self._clock()
         method = RegisteredMethod(Method.SECURITY_QUESTIONS, now, secret=secret)
-        status = await self._saver.save(user, method, None, client_ip)
+        status = await self._info.save_method(user, method, None, client_ip)
         return Verified(method=Method.SECURITY_QUESTIONS, status=status)
 
     @staticmethod
-    async def verify_answers(method: RegisteredMethod, answers: Mapping[str, str]) -> bool:
-        """For a reset (issue 5): True when every given answer (question id -> answer) matches the registered one.
-        Which questions to ask (the policy's resetCount) is the caller's choice."""
+    async def verify_answers(method: RegisteredMethod, answers: Mapping[str, str], reset_count: int) -> bool:
+        """For a reset (issue 5): True when exactly `reset_count` (the policy's resetCount) distinct registered
+        questions are answered (question id -> answer) and every answer matches. Which questions to ask is the
+        caller's choice; a wrong number of answers is refused before any (costly) hash is computed."""
         if method.kind is not Method.SECURITY_QUESTIONS:
             return False
-        return await asyncio.to_thread(rules.answers_match, method.secret, answers)
+        return await asyncio.to_thread(rules.answers_match, method.secret, answers, reset_count)
 
     async def _allowed_policy(self, user: User, client_ip: str | None, attempt: bool) -> Policy:
         """The policy, if it lets this user register questions; a refused registration `attempt` is audited
         (a mere look at the catalogue is not)."""
-        policy = await self._policy.get()
+        policy = await self._info.policy()
         if Method.SECURITY_QUESTIONS not in policy.methods_allowed.methods():
             if attempt:
                 await self._refused(user, client_ip, "not-allowed", "security questions are off in the policy")
             raise MethodNotAllowed("security questions not allowed by policy")
-        if await self._saver.is_admin(user.id):
+        if (await self._info.current(user.id)).is_admin:
             if attempt:
                 await self._refused(user, client_ip, "not-for-administrators", "the user holds a directory role")
             raise QuestionsNotForAdministrators(f"user {user.id} holds a directory role")

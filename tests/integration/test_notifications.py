@@ -25,11 +25,11 @@ from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.credentials import graph_credential
 from shared.adapters.graph import GraphGateway
 from shared.adapters.mail import MailLedger, MailSender
-from shared.adapters.phone import EmulatorPhone, NoPhone
+from shared.adapters.phone import AcsPhone, EmulatorPhone, NoPhone, send_once
 from shared.adapters.policy_store import PolicyStore
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients
-from shared.adapters.throttle_store import ThrottleStore
+from shared.adapters.throttle_store import GLOBAL_SHARDS, ThrottleStore
 from shared.config import load_settings
 from shared.domain import codes
 from shared.domain.audit import Actor
@@ -37,9 +37,10 @@ from shared.domain.codes import Challenge, Channel, Verdict
 from shared.domain.policy import Method
 from shared.domain.throttling import Budget
 from shared.errors import ChannelPaused, CodeNotAccepted, MethodUnavailable
-from shared.services.notifications import InvalidNotification, NotificationQueue, NotificationService
+from shared.services.notifications import REMINDER_LEASE, InvalidNotification, NotificationQueue, NotificationService
 from shared.services.policy import PolicyCache
 from shared.services.registration import CodeThrottle, RegistrationService, User
+from shared.services.security_info import CurrentPolicy, SecurityInfoService
 
 KEY = b"integration-test-code-key-32-bytes!!"
 PREFIX = "ntf" + uuid.uuid4().hex[:8]
@@ -70,9 +71,10 @@ class Parts:
 def build_registration(p: Parts, budgets: tuple[Budget, ...] | None = None, phone: Any = None) -> RegistrationService:
     throttle = CodeThrottle(ThrottleStore(p.storage), AuditStore(p.storage), p.clock,
                             **({"budgets": budgets} if budgets else {}))
-    return RegistrationService(SecurityInfoStore(p.storage), p.challenges, throttle, NotificationQueue(p.storage),
-                               p.graph, p.policy, phone or EmulatorPhone(p.emulator.base_url), AuditStore(p.storage),
-                               KEY, p.clock)
+    info = SecurityInfoService(SecurityInfoStore(p.storage), p.graph, CurrentPolicy(PolicyStore(p.storage)),
+                               AuditStore(p.storage), p.clock)
+    return RegistrationService(info, p.challenges, throttle, NotificationQueue(p.storage),
+                               phone or EmulatorPhone(p.emulator.base_url), AuditStore(p.storage), KEY, p.clock)
 
 
 @pytest.fixture
@@ -263,3 +265,73 @@ async def _drain(parts: Parts) -> list[str]:
         bodies.append(m.content)
         await queue.delete_message(m)
     return bodies
+
+
+# ---- sends named once (F1), the mail ledger's claims, global budgets spread over rows (F3) ----------------------
+
+class _Token:
+    token = "test-token"
+
+
+class _Credential:
+    """Stands in for the managed identity: ACS is faked below, so no real token is needed."""
+
+    async def get_token(self, *scopes: str) -> _Token:
+        return _Token()
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_acs_send_retried_after_a_5xx_names_the_same_send_both_times(
+        azurite: Azurite, graph_emulator: GraphEmulator) -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def acs(request: httpx.Request) -> httpx.Response:  # ACS itself: the first POST fails after sending
+        bodies.append(json.loads(request.content))
+        if len(bodies) == 1:
+            return httpx.Response(503)
+        return httpx.Response(202, json={"value": [{"to": "+46701234567", "successful": True, "httpStatusCode": 202}]})
+
+    settings = load_settings(app_settings(azurite, graph_emulator))
+    phone = AcsPhone("https://acs.example", "+18005550100", settings,
+                     http=httpx.AsyncClient(transport=httpx.MockTransport(acs)), credential=_Credential())
+    issued = datetime(2026, 11, 25, 12, 0, 5, tzinfo=UTC)
+    message_id = str(uuid.uuid4())
+    await phone.send(Channel.SMS, "+46701234567", "Your code is 12345678", send_once(message_id, 1, issued))
+    await phone.close()
+    first, retry = (b["smsRecipients"][0] for b in bodies)
+    assert first == retry
+    assert first["repeatabilityFirstSent"] == "Wed, 25 Nov 2026 12:00:05 GMT"
+    assert uuid.UUID(first["repeatabilityRequestId"])  # ACS wants a GUID
+    assert first["repeatabilityRequestId"] == send_once(message_id, 1, issued).request_id
+    assert send_once(message_id, 2, issued).request_id != first["repeatabilityRequestId"]  # a new code: a new send
+
+
+async def test_releasing_a_claim_leaves_another_workers_takeover_alone(parts: Parts) -> None:
+    ledger = MailLedger(parts.storage)
+    message_id = str(uuid.uuid4())
+    start = parts.clock()
+    crashed = await ledger.claim(message_id, start, REMINDER_LEASE)
+    assert crashed is not None and await ledger.claim(message_id, start, REMINDER_LEASE) is None
+    later = start + REMINDER_LEASE + timedelta(seconds=1)
+    takeover = await ledger.claim(message_id, later, REMINDER_LEASE)
+    assert takeover is not None and takeover != crashed
+    await ledger.release(message_id, crashed)  # the slow first worker gives up its (stale) claim
+    assert await ledger.claim(message_id, later, REMINDER_LEASE) is None  # the takeover still holds
+    await ledger.release(message_id, takeover)
+    assert await ledger.claim(message_id, later, REMINDER_LEASE) is not None
+
+
+async def test_a_global_budget_counts_every_send_across_its_rows(parts: Parts) -> None:
+    store = ThrottleStore(parts.storage)
+    budget = Budget(Channel.VOICE, "global", 45, timedelta(hours=1))
+    # A window of its own, far from the other tests' sends.
+    now = datetime(2040, 1, 1, tzinfo=UTC) + timedelta(hours=uuid.uuid4().int % 100_000)
+    counts = await asyncio.gather(*(store.spend(budget, f"192.0.2.{i}", now) for i in range(40)))
+    assert max(counts) <= 40
+    assert await store.spend(budget, None, now) == 41  # nothing racing it: the sum is exact
+    table = await parts.storage.table_ready("Throttle")
+    rows = [e async for e in table.query_entities("PartitionKey eq @pk", parameters={"pk": "budget-voice-global"})
+            if e["RowKey"].startswith(now.strftime("%Y%m%dT%H"))]
+    assert 1 < len(rows) <= GLOBAL_SHARDS and sum(int(e["count"]) for e in rows) == 41

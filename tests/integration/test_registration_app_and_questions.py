@@ -399,6 +399,23 @@ def test_an_administrator_may_not_register_questions(api: httpx.Client, graph_em
         assert response.json()["type"] == "urn:sspr:problem:questions-not-for-administrators"
 
 
+def test_a_user_made_administrator_after_registering_is_refused_questions_and_flagged(
+        person: Person, questions_allowed: None, azurite: Azurite, graph_emulator: GraphEmulator) -> None:
+    setup = person.post(APP).json()
+    assert person.post(f"{APP}/verify", {"setupId": setup["setupId"],
+                                         "code": pyotp.TOTP(setup["secret"]).now()}).status_code == 200
+    [summary] = [r for r in rows_of(azurite, person.id) if r["RowKey"] == "summary"]
+    assert summary["isAdmin"] is False
+    made_admin = httpx.patch(f"{graph_emulator.base_url}/_emulator/users/{person.id}",
+                             json={"roles": ["Helpdesk Administrator"]}, timeout=10)
+    assert made_admin.status_code == 200, made_admin.text
+    refused = person.get(f"{QUESTIONS}/catalog")
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "urn:sspr:problem:questions-not-for-administrators"
+    [summary] = [r for r in rows_of(azurite, person.id) if r["RowKey"] == "summary"]
+    assert summary["isAdmin"] is True  # the sign-in hook now asks for two methods too
+
+
 def test_questions_are_refused_when_the_policy_does_not_allow_them(person: Person, default_policy: None) -> None:
     for response in (person.get(f"{QUESTIONS}/catalog"), person.put(QUESTIONS, {"answers": [
             {"questionId": "city-of-birth", "answer": "Uppsala"}, {"questionId": "first-pet-name", "answer": "Rex"},

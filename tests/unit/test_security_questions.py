@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -126,28 +127,53 @@ def test_a_custom_questions_text_is_kept_with_its_hash() -> None:
 
 def test_right_answers_match_whatever_their_case_and_spacing() -> None:
     stored = sq.protect_answers(GOOD, QUESTIONS)
-    assert sq.answers_match(stored, {"city-of-birth": "  UPPSALA", "first-school": "ekbacken "})
+    assert sq.answers_match(stored, {"city-of-birth": "  UPPSALA", "first-school": "ekbacken "}, reset_count=2)
+    assert sq.answers_match(stored, {"city-of-birth": "uppsala", "first-pet-name": "REX", "first-school": "Ekbacken"},
+                            reset_count=3)
 
 
 @pytest.mark.parametrize("given", [
     {"city-of-birth": "Uppsala", "first-school": "Lund"},  # one wrong
-    {"city-of-birth": "Rex"},  # another question's answer
+    {"city-of-birth": "Rex", "first-school": "Ekbacken"},  # another question's answer
     {"city-of-birth": "Uppsala", "childhood-street": "Storgatan"},  # a question not registered
     {},  # nothing
 ])
 def test_wrong_answers_do_not_match(given: dict[str, str]) -> None:
-    assert not sq.answers_match(sq.protect_answers(GOOD, QUESTIONS), given)
+    assert not sq.answers_match(sq.protect_answers(GOOD, QUESTIONS), given, reset_count=2)
+
+
+@pytest.mark.parametrize("given", [
+    {"city-of-birth": "Uppsala"},  # one right answer is not enough when resetCount is 3
+    {"city-of-birth": "Uppsala", "first-school": "Ekbacken"},
+])
+def test_fewer_answers_than_the_reset_count_do_not_match_even_when_right(given: dict[str, str]) -> None:
+    assert not sq.answers_match(sq.protect_answers(GOOD, QUESTIONS), given, reset_count=3)
+
+
+def test_more_answers_than_the_reset_count_are_refused_before_any_hashing() -> None:
+    stored = sq.protect_answers(GOOD, QUESTIONS)
+    flood = {"city-of-birth": "Uppsala", "first-pet-name": "Rex", "first-school": "Ekbacken",
+             **{f"q{i}": "x" * 40 for i in range(500)}}
+    started = time.perf_counter()
+    assert not sq.answers_match(stored, flood, reset_count=3)
+    assert time.perf_counter() - started < 1  # 503 Argon2 verifies would take ~25 s
+
+
+def test_a_reset_count_above_the_registered_questions_matches_nothing() -> None:
+    stored = sq.protect_answers(GOOD, QUESTIONS)
+    right = {"city-of-birth": "Uppsala", "first-pet-name": "Rex", "first-school": "Ekbacken", "extra": "x"}
+    assert not sq.answers_match(stored, right, reset_count=4)
 
 
 def test_unreadable_stored_answers_match_nothing() -> None:
-    assert not sq.answers_match("not json", {"city-of-birth": "Uppsala"})
-    assert not sq.answers_match(None, {"city-of-birth": "Uppsala"})
+    assert not sq.answers_match("not json", {"city-of-birth": "Uppsala"}, reset_count=1)
+    assert not sq.answers_match(None, {"city-of-birth": "Uppsala"}, reset_count=1)
 
 
 def test_a_hash_moved_to_another_question_does_not_match_there() -> None:
     document = json.loads(sq.protect_answers(GOOD, QUESTIONS))
     document["questions"][1]["hash"] = document["questions"][0]["hash"]  # Uppsala's hash under first-pet-name
-    assert not sq.answers_match(json.dumps(document), {"first-pet-name": "Uppsala"})
+    assert not sq.answers_match(json.dumps(document), {"first-pet-name": "Uppsala"}, reset_count=1)
 
 
 # ---- the shipped catalogue -------------------------------------------------------------------------------------

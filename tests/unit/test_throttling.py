@@ -48,7 +48,7 @@ def test_old_failures_fall_out_of_the_window() -> None:
 
 def test_a_block_is_not_extended_by_the_attempts_it_refuses() -> None:
     t = UserThrottle("u")
-    for i in range(11):
+    for _ in range(11):
         t = throttling.record_send(t, NOW)
     until = t.blocked_until
     t = throttling.record_send(t, NOW + timedelta(hours=1))

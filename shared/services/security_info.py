@@ -1,0 +1,158 @@
+"""The one place registration reads and changes a user's security info summary, and saves a verified method.
+
+Every registration flow (codes, authenticator app, security questions, removal, reconfirmation) goes through
+`SecurityInfoService`, so they share one policy source, one status rule and one way of saving:
+
+- The policy is read as saved on every call (`CurrentPolicy`): registration is rare, and a method an admin just
+  turned off must not stay registrable for the 30 s the sign-in hook's cache (PolicyCache) may lag.
+- Whether the user is an administrator (security.md A12: two methods, never questions) is asked of the
+  directory at every decision (`current`), never trusted from the summary row: a user given a directory role
+  after registering is judged as an admin at once, and the row's flag, which the sign-in hook reads, is
+  corrected when it differs.
+- Every change is one ETag'd write of the summary (with its method rows), re-read and re-applied when another
+  request wrote first (shared/adapters/etag_retry.py).
+
+Audit (Entra's names): "User registered security info" when a method is saved, and "User registered all required
+security info" when that completes the required set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.adapters.audit_store import AuditStore
+from shared.adapters.etag_retry import retry_lost_races
+from shared.adapters.graph import GraphGateway
+from shared.adapters.policy_store import PolicyStore
+from shared.adapters.security_info_store import SecurityInfoStore
+from shared.domain.audit import Activity, Actor, AuditEvent, AuditService, Outcome
+from shared.domain.policy import Method, Policy
+from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary, registration_status
+from shared.errors import PreconditionFailed
+
+log = logging.getLogger("sspr.registration")
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class User:
+    """The signed-in user, from their token."""
+
+    id: str
+    actor: Actor
+
+
+class StatusInfo(BaseModel):
+    """Whether the user can reset, and when they must confirm their info again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    registered: bool
+    requiredCount: int
+    usableMethods: list[Method]
+    reconfirmDueAt: datetime | None
+    reconfirmDue: bool
+
+
+class PolicySource(Protocol):
+    async def get(self) -> Policy: ...
+
+
+class CurrentPolicy:
+    """The policy as saved, read on every call (registration's one policy source)."""
+
+    def __init__(self, store: PolicyStore) -> None:
+        self._store = store
+
+    async def get(self) -> Policy:
+        policy, _ = await self._store.get()
+        return policy
+
+
+def registration_event(user: User, activity: Activity, method: Method | None, outcome: Outcome, step: str,
+                       session: str | None, client_ip: str | None, now: datetime,
+                       reason: str | None = None) -> AuditEvent:
+    """An "Authentication Methods" event about the user's own security info; details never hold a secret."""
+    return AuditEvent(time=now, activity=activity, service=AuditService.AUTH_METHODS, actor=user.actor,
+                      outcome=outcome, target_user_id=user.id, method=method.value if method else None,
+                      flow_id=session, client_ip=client_ip, reason=reason, details={"step": step})
+
+
+Change = Callable[[SecurityInfoSummary], SecurityInfoSummary]
+
+
+class SecurityInfoService:
+    def __init__(self, store: SecurityInfoStore, graph: GraphGateway, policy: PolicySource, audit: AuditStore,
+                 clock: Clock) -> None:
+        self._store = store
+        self._graph = graph
+        self._policy = policy
+        self._audit = audit
+        self._clock = clock
+
+    async def policy(self) -> Policy:
+        return await self._policy.get()
+
+    async def is_admin(self, user_id: str) -> bool:
+        """Whether the directory gives the user any directory role now (Graph, never the stored flag)."""
+        return bool(await self._graph.directory_roles(user_id))
+
+    async def methods(self, user_id: str) -> list[RegisteredMethod]:
+        return await self._store.methods(user_id)
+
+    async def current(self, user_id: str) -> SecurityInfoSummary:
+        """The user's summary with `is_admin` as the directory says now; a stored row whose flag differs is
+        corrected (so the sign-in hook judges the user by the right rule too). A user without a row gets none."""
+        is_admin = await self.is_admin(user_id)
+
+        async def attempt() -> SecurityInfoSummary:
+            summary = await self._store.summary(user_id)
+            if summary.etag is None or summary.is_admin == is_admin:
+                return replace(summary, is_admin=is_admin)
+            log.info("user %s %s a directory role since the summary was saved: flag corrected", user_id,
+                     "gained" if is_admin else "lost")
+            return await self._store.save(replace(summary, is_admin=is_admin))
+
+        return await retry_lost_races(attempt, f"security info of {user_id}", lost=PreconditionFailed)
+
+    async def change(self, user_id: str, change: Change, put: list[RegisteredMethod] | None = None,
+                     delete: list[Method] | None = None) -> tuple[SecurityInfoSummary, SecurityInfoSummary]:
+        """Apply `change` to the summary read (with the directory's admin flag) and save it with the method rows
+        to `put` and `delete`, as one ETag'd write, re-applied when another request wrote first. `change` may
+        raise to refuse. Returns (before, after) of the write that was stored."""
+        is_admin = await self.is_admin(user_id)
+
+        async def attempt() -> tuple[SecurityInfoSummary, SecurityInfoSummary]:
+            before = replace(await self._store.summary(user_id), is_admin=is_admin)
+            return before, await self._store.save(change(before), put=put, delete=delete)
+
+        return await retry_lost_races(attempt, f"security info of {user_id}", lost=PreconditionFailed)
+
+    async def save_method(self, user: User, method: RegisteredMethod, session: str | None,
+                          client_ip: str | None) -> StatusInfo:
+        """Save a verified method (replacing one of its kind) and audit it; the user's status after."""
+        policy = await self.policy()
+        before, saved = await self.change(user.id, lambda s: s.with_method(method.kind, method.registered_at),
+                                          put=[method])
+        now = self._clock()
+        status = registration_status(saved, policy, now)
+        was_registered = registration_status(before, policy, now).registered
+        await self._audit.write(registration_event(user, Activity.REGISTERED_INFO, method.kind, Outcome.SUCCESS,
+                                                   "verified", session, client_ip, now))
+        if status.registered and not was_registered:
+            await self._audit.write(registration_event(user, Activity.REGISTERED_ALL_INFO, None, Outcome.SUCCESS,
+                                                       "registered", session, client_ip, now))
+        return self.status(saved, policy)
+
+    def status(self, summary: SecurityInfoSummary, policy: Policy) -> StatusInfo:
+        status = registration_status(summary, policy, self._clock())
+        return StatusInfo(registered=status.registered, requiredCount=status.required_count,
+                          usableMethods=sorted(status.usable_methods), reconfirmDueAt=status.reconfirm_due_at,
+                          reconfirmDue=status.reconfirm_due)
