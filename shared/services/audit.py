@@ -17,9 +17,6 @@ class AuditLog:
         self._store = store
         self._clock = clock
 
-    async def record(self, event: AuditEvent) -> None:
-        await self._store.write(event)
-
     async def search(self, start: datetime | None, end: datetime | None, user_id: str | None,
                      activity: Activity | None, page_size: int, continuation: str | None) -> AuditPage:
         end = end or self._clock()
