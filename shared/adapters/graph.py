@@ -351,48 +351,6 @@ class GraphGateway:
             other_mails=tuple(user.other_mails or ()), preferred_language=user.preferred_language,
         )
 
-    # ---- registration and notifications: mail, directory roles, a user's contact info --------------------
-
-    async def send_mail(self, sender: str, to: list[str], subject: str, html: str) -> None:
-        """POST /users/{sender}/sendMail (HTML body), not saved to Sent Items."""
-        from msgraph.generated.models.body_type import BodyType
-        from msgraph.generated.models.email_address import EmailAddress
-        from msgraph.generated.models.item_body import ItemBody
-        from msgraph.generated.models.message import Message
-        from msgraph.generated.models.recipient import Recipient
-        from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
-
-        message = Message(
-            subject=subject,
-            body=ItemBody(content_type=BodyType.Html, content=html),
-            to_recipients=[Recipient(email_address=EmailAddress(address=address)) for address in to],
-        )
-        body = SendMailPostRequestBody(message=message, save_to_sent_items=False)
-        await self._call(lambda: self._client.users.by_user_id(sender).send_mail.post(body))
-
-    async def directory_roles(self, user_id: str) -> list[str]:
-        """GET /users/{id}/transitiveMemberOf/microsoft.graph.directoryRole: the display names of the user's roles."""
-        page = await self._call(
-            lambda: self._client.users.by_user_id(user_id).transitive_member_of.graph_directory_role.get()
-        )
-        return [r.display_name or r.id or "" for r in (page.value if page and page.value else [])]
-
-    async def user_contact(self, user_id: str) -> UserContact:
-        """GET /users/{id}: where and in which language the user reads mail (GraphError 404 if no such user)."""
-        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
-
-        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(
-            select=["id", "displayName", "mail", "otherMails", "preferredLanguage"]
-        )
-        config = RequestConfiguration(query_parameters=query)
-        user = await self._call(lambda: self._client.users.by_user_id(user_id).get(request_configuration=config))
-        if user is None:
-            raise GraphError(404, "Request_ResourceNotFound")
-        return UserContact(
-            id=user.id or user_id, display_name=user.display_name or "", mail=user.mail,
-            other_mails=tuple(user.other_mails or ()), preferred_language=user.preferred_language,
-        )
-
     async def warm_up(self) -> None:
         """Pay the SDK's lazy imports (request builders, models, serializers) now, not in a user's request."""
         try:
