@@ -10,6 +10,7 @@ from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ResourceExistsError
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
@@ -24,6 +25,12 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "connection_timeout": 5,
     "read_timeout": 15,
 }
+
+
+def _options() -> dict[str, Any]:
+    """Client options with a transport of its own that does not read ~/.netrc and proxy variables on every
+    request (15% of the sign-in hook's CPU went there); storage is reached directly, never through a proxy."""
+    return {**CLIENT_OPTIONS, "transport": AioHttpTransport(use_env_settings=False)}
 
 
 class StorageClients:
@@ -52,8 +59,8 @@ class StorageClients:
         if settings.storage_connection_string:
             conn = expand_development_storage(settings.storage_connection_string)
             return cls(
-                TableServiceClient.from_connection_string(conn, **CLIENT_OPTIONS),
-                QueueServiceClient.from_connection_string(conn, **CLIENT_OPTIONS),
+                TableServiceClient.from_connection_string(conn, **_options()),
+                QueueServiceClient.from_connection_string(conn, **_options()),
                 settings.table_prefix,
                 queue_prefix=settings.queue_prefix,
             )
@@ -64,8 +71,8 @@ class StorageClients:
         table_uri = settings.storage_table_service_uri or f"https://{account}.table.core.windows.net"
         queue_uri = settings.storage_queue_service_uri or f"https://{account}.queue.core.windows.net"
         return cls(
-            TableServiceClient(endpoint=table_uri, credential=credential, **CLIENT_OPTIONS),
-            QueueServiceClient(account_url=queue_uri, credential=credential, **CLIENT_OPTIONS),
+            TableServiceClient(endpoint=table_uri, credential=credential, **_options()),
+            QueueServiceClient(account_url=queue_uri, credential=credential, **_options()),
             settings.table_prefix,
             credential,
             queue_prefix=settings.queue_prefix,

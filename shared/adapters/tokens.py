@@ -10,8 +10,10 @@ serving (a discovery outage must not fail every sign-in), and no keys at all is 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,6 +27,7 @@ from shared.errors import IdentityUnavailable, Unauthenticated
 LEEWAY_SECONDS = 60
 JWKS_MAX_AGE_SECONDS = 6 * 3600
 UNKNOWN_KID_REFRESH_INTERVAL_SECONDS = 30
+VERIFIED_CACHE_SIZE = 4096
 FIRST_FETCH_RETRY_SECONDS = 2
 
 log = logging.getLogger("sspr.tokens")
@@ -54,9 +57,32 @@ class TokenValidator:
         self._fetched_at: float | None = None  # last successful fetch
         self._attempted_at: float | None = None  # last attempt, successful or not
         self._lock = asyncio.Lock()
+        self._verified: OrderedDict[bytes, dict[str, Any]] = OrderedDict()  # sha256(token) -> claims, LRU
 
     async def validate(self, token: str) -> dict[str, Any]:
         """The token's claims, or `Unauthenticated`."""
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._verified.get(digest)
+        if cached is not None:
+            # The same bytes were signature-checked already (Entra reuses a token for up to an hour); only the
+            # clock-dependent checks are repeated.
+            self._check_times(cached)
+            self._verified.move_to_end(digest)
+            return cached
+        claims = await self._verify(token)
+        self._verified[digest] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        now = self._clock()
+        if float(claims["exp"]) + LEEWAY_SECONDS < now:
+            raise Unauthenticated("token expired")
+        if float(claims["nbf"]) - LEEWAY_SECONDS > now:
+            raise Unauthenticated("token not yet valid")
+
+    async def _verify(self, token: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -76,11 +102,7 @@ class TokenValidator:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"token rejected: {type(exc).__name__}") from None
-        now = self._clock()
-        if float(claims["exp"]) + LEEWAY_SECONDS < now:
-            raise Unauthenticated("token expired")
-        if float(claims["nbf"]) - LEEWAY_SECONDS > now:
-            raise Unauthenticated("token not yet valid")
+        self._check_times(claims)
         if str(claims["tid"]).lower() != self._tenant_id:
             raise Unauthenticated("token from another tenant")
         if not claims.get("oid"):

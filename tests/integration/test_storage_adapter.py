@@ -45,7 +45,7 @@ async def test_queue_messages_are_base64_on_the_wire(azurite: Azurite) -> None:
         queue = clients.queue(name)
         await queue.create_queue()
         await queue.send_message('{"requestId":"r1","text":"åäö"}')
-        raw = QueueClient.from_connection_string(azurite.connection_string, name)  # no decode policy
+        raw = QueueClient.from_connection_string(azurite.connection_string, clients.queue_name(name))  # no decoding
         [peeked] = raw.peek_messages()
         assert base64.b64decode(peeked.content).decode("utf-8") == '{"requestId":"r1","text":"åäö"}'
         [received] = [m async for m in queue.receive_messages()]

@@ -255,3 +255,14 @@ async def test_cached_keys_keep_serving_when_the_tenant_cannot_be_reached() -> N
     finally:
         emulator.process.stop()
         await v.close()
+
+
+async def test_a_token_seen_before_is_not_rechecked_but_still_expires(validator: tuple[TokenValidator, Clock],
+                                                                      graph_emulator: GraphEmulator) -> None:
+    v, clock = validator
+    token = crafted_token(graph_emulator, ADMIN_CLAIMS, expires_in=600)
+    assert (await v.validate(token))["oid"] == ADMIN_CLAIMS["oid"]
+    assert (await v.validate(token))["oid"] == ADMIN_CLAIMS["oid"]  # from the cache of verified tokens
+    clock.now += 600 + 61
+    with pytest.raises(Unauthenticated):
+        await v.validate(token)
