@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: install run test test-fast bench clean
+.PHONY: install run test bench clean
 
 install: $(VENV)/.installed devtools/node_modules/.installed
 
@@ -21,6 +21,7 @@ run: install
 	$(PY) -m devtools.run
 
 test: install
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 bench: install

@@ -2,13 +2,21 @@
 
 import azure.functions as func
 
-from functions import audit, health, openapi, warmup
-from functions import password_expiration, tenant
-from functions import policy
-from functions import notifications, registration
-from functions import registration_methods
-from functions import hooks, signin_events
-from functions import enablement
+from functions import (
+    audit,
+    enablement,
+    health,
+    hooks,
+    notifications,
+    openapi,
+    password_expiration,
+    policy,
+    registration,
+    registration_methods,
+    signin_events,
+    tenant,
+    warmup,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -84,3 +84,10 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 def run(coro: object) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def report(result: dict[str, object]) -> dict[str, object]:
+    """Print a benchmark's result (workload, figure, baseline, ratio, target), one line each, and return it."""
+    for key, value in result.items():
+        print(f"{key:>9}: {value}", flush=True)
+    return result

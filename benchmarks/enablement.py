@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.baseline import batch_write_throughput
+from benchmarks.baseline import batch_write_throughput, report
 from devtools.azurite import Azurite
 from devtools.processes import REPO_ROOT
 from devtools.stack import GraphEmulator, app_settings, start_function_host, start_graph_emulator
@@ -105,9 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "ratio": f"users/s / raw = {largest['ratio']:.0%}",
         "target": ">= 50% of raw; peak RSS flat in N",
     }
-    for key, value in result.items():
-        print(f"{key:>9}: {value}")
-    return result
+    return report(result)
 
 
 if __name__ == "__main__":

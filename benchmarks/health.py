@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.baseline import percentile, point_read_latency
+from benchmarks.baseline import percentile, point_read_latency, report
 from devtools.azurite import Azurite
 from devtools.processes import REPO_ROOT
 from devtools.stack import app_settings, start_function_host, start_graph_emulator
@@ -57,9 +57,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "ratio": f"p50 / point read = {p50 / baseline.p50_ms:.1f}x",
         "target": "first request < 1000 ms",
     }
-    for key, value in result.items():
-        print(f"{key:>9}: {value}")
-    return result
+    return report(result)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from benchmarks.baseline import percentile, point_read_latency
+from benchmarks.baseline import percentile, point_read_latency, report
 from devtools.azurite import Azurite
 from devtools.processes import REPO_ROOT
 from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, app_settings, start_function_host, start_graph_emulator
@@ -148,9 +148,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "ratio": f"p50 / point read = {p50 / baseline.p50_ms:.1f}x",
         "target": "p99 < 50 ms; first request < 300 ms",
     }
-    for key, value in result.items():
-        print(f"{key:>9}: {value}")
-    return result
+    return report(result)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,18 @@ M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., Awaitable[func.HttpResponse]]
 
 __all__ = [
-    "authenticate", "authenticate_user", "bearer_token", "client_ip", "field_errors", "csv_response", "endpoint", "if_match", "json_response", "parse_json",
-    "problem_response", "wants_csv",
+    "authenticate",
+    "authenticate_user",
+    "bearer_token",
+    "client_ip",
+    "csv_response",
+    "endpoint",
+    "field_errors",
+    "if_match",
+    "json_response",
+    "parse_json",
+    "problem_response",
+    "wants_csv",
 ]
 
 
@@ -55,7 +65,7 @@ def endpoint(handler: Handler) -> Handler:
             log.log(level, "%s %s -> %s: %s", req.method, _path(req), error.problem.status, error)
             headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if isinstance(error, Unauthenticated) else None
             return problem_response(error.problem, headers=headers, **error.problem_extensions())
-        except Exception:  # noqa: BLE001 - never leak a trace; the log keeps it
+        except Exception:
             log.exception("%s %s -> 500", req.method, _path(req))
             return problem_response(SsprError.problem)
 

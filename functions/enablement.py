@@ -18,7 +18,8 @@ from functions import api, composition
 from functions.openapi_spec import Operation
 from shared import queues
 from shared.domain.access import Access
-from shared.domain.enablement import GUID_PATTERN, EnablementMessage, Run, is_guid, progress
+from shared.domain.enablement import EnablementMessage, Run, progress
+from shared.domain.ids import GUID_PATTERN, is_guid
 from shared.domain.policy import Scope
 from shared.errors import FieldError, InvalidRequest
 
@@ -127,6 +128,7 @@ async def request_enablement(req: func.HttpRequest) -> func.HttpResponse:
     saved = await composition.policy().apply_scope(Scope(body.scope), body.groupId, principal.actor(),
                                                    api.client_ip(req))
     assert saved.run is not None  # apply_scope always starts one
+    composition.policy_cache().invalidate()  # the scope changed: this process applies it at once
     return api.json_response({"id": saved.run.id, "state": saved.run.state.value, "policyETag": saved.etag},
                              status=202, headers={"Location": f"/api/admin/enablement/{saved.run.id}"})
 

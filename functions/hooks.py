@@ -22,7 +22,7 @@ from functions.api import bearer_token, field_errors
 from functions.openapi_spec import Operation
 from functions.responses import json_response
 from shared.adapters.tokens import require_calling_app
-from shared.domain.enablement import GUID_PATTERN
+from shared.domain.ids import GUID_PATTERN
 from shared.domain.signin import MAX_RESPONSE_BYTES, token_issuance_start_response
 from shared.errors import FieldError, InvalidRequest, PayloadTooLarge, SsprError, Unauthenticated
 from shared.services.signin import HOOK_DEADLINE_SECONDS

@@ -10,9 +10,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from functions import api, composition
 from functions.openapi_spec import Operation
-from shared.domain.eligibility import choose_language
 from shared.domain.ids import is_guid
 from shared.domain.security_questions import MAX_SUBMITTED_ANSWER_LENGTH, Answer
+from shared.i18n import choose_language
 from shared.services.registration import Verified
 from shared.services.registration_app import AppSetup
 from shared.services.registration_questions import QuestionCatalog

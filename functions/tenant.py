@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from functions import api, composition
 from functions.openapi_spec import Operation
 from shared.domain.access import Access
-from shared.domain.eligibility import choose_language
+from shared.i18n import choose_language
 
 bp = func.Blueprint()
 

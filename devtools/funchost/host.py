@@ -12,11 +12,11 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from azure.functions.queue import QueueMessage as FunctionQueueMessage
 from aiohttp import web
+from azure.functions.queue import QueueMessage as FunctionQueueMessage
 from azure.functions.warmup import WarmUpContext  # not exported as func.WarmUpContext by azure-functions 1.26
 
 from . import logs
@@ -149,7 +149,7 @@ def _report_load_failure(exc: BaseException) -> None:
 
 
 async def _invoke_queue_from_admin(invoker: Invoker, spec: FunctionSpec, text: str) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     message = FunctionQueueMessage(id=str(uuid.uuid4()), body=text.encode("utf-8"), dequeue_count=1,
                                 insertion_time=now, expiration_time=now + timedelta(days=7), time_next_visible=now)
     detail = f"queue {spec.trigger['queueName']} id={message.id} admin"

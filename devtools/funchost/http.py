@@ -8,8 +8,9 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import azure.functions as func
 from aiohttp import web
@@ -153,7 +154,7 @@ def _dumps(value: Any) -> str:
 
 def to_response(result: Any) -> web.Response:
     """Map what an HTTP function returned to an aiohttp response, the way the Python worker does."""
-    if isinstance(result, func.HttpResponse) or hasattr(result, "status_code") and hasattr(result, "get_body"):
+    if isinstance(result, func.HttpResponse) or (hasattr(result, "status_code") and hasattr(result, "get_body")):
         headers: CIMultiDict[str] = CIMultiDict()
         for name, value in result.headers.items():
             if name.lower() not in _HOP_HEADERS:

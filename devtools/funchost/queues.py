@@ -89,7 +89,7 @@ class QueueListener:
                 continue
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             delay = min(delay * 2, max(self._options.max_polling_interval, MIN_POLLING_INTERVAL))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
 
 from .loader import FunctionSpec
 
@@ -121,7 +121,7 @@ def compile_route(spec: FunctionSpec, route_prefix: str) -> Route:
 
 def order(routes: list[Route]) -> list[Route]:
     """Literal segments before parameters, constrained before free, catch-alls last (like ASP.NET routing)."""
-    return sorted(routes, key=lambda r: (r.precedence + (9,)))
+    return sorted(routes, key=lambda r: (*r.precedence, 9))
 
 
 def _parameter(text: str, index: int) -> tuple[Parameter, str]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$")
 
@@ -48,7 +49,7 @@ class QueueOptions:
     message_encoding: str = "base64"
 
     @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> "QueueOptions":
+    def from_json(cls, raw: Mapping[str, Any]) -> QueueOptions:
         lowered = {k.lower(): v for k, v in raw.items()}
         batch_size = int(lowered.get("batchsize", 16))
         if not 1 <= batch_size <= 32:
@@ -80,7 +81,7 @@ class HostConfig:
     queues: QueueOptions = field(default_factory=QueueOptions)
 
     @classmethod
-    def load(cls, path: Path) -> "HostConfig":
+    def load(cls, path: Path) -> HostConfig:
         if not path.exists():
             return cls()
         try:
@@ -93,7 +94,7 @@ class HostConfig:
         return cls(route_prefix=prefix, queues=QueueOptions.from_json(extensions.get("queues") or {}))
 
 
-def apply_local_settings(path: Path, environ: "os._Environ[str] | dict[str, str]" = os.environ) -> list[str]:
+def apply_local_settings(path: Path, environ: os._Environ[str] | dict[str, str] = os.environ) -> list[str]:
     """Copy `Values` from local.settings.json into the environment; variables already set win.
 
     Returns the names that were applied (never their values).

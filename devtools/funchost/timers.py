@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
@@ -69,20 +69,20 @@ class TimerRunner:
         if self.spec.trigger.get("runOnStartup"):
             await self.fire(past_due=False, detail="timer runOnStartup")
         while not self._stopping.is_set():
-            due = self.schedule.next_after(datetime.now(timezone.utc))
-            wait = (due - datetime.now(timezone.utc)).total_seconds()
+            due = self.schedule.next_after(datetime.now(UTC))
+            wait = (due - datetime.now(UTC)).total_seconds()
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=max(0.0, wait))
                 return
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
-            late = datetime.now(timezone.utc) - due
+            late = datetime.now(UTC) - due
             await self.fire(past_due=late > PAST_DUE_TOLERANCE, detail=f"timer {self.schedule.expression}")
 
     async def fire(self, *, past_due: bool, detail: str = "timer manual") -> None:
         """One invocation; concurrent fires wait for the running one (a timer never overlaps itself)."""
         async with self._lock:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             started = time.perf_counter()
             outcome = "Succeeded"
             try:

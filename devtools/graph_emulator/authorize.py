@@ -18,7 +18,13 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 
 from .identity import (
-    GRANTS, TokenError, authenticate_client, delegated_grant, sign_in, tenant_or_error, user_tokens,
+    GRANTS,
+    TokenError,
+    authenticate_client,
+    delegated_grant,
+    sign_in,
+    tenant_or_error,
+    user_tokens,
 )
 from .identity_keys import b64url
 from .state import STATE, EmulatorState

@@ -28,8 +28,17 @@ from .identity import validate_graph_token
 from .passwords import COMPLEXITY_MESSAGE, complies
 from .state import STATE, EmulatorState
 from .tenant import (
-    USER_PROPERTY_GETTERS, DEFAULT_USER_PROPERTIES, PASSWORD_POLICIES, USER_PROPERTIES, WRITABLE_FOR_SYNCED,
-    WRITABLE_USER_PROPERTIES, Group, Tenant, User, iso, utc_now,
+    DEFAULT_USER_PROPERTIES,
+    PASSWORD_POLICIES,
+    USER_PROPERTIES,
+    USER_PROPERTY_GETTERS,
+    WRITABLE_FOR_SYNCED,
+    WRITABLE_USER_PROPERTIES,
+    Group,
+    Tenant,
+    User,
+    iso,
+    utc_now,
 )
 
 JSON_CONTENT_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"

@@ -39,7 +39,7 @@ class SigningKey:
                 .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
                 .not_valid_after(now + timedelta(days=365)).sign(key, hashes.SHA256()))
         der = cert.public_bytes(serialization.Encoding.DER)
-        return cls(kid=b64url(hashlib.sha1(der).digest()), private_key=key, certificate_der=der)  # noqa: S324 (x5t is SHA-1 by spec)
+        return cls(kid=b64url(hashlib.sha1(der).digest()), private_key=key, certificate_der=der)
 
     def jwk(self) -> dict[str, Any]:
         numbers = self.private_key.public_key().public_numbers()

@@ -50,10 +50,33 @@ class User:
     """One directory user. ``None`` means "not set" (Graph returns null / [] for it)."""
 
     __slots__ = (
-        "id", "upn", "given_name", "surname", "display_name", "mail", "other_mails", "mobile_phone",
-        "business_phones", "preferred_language", "user_type", "account_enabled", "job_title", "department",
-        "office_location", "company_name", "usage_location", "created", "on_prem", "sku_ids", "password",
-        "password_policies", "force_change", "password_changed", "sessions_valid_from", "seq", "generated_index",
+        "account_enabled",
+        "business_phones",
+        "company_name",
+        "created",
+        "department",
+        "display_name",
+        "force_change",
+        "generated_index",
+        "given_name",
+        "id",
+        "job_title",
+        "mail",
+        "mobile_phone",
+        "office_location",
+        "on_prem",
+        "other_mails",
+        "password",
+        "password_changed",
+        "password_policies",
+        "preferred_language",
+        "seq",
+        "sessions_valid_from",
+        "sku_ids",
+        "surname",
+        "upn",
+        "usage_location",
+        "user_type",
     )
 
     def __init__(self, **values: Any) -> None:

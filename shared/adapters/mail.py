@@ -5,11 +5,8 @@ Addresses are masked in logs (E2); bodies are never logged (they may carry a cod
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -21,6 +18,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import UpdateMode
 
+from shared import i18n
 from shared.adapters.graph import GraphGateway
 from shared.adapters.storage import StorageClients
 from shared.domain.codes import mask_contact
@@ -28,15 +26,11 @@ from shared.errors import StorageUnavailable
 
 log = logging.getLogger("sspr.mail")
 
-CATALOG_DIR = Path(__file__).resolve().parents[2] / "web" / "i18n"
-LANGUAGES = ("en", "sv")
 
 
-@cache
 def mail_texts(language: str) -> dict[str, str]:
     """The mail catalog of `language` ("en" or "sv"; anything else is English)."""
-    name = language if language in LANGUAGES else "en"
-    return dict(json.loads((CATALOG_DIR / f"mail.{name}.json").read_text(encoding="utf-8")))
+    return i18n.catalog("mail", language)
 
 
 class MailSender:

@@ -19,8 +19,6 @@ PREMIUM_PLAN_IDS = frozenset({AAD_PREMIUM, AAD_PREMIUM_P2})
 ACTIVE_STATUSES = frozenset({"Enabled", "Warning"})
 PROVISIONED = "Success"
 
-LANGUAGES = ("en", "sv")
-DEFAULT_LANGUAGE = "en"
 
 
 class Severity(StrEnum):
@@ -207,24 +205,3 @@ def _synced_finding(tally: ScopeTally) -> Finding:
     if tally.synced_without_premium == 0:
         return Finding(FindingCode.SYNCED_USERS_LICENSED, Severity.OK, counts)
     return Finding(FindingCode.SYNCED_USERS_WITHOUT_PREMIUM, Severity.WARNING, counts)
-
-
-def choose_language(accept_language: str | None) -> str:
-    """Swedish ("sv") when the caller's Accept-Language prefers it over English, else "en" (RFC 9110 q-values)."""
-    best, best_q = DEFAULT_LANGUAGE, 0.0
-    for item in (accept_language or "").split(","):
-        tag, _, params = item.strip().partition(";")
-        primary = tag.strip().lower().split("-", 1)[0]
-        if primary not in LANGUAGES:
-            continue
-        q = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q > best_q:  # strictly greater: on a tie the earlier tag wins
-            best, best_q = primary, q
-    return best

@@ -9,7 +9,6 @@ with its own checkpoint, and the counters below are advanced exactly once per sh
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from array import array
 from bisect import bisect_left, bisect_right
@@ -21,6 +20,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.domain.ids import GUID_PATTERN, is_guid
+
 # Rows are spread over this many partitions (hash buckets of the user id). 16 measured best on Azurite for
 # pages of 999 users (about 62 users per bucket and page: one transaction each); it also keeps every bucket's
 # sweep a single shard message, and 16 partitions stay far below Azure's per-partition target at any tenant size.
@@ -31,8 +32,6 @@ MAX_ERRORS = 20
 # longer than the 10-minute lease after which a crashed host's message reappears.
 STALL_AFTER = timedelta(minutes=15)
 
-GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-_GUID = re.compile(GUID_PATTERN)
 
 
 class Scope(StrEnum):
@@ -51,8 +50,6 @@ class RunState(StrEnum):
 TERMINAL = frozenset({RunState.COMPLETED, RunState.FAILED})
 
 
-def is_guid(value: str) -> bool:
-    return bool(_GUID.match(value))
 
 
 def partition_for(user_id: str) -> str:

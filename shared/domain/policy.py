@@ -47,7 +47,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError, core_schema
 
-GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+from shared.domain.ids import is_guid
+
 DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL = re.compile(rf"^[^@\s]{{1,64}}@{DNS_LABEL}(?:\.{DNS_LABEL})+$")
 MAX_URL_LENGTH = 2048
@@ -307,7 +308,7 @@ class Policy(_Document):
     @field_validator("group_id")
     @classmethod
     def _group_iff_selected(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and not GUID.match(value):
+        if value is not None and not is_guid(value):
             raise GROUP_ID_IS_GUID.violated()
         scope = info.data.get("scope")
         if scope == Scope.SELECTED and value is None:

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared import queues
-from shared.domain.enablement import GUID_PATTERN, is_guid
+from shared.domain.ids import GUID_PATTERN, is_guid
 from shared.domain.policy import Policy, Scope
 from shared.domain.security_info import SecurityInfoSummary, registration_status
 

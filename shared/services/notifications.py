@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 from azure.core.exceptions import AzureError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from shared import queues
+from shared import i18n, queues
 from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.graph import GraphGateway, UserContact
 from shared.adapters.mail import MailLedger, MailSender, mail_texts
@@ -122,8 +122,7 @@ def new_message_id() -> str:
 
 
 def language_of(contact: UserContact | None) -> str:
-    preferred = (contact.preferred_language or "").lower() if contact else ""
-    return "sv" if preferred.startswith("sv") else "en"
+    return i18n.language_of(contact.preferred_language if contact else None)
 
 
 def _spoken(code: str) -> str:

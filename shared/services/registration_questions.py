@@ -11,14 +11,12 @@ hashes are stored; answers are never logged, audited or returned.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import cache
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from shared import i18n
 from shared.adapters.audit_store import AuditStore
 from shared.domain import security_questions as rules
 from shared.domain.access import Principal
@@ -32,17 +30,13 @@ from shared.services.registration_app import user_of
 from shared.services.security_info import SecurityInfoService, registration_event
 
 Clock = Callable[[], datetime]
-CATALOG_DIR = Path(__file__).resolve().parents[2] / "web" / "i18n"
-LANGUAGES = ("en", "sv")
 
 
-@cache
 def question_catalogue(language: str) -> dict[str, str]:
-    """The predefined questions in one language (id -> text), read once per process."""
-    if language not in LANGUAGES:
+    """The predefined questions in one language (id -> text)."""
+    if language not in i18n.LANGUAGES:
         raise ValueError(f"no question catalogue for language {language!r}")
-    with (CATALOG_DIR / f"questions.{language}.json").open(encoding="utf-8") as file:
-        return dict(json.load(file))
+    return i18n.catalog("questions", language)
 
 
 class CatalogQuestion(BaseModel):

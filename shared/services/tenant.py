@@ -15,17 +15,15 @@ of one `licenseDetails` call per user. Which users are "in scope" comes from a `
 
 from __future__ import annotations
 
-import json
 from collections.abc import Container
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Protocol
 
+from shared import i18n
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.graph import GraphGateway
 from shared.domain.eligibility import (
-    LANGUAGES,
     Eligibility,
     LicenceCatalog,
     ScopeTally,
@@ -81,13 +79,9 @@ class EnablementRows:
         return ScopeMembers(self.name, index.freeze(), completed.id)
 
 
-@cache
 def catalog(language: str) -> dict[str, str]:
-    """The message catalog of one language (web/i18n/<language>.json), read once per process."""
-    if language not in LANGUAGES:
-        raise ValueError(f"no catalog for language {language!r}")
-    with (CATALOG_DIR / f"{language}.json").open(encoding="utf-8") as file:
-        return dict(json.load(file))
+    """The eligibility findings' texts in `language`."""
+    return i18n.catalog("eligibility", language)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ Everything is real: a `python -m devtools.funchost` process serving tests/devtoo
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess

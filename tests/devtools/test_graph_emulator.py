@@ -148,7 +148,9 @@ def test_unknown_user_is_graph_shaped_404(http: httpx.Client) -> None:
 
 def sdk_client(base: str, client_id: str = SVC) -> Any:
     from kiota_abstractions.authentication import (
-        AccessTokenProvider, AllowedHostsValidator, BaseBearerTokenAuthenticationProvider,
+        AccessTokenProvider,
+        AllowedHostsValidator,
+        BaseBearerTokenAuthenticationProvider,
     )
     from msgraph import GraphRequestAdapter, GraphServiceClient
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.azurite import Azurite
 from devtools.processes import free_port
+from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, GraphEmulator, app_settings
 from shared.adapters.credentials import LocalAuthorityCredential, graph_credential
 from shared.adapters.graph import GraphGateway
 from shared.config import Settings, load_settings
 from shared.errors import GraphError, GraphUnavailable
-from devtools.azurite import Azurite
-from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, GraphEmulator, app_settings
 
 OTHER_APP_ID = "c0ffee00-5e1f-4ea5-b0a7-0000000000a3"
 OTHER_APP_SECRET = "dev-other-app-secret"

@@ -336,5 +336,5 @@ def _exists(queue: QueueClient) -> bool:
     try:
         queue.get_queue_properties()
         return True
-    except Exception:  # noqa: BLE001 - not created yet
+    except Exception:
         return False

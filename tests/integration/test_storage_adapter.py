@@ -12,9 +12,9 @@ from azure.storage.queue import QueueClient
 
 from devtools.azurite import Azurite, connection_string
 from devtools.processes import free_port
+from devtools.stack import GraphEmulator, app_settings
 from shared.adapters.storage import StorageClients
 from shared.config import load_settings
-from devtools.stack import GraphEmulator, app_settings
 
 # These tests never call Graph: the emulator settings only have to be well-formed.
 UNUSED_EMULATOR = GraphEmulator(process=None, port=9)  # type: ignore[arg-type]

@@ -93,7 +93,7 @@ async def test_a_tampered_signature_is_unauthenticated(validator: tuple[TokenVal
                                                        graph_emulator: GraphEmulator) -> None:
     v, _ = validator
     token = user_token(graph_emulator, "reader@contoso.example")
-    header, payload, signature = token.split(".")
+    header, _payload, signature = token.split(".")
     forged_payload = user_token(graph_emulator, "admin@contoso.example").split(".")[1]
     with pytest.raises(Unauthenticated):
         await v.validate(f"{header}.{forged_payload}.{signature}")

@@ -22,8 +22,8 @@ from shared.domain.eligibility import (
     UserLicensing,
     assess,
     catalog_key,
-    choose_language,
 )
+from shared.i18n import choose_language
 
 CATALOGS = Path(__file__).resolve().parents[2] / "web" / "i18n"
 
@@ -204,7 +204,7 @@ def test_swedish_is_chosen_only_when_the_caller_prefers_it(header: str | None, l
 
 
 def load(language: str) -> dict[str, str]:
-    return json.loads((CATALOGS / f"{language}.json").read_text(encoding="utf-8"))
+    return json.loads((CATALOGS / f"eligibility.{language}.json").read_text(encoding="utf-8"))
 
 
 def placeholders(message: str) -> set[str]:
