@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.credentials import graph_credential
@@ -26,6 +27,15 @@ from shared.services.password_expiration import PasswordExpirationService
 from shared.services.policy import PolicyCache, PolicyService
 from shared.services.signin import RegistrationReminders, SignInEventIntake, SignInHook
 from shared.services.tenant import EnablementRows, TenantEligibilityService
+
+if TYPE_CHECKING:  # imported lazily below, so a process pays for them only when it uses them
+    from shared.adapters.phone import PhoneSender
+    from shared.adapters.secret_box import SecretBox
+    from shared.services.notifications import NotificationService
+    from shared.services.registration import CodeThrottle, RegistrationService
+    from shared.services.registration_app import AuthenticatorAppCodes, AuthenticatorAppService
+    from shared.services.registration_questions import SecurityQuestionsService
+    from shared.services.security_info import SecurityInfoService
 
 log = logging.getLogger("sspr")
 
@@ -135,11 +145,11 @@ def registration_reminders() -> RegistrationReminders:
 
 # ---- registration of security info, one-time codes and the notifications worker ----------------------------
 
-_phone = None
+_phone: PhoneSender | None = None
 _code_key: bytes | None = None
 
 
-def phone():  # type: ignore[no-untyped-def]
+def phone() -> PhoneSender:
     """The SMS / voice sender of SSPR_SMS_PROVIDER (emulator, acs or none), one per process."""
     from shared.adapters.phone import phone_sender
 
@@ -158,14 +168,14 @@ def code_key() -> bytes:
     return _code_key
 
 
-def code_throttle():  # type: ignore[no-untyped-def]
+def code_throttle() -> CodeThrottle:
     from shared.adapters.throttle_store import ThrottleStore
     from shared.services.registration import CodeThrottle
 
     return CodeThrottle(ThrottleStore(storage()), AuditStore(storage()), utc_now)
 
 
-def security_info():  # type: ignore[no-untyped-def]
+def security_info() -> SecurityInfoService:
     """Registration's one saver of security info: the policy as saved (no cache), admins asked of Graph."""
     from shared.services.security_info import CurrentPolicy, SecurityInfoService
 
@@ -173,7 +183,7 @@ def security_info():  # type: ignore[no-untyped-def]
                                AuditStore(storage()), utc_now)
 
 
-def registration():  # type: ignore[no-untyped-def]
+def registration() -> RegistrationService:
     from shared.adapters.challenge_store import ChallengeStore
     from shared.services.notifications import NotificationQueue
     from shared.services.registration import RegistrationService
@@ -184,7 +194,7 @@ def registration():  # type: ignore[no-untyped-def]
     )
 
 
-def notifications():  # type: ignore[no-untyped-def]
+def notifications() -> NotificationService:
     from shared.adapters.challenge_store import ChallengeStore
     from shared.adapters.mail import MailLedger, MailSender
     from shared.services.notifications import NotificationService
@@ -197,10 +207,10 @@ def notifications():  # type: ignore[no-untyped-def]
 
 # ---- authenticator app (TOTP) and security questions ----------------------------------------------------------
 
-_secret_box = None
+_secret_box: SecretBox | None = None
 
 
-def secret_box():  # type: ignore[no-untyped-def]
+def secret_box() -> SecretBox:
     """AES-256-GCM for TOTP seeds, keyed from SSPR_TOTP_ENCRYPTION_KEY (HKDF), one per process."""
     from shared.adapters.secret_box import SecretBox
 
@@ -210,21 +220,21 @@ def secret_box():  # type: ignore[no-untyped-def]
     return _secret_box
 
 
-def authenticator_app():  # type: ignore[no-untyped-def]
+def authenticator_app() -> AuthenticatorAppService:
     from shared.services.registration_app import AuthenticatorAppService
 
     return AuthenticatorAppService(SecurityInfoStore(storage()), secret_box(), code_throttle(), graph(),
                                    security_info(), AuditStore(storage()), utc_now)
 
 
-def authenticator_app_codes():  # type: ignore[no-untyped-def]
+def authenticator_app_codes() -> AuthenticatorAppCodes:
     """Checks codes of registered authenticator apps (for the reset flow)."""
     from shared.services.registration_app import AuthenticatorAppCodes
 
     return AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box())
 
 
-def security_questions():  # type: ignore[no-untyped-def]
+def security_questions() -> SecurityQuestionsService:
     from shared.services.registration_questions import SecurityQuestionsService
 
     return SecurityQuestionsService(security_info(), AuditStore(storage()), utc_now)

@@ -126,7 +126,9 @@ class TokenValidator:
         async with self._lock:
             if (kid not in self._keys or self._stale()) and self._may_attempt():
                 try:
-                    await self._refresh()
+                    # Shielded: a caller that gives up (the sign-in hook's deadline) must not cancel a slow
+                    # fetch that would otherwise succeed and serve everyone after it.
+                    await asyncio.shield(self._refresh())
                 except IdentityUnavailable:
                     if not self._keys:
                         raise
