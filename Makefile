@@ -22,6 +22,7 @@ run: install
 
 test: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy shared functions
 	$(PY) -m pytest
 
 bench: install
