@@ -15,7 +15,12 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from shared.errors import WriteContention
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient
+
+from shared.errors import StorageUnavailable, WriteContention
 
 log = logging.getLogger("sspr.storage")
 
@@ -50,3 +55,23 @@ async def retry_lost_races(attempt: Callable[[], Awaitable[T]], what: str,
                 await asyncio.sleep(random.uniform(0, backoff_ceiling(n)))
     log.warning("%s kept changing: gave up after %d attempts", what, attempts)
     raise WriteContention(f"{what} kept changing")
+
+
+async def write_if_unchanged(table: TableClient, entity: dict[str, object], etag: str | None, what: str) -> str:
+    """Create `entity` (etag None: it was not there when read) or replace it if still at `etag`; its new ETag.
+    `LostRace` when another writer got there first, `StorageUnavailable` when storage fails."""
+    try:
+        if etag is None:
+            result = await table.create_entity(entity)
+        else:
+            result = await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
+                                               match_condition=MatchConditions.IfNotModified)
+    except ResourceExistsError:
+        raise LostRace from None
+    except HttpResponseError as exc:
+        if exc.status_code in (409, 412):
+            raise LostRace from None
+        raise StorageUnavailable(f"{what} write failed: {exc.status_code}") from None
+    except AzureError as exc:
+        raise StorageUnavailable(f"{what} write failed: {type(exc).__name__}") from None
+    return str(result.get("etag", ""))

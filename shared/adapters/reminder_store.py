@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 
+from shared.adapters.etag_retry import LostRace, write_if_unchanged
 from shared.adapters.storage import StorageClients
 from shared.errors import StorageUnavailable
 
@@ -52,20 +51,9 @@ class ReminderStore:
         entity = {"PartitionKey": user_id, "RowKey": REGISTRATION_ROW, "sentAt": now, "messageId": message_id}
         table = await self._storage.table_ready(TABLE)
         try:
-            if seen is None:
-                result = await table.create_entity(entity)
-            else:
-                result = await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=seen.etag,
-                                                   match_condition=MatchConditions.IfNotModified)
-        except ResourceExistsError:
+            return await write_if_unchanged(table, entity, seen.etag if seen else None, "reminder")
+        except LostRace:
             return None
-        except HttpResponseError as exc:
-            if exc.status_code in (409, 412):
-                return None
-            raise StorageUnavailable(f"reminder write failed: {exc.status_code}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"reminder write failed: {type(exc).__name__}") from None
-        return str(result["etag"])
 
 
 class MessageQueues:

@@ -21,11 +21,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from shared.adapters.etag_retry import LostRace, retry_lost_races
+from shared.adapters.etag_retry import retry_lost_races, write_if_unchanged
 from shared.adapters.storage import StorageClients
 from shared.domain.throttling import Budget, UserThrottle, window_start
 from shared.errors import StorageUnavailable
@@ -88,20 +86,7 @@ class ThrottleStore:
         async def attempt() -> tuple[UserThrottle, UserThrottle]:
             before = await self.user(user_id)
             after = rule(before)
-            try:
-                if before.etag is None:
-                    await table.create_entity(_user_entity(after))
-                else:
-                    await table.update_entity(_user_entity(after), mode=UpdateMode.REPLACE, etag=before.etag,
-                                              match_condition=MatchConditions.IfNotModified)
-            except ResourceExistsError:
-                raise LostRace from None
-            except HttpResponseError as exc:
-                if exc.status_code in (409, 412):
-                    raise LostRace from None
-                raise StorageUnavailable(f"throttle write failed: {exc.status_code}") from None
-            except AzureError as exc:
-                raise StorageUnavailable(f"throttle write failed: {type(exc).__name__}") from None
+            await write_if_unchanged(table, _user_entity(after), before.etag, "throttle")
             return before, after
 
         return await retry_lost_races(attempt, f"throttle row of {user_id}")
@@ -136,21 +121,9 @@ class ThrottleStore:
             except AzureError as exc:
                 raise StorageUnavailable(f"budget read failed: {type(exc).__name__}") from None
             count = int(entity["count"]) + 1 if entity is not None else 1
-            try:
-                if entity is None:
-                    await table.create_entity({"PartitionKey": partition, "RowKey": row, "count": count})
-                else:
-                    await table.update_entity({"PartitionKey": partition, "RowKey": row, "count": count},
-                                              mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                                              match_condition=MatchConditions.IfNotModified)
-            except ResourceExistsError:
-                raise LostRace from None
-            except HttpResponseError as exc:
-                if exc.status_code in (409, 412):
-                    raise LostRace from None
-                raise StorageUnavailable(f"budget write failed: {exc.status_code}") from None
-            except AzureError as exc:
-                raise StorageUnavailable(f"budget write failed: {type(exc).__name__}") from None
+            etag = entity.metadata["etag"] if entity is not None else None
+            await write_if_unchanged(table, {"PartitionKey": partition, "RowKey": row, "count": count}, etag,
+                                     "budget")
             return count
 
         return await retry_lost_races(attempt, f"budget counter {partition}/{row}")
