@@ -4,6 +4,10 @@ Generic on purpose: registration uses partition = a registration session id, iss
 partition = the reset flow id. Every read-modify-write goes through `change`, which re-reads and re-applies the
 rule when another writer got there first (412), backing off between tries (shared/adapters/etag_retry.py), so
 concurrent submissions serialise on the row's ETag (F3, A6).
+
+Lifetime: a challenge lives while its flow may still use it. Once its latest moment (created, sent, expiry, used,
+delivered) lies more than the purge's grace in the past, no code of it can be accepted and no resend can reach
+it (a new flow starts a new challenge), so `purge_expired` deletes it (security.md E4).
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableEntity, UpdateMode
 
 from shared.adapters.etag_retry import LostRace, retry_lost_races
-from shared.adapters.storage import StorageClients
+from shared.adapters.storage import StorageClients, delete_rows
 from shared.domain.codes import Challenge, Channel, Delivery
 from shared.domain.policy import Method
 from shared.errors import StorageUnavailable
@@ -137,3 +141,22 @@ class ChallengeStore:
             return result, Challenge(**{**updated.__dict__, "etag": meta.get("etag")})
 
         return await retry_lost_races(attempt, f"challenge {partition}/{row}")
+
+    async def purge_expired(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to `limit` challenges whose latest moment is before `cutoff` (each under the ETag read, so a
+        challenge used meanwhile stays); the count deleted. Idempotent."""
+        table = await self._storage.table_ready(TABLE)
+        moments = ["createdAt", "sentAt", "expiresAt", "usedAt", "deliveryAt"]
+        expired: list[TableEntity] = []
+        try:
+            rows = table.query_entities("createdAt lt @cutoff", parameters={"cutoff": cutoff},
+                                        select=["PartitionKey", "RowKey", *moments], results_per_page=1000)
+            async for row in rows:
+                latest = max(v for m in moments if isinstance(v := row.get(m), datetime))
+                if latest < cutoff:
+                    expired.append(row)
+                    if len(expired) >= limit:
+                        break
+        except AzureError as exc:
+            raise StorageUnavailable(f"challenge purge read failed: {type(exc).__name__}") from None
+        return await delete_rows(table, expired)

@@ -10,6 +10,10 @@ Table "EnablementRuns", one partition per run so a shard's checkpoint is one tra
 plus ("lock", "enablement") naming the latest run and the last generation (and, while a run is being started, when
 it was reserved and which run it replaces, so a failed start can hand the lock back), and ("index", <newest first>) rows
 to list the latest runs. Every change of a run row names its ETag, so a duplicate shard never counts twice.
+
+Lifetime: user rows live as long as the scope holds them (a run's sweep, or the scope re-sync, removes them). A
+finished run's partition and index row are bookkeeping: `purge_finished_runs` deletes those finished before a
+cutoff, never the latest run (the lock's) nor the latest completed one (security.md E4).
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared import queues
-from shared.adapters.storage import StorageClients
+from shared.adapters.storage import StorageClients, delete_rows
 from shared.domain.enablement import (
     PARTITION_BUCKETS,
+    TERMINAL,
     TRANSACTION_LIMIT,
     EnabledUser,
     EnablementMessage,
@@ -124,6 +129,12 @@ def _user_entity(user: EnabledUser) -> dict[str, Any]:
     }
 
 
+def _user_from(entity: dict[str, Any]) -> EnabledUser:
+    return EnabledUser(user_id=str(entity["RowKey"]), user_type=str(entity.get("userType") or "Member"),
+                       scope=Scope(entity["scope"]), group_id=entity.get("groupId"),
+                       generation=int(entity.get("generation") or 0))
+
+
 def _if_match(etag: str) -> dict[str, Any]:
     return {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
 
@@ -182,6 +193,59 @@ class EnablementStore:
         table = await self._users()
         await asyncio.gather(*(self._submit(table, batch) for batch in batches))
         return len(batches)
+
+    async def user_row(self, user_id: str) -> tuple[EnabledUser, str] | None:
+        """The user's row as stored and its ETag (one point read), or None when there is none."""
+        row = await self._point_read(user_id)
+        if row is None:
+            return None
+        return _user_from(row), str(row.metadata["etag"])
+
+    async def _point_read(self, user_id: str) -> TableEntity | None:
+        if not is_guid(user_id):
+            return None
+        key = user_id.lower()
+        try:
+            return await (await self._users()).get_entity(partition_for(key), key)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement read failed: {type(exc).__name__}") from None
+
+    async def put_user_if_unchanged(self, user: EnabledUser, etag: str | None) -> bool:
+        """Create the row (etag None: there was none) or replace it if still at `etag`; False when someone else
+        wrote or removed it since it was read (an enablement run: its row wins)."""
+        table = await self._users()
+        try:
+            if etag is None:
+                await table.create_entity(_user_entity(user))
+            else:
+                await table.update_entity(_user_entity(user), **_if_match(etag))
+        except ResourceExistsError:
+            return False
+        except HttpResponseError as exc:
+            if _is_conflict(exc) or exc.status_code == 404:
+                return False
+            raise StorageUnavailable(f"enablement write failed: {exc.status_code}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement write failed: {type(exc).__name__}") from None
+        return True
+
+    async def delete_user_if_unchanged(self, user_id: str, etag: str) -> bool:
+        """Delete the user's row if still at `etag`; False when it changed since it was read or is gone."""
+        key = user_id.lower()
+        try:
+            await (await self._users()).delete_entity(partition_for(key), key, etag=etag,
+                                                      match_condition=MatchConditions.IfNotModified)
+        except ResourceNotFoundError:
+            return False
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                return False
+            raise StorageUnavailable(f"enablement delete failed: {exc.status_code}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement delete failed: {type(exc).__name__}") from None
+        return True
 
     async def _submit(self, table: TableClient, batch: list[Any]) -> None:
         async with self._writes:
@@ -414,6 +478,48 @@ class EnablementStore:
             raise StorageUnavailable(f"enablement checkpoint failed: {type(exc).__name__}") from None
         except AzureError as exc:
             raise StorageUnavailable(f"enablement checkpoint failed: {type(exc).__name__}") from None
+
+    # ---- purge of finished runs (security.md E4) -----------------------------------------------------------------
+
+    async def purge_finished_runs(self, cutoff: datetime, limit: int) -> int:
+        """Delete the partitions and index rows of up to `limit` runs that finished before `cutoff`; the count.
+
+        Kept whatever their age: the lock's run (the latest) and the newest completed run (the scope's source,
+        what eligibility and the scope re-sync read). A run's rows go first and its index row last, so a purge
+        cut short is finished by the next one.
+        """
+        lock = await self.read_lock()
+        table = await self._runs()
+        purged = 0
+        kept_completed = False
+        try:
+            index = table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION},
+                                         select=["PartitionKey", "RowKey", "runId"], results_per_page=100)
+            async for entry in index:
+                found = await self.get_run(str(entry.get("runId") or ""))
+                if found is not None:
+                    run = found[0]
+                    if run.state is RunState.COMPLETED and not kept_completed:
+                        kept_completed = True  # the newest completed run: the index lists newest first
+                        continue
+                    if run.id == lock.run_id or run.state not in TERMINAL:
+                        continue
+                    if (run.completed_at or run.updated_at) >= cutoff:
+                        continue
+                    rows = [r async for r in table.query_entities(
+                        "PartitionKey eq @pk", parameters={"pk": run.id}, select=["PartitionKey", "RowKey"],
+                        results_per_page=1000)]
+                    await delete_rows(table, [r for r in rows if r["RowKey"] != "run"])
+                    await delete_rows(table, [r for r in rows if r["RowKey"] == "run"])
+                elif str(entry.get("runId") or "") == lock.run_id:
+                    continue  # reserved, its run row not written yet
+                await delete_rows(table, [entry])
+                purged += 1
+                if purged >= limit:
+                    break
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement run purge failed: {type(exc).__name__}") from None
+        return purged
 
 
 class EnablementQueue:

@@ -16,11 +16,11 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableEntity, UpdateMode
 
 from shared import i18n
 from shared.adapters.graph import GraphGateway
-from shared.adapters.storage import StorageClients
+from shared.adapters.storage import StorageClients, delete_rows
 from shared.domain.codes import mask_contact
 from shared.errors import StorageUnavailable
 
@@ -50,6 +50,10 @@ class MailLedger:
     after. A claim older than `lease` is a crashed worker's: it may be taken over (ETag'd), so a crash between
     claim and send does not lose the mail. A claim is its row's ETag: a failed send releases only its own claim,
     never a claim another worker took over meanwhile.
+
+    Lifetime: a row guards against a second send of its message only while a copy of that message can still
+    arrive (queue messages live at most 7 days, redeliveries included); `purge_expired` deletes rows last
+    written before a cutoff the purge sets well past that (security.md E4).
     """
 
     TABLE = "Notifications"
@@ -100,3 +104,17 @@ class MailLedger:
             log.info("ledger claim of %s was taken over or removed meanwhile: left as it is", message_id)
         except AzureError as exc:
             raise StorageUnavailable(f"ledger release failed: {type(exc).__name__}") from None
+
+    async def purge_expired(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to `limit` ledger rows last written before `cutoff` (under the ETag read); the count deleted."""
+        table = await self._storage.table_ready(self.TABLE)
+        old: list[TableEntity] = []
+        try:
+            async for row in table.query_entities("at lt @cutoff", parameters={"cutoff": cutoff},
+                                                  select=["PartitionKey", "RowKey"], results_per_page=1000):
+                old.append(row)
+                if len(old) >= limit:
+                    break
+        except AzureError as exc:
+            raise StorageUnavailable(f"ledger purge read failed: {type(exc).__name__}") from None
+        return await delete_rows(table, old)

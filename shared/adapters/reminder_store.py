@@ -3,6 +3,10 @@
 Table "Reminders": PartitionKey = user id, RowKey = "registration", `sentAt` = when the last reminder was queued
 and `messageId` = its notification id. Claiming the slot is a conditional write (create when absent, replace
 under the read ETag), so of two workers that see the same sign-in at once exactly one claims the period.
+
+Lifetime: a registration slot decides nothing once its period has passed (the next claim replaces it anyway), so
+`purge_expired` deletes slots claimed before `now - period` (under the ETag read: a slot claimed again meanwhile
+stays). Only the registration row is purged here; other reminder rows keep their own period.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.data.tables import TableEntity
 
 from shared.adapters.etag_retry import LostRace, write_if_unchanged
-from shared.adapters.storage import StorageClients
+from shared.adapters.storage import StorageClients, delete_rows
 from shared.errors import StorageUnavailable
 
 TABLE = "Reminders"
@@ -54,6 +59,22 @@ class ReminderStore:
             return await write_if_unchanged(table, entity, seen.etag if seen else None, "reminder")
         except LostRace:
             return None
+
+    async def purge_expired(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to `limit` registration slots claimed before `cutoff` (now minus the reminder period)."""
+        table = await self._storage.table_ready(TABLE)
+        old: list[TableEntity] = []
+        try:
+            rows = table.query_entities("RowKey eq @row and sentAt lt @cutoff",
+                                        parameters={"row": REGISTRATION_ROW, "cutoff": cutoff},
+                                        select=["PartitionKey", "RowKey"], results_per_page=1000)
+            async for row in rows:
+                old.append(row)
+                if len(old) >= limit:
+                    break
+        except AzureError as exc:
+            raise StorageUnavailable(f"reminder purge read failed: {type(exc).__name__}") from None
+        return await delete_rows(table, old)
 
 
 class MessageQueues:

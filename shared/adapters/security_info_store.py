@@ -2,18 +2,23 @@
 
 A method change and its summary change are one single-partition transaction guarded by the summary's ETag,
 so the summary the sign-in hook reads never disagrees with the method rows (security.md F3).
+
+Lifetime: summary and method rows live until the user removes them. A `pending-*` row (an authenticator app setup
+not yet confirmed) is dead once past its `expiresAt` (confirmation is refused then); `purge_expired` deletes
+those (security.md E4), under the ETag read so a setup restarted meanwhile stays.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 
 from shared.adapters.etag_retry import LostRace, retry_lost_races
-from shared.adapters.storage import StorageClients
+from shared.adapters.storage import StorageClients, delete_rows
 from shared.domain.policy import Method
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
 from shared.domain.totp import PendingSetup
@@ -22,7 +27,8 @@ from shared.errors import PreconditionFailed, StorageUnavailable
 TABLE = "SecurityInfo"
 SUMMARY_ROW = "summary"
 METHOD_ROW_PREFIX = "method-"
-PENDING_APP_ROW = "pending-authenticatorApp"  # outside the method- range: methods() never lists it
+PENDING_ROW_PREFIX = "pending-"
+PENDING_APP_ROW = PENDING_ROW_PREFIX + "authenticatorApp"  # outside the method- range: methods() never lists it
 
 
 def _summary_entity(summary: SecurityInfoSummary) -> dict[str, Any]:
@@ -197,5 +203,20 @@ class SecurityInfoStore:
             raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
         return True
 
-
-
+    async def purge_expired(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to `limit` pending setups that expired before `cutoff`; the count deleted. Idempotent."""
+        table = await self._storage.table_ready(TABLE)
+        expired: list[TableEntity] = []
+        try:
+            rows = table.query_entities(
+                "RowKey ge @lo and RowKey lt @hi and expiresAt lt @cutoff",
+                parameters={"lo": PENDING_ROW_PREFIX, "hi": PENDING_ROW_PREFIX + "~", "cutoff": cutoff},
+                select=["PartitionKey", "RowKey"], results_per_page=1000,
+            )
+            async for row in rows:
+                expired.append(row)
+                if len(expired) >= limit:
+                    break
+        except AzureError as exc:
+            raise StorageUnavailable(f"security info purge read failed: {type(exc).__name__}") from None
+        return await delete_rows(table, expired)

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from azure.core import MatchConditions
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.core.pipeline.transport import AioHttpTransport
+from azure.data.tables import TableEntity, TableTransactionError
 from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from shared.config import Settings, expand_development_storage
+from shared.errors import StorageUnavailable
 
 # Fail fast rather than hold a request for the SDK's default minutes-long retry ladder.
 CLIENT_OPTIONS: dict[str, Any] = {
@@ -148,3 +157,52 @@ class StorageClients:
         await self._queues.close()
         if self._credential is not None:
             await self._credential.close()
+
+
+# ---- purging expired rows (security.md E4) ------------------------------------------------------------------
+
+TRANSACTION_LIMIT = 100  # entities per single-partition transaction (Azure Tables)
+
+
+async def delete_rows(table: TableClient, rows: list[TableEntity]) -> int:
+    """Delete `rows` as read (each under its ETag), in single-partition transactions of up to 100; the count deleted.
+
+    A row changed since it was read stays (someone is using it); a row already gone counts as done, so a repeated
+    purge is a no-op. A transaction that fails on one such row is redone row by row.
+    """
+    by_partition: dict[str, list[TableEntity]] = {}
+    for row in rows:
+        by_partition.setdefault(str(row["PartitionKey"]), []).append(row)
+    deleted = 0
+    try:
+        for partition_rows in by_partition.values():
+            for i in range(0, len(partition_rows), TRANSACTION_LIMIT):
+                chunk = partition_rows[i:i + TRANSACTION_LIMIT]
+                ops: list[Any] = [
+                    ("delete", {"PartitionKey": r["PartitionKey"], "RowKey": r["RowKey"]},
+                     {"etag": r.metadata["etag"], "match_condition": MatchConditions.IfNotModified})
+                    for r in chunk
+                ]
+                try:
+                    await table.submit_transaction(ops)
+                    deleted += len(ops)
+                except TableTransactionError:
+                    deleted += await _delete_one_by_one(table, chunk)
+    except AzureError as exc:
+        raise StorageUnavailable(f"purge of {table.table_name} failed: {type(exc).__name__}") from None
+    return deleted
+
+
+async def _delete_one_by_one(table: TableClient, rows: list[TableEntity]) -> int:
+    deleted = 0
+    for row in rows:
+        try:
+            await table.delete_entity(row["PartitionKey"], row["RowKey"], etag=row.metadata["etag"],
+                                      match_condition=MatchConditions.IfNotModified)
+            deleted += 1
+        except (ResourceNotFoundError, ResourceModifiedError):
+            continue  # gone already (an earlier purge), or changed since read (in use again): leave it
+        except HttpResponseError as exc:
+            if exc.status_code not in (404, 409, 412):
+                raise
+    return deleted

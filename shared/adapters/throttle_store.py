@@ -10,6 +10,10 @@ service: it is spread over `GLOBAL_SHARDS` rows per window ("<window>-<shard>"),
 and the count is the sum of the window's rows (one range query). The sum can miss a send racing it, so a global
 budget may admit a few more sends than its maximum (at most the sends in flight at that instant): an acceptable
 error for a cost bound. Every increment is ETag'd and retried with backoff (shared/adapters/etag_retry.py).
+
+Lifetime (`purge_expired`, security.md E4): a user row is dead once every timestamp in it is older than the
+longest sliding window and its block (if any) has ended, i.e. it would judge exactly like no row; a budget row
+is dead once its window has ended (window start older than the longest budget window).
 """
 
 from __future__ import annotations
@@ -22,15 +26,24 @@ from datetime import datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.data.tables import TableEntity
 
 from shared.adapters.etag_retry import retry_lost_races, write_if_unchanged
-from shared.adapters.storage import StorageClients
-from shared.domain.throttling import Budget, UserThrottle, window_start
+from shared.adapters.storage import StorageClients, delete_rows
+from shared.domain.throttling import (
+    BUDGETS,
+    CODE_SENDS,
+    FAILED_VERIFICATIONS,
+    Budget,
+    UserThrottle,
+    window_start,
+)
 from shared.errors import StorageUnavailable
 
 TABLE = "Throttle"
 USER_ROW = "limits"
 GLOBAL_SHARDS = 8
+WINDOW_KEY_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def _user_key(user_id: str) -> str:
@@ -96,7 +109,7 @@ class ThrottleStore:
         global budget: the sum of its shards, which may miss a send racing this one)."""
         table = await self._storage.table_ready(TABLE)
         partition = budget_partition(budget, client_ip)
-        window = window_start(now, budget.window).strftime("%Y%m%dT%H%M%SZ")
+        window = window_start(now, budget.window).strftime(WINDOW_KEY_FORMAT)
         if budget.scope != "global":
             return await self._increment(partition, window)
         mine = await self._increment(partition, f"{window}-{secrets.randbelow(GLOBAL_SHARDS):02d}")
@@ -127,3 +140,38 @@ class ThrottleStore:
             return count
 
         return await retry_lost_races(attempt, f"budget counter {partition}/{row}")
+
+    async def purge_expired(self, now: datetime, limit: int) -> int:
+        """Delete up to `limit` dead user rows and `limit` dead budget rows (each under the ETag read, so a row
+        written meanwhile stays); the count deleted. Idempotent."""
+        table = await self._storage.table_ready(TABLE)
+        longest = max(CODE_SENDS.window, FAILED_VERIFICATIONS.window)
+        dead_users: list[TableEntity] = []
+        dead_windows: list[TableEntity] = []
+        budget_cutoff = (now - max(b.window for b in BUDGETS)).strftime(WINDOW_KEY_FORMAT)
+        try:
+            users = table.query_entities(
+                "PartitionKey ge @lo and PartitionKey lt @hi and RowKey eq @row",
+                parameters={"lo": "user-", "hi": "user.", "row": USER_ROW}, results_per_page=1000,
+            )
+            async for row in users:
+                throttle = _user(str(row["PartitionKey"]).removeprefix("user-"), row)
+                events = (*throttle.sends, *throttle.failures)
+                live_events = any(now - e < longest for e in events)
+                blocked = throttle.blocked_until is not None and throttle.blocked_until > now
+                if not live_events and not blocked:
+                    dead_users.append(row)
+                    if len(dead_users) >= limit:
+                        break
+            windows = table.query_entities(
+                "PartitionKey ge @lo and PartitionKey lt @hi and RowKey lt @cutoff",
+                parameters={"lo": "budget-", "hi": "budget.", "cutoff": budget_cutoff},
+                select=["PartitionKey", "RowKey"], results_per_page=1000,
+            )
+            async for row in windows:
+                dead_windows.append(row)
+                if len(dead_windows) >= limit:
+                    break
+        except AzureError as exc:
+            raise StorageUnavailable(f"throttle purge read failed: {type(exc).__name__}") from None
+        return await delete_rows(table, dead_users) + await delete_rows(table, dead_windows)
