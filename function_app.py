@@ -7,6 +7,7 @@ from functions import (
     enablement,
     health,
     hooks,
+    maintenance,
     notifications,
     openapi,
     password_expiration,
@@ -33,3 +34,4 @@ app.register_functions(signin_events.bp)
 app.register_functions(registration.bp)
 app.register_functions(registration_methods.bp)
 app.register_functions(notifications.bp)
+app.register_functions(maintenance.bp)

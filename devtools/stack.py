@@ -64,6 +64,8 @@ def app_settings(azurite: Azurite, emulator: GraphEmulator, **overrides: str) ->
         "SSPR_GRAPH_BASE_URL": emulator.graph_url,
         "SSPR_GRAPH_CREDENTIAL": "client_secret",
         "SSPR_GRAPH_CLIENT_SECRET": SERVICE_APP_SECRET,
+        "SSPR_MAINTENANCE_SCHEDULE": "0 0 3 * * *",
+        "SSPR_SCOPE_SYNC_SCHEDULE": "0 */15 * * * *",
         "SSPR_CODE_HMAC_KEY": DEV_CODE_HMAC_KEY,
         "SSPR_TOTP_ENCRYPTION_KEY": DEV_TOTP_ENCRYPTION_KEY,
         "SSPR_MAIL_SENDER": "noreply@contoso.example",

@@ -31,10 +31,12 @@ from shared.services.tenant import EnablementRows, TenantEligibilityService
 if TYPE_CHECKING:  # imported lazily below, so a process pays for them only when it uses them
     from shared.adapters.phone import PhoneSender
     from shared.adapters.secret_box import SecretBox
+    from shared.services.maintenance import MaintenanceService
     from shared.services.notifications import NotificationService
     from shared.services.registration import CodeThrottle, RegistrationService
     from shared.services.registration_app import AuthenticatorAppCodes, AuthenticatorAppService
     from shared.services.registration_questions import SecurityQuestionsService
+    from shared.services.scope_sync import ScopeSyncService
     from shared.services.security_info import SecurityInfoService
 
 log = logging.getLogger("sspr")
@@ -141,6 +143,28 @@ def registration_reminders() -> RegistrationReminders:
     return RegistrationReminders(SecurityInfoStore(storage()), EnablementStore(storage()), policy_cache(),
                                  ReminderStore(storage()), MessageQueues(storage()),
                                  timedelta(days=settings.registration_reminder_days), utc_now)
+
+
+# ---- maintenance timers: purge of expired state, scope re-sync ---------------------------------------------------
+
+
+def maintenance() -> MaintenanceService:
+    from shared.adapters.challenge_store import ChallengeStore
+    from shared.adapters.mail import MailLedger
+    from shared.adapters.throttle_store import ThrottleStore
+    from shared.services.maintenance import MaintenanceService
+
+    return MaintenanceService(ChallengeStore(storage()), SecurityInfoStore(storage()), ThrottleStore(storage()),
+                              MailLedger(storage()), ReminderStore(storage()), EnablementStore(storage()),
+                              timedelta(days=settings.registration_reminder_days), utc_now)
+
+
+def scope_sync() -> ScopeSyncService:
+    from shared.adapters.sync_store import SyncStore
+    from shared.services.scope_sync import ScopeSyncService
+
+    return ScopeSyncService(SyncStore(storage()), EnablementStore(storage()), PolicyStore(storage()), graph(),
+                            AuditStore(storage()), utc_now)
 
 
 # ---- registration of security info, one-time codes and the notifications worker ----------------------------

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     graph_max_concurrency: int = Field(8, alias="SSPR_GRAPH_MAX_CONCURRENCY", ge=1, le=64)
     graph_timeout_seconds: float = Field(10.0, alias="SSPR_GRAPH_TIMEOUT_SECONDS", gt=0, le=60)
 
+    # Maintenance timers (6-field NCRONTAB, UTC; the timer bindings read them as %NAME%, so set them in Azure too).
+    maintenance_schedule: str = Field("0 0 3 * * *", alias="SSPR_MAINTENANCE_SCHEDULE")
+    scope_sync_schedule: str = Field("0 */15 * * * *", alias="SSPR_SCOPE_SYNC_SCHEDULE")
+
     # Keys (Key Vault references in Azure). Base64 of at least 32 random bytes each.
     code_hmac_key: str = Field(alias="SSPR_CODE_HMAC_KEY", repr=False)
     totp_encryption_key: str = Field(alias="SSPR_TOTP_ENCRYPTION_KEY", repr=False)
@@ -149,6 +153,14 @@ class Settings(BaseSettings):
                 raise ValueError("a wildcard origin is refused: list the pages' exact origins, comma-separated")
             _require_https_unless_loopback(origin)
         return origins
+
+    @field_validator("maintenance_schedule", "scope_sync_schedule")
+    @classmethod
+    def _six_field_ncrontab(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 6 or not all(re.fullmatch(r"[0-9*/,\-A-Za-z?]+", f) for f in fields):
+            raise ValueError(f"must be a 6-field NCRONTAB expression (seconds first, UTC), e.g. '0 0 3 * * *'; got {value!r}")
+        return value
 
     @field_validator("code_hmac_key", "totp_encryption_key")
     @classmethod

@@ -32,6 +32,7 @@ from shared.config import Settings
 from shared.domain.eligibility import AssignedLicense, ServicePlan, SubscribedSku, Subscription, UserLicensing
 from shared.domain.enablement import DirectoryPage, DirectoryUser
 from shared.domain.password_expiration import DomainExpiration, VerifiedDomain
+from shared.domain.scope_sync import DeltaPage
 from shared.errors import GraphError, GraphUnavailable
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -308,6 +309,64 @@ class GraphGateway:
         ]
         count = body.get("@odata.count")
         return DirectoryPage(users, body.get("@odata.nextLink"), count if isinstance(count, int) else None)
+
+    # ---- scope re-sync: changed users (/users/delta) and a user's group membership ------------------------
+    # Delta pages are raw JSON through the request adapter, like enablement pages; the stored links are followed
+    # with `with_url` and refused when they point outside the Graph base URL (a tampered row never leaves Graph).
+
+    async def users_delta_page(self, cursor: str | None) -> DeltaPage:
+        """GET /users/delta (cursor None: a full enumeration from scratch) or the stored nextLink / deltaLink.
+
+        GraphError 410 when Graph no longer knows the delta token (syncStateNotFound): restart without one.
+        """
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+        from msgraph.generated.users.delta.delta_request_builder import DeltaRequestBuilder
+
+        builder = self._client.users.delta
+        if cursor is not None:
+            base = str(self._client.request_adapter.base_url).rstrip("/") + "/"
+            if not cursor.startswith(base):
+                raise GraphError(400, "cursor_outside_graph")
+            info = builder.with_url(cursor).to_get_request_information()
+        else:
+            params = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(select=self.ENABLEMENT_SELECT)
+            config = RequestConfiguration(query_parameters=params)
+            config.headers.add("Prefer", "odata.maxpagesize=999")
+            info = builder.to_get_request_information(config)
+        send: Any = self._client.request_adapter.send_primitive_async
+        raw = await self._call(lambda: send(info, "bytes", {"XXX": ODataError}))
+        body = json.loads(raw or b"{}")
+        users: list[DirectoryUser] = []
+        removed: list[str] = []
+        for u in body.get("value") or []:
+            if not isinstance(u, dict) or not isinstance(u.get("id"), str):
+                continue
+            if "@removed" in u:
+                removed.append(u["id"])
+            else:
+                users.append(DirectoryUser(id=u["id"], account_enabled=u.get("accountEnabled") is True,
+                                           user_type=u.get("userType")))
+        next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
+        return DeltaPage(users, removed, next_link if isinstance(next_link, str) else None,
+                         delta_link if isinstance(delta_link, str) else None)
+
+    async def check_member_groups(self, user_id: str, group_ids: list[str]) -> set[str]:
+        """POST /users/{id}/checkMemberGroups (transitive, up to 20 ids): the ids the user is a member of.
+        A user deleted meanwhile is a member of none."""
+        from msgraph.generated.users.item.check_member_groups.check_member_groups_post_request_body import (
+            CheckMemberGroupsPostRequestBody,
+        )
+
+        body = CheckMemberGroupsPostRequestBody(group_ids=group_ids)
+        try:
+            result = await self._call(
+                lambda: self._client.users.by_user_id(user_id).check_member_groups.post(body)
+            )
+        except GraphError as error:
+            if error.status == 404:
+                return set()
+            raise
+        return {g.lower() for g in (result.value if result and result.value else [])}
 
     # ---- registration and notifications: mail, directory roles, a user's contact info --------------------
 

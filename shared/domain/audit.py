@@ -27,6 +27,7 @@ class Activity(StrEnum):
     POLICY_UPDATED = "Update self-service password reset policy"
     ENABLEMENT_REQUESTED = "Request self-service password reset enablement"
     ENABLEMENT_COMPLETED = "Complete self-service password reset enablement"
+    SCOPE_SYNCED = "Synchronize self-service password reset scope"
     PASSWORD_EXPIRATION_UPDATED = "Update password expiration policy"
     PASSWORD_NEVER_EXPIRES_UPDATED = "Update user password never expires"
 

@@ -26,6 +26,8 @@ VALID = {
     "SSPR_MAIL_SENDER": "noreply@contoso.example",
     "SSPR_QUEUE_PREFIX": "sspr",
     "SSPR_PAGES_CLIENT_ID": "c0ffee00-5e1f-4ea5-b0a7-0000000000a2",
+    "SSPR_MAINTENANCE_SCHEDULE": "0 0 3 * * *",
+    "SSPR_SCOPE_SYNC_SCHEDULE": "0 */15 * * * *",
 }
 
 PRODUCTION = {

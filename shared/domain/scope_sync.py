@@ -1,0 +1,59 @@
+"""The scope re-sync's rules: which changed directory users belong in the enablement scope, and what to write.
+
+Between enablement runs the directory moves: users are created, disabled, deleted, join or leave the scope's
+group. The re-sync follows Graph's `/users/delta` and decides for each changed user alone, with the rules an
+enablement run applies to everyone (shared/domain/enablement.py), so a synced table equals a fresh run's:
+
+    All       enabled users, guests only when the run includes them
+    Selected  the same, and a transitive member of the run's group (asked of Graph per changed user)
+    removed   a user deleted from the directory (`@removed`) is out, whatever the scope
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from shared.domain.enablement import DirectoryUser, EnabledUser, Run, Scope, in_scope
+
+
+@dataclass(frozen=True)
+class DeltaPage:
+    """One page of `/users/delta`: changed users, removed user ids, and either the next page or the delta link."""
+
+    users: list[DirectoryUser]
+    removed: list[str]
+    next_link: str | None
+    delta_link: str | None
+
+
+class Change(StrEnum):
+    ADDED = "added"
+    UPDATED = "updated"  # in scope before and after, but the row changes (e.g. became a guest)
+    REMOVED = "removed"
+    NONE = "none"
+
+
+def needs_membership_check(user: DirectoryUser, run: Run) -> bool:
+    """Ask Graph about group membership only for a Selected scope and a user the other rules let in."""
+    return run.scope is Scope.SELECTED and in_scope(user, run.include_guests)
+
+
+def desired_row(user: DirectoryUser, run: Run, is_member: bool | None) -> EnabledUser | None:
+    """The row the user should have under the run's scope (None: none). `is_member` is the group check's answer,
+    needed for Selected only."""
+    if run.scope is Scope.NONE or not in_scope(user, run.include_guests):
+        return None
+    if run.scope is Scope.SELECTED and not is_member:
+        return None
+    return EnabledUser(user.id.lower(), user.user_type or "Member", run.scope, run.group_id, run.generation)
+
+
+def change_of(current: EnabledUser | None, desired: EnabledUser | None) -> Change:
+    """What applying `desired` over `current` does. The generation is the run's stamp, not a fact of the user: a
+    row that differs only there is left as it is."""
+    if current is None:
+        return Change.NONE if desired is None else Change.ADDED
+    if desired is None:
+        return Change.REMOVED
+    return Change.NONE if replace(current, generation=desired.generation) == desired else Change.UPDATED
