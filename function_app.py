@@ -4,6 +4,7 @@ import azure.functions as func
 
 from functions import (
     audit,
+    compliance,
     enablement,
     health,
     hooks,
@@ -34,4 +35,5 @@ app.register_functions(signin_events.bp)
 app.register_functions(registration.bp)
 app.register_functions(registration_methods.bp)
 app.register_functions(notifications.bp)
+app.register_functions(compliance.bp)
 app.register_functions(maintenance.bp)

@@ -73,6 +73,7 @@ def app_settings(azurite: Azurite, emulator: GraphEmulator, **overrides: str) ->
         "SSPR_SMS_ENDPOINT": emulator.base_url,
         "SSPR_PUBLIC_BASE_URL": "http://localhost:7071",
         "SSPR_CORS_ALLOWED_ORIGINS": "http://localhost:7071",
+        "SSPR_COMPLIANCE_SCHEDULE": "0 0 2 * * *",
         "FUNCHOST_FUNCTION_KEY": FUNCTION_KEY,
         "FUNCHOST_MASTER_KEY": MASTER_KEY,
     }

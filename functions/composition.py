@@ -31,6 +31,7 @@ from shared.services.tenant import EnablementRows, TenantEligibilityService
 if TYPE_CHECKING:  # imported lazily below, so a process pays for them only when it uses them
     from shared.adapters.phone import PhoneSender
     from shared.adapters.secret_box import SecretBox
+    from shared.services.compliance import ComplianceService
     from shared.services.maintenance import MaintenanceService
     from shared.services.notifications import NotificationService
     from shared.services.registration import CodeThrottle, RegistrationService
@@ -143,6 +144,24 @@ def registration_reminders() -> RegistrationReminders:
     return RegistrationReminders(SecurityInfoStore(storage()), EnablementStore(storage()), policy_cache(),
                                  ReminderStore(storage()), MessageQueues(storage()),
                                  timedelta(days=settings.registration_reminder_days), utc_now)
+
+
+# ---- compliance runs -------------------------------------------------------------------------------------------
+
+_compliance: ComplianceService | None = None
+
+
+def compliance() -> ComplianceService:
+    """One per process: its store bounds the table transactions and its pacer the reports requests in flight."""
+    from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore
+    from shared.services.compliance import ComplianceService
+
+    global _compliance
+    if _compliance is None:
+        _compliance = ComplianceService(ComplianceStore(storage(), SecurityInfoStore(storage())),
+                                        ComplianceQueue(storage()), graph(), policy_cache(),
+                                        registration_reminders(), AuditStore(storage()), utc_now)
+    return _compliance
 
 
 # ---- maintenance timers: purge of expired state, scope re-sync ---------------------------------------------------

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     sms_endpoint: str | None = Field(None, alias="SSPR_SMS_ENDPOINT")
     sms_sender_number: str | None = Field(None, alias="SSPR_SMS_SENDER_NUMBER")
     registration_reminder_days: int = Field(7, alias="SSPR_REGISTRATION_REMINDER_DAYS", ge=1, le=90)
+    # When compliance runs start (the timer binding reads it as %SSPR_COMPLIANCE_SCHEDULE%): 6-field NCRONTAB, UTC.
+    compliance_schedule: str = Field("0 0 2 * * *", alias="SSPR_COMPLIANCE_SCHEDULE",
+                                     pattern=r"^[0-9*,/\-]+( [0-9*,/\-]+){5}$")
 
     # Pages and browsers.
     public_base_url: str = Field(alias="SSPR_PUBLIC_BASE_URL")

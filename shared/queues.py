@@ -5,6 +5,7 @@ deployments (or test runs) share one storage account without taking each other's
 NOTIFICATIONS = "notifications"  # verification codes and reminders to send (ids only)
 ENABLEMENT = "enablement"  # enablement run shards
 SIGNIN_EVENTS = "signin-events"  # users who signed in (from the sign-in log stream)
+COMPLIANCE = "compliance"  # compliance run shards
 
 
 def trigger_queue(name: str) -> str:

@@ -410,6 +410,40 @@ class GraphGateway:
             other_mails=tuple(user.other_mails or ()), preferred_language=user.preferred_language,
         )
 
+    # ---- compliance: Entra's own registration report (userRegistrationDetails), one page at a time ---------
+    # Raw JSON through the SDK's request adapter, as for enablement pages: 999 users a page, no model parsing.
+    # The reports API allows 5 requests / 10 s per app: the caller paces the pages; a 429 is retried here.
+
+    REGISTRATION_DETAILS_SELECT: ClassVar[list[str]] = [
+        "id", "isSsprRegistered", "isSsprEnabled", "isSsprCapable", "methodsRegistered",
+    ]
+
+    async def user_registration_details_page(self, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """GET /reports/authenticationMethods/userRegistrationDetails?$top=999 (or the nextLink `cursor`): the
+        page's user entries as JSON objects and the next page's link. GraphError 403 without Entra ID P1/P2."""
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+        from msgraph.generated.reports.authentication_methods.user_registration_details.user_registration_details_request_builder import (
+            UserRegistrationDetailsRequestBuilder,
+        )
+
+        builder = self._client.reports.authentication_methods.user_registration_details
+        if cursor is not None:
+            base = str(self._client.request_adapter.base_url).rstrip("/") + "/"
+            if not cursor.startswith(base):
+                raise GraphError(400, "cursor_outside_graph")  # a tampered checkpoint never leaves Graph
+            info = builder.with_url(cursor).to_get_request_information()
+        else:
+            params = UserRegistrationDetailsRequestBuilder.UserRegistrationDetailsRequestBuilderGetQueryParameters(
+                select=self.REGISTRATION_DETAILS_SELECT, top=999
+            )
+            info = builder.to_get_request_information(RequestConfiguration(query_parameters=params))
+        send: Any = self._client.request_adapter.send_primitive_async
+        raw = await self._call(lambda: send(info, "bytes", {"XXX": ODataError}))
+        body = json.loads(raw or b"{}")
+        entries = [u for u in body.get("value") or [] if isinstance(u, dict) and isinstance(u.get("id"), str)]
+        next_link = body.get("@odata.nextLink")
+        return entries, next_link if isinstance(next_link, str) else None
+
     async def warm_up(self) -> None:
         """Pay the SDK's lazy imports (request builders, models, serializers) now, not in a user's request."""
         try:

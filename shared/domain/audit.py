@@ -28,6 +28,9 @@ class Activity(StrEnum):
     ENABLEMENT_REQUESTED = "Request self-service password reset enablement"
     ENABLEMENT_COMPLETED = "Complete self-service password reset enablement"
     SCOPE_SYNCED = "Synchronize self-service password reset scope"
+    COMPLIANCE_STARTED = "Start compliance run"
+    COMPLIANCE_COMPLETED = "Complete compliance run"
+    REMINDERS_SENT = "Send registration reminder"
     PASSWORD_EXPIRATION_UPDATED = "Update password expiration policy"
     PASSWORD_NEVER_EXPIRES_UPDATED = "Update user password never expires"
 

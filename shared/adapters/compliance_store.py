@@ -1,0 +1,523 @@
+"""Compliance runs in Table Storage: the runs and their shard checkpoints, the per-user rows, Entra's facts.
+
+Table "ComplianceRuns", one partition per run so a shard's final checkpoint and the run's counters are one
+transaction (ETags on both):
+    (runId, "run")        the run: state, tally (JSON), Entra comparison state
+    (runId, "shard-07")   Enablement partition "07": the continuation it resumes at, the tally of its pages so far
+    (runId, "entra")      Entra's userRegistrationDetails: the nextLink of the next page
+plus ("lock", "compliance") naming the latest run (one run at a time) and ("index", <newest first>) to list runs.
+
+Table "ComplianceUsers": PartitionKey = "<runId>-<bucket>", RowKey = user id: one row per user in scope, written
+in single-partition transactions of up to 100 (upserts: a redelivered page rewrites the same rows). Filterable
+columns are fixed names (`m_<method>`, `r_<reason>`), never built from input.
+Table "ComplianceEntra": the same keys, Entra's facts of each user, written by the entra shard before any partition
+shard runs, read back a page's key range at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables.aio import TableClient
+
+from shared import queues
+from shared.adapters.enablement_store import USERS_TABLE as ENABLEMENT_TABLE
+from shared.adapters.security_info_store import SecurityInfoStore
+from shared.adapters.storage import StorageClients
+from shared.domain.compliance import (
+    ComplianceMessage,
+    EntraFacts,
+    EntraShard,
+    EntraState,
+    NotCapableReason,
+    Run,
+    RunState,
+    Shard,
+    Status,
+    Tally,
+    UserCompliance,
+)
+from shared.domain.enablement import PARTITION_BUCKETS, TRANSACTION_LIMIT, partition_for
+from shared.domain.ids import is_guid
+from shared.domain.policy import Method
+from shared.domain.security_info import SecurityInfoSummary
+from shared.errors import StorageUnavailable
+
+RUNS_TABLE = "ComplianceRuns"
+USERS_TABLE = "ComplianceUsers"
+ENTRA_TABLE = "ComplianceEntra"
+QUEUE = queues.COMPLIANCE
+LOCK_KEY = ("lock", "compliance")
+INDEX_PARTITION = "index"
+ENTRA_ROW = "entra"
+MAX_MILLIS = 10**13
+ENABLEMENT_PAGE = 1000  # Enablement rows per page of a partition shard (and per checkpoint)
+SUMMARY_READS = 32  # concurrent summary point reads per shard
+WRITE_PARALLELISM = 8
+
+
+class ConcurrentChange(Exception):
+    """Someone else changed the run or the shard since we read it (412): read again."""
+
+
+@dataclass(frozen=True)
+class Lock:
+    run_id: str | None
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class EnablementPage:
+    rows: list[dict[str, Any]]  # the Enablement rows (RowKey = user id, scope), in RowKey order
+    continuation: str | None  # None: the partition's last page
+
+
+def _if_match(etag: str) -> dict[str, Any]:
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def _is_conflict(exc: HttpResponseError) -> bool:
+    return exc.status_code in (409, 412)
+
+
+def _shard_key(index: int) -> str:
+    return f"shard-{index:02d}"
+
+
+def users_partition(run_id: str, bucket: str) -> str:
+    return f"{run_id}-{bucket}"
+
+
+def _run_entity(run: Run) -> dict[str, Any]:
+    return {
+        "PartitionKey": run.id, "RowKey": "run", "trigger": run.trigger, "requestedBy": run.requested_by,
+        "createdAt": run.created_at, "updatedAt": run.updated_at, "sendReminders": run.send_reminders,
+        "state": run.state.value, "startedAt": run.started_at, "completedAt": run.completed_at,
+        "shardsDone": run.shards_done, "entra": run.entra.value, "entraReason": run.entra_reason,
+        "tally": json.dumps(run.tally.as_dict(), separators=(",", ":")), "transactions": run.transactions,
+        "audited": run.audited, "errors": json.dumps(list(run.errors)),
+    }
+
+
+def _run_from(e: Mapping[str, Any]) -> Run:
+    return Run(
+        id=e["PartitionKey"], trigger=e["trigger"], requested_by=e["requestedBy"], created_at=e["createdAt"],
+        updated_at=e["updatedAt"], send_reminders=bool(e.get("sendReminders", True)), state=RunState(e["state"]),
+        started_at=e.get("startedAt"), completed_at=e.get("completedAt"), shards_done=int(e.get("shardsDone") or 0),
+        entra=EntraState(e.get("entra") or EntraState.PENDING.value), entra_reason=e.get("entraReason"),
+        tally=Tally.from_dict(json.loads(e.get("tally") or "{}")), transactions=int(e.get("transactions") or 0),
+        audited=bool(e.get("audited")), errors=tuple(json.loads(e.get("errors") or "[]")),
+    )
+
+
+def _shard_entity(run_id: str, index: int, done: bool, continuation: str | None, tally: Tally, pages: int,
+                  transactions: int) -> dict[str, Any]:
+    return {"PartitionKey": run_id, "RowKey": _shard_key(index), "done": done, "continuation": continuation,
+            "tally": json.dumps(tally.as_dict(), separators=(",", ":")), "pages": pages,
+            "transactions": transactions}
+
+
+def _shard_from(e: Mapping[str, Any], index: int) -> Shard:
+    return Shard(index, bool(e.get("done")), e.get("continuation"), Tally.from_dict(json.loads(e.get("tally") or "{}")),
+                 int(e.get("pages") or 0), int(e.get("transactions") or 0), str(e.metadata["etag"]))  # type: ignore[attr-defined]
+
+
+def _entra_entity(run_id: str, done: bool, cursor: str | None, pages: int, users: int) -> dict[str, Any]:
+    return {"PartitionKey": run_id, "RowKey": ENTRA_ROW, "done": done, "cursor": cursor, "pages": pages,
+            "users": users}
+
+
+def user_entity(run_id: str, u: UserCompliance) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": users_partition(run_id, partition_for(u.user_id)), "RowKey": u.user_id,
+        "enabled": u.enabled, "registered": u.registered, "capable": u.capable, "status": u.status.value,
+        "reasons": ",".join(r.value for r in u.reasons), "reconfirmation": u.reconfirmation.value,
+        "reconfirmDueAt": u.reconfirm_due_at, "methods": ",".join(m.value for m in u.methods),
+        "methodCount": len(u.methods), "required": u.required, "lastConfirmedAt": u.last_confirmed_at,
+        "isAdmin": u.is_admin,
+    }
+    entity.update({f"m_{m.value}": True for m in u.methods})
+    entity.update({f"r_{r.value}": True for r in u.reasons})
+    if u.entra is not None:
+        entity.update(entraRegistered=u.entra.registered, entraEnabled=u.entra.enabled,
+                      entraCapable=u.entra.capable, entraMethods=",".join(u.entra.methods),
+                      entraAgrees=u.entra_agrees)
+    return entity
+
+
+def user_document(e: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored per-user row as the report shows it (JSON-ready)."""
+
+    def iso(value: Any) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else None
+
+    has_entra = "entraCapable" in e
+    return {
+        "userId": e["RowKey"], "status": e["status"], "enabled": bool(e["enabled"]),
+        "registered": bool(e["registered"]), "capable": bool(e["capable"]),
+        "reasons": [r for r in str(e.get("reasons") or "").split(",") if r],
+        "reconfirmation": e["reconfirmation"], "reconfirmDueAt": iso(e.get("reconfirmDueAt")),
+        "methods": [m for m in str(e.get("methods") or "").split(",") if m], "methodsRequired": int(e["required"]),
+        "lastConfirmedAt": iso(e.get("lastConfirmedAt")), "isAdmin": bool(e.get("isAdmin")),
+        "entraRegistered": bool(e["entraRegistered"]) if has_entra else None,
+        "entraCapable": bool(e["entraCapable"]) if has_entra else None,
+        "entraMethods": [m for m in str(e.get("entraMethods") or "").split(",") if m] if has_entra else None,
+        "entraAgrees": bool(e["entraAgrees"]) if has_entra else None,
+    }
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    """Validated filters of the per-user report (values from fixed enums only)."""
+
+    status: Status | None = None
+    method: Method | None = None
+    reason: NotCapableReason | None = None
+
+
+def encode_continuation(run_id: str, token: Mapping[str, Any] | None) -> str | None:
+    """The table's continuation (opaque next keys) bound to its run, for the client to send back."""
+    if not token:
+        return None
+    bound = {"run": run_id, "pk": token.get("PartitionKey"), "rk": token.get("RowKey")}
+    return base64.urlsafe_b64encode(json.dumps(bound, separators=(",", ":")).encode()).decode()
+
+
+def decode_continuation(run_id: str, text: str) -> dict[str, str] | None:
+    """The table continuation a client sent back, if it is one of this run's (else None: refused by the caller).
+
+    The query stays restricted to the run's partitions whatever the token says; the binding only turns a token
+    of another run into a clear 400 instead of a confusing page."""
+    try:
+        token = json.loads(base64.urlsafe_b64decode(text.encode()))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(token, dict) or set(token) != {"run", "pk", "rk"} or token["run"] != run_id:
+        return None
+    pk, rk = token["pk"], token["rk"]
+    if not isinstance(pk, str) or not isinstance(rk, str) or len(pk) > 200 or len(rk) > 200:
+        return None
+    return {"PartitionKey": pk, "RowKey": rk}
+
+
+class ComplianceStore:
+    """Reads and writes the compliance tables; every change of a run or shard row names its ETag."""
+
+    def __init__(self, storage: StorageClients, security_info: SecurityInfoStore | None = None) -> None:
+        self._storage = storage
+        self._security_info = security_info or SecurityInfoStore(storage)
+        self._writes = asyncio.Semaphore(WRITE_PARALLELISM)
+
+    async def _runs(self) -> TableClient:
+        return await self._storage.table_ready(RUNS_TABLE)
+
+    # ---- lock and runs -----------------------------------------------------------------------------------------
+
+    async def read_lock(self) -> Lock:
+        try:
+            e = await (await self._runs()).get_entity(*LOCK_KEY)
+        except ResourceNotFoundError:
+            return Lock(None, None)
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance lock read failed: {type(exc).__name__}") from None
+        return Lock(e.get("runId"), str(e.metadata["etag"]))
+
+    async def claim_lock(self, lock: Lock, run_id: str) -> None:
+        """Name `run_id` as the latest run unless someone claimed the lock since `lock` was read."""
+        entity = {"PartitionKey": LOCK_KEY[0], "RowKey": LOCK_KEY[1], "runId": run_id}
+        table = await self._runs()
+        try:
+            if lock.etag is None:
+                await table.create_entity(entity)
+            else:
+                await table.update_entity(entity, mode=UpdateMode.REPLACE, **_if_match(lock.etag))
+        except ResourceExistsError:
+            raise ConcurrentChange("lock created meanwhile") from None
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                raise ConcurrentChange("lock changed meanwhile") from None
+            raise StorageUnavailable(f"compliance lock write failed: {type(exc).__name__}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance lock write failed: {type(exc).__name__}") from None
+
+    async def create_run(self, run: Run, with_entra: bool) -> None:
+        """The run row, its 16 shard rows and (with P1/P2) its entra row in one transaction, plus an index row."""
+        ops: list[Any] = [("create", _run_entity(run))]
+        ops += [("create", _shard_entity(run.id, i, False, None, Tally(), 0, 0)) for i in range(PARTITION_BUCKETS)]
+        if with_entra:
+            ops.append(("create", _entra_entity(run.id, False, None, 0, 0)))
+        millis = int(run.created_at.timestamp() * 1000)
+        table = await self._runs()
+        try:
+            await table.submit_transaction(ops)
+            await table.create_entity({"PartitionKey": INDEX_PARTITION,
+                                       "RowKey": f"{MAX_MILLIS - millis:013d}-{run.id}", "runId": run.id})
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance run create failed: {type(exc).__name__}") from None
+
+    async def get_run(self, run_id: str) -> tuple[Run, str] | None:
+        if not is_guid(run_id):
+            return None
+        try:
+            e = await (await self._runs()).get_entity(run_id.lower(), "run")
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance run read failed: {type(exc).__name__}") from None
+        return _run_from(e), str(e.metadata["etag"])
+
+    async def update_run(self, run: Run, etag: str) -> str:
+        try:
+            result = await (await self._runs()).update_entity(_run_entity(run), mode=UpdateMode.REPLACE,
+                                                              **_if_match(etag))
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                raise ConcurrentChange("run changed meanwhile") from None
+            raise StorageUnavailable(f"compliance run write failed: {type(exc).__name__}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance run write failed: {type(exc).__name__}") from None
+        return str(result["etag"])
+
+    async def latest_runs(self, limit: int) -> list[Run]:
+        table = await self._runs()
+        runs: list[Run] = []
+        try:
+            async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION},
+                                                  select=["runId"], results_per_page=limit):
+                found = await self.get_run(row["runId"])
+                if found:
+                    runs.append(found[0])
+                if len(runs) >= limit:
+                    break
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance run list failed: {type(exc).__name__}") from None
+        return runs
+
+    async def shards(self, run_id: str) -> list[Shard]:
+        """Every partition shard's checkpoint (progress while the run runs): one partition query."""
+        table = await self._runs()
+        try:
+            rows = table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                                        parameters={"pk": run_id, "lo": "shard-", "hi": "shard-~"})
+            return [_shard_from(e, int(e["RowKey"][6:])) async for e in rows]
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance shard read failed: {type(exc).__name__}") from None
+
+    async def get_shard(self, run_id: str, index: int) -> Shard | None:
+        try:
+            e = await (await self._runs()).get_entity(run_id, _shard_key(index))
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance shard read failed: {type(exc).__name__}") from None
+        return _shard_from(e, index)
+
+    async def checkpoint_shard(self, run_id: str, shard: Shard, continuation: str | None, tally: Tally, pages: int,
+                               transactions: int) -> Shard:
+        """A page done: the shard's new continuation and tally, if nobody advanced it since `shard` was read."""
+        entity = _shard_entity(run_id, shard.index, False, continuation, tally, pages, transactions)
+        try:
+            result = await (await self._runs()).update_entity(entity, mode=UpdateMode.REPLACE,
+                                                              **_if_match(shard.etag))
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                raise ConcurrentChange("shard changed meanwhile") from None
+            raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
+        return Shard(shard.index, False, continuation, tally, pages, transactions, str(result["etag"]))
+
+    async def finish_shard(self, run: Run, run_etag: str, shard: Shard) -> None:
+        """Shard done + the run's merged counters, atomically (ETags on both)."""
+        await self._transact([
+            ("update", _shard_entity(run.id, shard.index, True, None, shard.tally, shard.pages, shard.transactions),
+             {"mode": UpdateMode.REPLACE, **_if_match(shard.etag)}),
+            ("update", _run_entity(run), {"mode": UpdateMode.REPLACE, **_if_match(run_etag)}),
+        ])
+
+    async def get_entra(self, run_id: str) -> EntraShard | None:
+        try:
+            e = await (await self._runs()).get_entity(run_id, ENTRA_ROW)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance shard read failed: {type(exc).__name__}") from None
+        return EntraShard(bool(e.get("done")), e.get("cursor"), int(e.get("pages") or 0), int(e.get("users") or 0),
+                          str(e.metadata["etag"]))
+
+    async def checkpoint_entra(self, run_id: str, shard: EntraShard, cursor: str | None, pages: int,
+                               users: int) -> EntraShard:
+        entity = _entra_entity(run_id, False, cursor, pages, users)
+        try:
+            result = await (await self._runs()).update_entity(entity, mode=UpdateMode.REPLACE,
+                                                              **_if_match(shard.etag))
+        except HttpResponseError as exc:
+            if _is_conflict(exc):
+                raise ConcurrentChange("entra shard changed meanwhile") from None
+            raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
+        return EntraShard(False, cursor, pages, users, str(result["etag"]))
+
+    async def finish_entra(self, run: Run, run_etag: str, shard: EntraShard) -> None:
+        await self._transact([
+            ("update", _entra_entity(run.id, True, None, shard.pages, shard.users),
+             {"mode": UpdateMode.REPLACE, **_if_match(shard.etag)}),
+            ("update", _run_entity(run), {"mode": UpdateMode.REPLACE, **_if_match(run_etag)}),
+        ])
+
+    async def _transact(self, ops: list[Any]) -> None:
+        try:
+            await (await self._runs()).submit_transaction(ops)
+        except TableTransactionError as exc:
+            if _is_conflict(exc):
+                raise ConcurrentChange("shard or run changed meanwhile") from None
+            raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
+
+    # ---- what a partition shard reads --------------------------------------------------------------------------
+
+    async def enablement_page(self, bucket: str, continuation: str | None) -> EnablementPage:
+        """One page of Enablement partition `bucket`, from `continuation` (a token this method returned)."""
+        table = await self._storage.table_ready(ENABLEMENT_TABLE)
+        token = json.loads(continuation) if continuation else None
+        try:
+            pager: Any = table.query_entities("PartitionKey eq @pk", parameters={"pk": bucket},
+                                         select=["RowKey", "scope"], results_per_page=ENABLEMENT_PAGE).by_page(
+                continuation_token=token)
+            rows: list[dict[str, Any]] = []
+            async for page in pager:
+                rows = [dict(e) async for e in page]
+                break
+            following = pager.continuation_token
+        except AzureError as exc:
+            raise StorageUnavailable(f"enablement read failed: {type(exc).__name__}") from None
+        return EnablementPage(rows, json.dumps(following) if following else None)
+
+    async def summaries(self, user_ids: list[str]) -> list[SecurityInfoSummary]:
+        """Each user's summary row: one point read each, SUMMARY_READS at a time."""
+        slots = asyncio.Semaphore(SUMMARY_READS)
+
+        async def read(user_id: str) -> SecurityInfoSummary:
+            async with slots:
+                return await self._security_info.summary(user_id)
+
+        return list(await asyncio.gather(*(read(u) for u in user_ids)))
+
+    async def entra_facts(self, run_id: str, bucket: str, first: str, last: str) -> dict[str, EntraFacts]:
+        """Entra's facts of the users of partition `bucket` with ids in [first, last]."""
+        table = await self._storage.table_ready(ENTRA_TABLE)
+        facts: dict[str, EntraFacts] = {}
+        try:
+            rows = table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey le @hi",
+                                        parameters={"pk": users_partition(run_id, bucket), "lo": first, "hi": last},
+                                        results_per_page=1000)
+            async for e in rows:
+                facts[e["RowKey"]] = EntraFacts(bool(e.get("registered")), bool(e.get("enabled")),
+                                                bool(e.get("capable")),
+                                                tuple(m for m in str(e.get("methods") or "").split(",") if m))
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance entra read failed: {type(exc).__name__}") from None
+        return facts
+
+    # ---- writes of rows ----------------------------------------------------------------------------------------
+
+    async def write_users(self, run_id: str, users: list[UserCompliance]) -> int:
+        """Upsert the per-user rows (one partition per shard) in transactions of up to 100; the transaction count."""
+        return await self._write(USERS_TABLE, [user_entity(run_id, u) for u in users])
+
+    async def write_entra(self, run_id: str, facts: dict[str, EntraFacts]) -> int:
+        entities = [
+            {"PartitionKey": users_partition(run_id, partition_for(uid)), "RowKey": uid, "registered": f.registered,
+             "enabled": f.enabled, "capable": f.capable, "methods": ",".join(f.methods)}
+            for uid, f in facts.items()
+        ]
+        return await self._write(ENTRA_TABLE, entities)
+
+    async def _write(self, table_name: str, entities: list[dict[str, Any]]) -> int:
+        by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for entity in entities:
+            by_partition[entity["PartitionKey"]].append(entity)
+        batches = [
+            [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in rows[i:i + TRANSACTION_LIMIT]]
+            for rows in by_partition.values() for i in range(0, len(rows), TRANSACTION_LIMIT)
+        ]
+        table = await self._storage.table_ready(table_name)
+
+        async def submit(batch: list[Any]) -> None:
+            async with self._writes:
+                try:
+                    await table.submit_transaction(batch)
+                except AzureError as exc:
+                    raise StorageUnavailable(f"compliance write failed: {type(exc).__name__}") from None
+
+        await asyncio.gather(*(submit(b) for b in batches))
+        return len(batches)
+
+    # ---- reports -------------------------------------------------------------------------------------------------
+
+    async def user_rows(self, run_id: str, where: UserFilter, page_size: int,
+                        continuation: dict[str, str] | None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the run's per-user rows matching `where`, and the continuation of the next page."""
+        query, params = _user_query(run_id, where)
+        table = await self._storage.table_ready(USERS_TABLE)
+        token: Any = continuation  # the SDK's continuation is the {PartitionKey, RowKey} dict it handed out
+        try:
+            pager: Any = table.query_entities(query, parameters=params, results_per_page=page_size).by_page(
+                continuation_token=token)
+            rows: list[dict[str, Any]] = []
+            async for page in pager:
+                rows = [user_document(e) async for e in page]
+                break
+            following = pager.continuation_token
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance report read failed: {type(exc).__name__}") from None
+        return rows, encode_continuation(run_id, following)
+
+    async def all_user_rows(self, run_id: str, where: UserFilter) -> AsyncIterator[dict[str, Any]]:
+        query, params = _user_query(run_id, where)
+        table = await self._storage.table_ready(USERS_TABLE)
+        try:
+            async for e in table.query_entities(query, parameters=params, results_per_page=1000):
+                yield user_document(e)
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance report read failed: {type(exc).__name__}") from None
+
+
+def _user_query(run_id: str, where: UserFilter) -> tuple[str, dict[str, Any]]:
+    # Column names come from the enums' fixed values; every value is a parameter (security.md D6).
+    clauses = ["PartitionKey ge @lo and PartitionKey lt @hi"]
+    params: dict[str, Any] = {"lo": f"{run_id}-", "hi": f"{run_id}-~"}
+    if where.status is not None:
+        clauses.append("status eq @status")
+        params["status"] = where.status.value
+    if where.method is not None:
+        clauses.append(f"m_{Method(where.method).value} eq true")
+    if where.reason is not None:
+        clauses.append(f"r_{NotCapableReason(where.reason).value} eq true")
+    return " and ".join(clauses), params
+
+
+class ComplianceQueue:
+    """Shard messages of compliance runs on queue `<prefix>-compliance` (base64, as the queue trigger reads them)."""
+
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+
+    async def send(self, message: ComplianceMessage) -> None:
+        try:
+            await (await self._storage.queue_ready(QUEUE)).send_message(message.model_dump_json())
+        except AzureError as exc:
+            raise StorageUnavailable(f"compliance enqueue failed: {type(exc).__name__}") from None
+

@@ -1,0 +1,357 @@
+"""Compliance runs: start one (timer or admin), sweep the users in scope shard by shard, remind, compare, report.
+
+Conflict policy: **refuse**, as for enablement runs: a start while a run is queued or running is 409 naming it
+(`runningRunId`); a run with no checkpoint for 15 minutes counts as stalled and is failed by the next start.
+
+A run is a set of shard messages on queue `<prefix>-compliance`, each `{"runId", "step", "index"}` (ids only):
+
+    entra        (Entra ID P1/P2 only) page through Entra's userRegistrationDetails, at most 5 requests / 10 s,
+                 storing each user's facts and checkpointing the nextLink per page; a slice of ENTRA_SLICE pages
+                 per message, then it re-enqueues itself; done -> enqueue the 16 partition shards
+    partition b  page Enablement partition b (1,000 rows), read those users' summaries (point reads, bounded),
+                 judge each user (shared/domain/compliance.py), upsert the per-user rows, queue the reminders due,
+                 checkpoint the continuation + the shard's tally under the shard row's ETag; after the last page:
+                 shard done + the run's merged counters in one transaction; the 16th completes the run
+
+Every step is idempotent: rows are upserts keyed by user, a redelivery resumes from the last checkpoint, a shard
+already done changes nothing, and a duplicate loses the ETag race of the checkpoint, so counters move once.
+Reminders go through RegistrationReminders (the sign-in path's at-most-once-per-period claim), so a redelivered
+page never mails twice. Every shard judges reconfirmation as of the run's creation time, so a redelivery gives
+the same rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal, Protocol
+
+from shared.adapters.audit_store import AuditStore
+from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore, ConcurrentChange, UserFilter
+from shared.domain.audit import SYSTEM, Activity, Actor, AuditEvent, AuditService, Outcome
+from shared.domain.compliance import (
+    TERMINAL,
+    ComplianceMessage,
+    EntraState,
+    Run,
+    RunState,
+    Shard,
+    assess_user,
+    entra_facts,
+)
+from shared.domain.eligibility import LicenceCatalog, SubscribedSku
+from shared.domain.policy import Policy
+from shared.errors import Conflict, GraphError, GraphUnavailable, NotFound, SsprError
+
+log = logging.getLogger("sspr.compliance")
+
+CHECKPOINT_ATTEMPTS = 50
+REMINDER_CONCURRENCY = 16
+ENTRA_SLICE = 60  # pages of userRegistrationDetails per message (~2 minutes at the quota), then re-enqueued
+REPORTS_QUOTA = 5  # requests ...
+REPORTS_WINDOW_SECONDS = 10.0  # ... per this many seconds, per app (Graph reports APIs)
+NOT_PREMIUM = "the tenant has no Entra ID P1/P2, so Entra's userRegistrationDetails report is not available"
+
+
+class Directory(Protocol):
+    async def subscribed_skus(self) -> list[SubscribedSku]: ...
+
+    async def user_registration_details_page(self, cursor: str | None) -> tuple[list[dict[str, object]], str | None]: ...
+
+
+class Policies(Protocol):
+    async def get(self) -> Policy: ...
+
+
+class Reminders(Protocol):
+    async def after_sign_in(self, user_id: str) -> bool: ...
+
+
+class UnknownShard(Exception):
+    """A message names a run or shard this service never created: poison it, touch nothing."""
+
+
+class ReportsPacer:
+    """At most REPORTS_QUOTA requests per REPORTS_WINDOW_SECONDS from this process (a sliding window)."""
+
+    def __init__(self, quota: int = REPORTS_QUOTA, window: float = REPORTS_WINDOW_SECONDS,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._sent: deque[float] = deque(maxlen=quota)
+        self._window = window
+        self._monotonic = monotonic
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            if len(self._sent) == self._sent.maxlen:
+                delay = self._sent[0] + self._window - self._monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # the reports quota, not a test waiting for time
+            self._sent.append(self._monotonic())
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    run: Run
+    shards_done: int
+    users_processed: int
+
+
+class ComplianceService:
+    def __init__(self, store: ComplianceStore, queue: ComplianceQueue, directory: Directory, policies: Policies,
+                 reminders: Reminders, audit: AuditStore, clock: Callable[[], datetime],
+                 pacer: ReportsPacer | None = None) -> None:
+        self._store = store
+        self._queue = queue
+        self._directory = directory
+        self._policies = policies
+        self._reminders = reminders
+        self._audit = audit
+        self._clock = clock
+        self._pacer = pacer or ReportsPacer()
+
+    # ---- starting a run ------------------------------------------------------------------------------------------
+
+    async def start(self, trigger: Literal["manual", "timer"], actor: Actor, client_ip: str | None = None,
+                    send_reminders: bool = True) -> Run:
+        """409 while a run is going; otherwise create the run, enqueue its first shards and audit the start."""
+        now = self._clock()
+        lock = await self._store.read_lock()
+        if lock.run_id is not None:
+            await self._refuse_if_running(lock.run_id, now)
+        premium, reason = await self._premium()
+        run = Run(id=str(uuid.uuid4()), trigger=trigger, requested_by=actor.id, created_at=now, updated_at=now,
+                  send_reminders=send_reminders, entra=EntraState.PENDING if premium else EntraState.UNAVAILABLE,
+                  entra_reason=reason)
+        await self._store.create_run(run, with_entra=premium)
+        try:
+            await self._store.claim_lock(lock, run.id)
+        except ConcurrentChange:
+            found = await self._store.get_run(run.id)
+            if found is not None:  # never started: close it so it lists as what it is
+                await self._store.update_run(replace(found[0].failed("another run started at the same moment", now),
+                                                     audited=True), found[1])
+            latest = await self._store.read_lock()
+            raise Conflict("another compliance run started meanwhile", runningRunId=latest.run_id,
+                           detail="Another compliance run was started at the same moment.") from None
+        if premium:
+            await self._queue.send(ComplianceMessage(runId=run.id, step="entra"))
+        else:
+            await self._send_partitions(run.id)
+        await self._audit.write(AuditEvent(
+            time=now, activity=Activity.COMPLIANCE_STARTED, service=AuditService.SSPR_ADMIN, actor=actor,
+            client_ip=client_ip, flow_id=run.id,
+            details={"trigger": trigger, "sendReminders": send_reminders, "entraComparison": run.entra.value,
+                     **({"entraReason": reason} if reason else {})},
+        ))
+        return run
+
+    async def _refuse_if_running(self, run_id: str, now: datetime) -> None:
+        found = await self._store.get_run(run_id)
+        if found is None:
+            return
+        run, etag = found
+        if run.blocks_new_run(now):
+            raise Conflict(f"compliance run {run.id} is {run.state.value}", runningRunId=run.id,
+                           detail=f"Compliance run {run.id} is still {run.state.value}; wait until it completes.")
+        if run.state not in TERMINAL:  # stalled: close it so its late messages change nothing
+            stalled = run.failed("stalled: no progress for 15 minutes", now)
+            try:
+                etag = await self._store.update_run(stalled, etag)
+            except ConcurrentChange:
+                raise Conflict(f"compliance run {run.id} moved meanwhile", runningRunId=run.id) from None
+            await self._finish(stalled, etag)
+
+    async def _premium(self) -> tuple[bool, str | None]:
+        """Entra ID P1/P2 present (the tenant check's rule: an active SKU with a provisioned P1/P2 plan)?"""
+        try:
+            skus = await self._directory.subscribed_skus()
+        except (GraphError, GraphUnavailable) as exc:
+            return False, f"the tenant's licences could not be read ({type(exc).__name__}), so Entra's report was not read"
+        if LicenceCatalog(skus).premium_sku_ids:
+            return True, None
+        return False, NOT_PREMIUM
+
+    async def _send_partitions(self, run_id: str) -> None:
+        for shard in await self._store.shards(run_id):
+            if not shard.done:
+                await self._queue.send(ComplianceMessage(runId=run_id, step="partition", index=shard.index))
+
+    # ---- reading runs -------------------------------------------------------------------------------------------
+
+    async def status(self, run_id: str) -> RunProgress:
+        found = await self._store.get_run(run_id)
+        if found is None:
+            raise NotFound(f"no compliance run {run_id}")
+        run = found[0]
+        shards = await self._store.shards(run.id)
+        return RunProgress(run, sum(s.done for s in shards), sum(s.tally.users for s in shards))
+
+    async def history(self, limit: int) -> list[Run]:
+        return await self._store.latest_runs(limit)
+
+    async def users(self, run_id: str, where: UserFilter, page_size: int,
+                    continuation: dict[str, str] | None) -> tuple[list[dict[str, object]], str | None]:
+        if await self._store.get_run(run_id) is None:
+            raise NotFound(f"no compliance run {run_id}")
+        return await self._store.user_rows(run_id.lower(), where, page_size, continuation)
+
+    async def all_users(self, run_id: str, where: UserFilter) -> list[dict[str, object]]:
+        if await self._store.get_run(run_id) is None:
+            raise NotFound(f"no compliance run {run_id}")
+        return [row async for row in self._store.all_user_rows(run_id.lower(), where)]
+
+    # ---- the worker's side ------------------------------------------------------------------------------------
+
+    async def process(self, message: ComplianceMessage, final_attempt: bool) -> None:
+        """Run one shard. Raises to have the queue retry it (transient faults); never double-counts."""
+        run_id = message.runId.lower()
+        if message.step == "entra":
+            await self._process_entra(run_id, final_attempt)
+        else:
+            await self._process_partition(run_id, message.index)
+
+    async def _load(self, run_id: str) -> tuple[Run, str]:
+        found = await self._store.get_run(run_id)
+        if found is None:
+            raise UnknownShard(f"no compliance run {run_id}")
+        return found
+
+    async def _process_entra(self, run_id: str, final_attempt: bool) -> None:
+        run, etag = await self._load(run_id)
+        shard = await self._store.get_entra(run_id)
+        if shard is None:
+            raise UnknownShard(f"run {run_id} has no entra shard")
+        if run.state in TERMINAL:
+            await self._finish(run, etag)
+            return
+        if shard.done or run.entra is not EntraState.PENDING:
+            await self._send_partitions(run_id)  # a redelivery after the checkpoint: make sure they were sent
+            return
+        for _ in range(ENTRA_SLICE):
+            await self._pacer.wait()
+            try:
+                entries, next_link = await self._directory.user_registration_details_page(shard.cursor)
+            except GraphError as error:
+                reason = NOT_PREMIUM if error.status == 403 else \
+                    f"Microsoft Graph refused the registration report ({error.status} {error.code})"
+                await self._close_entra(run_id, EntraState.UNAVAILABLE, reason)
+                return
+            except GraphUnavailable:
+                if final_attempt:
+                    await self._close_entra(run_id, EntraState.UNAVAILABLE,
+                                            "Microsoft Graph stayed throttled or unavailable for the registration report")
+                    return
+                raise
+            facts = {str(e["id"]).lower(): entra_facts(e) for e in entries}
+            await self._store.write_entra(run_id, facts)
+            try:
+                shard = await self._store.checkpoint_entra(run_id, shard, next_link, shard.pages + 1,
+                                                           shard.users + len(facts))
+            except ConcurrentChange:
+                return  # another delivery of this shard is ahead of us
+            if next_link is None:
+                await self._close_entra(run_id, EntraState.COMPARED, None)
+                return
+        await self._queue.send(ComplianceMessage(runId=run_id, step="entra"))  # the next slice
+
+    async def _close_entra(self, run_id: str, state: EntraState, reason: str | None) -> None:
+        for _ in range(CHECKPOINT_ATTEMPTS):
+            run, etag = await self._load(run_id)
+            shard = await self._store.get_entra(run_id)
+            if shard is None or shard.done or run.state in TERMINAL:
+                break
+            try:
+                await self._store.finish_entra(run.after_entra(state, reason, self._clock()), etag, shard)
+                break
+            except ConcurrentChange:
+                continue
+        await self._send_partitions(run_id)
+
+    async def _process_partition(self, run_id: str, index: int) -> None:
+        run, etag = await self._load(run_id)
+        shard = await self._store.get_shard(run_id, index)
+        if shard is None:
+            raise UnknownShard(f"run {run_id} has no partition shard {index}")
+        if run.state in TERMINAL or shard.done:
+            await self._finish(run, etag)
+            return
+        bucket = f"{index:02d}"
+        policy = await self._policies.get()
+        while not (shard.pages > 0 and shard.continuation is None):  # until the partition's last page is done
+            page = await self._store.enablement_page(bucket, shard.continuation)
+            ids = [str(row["RowKey"]).lower() for row in page.rows]
+            summaries = await self._store.summaries(ids)
+            entra = await self._store.entra_facts(run_id, bucket, ids[0], ids[-1]) \
+                if ids and run.entra is EntraState.COMPARED else {}
+            users = [assess_user(uid, row, summary, policy, run.created_at, entra.get(uid))
+                     for uid, row, summary in zip(ids, page.rows, summaries, strict=True)]
+            transactions = await self._store.write_users(run_id, users)
+            sent = await self._remind([u.user_id for u in users if u.needs_reminder]) if run.send_reminders else 0
+            try:
+                shard = await self._store.checkpoint_shard(
+                    run_id, shard, page.continuation, shard.tally.add_users(users).with_reminders(sent),
+                    shard.pages + 1, shard.transactions + transactions)
+            except ConcurrentChange:
+                return  # another delivery of this shard is ahead of us; it finishes the shard
+        await self._finish_shard(run_id, shard)
+
+    async def _remind(self, user_ids: list[str]) -> int:
+        """Queue the reminders due through the sign-in path's once-per-period claim; how many this call claimed."""
+        slots = asyncio.Semaphore(REMINDER_CONCURRENCY)
+
+        async def remind(user_id: str) -> bool:
+            async with slots:
+                return await self._reminders.after_sign_in(user_id)
+
+        return sum(await asyncio.gather(*(remind(u) for u in user_ids)))
+
+    async def _finish_shard(self, run_id: str, shard: Shard) -> None:
+        for _ in range(CHECKPOINT_ATTEMPTS):
+            run, etag = await self._load(run_id)
+            if run.state in TERMINAL:
+                return
+            updated = run.after_shard(shard.tally, shard.transactions, self._clock())
+            try:
+                await self._store.finish_shard(updated, etag, shard)
+            except ConcurrentChange:
+                fresh = await self._store.get_shard(run_id, shard.index)
+                if fresh is None or fresh.done or fresh.etag != shard.etag:
+                    return  # another delivery of this shard finished it or is ahead of us
+                continue  # another shard moved the run row: merge into its new counters
+            if updated.state is RunState.COMPLETED:
+                run, etag = await self._load(run_id)
+                await self._finish(run, etag)
+            return
+        raise ConcurrentChange("run row kept changing")
+
+    async def _finish(self, run: Run, etag: str) -> None:
+        """Audit a completed or failed run once it is terminal (again after a crash between the two)."""
+        if run.state not in TERMINAL or run.audited:
+            return
+        ok = run.state is RunState.COMPLETED
+        tally = run.tally
+        await self._audit.write(AuditEvent(
+            time=run.completed_at or self._clock(), activity=Activity.COMPLIANCE_COMPLETED,
+            service=AuditService.SSPR_ADMIN, actor=SYSTEM, outcome=Outcome.SUCCESS if ok else Outcome.FAILURE,
+            flow_id=run.id, reason=None if ok else (run.errors[-1] if run.errors else "failed"),
+            details={"users": tally.users, "capable": tally.capable, "byStatus": dict(tally.by_status),
+                     "remindersSent": tally.reminders, "entraComparison": run.entra.value},
+        ))
+        if run.send_reminders:
+            await self._audit.write(AuditEvent(
+                time=run.completed_at or self._clock(), activity=Activity.REMINDERS_SENT,
+                service=AuditService.SSPR_ADMIN, actor=SYSTEM, flow_id=run.id,
+                details={"count": tally.reminders, "source": "compliance run"},
+            ))
+        try:
+            await self._store.update_run(replace(run, audited=True), etag)
+        except (ConcurrentChange, SsprError):
+            pass  # another delivery recorded it meanwhile; at worst the events are written twice
+
