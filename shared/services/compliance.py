@@ -259,7 +259,16 @@ class ComplianceService:
             if next_link is None:
                 await self._close_entra(run_id, EntraState.COMPARED, None)
                 return
+        await self._touch(run_id)  # a long report is progress, not a stall
         await self._queue.send(ComplianceMessage(runId=run_id, step="entra"))  # the next slice
+
+    async def _touch(self, run_id: str) -> None:
+        """Best effort: move the run's `updated_at`, so a long Entra report does not read as stalled."""
+        try:
+            run, etag = await self._load(run_id)
+            await self._store.update_run(replace(run, updated_at=self._clock()), etag)
+        except (ConcurrentChange, SsprError):
+            pass  # someone else moved the run row: that is progress too
 
     async def _close_entra(self, run_id: str, state: EntraState, reason: str | None) -> None:
         for _ in range(CHECKPOINT_ATTEMPTS):

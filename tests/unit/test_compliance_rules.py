@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +23,7 @@ from shared.domain.compliance import (
 )
 from shared.domain.policy import DEFAULT_DOCUMENT, Method, Policy
 from shared.domain.security_info import SecurityInfoSummary
+from shared.services.compliance import ReportsPacer
 from tests.unit.test_config import VALID
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
@@ -137,3 +140,13 @@ def test_the_schedule_must_be_six_field_ncrontab(schedule: str, valid: bool) -> 
 
 def test_the_schedule_defaults_to_daily_at_two() -> None:
     assert load_settings(VALID).compliance_schedule == "0 0 2 * * *"
+
+
+async def test_the_reports_pacer_lets_five_requests_through_and_holds_the_sixth_until_the_window_moves() -> None:
+    pacer = ReportsPacer(quota=5, window=0.3)
+    started = time.monotonic()
+    for _ in range(5):
+        await pacer.wait()
+    assert time.monotonic() - started < 0.2  # the quota's first five go at once
+    await asyncio.gather(pacer.wait(), pacer.wait())
+    assert time.monotonic() - started >= 0.3  # the sixth waited for the first to leave the 0.3 s window
