@@ -104,9 +104,11 @@ class Settings(BaseSettings):
     graph_max_concurrency: int = Field(8, alias="SSPR_GRAPH_MAX_CONCURRENCY", ge=1, le=64)
     graph_timeout_seconds: float = Field(10.0, alias="SSPR_GRAPH_TIMEOUT_SECONDS", gt=0, le=60)
 
-    # Maintenance timers (6-field NCRONTAB, UTC; the timer bindings read them as %NAME%, so set them in Azure too).
-    maintenance_schedule: str = Field("0 0 3 * * *", alias="SSPR_MAINTENANCE_SCHEDULE")
-    scope_sync_schedule: str = Field("0 */15 * * * *", alias="SSPR_SCOPE_SYNC_SCHEDULE")
+    # Timers: 6-field NCRONTAB in UTC, seconds first. Required, with no default here: the timer bindings read them
+    # as %NAME%, and the Functions host cannot start a timer whose app setting is missing.
+    maintenance_schedule: str = Field(alias="SSPR_MAINTENANCE_SCHEDULE")
+    scope_sync_schedule: str = Field(alias="SSPR_SCOPE_SYNC_SCHEDULE")
+    compliance_schedule: str = Field(alias="SSPR_COMPLIANCE_SCHEDULE")
 
     # Keys (Key Vault references in Azure). Base64 of at least 32 random bytes each.
     code_hmac_key: str = Field(alias="SSPR_CODE_HMAC_KEY", repr=False)
@@ -118,9 +120,6 @@ class Settings(BaseSettings):
     sms_endpoint: str | None = Field(None, alias="SSPR_SMS_ENDPOINT")
     sms_sender_number: str | None = Field(None, alias="SSPR_SMS_SENDER_NUMBER")
     registration_reminder_days: int = Field(7, alias="SSPR_REGISTRATION_REMINDER_DAYS", ge=1, le=90)
-    # When compliance runs start (the timer binding reads it as %SSPR_COMPLIANCE_SCHEDULE%): 6-field NCRONTAB, UTC.
-    compliance_schedule: str = Field("0 0 2 * * *", alias="SSPR_COMPLIANCE_SCHEDULE",
-                                     pattern=r"^[0-9*,/\-]+( [0-9*,/\-]+){5}$")
 
     # Pages and browsers.
     public_base_url: str = Field(alias="SSPR_PUBLIC_BASE_URL")
@@ -157,7 +156,7 @@ class Settings(BaseSettings):
             _require_https_unless_loopback(origin)
         return origins
 
-    @field_validator("maintenance_schedule", "scope_sync_schedule")
+    @field_validator("maintenance_schedule", "scope_sync_schedule", "compliance_schedule")
     @classmethod
     def _six_field_ncrontab(cls, value: str) -> str:
         fields = value.split()
@@ -286,6 +285,9 @@ def expand_development_storage(connection_string: str) -> str:
 
 
 _MISSING_HINTS = {
+    "SSPR_MAINTENANCE_SCHEDULE": "a 6-field NCRONTAB in UTC for the purge, e.g. '0 0 3 * * *' (daily 03:00)",
+    "SSPR_SCOPE_SYNC_SCHEDULE": "a 6-field NCRONTAB in UTC for the scope re-sync, e.g. '0 */15 * * * *'",
+    "SSPR_COMPLIANCE_SCHEDULE": "a 6-field NCRONTAB in UTC for compliance runs, e.g. '0 0 2 * * *' (daily 02:00)",
     "SSPR_QUEUE_PREFIX": "the prefix of this deployment's queue names, e.g. sspr (lower-case letters and digits)",
     "SSPR_CODE_HMAC_KEY": "base64 of 32 random bytes (`openssl rand -base64 32`; a Key Vault reference in Azure)",
     "SSPR_TOTP_ENCRYPTION_KEY": "base64 of 32 random bytes, not the code key (a Key Vault reference in Azure)",

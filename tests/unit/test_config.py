@@ -28,6 +28,7 @@ VALID = {
     "SSPR_PAGES_CLIENT_ID": "c0ffee00-5e1f-4ea5-b0a7-0000000000a2",
     "SSPR_MAINTENANCE_SCHEDULE": "0 0 3 * * *",
     "SSPR_SCOPE_SYNC_SCHEDULE": "0 */15 * * * *",
+    "SSPR_COMPLIANCE_SCHEDULE": "0 0 2 * * *",
 }
 
 PRODUCTION = {
@@ -42,6 +43,9 @@ PRODUCTION = {
     "SSPR_MAIL_SENDER": "no-reply@contoso.com",
     "SSPR_QUEUE_PREFIX": "sspr",
     "SSPR_PAGES_CLIENT_ID": "5b1e8c2a-3333-4c4c-9d9d-fedcba987654",
+    "SSPR_MAINTENANCE_SCHEDULE": "0 0 3 * * *",
+    "SSPR_SCOPE_SYNC_SCHEDULE": "0 */15 * * * *",
+    "SSPR_COMPLIANCE_SCHEDULE": "0 0 2 * * *",
 }
 
 
@@ -189,3 +193,11 @@ def test_secrets_never_appear_in_the_settings_repr() -> None:
 def test_v1_tokens_are_accepted_only_from_the_public_cloud_sts() -> None:
     assert load_settings(PRODUCTION).v1_issuer == "https://sts.windows.net/3f2c1d7e-1111-4a4a-9b9b-123456789abc/"
     assert load_settings(VALID).v1_issuer is None
+
+
+@pytest.mark.parametrize("name", ["SSPR_MAINTENANCE_SCHEDULE", "SSPR_SCOPE_SYNC_SCHEDULE", "SSPR_COMPLIANCE_SCHEDULE"])
+def test_a_timer_schedule_is_required_and_must_be_six_field_ncrontab(name: str) -> None:
+    [missing] = problems_of(without(name))
+    assert missing.startswith(f"{name} is missing: put a 6-field NCRONTAB")
+    [five_fields] = problems_of({**VALID, name: "0 3 * * *"})
+    assert five_fields.startswith(f"{name}: must be a 6-field NCRONTAB expression")
