@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import enablement, health, hook
+from benchmarks import compliance, enablement, health, hook
 
-BENCHMARKS = {"health": health.main, "enablement": enablement.main, "hook": hook.main}
+BENCHMARKS = {"health": health.main, "enablement": enablement.main, "hook": hook.main,
+              "compliance": compliance.main}
 
 
 def main() -> int:

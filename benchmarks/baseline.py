@@ -77,6 +77,41 @@ async def batch_write_throughput(connection_string: str, entities: int = 20_000,
     return BatchWriteBaseline(written, len(batches) - 1, written / seconds)
 
 
+@dataclass(frozen=True)
+class PointReadThroughput:
+    reads: int
+    reads_per_second: float
+
+
+async def point_read_throughput(connection_string: str, entities: int = 20_000,
+                                parallelism: int = 64) -> PointReadThroughput:
+    """Raw concurrent point reads (GET by PartitionKey+RowKey) of `entities` rows, one partition each like the
+    security info summaries, `parallelism` in flight, through the same SDK: the floor of a per-user read sweep."""
+    name = "bench" + uuid.uuid4().hex[:10]
+    keys = [str(uuid.uuid4()) for _ in range(entities)]
+    async with TableServiceClient.from_connection_string(connection_string) as service:
+        table = await service.create_table(name)
+        slots = asyncio.Semaphore(parallelism)
+
+        async def write(key: str) -> None:
+            async with slots:
+                await table.upsert_entity({"PartitionKey": key, "RowKey": "summary", "methods": "email",
+                                           "methodCount": 1, "isAdmin": False})
+
+        async def read(key: str) -> None:
+            async with slots:
+                await table.get_entity(key, "summary")
+
+        try:
+            await asyncio.gather(*(write(k) for k in keys))
+            started = time.perf_counter()
+            await asyncio.gather(*(read(k) for k in keys))
+            seconds = time.perf_counter() - started
+        finally:
+            await service.delete_table(name)
+    return PointReadThroughput(entities, entities / seconds)
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered)) - 1))]

@@ -55,7 +55,9 @@ CHECKPOINT_ATTEMPTS = 50
 REMINDER_CONCURRENCY = 16
 ENTRA_SLICE = 60  # pages of userRegistrationDetails per message (~2 minutes at the quota), then re-enqueued
 REPORTS_QUOTA = 5  # requests ...
-REPORTS_WINDOW_SECONDS = 10.0  # ... per this many seconds, per app (Graph reports APIs)
+# ... per this many seconds, per app (Graph reports APIs); half a second more than the quota's 10 s, because
+# Graph counts arrivals and we count sends (measured: at exactly 10 s about 1 request in 10 drew a 429).
+REPORTS_WINDOW_SECONDS = 10.5
 NOT_PREMIUM = "the tenant has no Entra ID P1/P2, so Entra's userRegistrationDetails report is not available"
 
 
