@@ -11,7 +11,6 @@ has Entra ID P1/P2, one "entra" shard that reads Entra's own userRegistrationDet
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -30,16 +29,6 @@ from shared.domain.security_info import SecurityInfoSummary, registration_status
 RECONFIRM_DUE_SOON = timedelta(days=14)
 MAX_ERRORS = 20
 TOP_REASONS = 5
-
-# NCRONTAB with seconds first, as the Functions timer binding reads it: 6 fields of digits and * , - /.
-_CRON_FIELD = r"[0-9*,/\-]+"
-NCRONTAB_6 = re.compile(rf"^{_CRON_FIELD}( {_CRON_FIELD}){{5}}$")
-
-
-def valid_schedule(expression: str) -> bool:
-    """A 6-field NCRONTAB expression (sec min hour day month weekday); names like MON are not accepted."""
-    return NCRONTAB_6.match(expression.strip()) is not None
-
 
 class Status(StrEnum):
     """One user's standing, exactly one per user (the report's "counts by status")."""

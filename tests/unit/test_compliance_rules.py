@@ -1,4 +1,4 @@
-"""The compliance rules: capable = enabled x registered, the reasons when not, reconfirmation, tallies, schedules."""
+"""The compliance rules: capable = enabled x registered, the reasons when not, reconfirmation, tallies, pacing."""
 
 from __future__ import annotations
 
@@ -6,9 +6,6 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from shared.config import ConfigurationError, load_settings
 from shared.domain.compliance import (
     EntraFacts,
     NotCapableReason,
@@ -19,12 +16,10 @@ from shared.domain.compliance import (
     Tally,
     assess_user,
     entra_facts,
-    valid_schedule,
 )
 from shared.domain.policy import DEFAULT_DOCUMENT, Method, Policy
 from shared.domain.security_info import SecurityInfoSummary
 from shared.services.compliance import ReportsPacer
-from tests.unit.test_config import VALID
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
 USER = "c0ffee00-5e1f-4ea5-b0a7-000000001003"
@@ -122,24 +117,6 @@ def test_a_run_completes_with_its_sixteenth_shard_and_never_before() -> None:
     run = run.after_shard(Tally(users=1), 1, NOW)
     assert run.state is RunState.COMPLETED and run.tally.users == 16 and run.transactions == 16
     assert not run.blocks_new_run(NOW)
-
-
-@pytest.mark.parametrize(("schedule", "valid"), [
-    ("0 0 2 * * *", True), ("0 */5 * * * 1-5", True), ("0 0 2 * *", False), ("0 0 2 * * MON", False),
-    ("0 0 2 * * * *", False), ("", False),
-])
-def test_the_schedule_must_be_six_field_ncrontab(schedule: str, valid: bool) -> None:
-    assert valid_schedule(schedule) is valid
-    if valid:
-        assert load_settings({**VALID, "SSPR_COMPLIANCE_SCHEDULE": schedule}).compliance_schedule == schedule
-    elif schedule:
-        with pytest.raises(ConfigurationError) as refused:
-            load_settings({**VALID, "SSPR_COMPLIANCE_SCHEDULE": schedule})
-        assert "SSPR_COMPLIANCE_SCHEDULE" in str(refused.value)
-
-
-def test_the_schedule_defaults_to_daily_at_two() -> None:
-    assert load_settings(VALID).compliance_schedule == "0 0 2 * * *"
 
 
 async def test_the_reports_pacer_lets_five_requests_through_and_holds_the_sixth_until_the_window_moves() -> None:
