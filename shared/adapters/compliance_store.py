@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared import queues
 from shared.adapters.enablement_store import USERS_TABLE as ENABLEMENT_TABLE
+from shared.adapters.etag_retry import LostRace, is_conflict, replace_if_unchanged, submit_if_unchanged
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients
 from shared.domain.compliance import (
@@ -66,9 +66,6 @@ SUMMARY_READS = 32  # concurrent summary point reads per shard
 WRITE_PARALLELISM = 8
 
 
-class ConcurrentChange(Exception):
-    """Someone else changed the run or the shard since we read it (412): read again."""
-
 
 @dataclass(frozen=True)
 class Lock:
@@ -82,12 +79,6 @@ class EnablementPage:
     continuation: str | None  # None: the partition's last page
 
 
-def _if_match(etag: str) -> dict[str, Any]:
-    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
-
-
-def _is_conflict(exc: HttpResponseError) -> bool:
-    return exc.status_code in (409, 412)
 
 
 def _shard_key(index: int) -> str:
@@ -240,12 +231,12 @@ class ComplianceStore:
             if lock.etag is None:
                 await table.create_entity(entity)
             else:
-                await table.update_entity(entity, mode=UpdateMode.REPLACE, **_if_match(lock.etag))
+                await table.update_entity(entity, **replace_if_unchanged(lock.etag))
         except ResourceExistsError:
-            raise ConcurrentChange("lock created meanwhile") from None
+            raise LostRace("lock created meanwhile") from None
         except HttpResponseError as exc:
-            if _is_conflict(exc):
-                raise ConcurrentChange("lock changed meanwhile") from None
+            if is_conflict(exc):
+                raise LostRace("lock changed meanwhile") from None
             raise StorageUnavailable(f"compliance lock write failed: {type(exc).__name__}") from None
         except AzureError as exc:
             raise StorageUnavailable(f"compliance lock write failed: {type(exc).__name__}") from None
@@ -278,11 +269,10 @@ class ComplianceStore:
 
     async def update_run(self, run: Run, etag: str) -> str:
         try:
-            result = await (await self._runs()).update_entity(_run_entity(run), mode=UpdateMode.REPLACE,
-                                                              **_if_match(etag))
+            result = await (await self._runs()).update_entity(_run_entity(run), **replace_if_unchanged(etag))
         except HttpResponseError as exc:
-            if _is_conflict(exc):
-                raise ConcurrentChange("run changed meanwhile") from None
+            if is_conflict(exc):
+                raise LostRace("run changed meanwhile") from None
             raise StorageUnavailable(f"compliance run write failed: {type(exc).__name__}") from None
         except AzureError as exc:
             raise StorageUnavailable(f"compliance run write failed: {type(exc).__name__}") from None
@@ -327,11 +317,10 @@ class ComplianceStore:
         """A page done: the shard's new continuation and tally, if nobody advanced it since `shard` was read."""
         entity = _shard_entity(run_id, shard.index, False, continuation, tally, pages, transactions)
         try:
-            result = await (await self._runs()).update_entity(entity, mode=UpdateMode.REPLACE,
-                                                              **_if_match(shard.etag))
+            result = await (await self._runs()).update_entity(entity, **replace_if_unchanged(shard.etag))
         except HttpResponseError as exc:
-            if _is_conflict(exc):
-                raise ConcurrentChange("shard changed meanwhile") from None
+            if is_conflict(exc):
+                raise LostRace("shard changed meanwhile") from None
             raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
         except AzureError as exc:
             raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
@@ -341,8 +330,8 @@ class ComplianceStore:
         """Shard done + the run's merged counters, atomically (ETags on both)."""
         await self._transact([
             ("update", _shard_entity(run.id, shard.index, True, None, shard.tally, shard.pages, shard.transactions),
-             {"mode": UpdateMode.REPLACE, **_if_match(shard.etag)}),
-            ("update", _run_entity(run), {"mode": UpdateMode.REPLACE, **_if_match(run_etag)}),
+             replace_if_unchanged(shard.etag)),
+            ("update", _run_entity(run), replace_if_unchanged(run_etag)),
         ])
 
     async def get_entra(self, run_id: str) -> EntraShard | None:
@@ -359,11 +348,10 @@ class ComplianceStore:
                                users: int) -> EntraShard:
         entity = _entra_entity(run_id, False, cursor, pages, users)
         try:
-            result = await (await self._runs()).update_entity(entity, mode=UpdateMode.REPLACE,
-                                                              **_if_match(shard.etag))
+            result = await (await self._runs()).update_entity(entity, **replace_if_unchanged(shard.etag))
         except HttpResponseError as exc:
-            if _is_conflict(exc):
-                raise ConcurrentChange("entra shard changed meanwhile") from None
+            if is_conflict(exc):
+                raise LostRace("entra shard changed meanwhile") from None
             raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
         except AzureError as exc:
             raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
@@ -372,19 +360,12 @@ class ComplianceStore:
     async def finish_entra(self, run: Run, run_etag: str, shard: EntraShard) -> None:
         await self._transact([
             ("update", _entra_entity(run.id, True, None, shard.pages, shard.users),
-             {"mode": UpdateMode.REPLACE, **_if_match(shard.etag)}),
-            ("update", _run_entity(run), {"mode": UpdateMode.REPLACE, **_if_match(run_etag)}),
+             replace_if_unchanged(shard.etag)),
+            ("update", _run_entity(run), replace_if_unchanged(run_etag)),
         ])
 
     async def _transact(self, ops: list[Any]) -> None:
-        try:
-            await (await self._runs()).submit_transaction(ops)
-        except TableTransactionError as exc:
-            if _is_conflict(exc):
-                raise ConcurrentChange("shard or run changed meanwhile") from None
-            raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"compliance checkpoint failed: {type(exc).__name__}") from None
+        await submit_if_unchanged(await self._runs(), ops, "compliance checkpoint")
 
     # ---- what a partition shard reads --------------------------------------------------------------------------
 

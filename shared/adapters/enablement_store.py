@@ -32,6 +32,7 @@ from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared import queues
+from shared.adapters.etag_retry import LostRace, is_conflict, replace_if_unchanged, submit_if_unchanged
 from shared.adapters.storage import StorageClients, delete_rows
 from shared.domain.enablement import (
     PARTITION_BUCKETS,
@@ -57,9 +58,6 @@ MAX_MILLIS = 10**13
 # not help on Azurite, where the SDK's batch encoding is the cost).
 WRITE_PARALLELISM = 8
 
-
-class ConcurrentChange(Exception):
-    """Someone else changed the run or the shard since we read it (412): read again."""
 
 
 @dataclass(frozen=True)
@@ -135,13 +133,6 @@ def _user_from(entity: dict[str, Any]) -> EnabledUser:
                        generation=int(entity.get("generation") or 0))
 
 
-def _if_match(etag: str) -> dict[str, Any]:
-    return {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
-
-
-def _is_conflict(error: Exception) -> bool:
-    status = getattr(error, "status_code", None)
-    return status in (409, 412)
 
 
 class EnablementStore:
@@ -220,11 +211,11 @@ class EnablementStore:
             if etag is None:
                 await table.create_entity(_user_entity(user))
             else:
-                await table.update_entity(_user_entity(user), **_if_match(etag))
+                await table.update_entity(_user_entity(user), **replace_if_unchanged(etag))
         except ResourceExistsError:
             return False
         except HttpResponseError as exc:
-            if _is_conflict(exc) or exc.status_code == 404:
+            if is_conflict(exc) or exc.status_code == 404:
                 return False
             raise StorageUnavailable(f"enablement write failed: {exc.status_code}") from None
         except AzureError as exc:
@@ -240,7 +231,7 @@ class EnablementStore:
         except ResourceNotFoundError:
             return False
         except HttpResponseError as exc:
-            if _is_conflict(exc):
+            if is_conflict(exc):
                 return False
             raise StorageUnavailable(f"enablement delete failed: {exc.status_code}") from None
         except AzureError as exc:
@@ -301,7 +292,7 @@ class EnablementStore:
                 except ResourceNotFoundError:
                     continue  # deleted by an earlier delivery of this sweep
                 except HttpResponseError as exc:
-                    if not _is_conflict(exc):
+                    if not is_conflict(exc):
                         raise
             return deleted
 
@@ -331,13 +322,13 @@ class EnablementStore:
             if lock.etag is None:
                 result = await table.create_entity(entity)
             else:
-                result = await table.update_entity(entity, **_if_match(lock.etag))
+                result = await table.update_entity(entity, **replace_if_unchanged(lock.etag))
             return str(result["etag"])
         except ResourceExistsError:
-            raise ConcurrentChange("lock created meanwhile") from None
+            raise LostRace("lock created meanwhile") from None
         except HttpResponseError as exc:
-            if _is_conflict(exc):
-                raise ConcurrentChange("lock changed meanwhile") from None
+            if is_conflict(exc):
+                raise LostRace("lock changed meanwhile") from None
             raise StorageUnavailable(f"enablement lock write failed: {type(exc).__name__}") from None
         except AzureError as exc:
             raise StorageUnavailable(f"enablement lock write failed: {type(exc).__name__}") from None
@@ -347,9 +338,9 @@ class EnablementStore:
         entity = {"PartitionKey": LOCK_KEY[0], "RowKey": LOCK_KEY[1], "runId": lock.run_id,
                   "generation": lock.generation}
         try:
-            await (await self._runs()).update_entity(entity, **_if_match(etag))
+            await (await self._runs()).update_entity(entity, **replace_if_unchanged(etag))
         except HttpResponseError as exc:
-            if _is_conflict(exc) or isinstance(exc, ResourceNotFoundError):
+            if is_conflict(exc) or isinstance(exc, ResourceNotFoundError):
                 return False
             raise StorageUnavailable(f"enablement lock release failed: {type(exc).__name__}") from None
         except AzureError as exc:
@@ -415,10 +406,10 @@ class EnablementStore:
     async def update_run(self, run: Run, etag: str) -> str:
         """Replace the run row if unchanged since `etag`; returns the new ETag."""
         try:
-            result = await (await self._runs()).update_entity(_run_entity(run), **_if_match(etag))
+            result = await (await self._runs()).update_entity(_run_entity(run), **replace_if_unchanged(etag))
         except HttpResponseError as exc:
-            if _is_conflict(exc):
-                raise ConcurrentChange("run changed meanwhile") from None
+            if is_conflict(exc):
+                raise LostRace("run changed meanwhile") from None
             raise StorageUnavailable(f"enablement run write failed: {type(exc).__name__}") from None
         except AzureError as exc:
             raise StorageUnavailable(f"enablement run write failed: {type(exc).__name__}") from None
@@ -453,8 +444,8 @@ class EnablementStore:
         """Mark the page done and store the run's new counters, atomically; creates the sweep rows with the last page."""
         ops: list[Any] = [
             ("update", {"PartitionKey": run.id, "RowKey": _page_key(page.index), "cursor": page.cursor, "done": True,
-                        "processed": processed, "written": written}, _if_match(page.etag)),
-            ("update", _run_entity(run), _if_match(run_etag)),
+                        "processed": processed, "written": written}, replace_if_unchanged(page.etag)),
+            ("update", _run_entity(run), replace_if_unchanged(run_etag)),
         ]
         if run.pages_complete:
             ops.extend(("upsert", {"PartitionKey": run.id, "RowKey": _sweep_key(b), "done": False})
@@ -464,20 +455,13 @@ class EnablementStore:
     async def checkpoint_sweep(self, run: Run, run_etag: str, sweep: Shard, removed: int) -> None:
         ops: list[Any] = [
             ("update", {"PartitionKey": run.id, "RowKey": _sweep_key(sweep.index), "done": True, "removed": removed},
-             _if_match(sweep.etag)),
-            ("update", _run_entity(run), _if_match(run_etag)),
+             replace_if_unchanged(sweep.etag)),
+            ("update", _run_entity(run), replace_if_unchanged(run_etag)),
         ]
         await self._transact(ops)
 
     async def _transact(self, ops: list[Any]) -> None:
-        try:
-            await (await self._runs()).submit_transaction(ops)
-        except TableTransactionError as exc:
-            if _is_conflict(exc):
-                raise ConcurrentChange("shard or run changed meanwhile") from None
-            raise StorageUnavailable(f"enablement checkpoint failed: {type(exc).__name__}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement checkpoint failed: {type(exc).__name__}") from None
+        await submit_if_unchanged(await self._runs(), ops, "enablement checkpoint")
 
     # ---- purge of finished runs (security.md E4) -----------------------------------------------------------------
 

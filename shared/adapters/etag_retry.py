@@ -13,11 +13,11 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared.errors import StorageUnavailable, WriteContention
@@ -33,6 +33,16 @@ MAX_DELAY = 0.4  # seconds
 
 class LostRace(Exception):
     """Raised by an attempt whose conditional write (If-Match, or a create) lost to another writer."""
+
+
+def replace_if_unchanged(etag: str) -> dict[str, Any]:
+    """Keyword arguments (or a transaction operation's options) that replace a row only if still at `etag`."""
+    return {"mode": UpdateMode.REPLACE, "etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def is_conflict(error: Exception) -> bool:
+    """A 409 (created meanwhile) or 412 (changed since read): another writer got there first."""
+    return getattr(error, "status_code", None) in (409, 412)
 
 
 def backoff_ceiling(attempt: int, base: float = BASE_DELAY, cap: float = MAX_DELAY) -> float:
@@ -64,14 +74,26 @@ async def write_if_unchanged(table: TableClient, entity: dict[str, object], etag
         if etag is None:
             result = await table.create_entity(entity)
         else:
-            result = await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag,
-                                               match_condition=MatchConditions.IfNotModified)
+            result = await table.update_entity(entity, **replace_if_unchanged(etag))
     except ResourceExistsError:
         raise LostRace from None
     except HttpResponseError as exc:
-        if exc.status_code in (409, 412):
+        if is_conflict(exc):
             raise LostRace from None
         raise StorageUnavailable(f"{what} write failed: {exc.status_code}") from None
     except AzureError as exc:
         raise StorageUnavailable(f"{what} write failed: {type(exc).__name__}") from None
     return str(result.get("etag", ""))
+
+
+async def submit_if_unchanged(table: TableClient, operations: list[Any], what: str) -> None:
+    """One single-partition transaction whose conditional operations must all still hold; `LostRace` if one no
+    longer does (the whole transaction is then not applied), `StorageUnavailable` when storage fails."""
+    try:
+        await table.submit_transaction(operations)
+    except TableTransactionError as exc:
+        if is_conflict(exc):
+            raise LostRace(f"{what} changed meanwhile") from None
+        raise StorageUnavailable(f"{what} transaction failed: {type(exc).__name__}") from None
+    except AzureError as exc:
+        raise StorageUnavailable(f"{what} transaction failed: {type(exc).__name__}") from None

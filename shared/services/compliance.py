@@ -33,7 +33,8 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from shared.adapters.audit_store import AuditStore
-from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore, ConcurrentChange, UserFilter
+from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore, UserFilter
+from shared.adapters.etag_retry import LostRace
 from shared.domain.audit import SYSTEM, Activity, Actor, AuditEvent, AuditService, Outcome
 from shared.domain.compliance import (
     TERMINAL,
@@ -134,7 +135,7 @@ class ComplianceService:
         await self._store.create_run(run, with_entra=premium)
         try:
             await self._store.claim_lock(lock, run.id)
-        except ConcurrentChange:
+        except LostRace:
             found = await self._store.get_run(run.id)
             if found is not None:  # never started: close it so it lists as what it is
                 await self._store.update_run(replace(found[0].failed("another run started at the same moment", now),
@@ -166,7 +167,7 @@ class ComplianceService:
             stalled = run.failed("stalled: no progress for 15 minutes", now)
             try:
                 etag = await self._store.update_run(stalled, etag)
-            except ConcurrentChange:
+            except LostRace:
                 raise Conflict(f"compliance run {run.id} moved meanwhile", runningRunId=run.id) from None
             await self._finish(stalled, etag)
 
@@ -256,7 +257,7 @@ class ComplianceService:
             try:
                 shard = await self._store.checkpoint_entra(run_id, shard, next_link, shard.pages + 1,
                                                            shard.users + len(facts))
-            except ConcurrentChange:
+            except LostRace:
                 return  # another delivery of this shard is ahead of us
             if next_link is None:
                 await self._close_entra(run_id, EntraState.COMPARED, None)
@@ -269,7 +270,7 @@ class ComplianceService:
         try:
             run, etag = await self._load(run_id)
             await self._store.update_run(replace(run, updated_at=self._clock()), etag)
-        except (ConcurrentChange, SsprError):
+        except (LostRace, SsprError):
             pass  # someone else moved the run row: that is progress too
 
     async def _close_entra(self, run_id: str, state: EntraState, reason: str | None) -> None:
@@ -281,7 +282,7 @@ class ComplianceService:
             try:
                 await self._store.finish_entra(run.after_entra(state, reason, self._clock()), etag, shard)
                 break
-            except ConcurrentChange:
+            except LostRace:
                 continue
         await self._send_partitions(run_id)
 
@@ -309,7 +310,7 @@ class ComplianceService:
                 shard = await self._store.checkpoint_shard(
                     run_id, shard, page.continuation, shard.tally.add_users(users).with_reminders(sent),
                     shard.pages + 1, shard.transactions + transactions)
-            except ConcurrentChange:
+            except LostRace:
                 return  # another delivery of this shard is ahead of us; it finishes the shard
         await self._finish_shard(run_id, shard)
 
@@ -331,7 +332,7 @@ class ComplianceService:
             updated = run.after_shard(shard.tally, shard.transactions, self._clock())
             try:
                 await self._store.finish_shard(updated, etag, shard)
-            except ConcurrentChange:
+            except LostRace:
                 fresh = await self._store.get_shard(run_id, shard.index)
                 if fresh is None or fresh.done or fresh.etag != shard.etag:
                     return  # another delivery of this shard finished it or is ahead of us
@@ -340,7 +341,7 @@ class ComplianceService:
                 run, etag = await self._load(run_id)
                 await self._finish(run, etag)
             return
-        raise ConcurrentChange("run row kept changing")
+        raise LostRace("run row kept changing")
 
     async def _finish(self, run: Run, etag: str) -> None:
         """Audit a completed or failed run once it is terminal (again after a crash between the two)."""
@@ -363,6 +364,6 @@ class ComplianceService:
             ))
         try:
             await self._store.update_run(replace(run, audited=True), etag)
-        except (ConcurrentChange, SsprError):
+        except (LostRace, SsprError):
             pass  # another delivery recorded it meanwhile; at worst the events are written twice
 

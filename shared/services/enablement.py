@@ -31,7 +31,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.adapters.audit_store import AuditStore
-from shared.adapters.enablement_store import ConcurrentChange, EnablementQueue, EnablementStore, Lock, Shard
+from shared.adapters.enablement_store import EnablementQueue, EnablementStore, Lock, Shard
+from shared.adapters.etag_retry import LostRace
 from shared.domain.audit import SYSTEM, Activity, Actor, AuditEvent, AuditService, Outcome
 from shared.domain.enablement import (
     PARTITION_BUCKETS,
@@ -108,7 +109,7 @@ class EnablementService:
         run_id, generation = str(uuid.uuid4()), lock.generation + 1
         try:
             etag = await self._store.claim_lock(lock, run_id, generation, reserved_at=now)
-        except ConcurrentChange:
+        except LostRace:
             latest = await self._store.read_lock()
             raise Conflict("another enablement request was accepted meanwhile", runningRequestId=latest.run_id,
                            detail="Another enablement request was accepted at the same moment.") from None
@@ -163,7 +164,7 @@ class EnablementService:
             stalled = run.failed("stalled: no progress for 15 minutes; superseded by a new request", now)
             try:
                 await self._store.update_run(stalled, etag)
-            except ConcurrentChange:
+            except LostRace:
                 raise Conflict(f"enablement run {run.id} moved meanwhile", runningRequestId=run.id) from None
             await self._record_completion(stalled)
             return stalled
@@ -244,11 +245,11 @@ class EnablementService:
             try:
                 started = run.started(self._clock())
                 return started, await self._store.update_run(started, etag)
-            except ConcurrentChange:
+            except LostRace:
                 run, etag = await self._load(run.id)
                 if run.state is not RunState.QUEUED:
                     return run, etag
-        raise ConcurrentChange("run row kept changing")
+        raise LostRace("run row kept changing")
 
     async def _checkpoint_page(self, run: Run, etag: str, page: Shard, processed: int, written: int,
                                transactions: int, last: bool, total: int | None) -> Run | None:
@@ -258,13 +259,13 @@ class EnablementService:
             try:
                 await self._store.checkpoint_page(updated, etag, page, processed, written)
                 return updated
-            except ConcurrentChange:
+            except LostRace:
                 run, etag = await self._load(run.id)
                 fresh = await self._store.get_page(run.id, page.index)
                 if fresh is None or fresh.done or run.state in TERMINAL:
                     return None
                 page = fresh
-        raise ConcurrentChange("run row kept changing")
+        raise LostRace("run row kept changing")
 
     async def _send_sweeps(self, run: Run) -> None:
         for bucket in range(PARTITION_BUCKETS):
@@ -288,14 +289,14 @@ class EnablementService:
             try:
                 await self._store.checkpoint_sweep(updated, etag, sweep, removed)
                 break
-            except ConcurrentChange:
+            except LostRace:
                 run, etag = await self._load(run_id)
                 fresh = await self._store.get_sweep(run_id, bucket)
                 if fresh is None or fresh.done or run.state in TERMINAL:
                     return
                 sweep = fresh
         else:
-            raise ConcurrentChange("run row kept changing")
+            raise LostRace("run row kept changing")
         if updated.state is RunState.COMPLETED:
             run, etag = await self._load(run_id)
             await self._finish(run, etag)
@@ -307,7 +308,7 @@ class EnablementService:
         await self._record_completion(run)
         try:
             await self._store.update_run(_audited(run), etag)
-        except ConcurrentChange:
+        except LostRace:
             pass  # another delivery recorded it meanwhile
 
     async def _record_completion(self, run: Run) -> None:
@@ -329,7 +330,7 @@ class EnablementService:
             failed = run.failed(reason, self._clock())
             try:
                 etag = await self._store.update_run(failed, etag)
-            except ConcurrentChange:
+            except LostRace:
                 continue
             await self._finish(failed, etag)
             return
@@ -339,7 +340,7 @@ class EnablementService:
         try:
             run, etag = await self._load(run_id)
             await self._store.update_run(run.with_error(message), etag)
-        except (ConcurrentChange, SsprError):
+        except (LostRace, SsprError):
             pass
 
 
