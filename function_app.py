@@ -11,10 +11,12 @@ from functions import (
     maintenance,
     notifications,
     openapi,
+    pages,
     password_expiration,
     policy,
     registration,
     registration_methods,
+    reset,
     signin_events,
     tenant,
     warmup,
@@ -34,6 +36,8 @@ app.register_functions(hooks.bp)
 app.register_functions(signin_events.bp)
 app.register_functions(registration.bp)
 app.register_functions(registration_methods.bp)
+app.register_functions(reset.bp)
 app.register_functions(notifications.bp)
 app.register_functions(compliance.bp)
 app.register_functions(maintenance.bp)
+app.register_functions(pages.bp)

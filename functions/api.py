@@ -13,6 +13,7 @@ import json
 import logging
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import azure.functions as func
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from functions import composition
 from functions.responses import API_HEADERS, json_response, problem_response
+from shared import i18n
 from shared.domain.access import Access, Principal
 from shared.errors import (
     FieldError,
@@ -27,6 +29,7 @@ from shared.errors import (
     InvalidRequest,
     PayloadTooLarge,
     PreconditionRequired,
+    Problem,
     SsprError,
     Unauthenticated,
 )
@@ -49,6 +52,7 @@ __all__ = [
     "json_response",
     "parse_json",
     "problem_response",
+    "request_language",
     "wants_csv",
 ]
 
@@ -64,12 +68,24 @@ def endpoint(handler: Handler) -> Handler:
             level = logging.ERROR if error.problem.status >= 500 else logging.INFO
             log.log(level, "%s %s -> %s: %s", req.method, _path(req), error.problem.status, error)
             headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if isinstance(error, Unauthenticated) else None
-            return problem_response(error.problem, headers=headers, **error.problem_extensions())
+            return problem_response(localised(error.problem, req), headers=headers, **error.problem_extensions())
         except Exception:
             log.exception("%s %s -> 500", req.method, _path(req))
-            return problem_response(SsprError.problem)
+            return problem_response(localised(SsprError.problem, req))
 
     return wrapper
+
+
+def request_language(req: func.HttpRequest) -> str:
+    """The caller's language: `?lang=sv|en` (the pages' switch), else their Accept-Language."""
+    chosen = (req.params.get("lang") or "").lower()
+    return chosen if chosen in i18n.LANGUAGES else i18n.choose_language(req.headers.get("Accept-Language"))
+
+
+def localised(problem: Problem, req: func.HttpRequest) -> Problem:
+    """The problem with its title in the caller's language (web/i18n/problems.<lang>.json, keyed by type)."""
+    title = i18n.catalog("problems", request_language(req)).get(problem.type.rsplit(":", 1)[-1])
+    return replace(problem, title=title) if title else problem
 
 
 def _path(req: func.HttpRequest) -> str:

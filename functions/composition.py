@@ -32,11 +32,14 @@ if TYPE_CHECKING:  # imported lazily below, so a process pays for them only when
     from shared.adapters.phone import PhoneSender
     from shared.adapters.secret_box import SecretBox
     from shared.services.compliance import ComplianceService
+    from shared.adapters.proof_of_work import ProofOfWork
+    from shared.adapters.reset_store import ResetFlowStore
     from shared.services.maintenance import MaintenanceService
     from shared.services.notifications import NotificationService
     from shared.services.registration import CodeThrottle, RegistrationService
     from shared.services.registration_app import AuthenticatorAppCodes, AuthenticatorAppService
     from shared.services.registration_questions import SecurityQuestionsService
+    from shared.services.reset import ResetService
     from shared.services.scope_sync import ScopeSyncService
     from shared.services.security_info import SecurityInfoService
 
@@ -175,7 +178,8 @@ def maintenance() -> MaintenanceService:
 
     return MaintenanceService(ChallengeStore(storage()), SecurityInfoStore(storage()), ThrottleStore(storage()),
                               MailLedger(storage()), ReminderStore(storage()), EnablementStore(storage()),
-                              timedelta(days=settings.registration_reminder_days), utc_now)
+                              timedelta(days=settings.registration_reminder_days), utc_now,
+                              reset_flows=ResetFlowStore(storage()), proofs=ProofOfWork(storage(), code_key(), utc_now))
 
 
 def scope_sync() -> ScopeSyncService:
@@ -240,11 +244,13 @@ def registration() -> RegistrationService:
 def notifications() -> NotificationService:
     from shared.adapters.challenge_store import ChallengeStore
     from shared.adapters.mail import MailLedger, MailSender
+    from shared.adapters.reset_store import ResetFlowStore
     from shared.services.notifications import NotificationService
 
     return NotificationService(
         ChallengeStore(storage()), MailSender(graph(), settings.mail_sender), phone(), graph(),
         MailLedger(storage()), policy_cache(), code_key(), settings.public_base_url, utc_now,
+        reset_challenges=ResetFlowStore(storage()).challenges, security_info=SecurityInfoStore(storage()),
     )
 
 
@@ -281,6 +287,29 @@ def security_questions() -> SecurityQuestionsService:
     from shared.services.registration_questions import SecurityQuestionsService
 
     return SecurityQuestionsService(security_info(), AuditStore(storage()), utc_now)
+
+
+# ---- the self-service reset (one per process: it caches the tenant's subscriptions for 10 minutes) ---------------
+
+_reset: ResetService | None = None
+
+
+def reset() -> ResetService:
+    from shared.adapters.proof_of_work import ProofOfWork
+    from shared.adapters.reset_store import ResetFlowStore
+    from shared.services.notifications import NotificationQueue
+    from shared.services.registration_app import AuthenticatorAppCodes
+    from shared.services.reset import ResetService
+
+    global _reset
+    if _reset is None:
+        _reset = ResetService(
+            ResetFlowStore(storage()), ProofOfWork(storage(), code_key(), utc_now), policy_cache(), graph(),
+            SecurityInfoStore(storage()), EnablementStore(storage()), code_throttle(), NotificationQueue(storage()),
+            phone(), AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box()), AuditStore(storage()),
+            code_key(), settings.public_base_url.rstrip("/") + "/register", utc_now,
+        )
+    return _reset
 
 
 _health: HealthProbe | None = None

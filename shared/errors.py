@@ -262,3 +262,89 @@ class SecretUnreadable(SsprError):
 
 class StoredPolicyUnreadable(SsprError):
     """The stored policy no longer passes the rules (e.g. after a rule was tightened): an operator must fix it."""
+
+
+# ---- the reset flow (anonymous: every answer is as useful to the owner as it is useless to an attacker) --------
+
+class ProofOfWorkFailed(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:proof-of-work-failed",
+        "The browser check did not succeed. Reload the page and try again.",
+        403,
+    )
+
+
+class TooManyRequests(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:too-many-requests", "Too many attempts from your network. Wait a while and try again.", 429
+    )
+
+
+class FlowNotFound(SsprError):
+    """Unknown, expired (A5), finished or wrong-secret flows look the same."""
+
+    problem = Problem(
+        "urn:sspr:problem:flow-not-found", "This password reset has expired or does not exist. Start again.", 404
+    )
+
+
+class FlowLocked(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:flow-locked", "Too many wrong answers. Start again to reset your password.", 403
+    )
+
+
+class MethodAlreadyVerified(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:method-already-verified", "You already verified this method. Choose another one.", 409
+    )
+
+
+class QuestionsNotAvailable(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:questions-not-available",
+        "Security questions cannot be used here. Choose another method.",
+        409,
+    )
+
+
+class AnswersNotAccepted(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:answers-not-accepted", "One or more answers are not right. Check them and try again.", 400
+    )
+
+
+class MethodsMissing(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:methods-missing", "Verify the required methods before you choose a new password.", 409
+    )
+
+
+class CannotResetHere(SsprError):
+    """Told only after the user proved a method: why this service cannot reset their password, and whom to ask."""
+
+    problem = Problem(
+        "urn:sspr:problem:cannot-reset-here", "Your password cannot be reset here. Contact your helpdesk.", 403
+    )
+
+    def __init__(self, reason: str, detail: str, helpdesk: dict[str, str | None]) -> None:
+        super().__init__(f"cannot reset here: {reason}")
+        self.reason = reason
+        self.detail = detail
+        self.helpdesk = helpdesk
+
+    def problem_extensions(self) -> dict[str, Any]:
+        return {"reason": self.reason, "detail": self.detail, "helpdesk": self.helpdesk}
+
+
+class PasswordRejected(SsprError):
+    problem = Problem(
+        "urn:sspr:problem:password-rejected", "Choose another password: this one does not meet the rules.", 422
+    )
+
+    def __init__(self, failures: list[dict[str, str]]) -> None:
+        super().__init__("password rejected: " + ", ".join(f["rule"] for f in failures))
+        self.failures = failures
+
+    def problem_extensions(self) -> dict[str, Any]:
+        return {"failures": self.failures}

@@ -547,6 +547,20 @@ async def user_directory_roles(req: GraphRequest) -> GraphResult:
     return collection(req, "directoryRoles", roles)
 
 
+@route("GET", "/directoryRoles(roleTemplateId='{id}')/members",
+       r"/directoryRoles\(roleTemplateId='(?P<id>[0-9a-fA-F-]{36})'\)/members", READ_ROLES)
+async def directory_role_members(req: GraphRequest) -> GraphResult:
+    """The users holding an activated role (reset: mail the Global Administrators after an admin's reset)."""
+    role = next((r for r in req.tenant.roles.values() if r.role_template_id == req.params["id"].lower()), None)
+    if role is None:
+        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{req.params['id']}' does not exist.")
+    select = user_selection(req)
+    render = user_renderer(select)
+    users = [u for u in (req.tenant.find_user(m) for m in role.members) if u is not None]
+    value = [{"@odata.type": "#microsoft.graph.user", **render(u)} for u in users]
+    return collection(req, "directoryObjects", value)
+
+
 @route("POST", "/users/{id}/sendMail", rf"/users/{_ID}/sendMail", SEND_MAIL)
 async def send_mail(req: GraphRequest) -> GraphResult:
     sender = req.tenant.find_user(req.params["id"])

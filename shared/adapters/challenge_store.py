@@ -80,11 +80,15 @@ def _challenge(e: Any) -> Challenge:
 
 
 class ChallengeStore:
-    def __init__(self, storage: StorageClients) -> None:
+    """Challenges of one table: "Challenges" (registration sessions) or "ResetFlows" (a reset flow's partition also
+    holds its flow row, which is not a challenge and is skipped here)."""
+
+    def __init__(self, storage: StorageClients, table: str = TABLE) -> None:
         self._storage = storage
+        self._table = table
 
     async def create(self, challenge: Challenge) -> None:
-        table = await self._storage.table_ready(TABLE)
+        table = await self._storage.table_ready(self._table)
         try:
             await table.create_entity(_entity(challenge))
         except ResourceExistsError:
@@ -93,7 +97,7 @@ class ChallengeStore:
             raise StorageUnavailable(f"challenge write failed: {type(exc).__name__}") from None
 
     async def get(self, partition: str, row: str) -> Challenge | None:
-        table = await self._storage.table_ready(TABLE)
+        table = await self._storage.table_ready(self._table)
         try:
             return _challenge(await table.get_entity(partition, row))
         except ResourceNotFoundError:
@@ -103,10 +107,10 @@ class ChallengeStore:
 
     async def in_partition(self, partition: str) -> list[Challenge]:
         """Every challenge of one flow (a registration session has one)."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self._storage.table_ready(self._table)
         try:
             rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": partition})
-            return [_challenge(e) async for e in rows]
+            return [_challenge(e) async for e in rows if e.get("method") is not None]
         except AzureError as exc:
             raise StorageUnavailable(f"challenge read failed: {type(exc).__name__}") from None
 
@@ -116,7 +120,7 @@ class ChallengeStore:
         `rule` returns (result, new challenge); an unchanged challenge is not written. Returns the result of the
         application that was stored, and the stored challenge. `WriteContention` if writers kept overtaking.
         """
-        table = await self._storage.table_ready(TABLE)
+        table = await self._storage.table_ready(self._table)
 
         async def attempt() -> tuple[T, Challenge] | None:
             current = await self.get(partition, row)
@@ -145,7 +149,7 @@ class ChallengeStore:
     async def purge_expired(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` challenges whose latest moment is before `cutoff` (each under the ETag read, so a
         challenge used meanwhile stays); the count deleted. Idempotent."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self._storage.table_ready(self._table)
         moments = ["createdAt", "sentAt", "expiresAt", "usedAt", "deliveryAt"]
         expired: list[TableEntity] = []
         try:

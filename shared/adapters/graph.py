@@ -54,6 +54,21 @@ class Organization:
 
 
 @dataclass(frozen=True)
+class ResetUser:
+    """What a reset decides on about one user (GET /users/{upn})."""
+
+    id: str
+    user_principal_name: str
+    display_name: str
+    given_name: str
+    surname: str
+    account_enabled: bool
+    user_type: str
+    synced: bool
+    licenses: tuple[AssignedLicense, ...]
+
+
+@dataclass(frozen=True)
 class UserContact:
     """Where a user reads mail and in which language (registration reminders, verification mails)."""
 
@@ -443,6 +458,72 @@ class GraphGateway:
         entries = [u for u in body.get("value") or [] if isinstance(u, dict) and isinstance(u.get("id"), str)]
         next_link = body.get("@odata.nextLink")
         return entries, next_link if isinstance(next_link, str) else None
+
+    # ---- reset: who a username is, a new password, the end of their sessions, whom to tell -------------------
+    # The password goes as plain JSON written here (never through a model, never logged) so it reaches Graph
+    # byte-exact (security.md B3); the SDK's retry handler resends the same bytes on 429/503/504.
+
+    RESET_USER_SELECT: ClassVar[list[str]] = [
+        "id", "userPrincipalName", "displayName", "givenName", "surname", "accountEnabled", "userType",
+        "onPremisesSyncEnabled", "assignedLicenses",
+    ]
+    GLOBAL_ADMINISTRATOR_TEMPLATE = "62e90394-69f5-4237-9190-012177145e10"
+
+    async def reset_user(self, username: str) -> ResetUser | None:
+        """GET /users/{userPrincipalName}: the facts a reset decides on, or None when no user has that name."""
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=self.RESET_USER_SELECT)
+        config = RequestConfiguration(query_parameters=query)
+        try:
+            user = await self._call(lambda: self._client.users.by_user_id(username).get(request_configuration=config))
+        except GraphError as error:
+            if error.status in (400, 404):  # 400: a name Graph cannot even parse as an id or UPN
+                return None
+            raise
+        if user is None or not user.id:
+            return None
+        return ResetUser(
+            id=user.id, user_principal_name=user.user_principal_name or username,
+            display_name=user.display_name or "", given_name=user.given_name or "", surname=user.surname or "",
+            account_enabled=bool(user.account_enabled), user_type=user.user_type or "Member",
+            synced=bool(user.on_premises_sync_enabled),
+            licenses=tuple(AssignedLicense(sku_id=str(a.sku_id or ""),
+                                           disabled_plans=frozenset(str(p) for p in a.disabled_plans or ()))
+                           for a in user.assigned_licenses or ()),
+        )
+
+    async def set_password(self, user_id: str, password: str) -> None:
+        """PATCH /users/{id} passwordProfile (no change forced at next sign-in: the user just chose it).
+
+        GraphError 400 when Graph refuses the password (complexity), 403 when the app lacks the role."""
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+        from msgraph.generated.models.user import User
+
+        request = self._client.users.by_user_id(user_id).to_patch_request_information(User())
+        request.content = json.dumps(
+            {"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": False}}
+        ).encode()
+        errors: dict[str, Any] = {"XXX": ODataError}
+        adapter = self._client.request_adapter
+        await self._call(functools.partial(adapter.send_no_response_content_async, request, errors))
+
+    async def revoke_sessions(self, user_id: str) -> None:
+        """POST /users/{id}/revokeSignInSessions: every refresh token and session cookie stops working (B4)."""
+        await self._call(lambda: self._client.users.by_user_id(user_id).revoke_sign_in_sessions.post())
+
+    async def global_administrator_mails(self) -> list[str]:
+        """The mail addresses of the tenant's Global Administrators (told when an administrator reset)."""
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        # The SDK has no builder for a role's members by template id: the URL is written out, sent raw.
+        base = str(self._client.request_adapter.base_url).rstrip("/")
+        url = f"{base}/directoryRoles(roleTemplateId='{self.GLOBAL_ADMINISTRATOR_TEMPLATE}')/members?$select=id,mail"
+        info = self._client.directory_roles.with_url(url).to_get_request_information()
+        send: Any = self._client.request_adapter.send_primitive_async
+        raw = await self._call(lambda: send(info, "bytes", {"XXX": ODataError}))
+        members = json.loads(raw or b"{}").get("value") or []
+        return [m["mail"] for m in members if isinstance(m, dict) and isinstance(m.get("mail"), str) and m["mail"]]
 
     async def warm_up(self) -> None:
         """Pay the SDK's lazy imports (request builders, models, serializers) now, not in a user's request."""

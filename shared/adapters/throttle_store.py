@@ -60,6 +60,7 @@ def _user_entity(t: UserThrottle) -> dict[str, Any]:
         "RowKey": USER_ROW,
         "sends": json.dumps([s.isoformat() for s in t.sends]),
         "failures": json.dumps([f.isoformat() for f in t.failures]),
+        "failedFlows": json.dumps([f.isoformat() for f in t.failed_flows]),
         "blockedUntil": t.blocked_until,
     }
 
@@ -68,6 +69,7 @@ def _user(user_id: str, e: Any) -> UserThrottle:
     blocked = e.get("blockedUntil")
     return UserThrottle(
         user_id=user_id, sends=_times(e.get("sends")), failures=_times(e.get("failures")),
+        failed_flows=_times(e.get("failedFlows")),
         blocked_until=blocked if isinstance(blocked, datetime) else None, etag=e.metadata.get("etag"),
     )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from shared.domain.codes import Channel
 
@@ -36,6 +37,8 @@ class SlidingLimit:
 
 CODE_SENDS = SlidingLimit("codeSends", 10, timedelta(minutes=10))
 FAILED_VERIFICATIONS = SlidingLimit("failedVerifications", 5, timedelta(hours=1))
+# "5 failed flows in 24 h" blocks: the 5th reaches it (more than 4).
+FAILED_FLOWS = SlidingLimit("failedFlows", 4, timedelta(hours=24))
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class UserThrottle:
     user_id: str
     sends: tuple[datetime, ...] = ()
     failures: tuple[datetime, ...] = ()
+    failed_flows: tuple[datetime, ...] = ()
     blocked_until: datetime | None = None
     etag: str | None = field(default=None, compare=False)
 
@@ -75,6 +79,13 @@ def record_failed_verification(throttle: UserThrottle, now: datetime) -> UserThr
     return _block(updated, now) if _crossed(failures, FAILED_VERIFICATIONS) else updated
 
 
+def record_failed_flow(throttle: UserThrottle, now: datetime) -> UserThrottle:
+    """A reset flow locked by wrong answers; the 5th within 24 hours blocks the user."""
+    flows = _recent((*throttle.failed_flows, now), FAILED_FLOWS, now)
+    updated = replace(throttle, failed_flows=flows)
+    return _block(updated, now) if _crossed(flows, FAILED_FLOWS) else updated
+
+
 def _block(throttle: UserThrottle, now: datetime) -> UserThrottle:
     if is_blocked(throttle, now):
         return throttle  # a block is not extended by the attempts it refuses
@@ -83,17 +94,24 @@ def _block(throttle: UserThrottle, now: datetime) -> UserThrottle:
 
 def cleared(throttle: UserThrottle) -> UserThrottle:
     """A successful reset clears the counters and the block (G1)."""
-    return replace(throttle, sends=(), failures=(), blocked_until=None)
+    return replace(throttle, sends=(), failures=(), failed_flows=(), blocked_until=None)
 
 
 # ---- send budgets ---------------------------------------------------------------------------------------
 
 
+class Allowance(StrEnum):
+    """Budgeted actions that are not code sends."""
+
+    FLOW_STARTS = "flow-starts"  # anonymous reset starts (each costs a table write and proof-of-work checking)
+
+
 @dataclass(frozen=True)
 class Budget:
-    """At most `max_sends` codes over `channel` per `window`, per client IP or for the whole service."""
+    """At most `max_sends` codes over `channel` (or actions of an `Allowance`) per `window`, per client IP or for
+    the whole service."""
 
-    channel: Channel
+    channel: Channel | Allowance
     scope: str  # "ip" | "global"
     max_sends: int
     window: timedelta
@@ -109,7 +127,14 @@ BUDGETS: tuple[Budget, ...] = (
 )
 
 
-def budgets_for(channel: Channel, budgets: tuple[Budget, ...] = BUDGETS) -> list[Budget]:
+# Reset starts: a person needs a handful; a shared office NAT a few hundred an hour.
+FLOW_START_BUDGETS: tuple[Budget, ...] = (
+    Budget(Allowance.FLOW_STARTS, "ip", 300, timedelta(hours=1)),
+    Budget(Allowance.FLOW_STARTS, "global", 50_000, timedelta(hours=1)),
+)
+
+
+def budgets_for(channel: Channel | Allowance, budgets: tuple[Budget, ...] = BUDGETS) -> list[Budget]:
     return [b for b in budgets if b.channel is channel]
 
 

@@ -10,6 +10,8 @@ What expires when (each store documents its rows' lifetime; the cutoffs are here
                         their redeliveries, live at most 7 days)
     Reminders           registration reminder slots claimed more than the reminder period ago
     EnablementRuns      finished runs older than RUN_RETENTION, never the latest run nor the newest completed one
+    ResetFlows          whole flows (flow row and challenges) created more than FLOW_LIFETIME + FLOW_GRACE ago
+    ProofOfWorkSpent    spent proof-of-work rows whose challenge has expired (they cannot be replayed anyway)
 
 Audit events are never purged here: how long an audit trail is kept is the organisation's retention decision
 (and often a legal one), made on the storage account (lifecycle rules, export to Log Analytics), not by the
@@ -30,9 +32,12 @@ from datetime import datetime, timedelta
 from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.mail import MailLedger
+from shared.adapters.proof_of_work import ProofOfWork
 from shared.adapters.reminder_store import ReminderStore
+from shared.adapters.reset_store import ResetFlowStore
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.throttle_store import ThrottleStore
+from shared.domain.reset_flow import FLOW_LIFETIME
 
 log = logging.getLogger("sspr.maintenance")
 
@@ -40,6 +45,7 @@ CHALLENGE_GRACE = timedelta(hours=24)  # longer than any flow: codes live minute
 PENDING_GRACE = timedelta(hours=1)
 LEDGER_RETENTION = timedelta(days=14)  # twice the longest a queue message (and so a redelivery) can live
 RUN_RETENTION = timedelta(days=90)  # run history an admin can still open, for trends and questions
+FLOW_GRACE = timedelta(hours=1)  # a flow is refused after FLOW_LIFETIME; an hour later its rows serve nobody
 PURGE_LIMIT = 5000  # rows per kind per invocation
 
 
@@ -53,6 +59,8 @@ class PurgeReport:
     mail_ledger: int
     reminder_slots: int
     enablement_runs: int
+    reset_flows: int = 0
+    proofs_of_work: int = 0
 
     @property
     def total(self) -> int:
@@ -62,7 +70,10 @@ class PurgeReport:
 class MaintenanceService:
     def __init__(self, challenges: ChallengeStore, security_info: SecurityInfoStore, throttle: ThrottleStore,
                  ledger: MailLedger, reminders: ReminderStore, enablement: EnablementStore,
-                 reminder_period: timedelta, clock: Callable[[], datetime], limit: int = PURGE_LIMIT) -> None:
+                 reminder_period: timedelta, clock: Callable[[], datetime], limit: int = PURGE_LIMIT,
+                 reset_flows: ResetFlowStore | None = None, proofs: ProofOfWork | None = None) -> None:
+        self._reset_flows = reset_flows
+        self._proofs = proofs
         self._challenges = challenges
         self._security_info = security_info
         self._throttle = throttle
@@ -83,6 +94,9 @@ class MaintenanceService:
             mail_ledger=await self._ledger.purge_expired(now - LEDGER_RETENTION, self._limit),
             reminder_slots=await self._reminders.purge_expired(now - self._reminder_period, self._limit),
             enablement_runs=await self._enablement.purge_finished_runs(now - RUN_RETENTION, self._limit),
+            reset_flows=await self._reset_flows.purge_expired(now - FLOW_LIFETIME - FLOW_GRACE, self._limit)
+            if self._reset_flows else 0,
+            proofs_of_work=await self._proofs.purge_expired(now, self._limit) if self._proofs else 0,
         )
         log.info("purge of expired state: %s", asdict(report))
         return report

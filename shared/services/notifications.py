@@ -31,6 +31,7 @@ from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.graph import GraphGateway, UserContact
 from shared.adapters.mail import MailLedger, MailSender, mail_texts
 from shared.adapters.phone import PhoneSender, send_once
+from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients
 from shared.domain import codes
 from shared.domain.codes import Challenge, Channel, mask_contact
@@ -63,6 +64,8 @@ class _Message(BaseModel):
 class ChallengeRef(_Message):
     partition: Annotated[str, Field(pattern=KEY_PATTERN)]
     row: Annotated[str, Field(pattern=KEY_PATTERN)]
+    # Which table holds the challenge: a registration session's, or a reset flow's partition.
+    store: Literal["registration", "reset"] = "registration"
 
 
 class VerificationCode(_Message):
@@ -77,11 +80,22 @@ class RegistrationReminder(_Message):
     userId: Guid
 
 
+class PasswordResetNotice(_Message):
+    """A user's password was reset here: tell them on every address they have, and the Global Administrators
+    when the user is an administrator and the policy says so (security.md B4)."""
+
+    kind: Literal["password-reset"]
+    id: Guid
+    userId: Guid
+    resetAt: Annotated[str, Field(max_length=40, pattern=r"^\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})$")]
+    administrator: bool
+
+
 class _Envelope(_Message):
-    message: Annotated[VerificationCode | RegistrationReminder, Field(discriminator="kind")]
+    message: Annotated[VerificationCode | RegistrationReminder | PasswordResetNotice, Field(discriminator="kind")]
 
 
-Notification = VerificationCode | RegistrationReminder
+Notification = VerificationCode | RegistrationReminder | PasswordResetNotice
 
 
 class InvalidNotification(ValueError):
@@ -102,12 +116,17 @@ class NotificationQueue:
     def __init__(self, storage: StorageClients) -> None:
         self._storage = storage
 
-    async def verification_code(self, challenge: Challenge, message_id: str) -> None:
+    async def verification_code(self, challenge: Challenge, message_id: str,
+                                store: Literal["registration", "reset"] = "registration") -> None:
         message = VerificationCode(
             kind="verification-code", id=message_id,
-            challenge=ChallengeRef(partition=challenge.partition, row=challenge.row),
+            challenge=ChallengeRef(partition=challenge.partition, row=challenge.row, store=store),
         )
         await self._send(message)
+
+    async def password_reset(self, user_id: str, reset_at: datetime, administrator: bool) -> None:
+        await self._send(PasswordResetNotice(kind="password-reset", id=new_message_id(), userId=user_id,
+                                             resetAt=reset_at.isoformat(), administrator=administrator))
 
     async def _send(self, message: _Message) -> None:
         queue = await self._storage.queue_ready(QUEUE)
@@ -131,8 +150,12 @@ def _spoken(code: str) -> str:
 
 class NotificationService:
     def __init__(self, challenges: ChallengeStore, mail: MailSender, phone: PhoneSender, graph: GraphGateway,
-                 ledger: MailLedger, policy: PolicyCache, code_key: bytes, public_base_url: str, clock: Clock) -> None:
+                 ledger: MailLedger, policy: PolicyCache, code_key: bytes, public_base_url: str, clock: Clock,
+                 reset_challenges: ChallengeStore | None = None,
+                 security_info: SecurityInfoStore | None = None) -> None:
         self._challenges = challenges
+        self._reset_challenges = reset_challenges or challenges
+        self._security_info = security_info
         self._mail = mail
         self._phone = phone
         self._graph = graph
@@ -146,6 +169,8 @@ class NotificationService:
         message = parse_notification(body)
         if isinstance(message, VerificationCode):
             await self.send_verification_code(message)
+        elif isinstance(message, PasswordResetNotice):
+            await self.send_password_reset_notice(message)
         else:
             await self.send_registration_reminder(message)
 
@@ -164,30 +189,33 @@ class NotificationService:
                 return False, challenge
             return True, codes.issue_code(challenge, digest, now, codes.code_ttl(policy.codes, challenge.channel))
 
-        outcome = await self._challenges.change(ref.partition, ref.row, issue)
+        store = self._reset_challenges if ref.store == "reset" else self._challenges
+        outcome = await store.change(ref.partition, ref.row, issue)
         if outcome is None or not outcome[0]:
             log.info("verification code message %s: nothing to send (delivered, superseded or gone)", message.id)
             return False
         challenge = outcome[1]
         minutes = int(codes.code_ttl(policy.codes, challenge.channel).total_seconds() // 60)
         try:
-            await self._deliver(challenge, code, minutes)
+            await self._deliver(challenge, code, minutes, reset=ref.store == "reset")
         except Exception:
-            await self._challenges.change(ref.partition, ref.row, lambda c: (None, codes.mark_send_failed(c, self._clock())
+            await store.change(ref.partition, ref.row, lambda c: (None, codes.mark_send_failed(c, self._clock())
                                                                             if c.message_id == message.id else c))
             raise
-        await self._challenges.change(ref.partition, ref.row, lambda c: (None, codes.mark_delivered(c, self._clock())
+        await store.change(ref.partition, ref.row, lambda c: (None, codes.mark_delivered(c, self._clock())
                                                                         if c.message_id == message.id else c))
         log.info("verification code of %s sent by %s to %s", challenge.method, challenge.channel,
                  mask_contact(challenge.contact))
         return True
 
-    async def _deliver(self, challenge: Challenge, code: str, minutes: int) -> None:
+    async def _deliver(self, challenge: Challenge, code: str, minutes: int, reset: bool = False) -> None:
         contact = await self._contact_or_none(challenge.user_id)
         texts = mail_texts(language_of(contact))
         if challenge.channel is Channel.EMAIL:
             name = contact.display_name if contact else ""
-            await self._mail.send([challenge.contact], texts["code.subject"], _code_mail(texts, name, code, minutes))
+            intro = texts["code.resetIntro"] if reset else texts["code.intro"]
+            await self._mail.send([challenge.contact], texts["code.subject"],
+                                  _code_mail(texts, name, code, minutes, intro))
             return
         # This code's send, named the same on every retry of it (the provider drops a repeat, F1).
         once = send_once(challenge.message_id or "", challenge.send_count, challenge.sent_at or self._clock())
@@ -203,6 +231,47 @@ class NotificationService:
             return await self._graph.user_contact(user_id)
         except SsprError:
             return None  # the language and greeting are a nicety: the code still goes out, in English
+
+    # ---- password reset notices (B4) ------------------------------------------------------------------------
+
+    async def send_password_reset_notice(self, message: PasswordResetNotice) -> bool:
+        """Mail the user (every registered and directory address) and, for an administrator's reset, the Global
+        Administrators; once per message (ledger claim as for reminders). Never the password, only the time."""
+        claim = await self._ledger.claim(message.id, self._clock(), REMINDER_LEASE)
+        if claim is None:
+            log.info("password reset notice %s already sent or being sent", message.id)
+            return False
+        try:
+            policy = await self._policy.get()
+            contact = await self._contact_or_none(message.userId)
+            registered: list[str] = []
+            if self._security_info is not None:
+                registered = [m.contact for m in await self._security_info.methods(message.userId)
+                              if m.kind.value == "email" and m.contact]
+            directory = [a for a in ((contact.mail, *contact.other_mails) if contact else ()) if a]
+            recipients = list(dict.fromkeys([*registered, *directory]))
+            texts = mail_texts(language_of(contact))
+            when = message.resetAt.replace("T", " ")[:16] + " UTC"
+            help_line = _help_line(texts, policy.helpdesk.url, policy.helpdesk.email)
+            name = contact.display_name if contact else ""
+            if policy.notify_users_on_reset and recipients:
+                await self._mail.send(recipients, texts["reset.subject"], _reset_mail(texts, name, when, help_line))
+            if message.administrator and policy.notify_admins_on_admin_reset:
+                admins = [a for a in await self._graph.global_administrator_mails() if a not in recipients]
+                if admins:
+                    admin_texts = mail_texts("en")
+                    await self._mail.send(admins, admin_texts["reset.adminSubject"], _page([
+                        html.escape(admin_texts["reset.adminBody"].format(name=name or message.userId, time=when)),
+                    ]))
+        except Exception:
+            try:
+                await self._ledger.release(message.id, claim)
+            except StorageUnavailable as release_failed:
+                log.warning("password reset notice %s: releasing its claim failed: %s", message.id, release_failed)
+            raise
+        await self._ledger.mark_sent(message.id, self._clock())
+        log.info("password reset notice %s sent to %d address(es)", message.id, len(recipients))
+        return True
 
     # ---- registration reminders --------------------------------------------------------------------------
 
@@ -232,20 +301,38 @@ class NotificationService:
         return True
 
 
+def _reset_mail(texts: dict[str, str], name: str, when: str, help_line: str) -> str:
+    e = html.escape
+    return _page([
+        e(texts["reset.greeting"].format(name=name or "")),
+        e(texts["reset.body"].format(time=when)),
+        e(texts["reset.notMe"]),
+        e(help_line),
+    ])
+
+
 def _page(paragraphs: list[str]) -> str:
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
     return f'<!DOCTYPE html><html><body style="font-family:Segoe UI,Arial,sans-serif">{body}</body></html>'
 
 
-def _code_mail(texts: dict[str, str], name: str, code: str, minutes: int) -> str:
+def _code_mail(texts: dict[str, str], name: str, code: str, minutes: int, intro: str) -> str:
     e = html.escape
     return _page([
         e(texts["code.greeting"].format(name=name or "")),
-        e(texts["code.intro"]),
+        e(intro),
         f'<strong style="font-size:1.5em;letter-spacing:0.2em">{e(code)}</strong>',
         e(texts["code.expires"].format(minutes=minutes)),
         e(texts["code.ignore"]),
     ])
+
+
+def _help_line(texts: dict[str, str], url: str | None, email: str | None) -> str:
+    if url:
+        return texts["reset.helpUrl"].format(url=url)
+    if email:
+        return texts["reset.helpEmail"].format(email=email)
+    return texts["reset.helpDefault"]
 
 
 def _reminder_mail(texts: dict[str, str], name: str, link: str) -> str:

@@ -47,6 +47,7 @@ from shared.errors import (
     NotFound,
     NothingToConfirm,
     RemovalNeedsConfirmation,
+    TooManyRequests,
 )
 from shared.services.notifications import NotificationQueue, new_message_id
 from shared.services.security_info import SecurityInfoService, StatusInfo, User, registration_event
@@ -141,6 +142,23 @@ class CodeThrottle:
     async def clear(self, user_id: str) -> None:
         """A successful reset clears the user's counters and block (G1)."""
         await self._store.change_user(user_id, throttling.cleared)
+
+    async def is_blocked(self, user_id: str) -> bool:
+        return throttling.is_blocked(await self._store.user(user_id), self._clock())
+
+    async def record_failed_flow(self, user_id: str, actor: Actor, client_ip: str | None) -> None:
+        """A reset flow locked by wrong answers (G1: the 5th in 24 hours blocks the user)."""
+        now = self._clock()
+        before, after = await self._store.change_user(user_id, lambda t: throttling.record_failed_flow(t, now))
+        await self._refuse_if_blocked(before, after, actor, client_ip, "failed reset flows", raise_error=False)
+
+    async def admit_flow_start(self, client_ip: str | None) -> None:
+        """Count one anonymous reset start against the per-IP and global budgets; TooManyRequests over them."""
+        now = self._clock()
+        for budget in throttling.FLOW_START_BUDGETS:
+            if not throttling.within_budget(await self._store.spend(budget, client_ip, now), budget):
+                log.warning("reset start budget (%s) used up", budget.scope)
+                raise TooManyRequests(f"flow start budget {budget.scope} used up")
 
     async def _refuse_if_blocked(self, before: UserThrottle, after: UserThrottle, actor: Actor,
                                  client_ip: str | None, reason: str, raise_error: bool = True) -> None:

@@ -1,0 +1,152 @@
+"""Reset flows in Table Storage ("ResetFlows"): one partition per flow (security.md F3, architecture.md).
+
+Partition = the flow id; row "flow" is the flow's state, and one row per method challenge (row = the method) is
+kept by a `ChallengeStore` on the same table, so everything a flow is lives in one partition. Every change of the
+flow row is a read-decide-write under its ETag, redone on 412 (`change`).
+
+Nothing secret is stored: the flow secret only as an HMAC, codes only as HMACs on the challenge rows, never a
+password (B3). The username is what the user typed (normalised), needed to resolve the user once.
+
+Purge (E4): a flow is useless once it has expired (15 minutes); `purge_expired` deletes whole partitions of flows
+created before a cutoff.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableEntity
+
+from shared.adapters.challenge_store import ChallengeStore
+from shared.adapters.etag_retry import retry_lost_races, write_if_unchanged
+from shared.adapters.storage import StorageClients, delete_rows
+from shared.domain.policy import Method
+from shared.domain.reset_flow import FLOW_ROW, FlowState, Refusal, ResetFlow, Resolution
+from shared.errors import StorageUnavailable
+
+TABLE = "ResetFlows"
+
+T = TypeVar("T")
+
+
+def _resolution_json(r: Resolution | None) -> str | None:
+    if r is None:
+        return None
+    return json.dumps({
+        "userId": r.user_id, "isAdmin": r.is_admin, "registered": sorted(r.registered),
+        "refusal": r.refusal.value if r.refusal else None, "methodsRequired": r.methods_required,
+        "methodsAllowed": sorted(r.methods_allowed), "context": list(r.context),
+    })
+
+
+def _resolution(text: str | None) -> Resolution | None:
+    if not text:
+        return None
+    d = json.loads(text)
+    return Resolution(
+        user_id=d["userId"], is_admin=bool(d["isAdmin"]), registered=frozenset(Method(m) for m in d["registered"]),
+        refusal=Refusal(d["refusal"]) if d["refusal"] else None, methods_required=int(d["methodsRequired"]),
+        methods_allowed=frozenset(Method(m) for m in d["methodsAllowed"]),
+        context=tuple(str(w) for w in d.get("context", [])),
+    )
+
+
+def _entity(f: ResetFlow) -> dict[str, Any]:
+    return {
+        "PartitionKey": f.flow_id,
+        "RowKey": FLOW_ROW,
+        "secretDigest": f.secret_digest,
+        "username": f.username,
+        "createdAt": f.created_at,
+        "clientIp": f.client_ip,
+        "resolution": _resolution_json(f.resolution),
+        "verified": json.dumps([m.value for m in f.verified]),
+        "failures": json.dumps({m.value: n for m, n in f.failures}),
+        "questionIds": json.dumps(list(f.question_ids)),
+        "state": f.state.value,
+        "completedAt": f.completed_at,
+    }
+
+
+def _flow(e: Any) -> ResetFlow:
+    completed = e.get("completedAt")
+    return ResetFlow(
+        flow_id=e["PartitionKey"],
+        secret_digest=e["secretDigest"],
+        username=e["username"],
+        created_at=e["createdAt"],
+        client_ip=e.get("clientIp"),
+        resolution=_resolution(e.get("resolution")),
+        verified=tuple(Method(m) for m in json.loads(e.get("verified") or "[]")),
+        failures=tuple(sorted((Method(m), int(n)) for m, n in json.loads(e.get("failures") or "{}").items())),
+        question_ids=tuple(json.loads(e.get("questionIds") or "[]")),
+        state=FlowState(e.get("state") or FlowState.ACTIVE.value),
+        completed_at=completed if isinstance(completed, datetime) else None,
+        etag=e.metadata.get("etag"),
+    )
+
+
+class ResetFlowStore:
+    def __init__(self, storage: StorageClients) -> None:
+        self._storage = storage
+        self.challenges = ChallengeStore(storage, TABLE)
+
+    async def create(self, flow: ResetFlow) -> None:
+        table = await self._storage.table_ready(TABLE)
+        try:
+            await table.create_entity(_entity(flow))
+        except ResourceExistsError:
+            raise StorageUnavailable("reset flow id collision") from None
+        except AzureError as exc:
+            raise StorageUnavailable(f"reset flow write failed: {type(exc).__name__}") from None
+
+    async def get(self, flow_id: str) -> ResetFlow | None:
+        table = await self._storage.table_ready(TABLE)
+        try:
+            return _flow(await table.get_entity(flow_id, FLOW_ROW))
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise StorageUnavailable(f"reset flow read failed: {type(exc).__name__}") from None
+
+    async def change(self, flow_id: str, rule: Callable[[ResetFlow], tuple[T, ResetFlow]]) -> tuple[T, ResetFlow] | None:
+        """Apply `rule` to the stored flow under its ETag, re-reading on 412; None if the flow is gone.
+
+        `rule` returns (result, new flow) and may raise to refuse (nothing is written then); an unchanged flow is
+        not written.
+        """
+        table = await self._storage.table_ready(TABLE)
+
+        async def attempt() -> tuple[T, ResetFlow] | None:
+            current = await self.get(flow_id)
+            if current is None:
+                return None
+            result, updated = rule(current)
+            if updated == current:
+                return result, current
+            etag = await write_if_unchanged(table, _entity(updated), current.etag, "reset flow")
+            return result, ResetFlow(**{**updated.__dict__, "etag": etag})
+
+        return await retry_lost_races(attempt, f"reset flow {flow_id}")
+
+    async def purge_expired(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to `limit` rows of flows created before `cutoff` (their flow row and challenges); idempotent."""
+        table = await self._storage.table_ready(TABLE)
+        rows: list[TableEntity] = []
+        try:
+            flows = table.query_entities("RowKey eq @row and createdAt lt @cutoff",
+                                         parameters={"row": FLOW_ROW, "cutoff": cutoff},
+                                         select=["PartitionKey"], results_per_page=1000)
+            async for flow in flows:
+                partition = table.query_entities("PartitionKey eq @pk", parameters={"pk": flow["PartitionKey"]},
+                                                 select=["PartitionKey", "RowKey"])
+                rows.extend([row async for row in partition])
+                if len(rows) >= limit:
+                    break
+        except AzureError as exc:
+            raise StorageUnavailable(f"reset flow purge read failed: {type(exc).__name__}") from None
+        return await delete_rows(table, rows)

@@ -1,0 +1,153 @@
+"""What the reset tests share: a host whose policy enables everyone, users registered through the real
+registration API, and a `Resetter` that walks the anonymous reset API as the /reset page does."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from devtools.stack import GraphEmulator
+from shared.adapters.proof_of_work import solve
+from shared.domain.policy import DEFAULT_DOCUMENT
+from tests.integration.tokens import DEMO_PASSWORD, bearer, user_token
+
+WAIT_SECONDS = 25
+ADMIN = "admin@contoso.example"
+
+
+def outbox(emulator: GraphEmulator) -> list[dict[str, Any]]:
+    return list(httpx.get(f"{emulator.base_url}/_emulator/outbox", timeout=10).json()["value"])
+
+
+def code_sent_to(emulator: GraphEmulator, contact: str, count: int = 1) -> str:
+    """The newest code sent to `contact`, once `count` messages carrying a code have arrived there."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        messages = [m for m in outbox(emulator) if contact in m.get("to", [])
+                    and re.search(r"(?<!\d)\d{8}(?!\d)", m["body"])]
+        if len(messages) >= count:
+            return re.findall(r"(?<!\d)(\d{8})(?!\d)", messages[0]["body"])[0]
+        time.sleep(0.2)  # waiting for the notifications worker (another process), not for time to pass
+    raise AssertionError(f"no code #{count} reached {contact}")
+
+
+def messages_to(emulator: GraphEmulator, contact: str) -> list[dict[str, Any]]:
+    return [m for m in outbox(emulator) if contact in m.get("to", [])]
+
+
+def set_policy(api: httpx.Client, emulator: GraphEmulator, **changes: Any) -> dict[str, Any]:
+    admin = bearer(user_token(emulator, ADMIN))
+    current = api.get("/admin/policy", headers=admin)
+    document = {**DEFAULT_DOCUMENT, **changes}
+    saved = api.put("/admin/policy", json=document, headers={**admin, "If-Match": current.headers["ETag"]})
+    assert saved.status_code == 200, saved.text
+    return dict(saved.json())
+
+
+def enable_everyone(api: httpx.Client, emulator: GraphEmulator) -> None:
+    """Scope All, and wait until the enablement run has materialised every user."""
+    admin = bearer(user_token(emulator, ADMIN))
+    started = api.post("/admin/enablement", json={"scope": "all"}, headers=admin)
+    # A policy change to scope All has already started the run: then wait for that one.
+    assert started.status_code in (202, 409), started.text
+    run_id = started.json()["id"] if started.status_code == 202 else started.json()["runningRequestId"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run = api.get(f"/admin/enablement/{run_id}", headers=admin).json()
+        if run["state"] in ("completed", "failed"):
+            assert run["state"] == "completed", run
+            return
+        time.sleep(0.3)
+    raise AssertionError("enablement run did not finish")
+
+
+class Member:
+    """A user of the emulator's tenant (created for the test), who may register security info."""
+
+    def __init__(self, emulator: GraphEmulator, api: httpx.Client, *, given: str = "Robin", surname: str = "Tester",
+                 language: str = "en-US", extra: dict[str, Any] | None = None) -> None:
+        self.upn = f"rst-{uuid.uuid4().hex[:10]}@contoso.example"
+        created = httpx.post(f"{emulator.base_url}/_emulator/users", timeout=10, json={
+            "userPrincipalName": self.upn, "displayName": f"{given} {surname}", "givenName": given,
+            "surname": surname, "mail": self.upn, "password": DEMO_PASSWORD, "preferredLanguage": language,
+            **(extra or {}),
+        })
+        assert created.status_code == 201, created.text
+        self.id: str = created.json()["id"]
+        self.emulator = emulator
+        self.api = api
+        self.alternate_email = f"{self.upn.split('@')[0]}@alt.example"
+        self.mobile = f"+4670{uuid.uuid4().int % 10_000_000:07d}"
+
+    def headers(self) -> dict[str, str]:
+        return {**bearer(user_token(self.emulator, self.upn)),
+                "X-Forwarded-For": f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.9"}
+
+    def register_email(self) -> None:
+        headers = self.headers()
+        started = self.api.post("/me/security-info/email", json={"address": self.alternate_email}, headers=headers)
+        assert started.status_code == 202, started.text
+        code = code_sent_to(self.emulator, self.alternate_email)
+        verified = self.api.post(f"/me/security-info/challenges/{started.json()['challengeId']}/verify",
+                                 json={"code": code}, headers=headers)
+        assert verified.status_code == 200, verified.text
+
+    def register_mobile(self) -> None:
+        headers = self.headers()
+        started = self.api.post("/me/security-info/mobilePhone", json={"number": self.mobile}, headers=headers)
+        assert started.status_code == 202, started.text
+        code = code_sent_to(self.emulator, self.mobile)
+        verified = self.api.post(f"/me/security-info/challenges/{started.json()['challengeId']}/verify",
+                                 json={"code": code}, headers=headers)
+        assert verified.status_code == 200, verified.text
+
+    def signs_in_with(self, password: str) -> bool:
+        """Whether the directory takes this password now (the emulator's password grant)."""
+        response = httpx.post(
+            f"{self.emulator.base_url}/{self.emulator.tenant_id}/oauth2/v2.0/token",
+            data={"grant_type": "password", "client_id": "c0ffee00-5e1f-4ea5-b0a7-0000000000a2", "username": self.upn,
+                  "password": password, "scope": "api://c0ffee00-5e1f-4ea5-b0a7-0000000000a1/access_as_user"},
+            timeout=10,
+        )
+        return response.status_code == 200
+
+
+class Resetter:
+    """The anonymous caller of /api/reset, from one client IP, as the page walks it."""
+
+    def __init__(self, api: httpx.Client, ip: str | None = None, language: str = "en") -> None:
+        self.api = api
+        self.ip = ip or f"172.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+        self.language = language
+        self.flow_id = ""
+        self.secret = ""
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Forwarded-For": self.ip, "X-Flow-Secret": self.secret, "Accept-Language": self.language}
+
+    def start(self, username: str) -> httpx.Response:
+        challenge = self.api.get("/reset/pow").json()
+        response = self.api.post("/reset/flows", json={"username": username, "altcha": solve(challenge)},
+                                 headers={"X-Forwarded-For": self.ip})
+        if response.status_code == 201:
+            self.flow_id, self.secret = response.json()["flowId"], response.json()["flowSecret"]
+        return response
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        return self.api.post(f"/reset/flows/{self.flow_id}{path}", json=body or {}, headers=self.headers())
+
+    def get(self, path: str) -> httpx.Response:
+        return self.api.get(f"/reset/flows/{self.flow_id}{path}", headers=self.headers())
+
+    def prove(self, method: str, contact: str) -> httpx.Response:
+        return self.post("/proofs", {"method": method, "contact": contact})
+
+    def verify(self, method: str, code: str) -> httpx.Response:
+        return self.post(f"/proofs/{method}/code", {"code": code})
+
+    def set_password(self, password: str) -> httpx.Response:
+        return self.post("/password", {"password": password})
