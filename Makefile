@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 
 .PHONY: install run test bench clean
 
-install: $(VENV)/.installed devtools/node_modules/.installed
+install: $(VENV)/.installed devtools/node_modules/.installed web/assets/vendor/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 devtools/node_modules/.installed: devtools/package.json devtools/package-lock.json
 	cd devtools && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The pages' browser libraries come from npm (no CDN); their built files are copied next to our own assets.
+web/assets/vendor/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	rm -rf web/assets/vendor && mkdir -p web/assets/vendor/altcha
+	cp web/node_modules/altcha/dist_external/altcha.js web/node_modules/altcha/dist_external/worker.js \
+	   web/node_modules/altcha/dist_external/altcha.css web/node_modules/altcha/LICENSE.txt web/assets/vendor/altcha/
 	@touch $@
 
 run: install

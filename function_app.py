@@ -12,6 +12,7 @@ from functions import (
     notifications,
     openapi,
     pages,
+    pages,
     password_expiration,
     policy,
     registration,
@@ -40,4 +41,5 @@ app.register_functions(reset.bp)
 app.register_functions(notifications.bp)
 app.register_functions(compliance.bp)
 app.register_functions(maintenance.bp)
+app.register_functions(pages.bp)
 app.register_functions(pages.bp)
