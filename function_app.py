@@ -12,7 +12,6 @@ from functions import (
     notifications,
     openapi,
     pages,
-    pages,
     password_expiration,
     policy,
     registration,
@@ -41,5 +40,4 @@ app.register_functions(reset.bp)
 app.register_functions(notifications.bp)
 app.register_functions(compliance.bp)
 app.register_functions(maintenance.bp)
-app.register_functions(pages.bp)
 app.register_functions(pages.bp)
