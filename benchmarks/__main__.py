@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import compliance, enablement, health, hook
+from benchmarks import compliance, enablement, health, hook, reset
 
-BENCHMARKS = {"health": health.main, "enablement": enablement.main, "hook": hook.main,
+BENCHMARKS = {"health": health.main, "enablement": enablement.main, "hook": hook.main, "reset": reset.main,
               "compliance": compliance.main}
 
 

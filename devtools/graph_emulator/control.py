@@ -88,7 +88,12 @@ async def delete_faults(request: web.Request) -> web.Response:
 
 
 async def get_outbox(request: web.Request) -> web.Response:
-    return web.json_response({"value": state_of(request).outbox.newest_first()})
+    """Newest first; `?to=<address or number>` keeps only what went there (benchmarks poll one recipient)."""
+    messages = state_of(request).outbox.newest_first()
+    to = request.query.get("to")
+    if to:
+        messages = [m for m in messages if to in m.get("to", [])]
+    return web.json_response({"value": messages})
 
 
 async def delete_outbox(request: web.Request) -> web.Response:

@@ -174,9 +174,9 @@ class ResetService:
 
     async def start(self, username: str, altcha: str, client_ip: str | None) -> FlowStarted:
         """Create the flow; nothing about the user is read (C1): every username gets the same answer."""
-        await self._pow.spend(altcha)
-        await self._throttle.admit_flow_start(client_ip)
-        policy = await self._policies.get()
+        # Independent checks, concurrently: a refused proof-of-work still counts against the IP's budget.
+        _, _, policy = await asyncio.gather(self._pow.spend(altcha), self._throttle.admit_flow_start(client_ip),
+                                            self._policies.get())
         now = self._clock()
         flow_id = str(uuid.uuid4())
         secret = reset_flow.new_flow_secret()
@@ -491,7 +491,8 @@ class ResetService:
 
         existing = await self._challenges.get(flow.flow_id, method.value)
         if existing is None:
-            await self._challenges.create(renewed(None))
+            stored = renewed(None)
+            await self._challenges.create(stored)
         else:
             def rule(current: Challenge) -> tuple[bool, Challenge]:
                 if codes.is_final(current):
@@ -501,10 +502,9 @@ class ResetService:
             outcome = await self._challenges.change(flow.flow_id, method.value, rule)
             if outcome is None or not outcome[0]:
                 raise FlowLocked(f"flow {flow.flow_id}: the {method} challenge is finished")
+            stored = outcome[1]
         if contact is not None:
-            stored = await self._challenges.get(flow.flow_id, method.value)
-            if stored is not None:
-                await self._queue.verification_code(stored, message_id, store="reset")
+            await self._queue.verification_code(stored, message_id, store="reset")
 
     def _proof_requested(self, method: Method, policy: Policy) -> ProofRequested:
         ttl = codes.code_ttl(policy.codes, CHANNEL_OF_METHOD[method])
