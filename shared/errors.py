@@ -20,6 +20,16 @@
     +-- ChallengeLocked            429  urn:sspr:problem:code-locked         (5 wrong codes, A9)
     +-- BlockedFromSspr            429  urn:sspr:problem:blocked             (24 h block, G1)
     +-- ChannelPaused              429  urn:sspr:problem:channel-paused      (a channel's send budget is used up, G2)
+    +-- ProofOfWorkFailed          403  urn:sspr:problem:proof-of-work-failed (ALTCHA missing, wrong, expired or replayed)
+    +-- TooManyRequests            429  urn:sspr:problem:too-many-requests   (reset starts over an IP's budget)
+    +-- FlowNotFound               404  urn:sspr:problem:flow-not-found      (unknown, expired, finished or wrong secret)
+    +-- FlowLocked                 403  urn:sspr:problem:flow-locked         (5 wrong answers to a method, A9)
+    +-- MethodAlreadyVerified      409  urn:sspr:problem:method-already-verified
+    +-- QuestionsNotAvailable      409  urn:sspr:problem:questions-not-available
+    +-- AnswersNotAccepted         400  urn:sspr:problem:answers-not-accepted
+    +-- MethodsMissing             409  urn:sspr:problem:methods-missing     (password before the methods, A13)
+    +-- CannotResetHere            403  urn:sspr:problem:cannot-reset-here   (reason + helpdesk, after possession)
+    +-- PasswordRejected           422  urn:sspr:problem:password-rejected   (each failed rule, in the user's language)
     +-- SecretUnreadable           500  (a sealed secret does not open: wrong key, wrong context or altered)
     +-- StoredPolicyUnreadable     500  (the stored policy no longer passes the rules: an operator must fix it)
     +-- GraphError                 502  urn:sspr:problem:directory-error     (Graph answered a 4xx we do not expect)
@@ -30,7 +40,8 @@
         +-- IdentityUnavailable    503  (the tenant's OpenID configuration or signing keys cannot be fetched)
 
 The exception message is for logs and never carries secrets; a response carries only the problem's `type`,
-`title`, `status` and, where the class says so, structured `errors` (security.md C4).
+`title` (in the caller's language: web/i18n/problems.<lang>.json), `status` and, where the class says so,
+structured extensions such as `errors` (security.md C4).
 """
 
 from __future__ import annotations
