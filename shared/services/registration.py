@@ -124,10 +124,19 @@ class CodeThrottle:
 
     async def admit_send(self, user_id: str, channel: Channel, client_ip: str | None, actor: Actor) -> None:
         """Count one code send; raises when the user is (now) blocked or the channel's budget is used up."""
+        await self.count_user_send(user_id, client_ip, actor)
+        await self.spend_budgets(channel, client_ip)
+
+    async def count_user_send(self, user_id: str, client_ip: str | None, actor: Actor) -> None:
+        """The user's side of a send (G1); BlockedFromSspr when the user is, or now becomes, blocked."""
         now = self._clock()
         await self.ensure_not_blocked(user_id)
         before, after = await self._store.change_user(user_id, lambda t: throttling.record_send(t, now))
         await self._refuse_if_blocked(before, after, actor, client_ip, "code sends")
+
+    async def spend_budgets(self, channel: Channel, client_ip: str | None) -> None:
+        """The channel's side of a send (G2): per-IP and global budgets; ChannelPaused when one is used up."""
+        now = self._clock()
         for budget in throttling.budgets_for(channel, self._budgets):
             count = await self._store.spend(budget, client_ip, now)
             if not throttling.within_budget(count, budget):

@@ -204,10 +204,13 @@ class ResetService:
         flow = await self._resolve(flow, policy)
         user_id = flow.resolution.user_id if flow.resolution else None
         matched = user_id is not None and await self._registered_contact(user_id, method) == _key(normalised)
+        # Every code request spends the channel's budgets, matched or not: a paused channel says nothing about
+        # the user (G2, C1).
+        await self._throttle.spend_budgets(CHANNEL_OF_METHOD[method], client_ip)
         sent = False
         if matched and user_id is not None and not await self._throttle.is_blocked(user_id):
             try:
-                await self._throttle.admit_send(user_id, CHANNEL_OF_METHOD[method], client_ip, _actor(flow))
+                await self._throttle.count_user_send(user_id, client_ip, _actor(flow))
                 sent = True
             except BlockedFromSspr:
                 sent = False  # this send crossed the limit: from now on, the generic answer
@@ -226,9 +229,10 @@ class ResetService:
             raise FlowLocked(f"flow {flow_id} locked")
         real = bool(challenge.contact)
         user_id = challenge.user_id or None
+        await self._throttle.spend_budgets(challenge.channel, client_ip)
         if real and user_id is not None:
             try:
-                await self._throttle.admit_send(user_id, challenge.channel, client_ip, _actor(flow))
+                await self._throttle.count_user_send(user_id, client_ip, _actor(flow))
             except BlockedFromSspr:
                 real = False
         await self._put_challenge(flow, method, challenge.contact if real else None, policy)
