@@ -6,6 +6,8 @@ users, registered through the real registration API, and resets from a client IP
 
 from __future__ import annotations
 
+import html
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -72,3 +74,42 @@ def test_a_registered_user_resets_by_email_and_can_sign_in_with_the_new_password
     assert not member.signs_in_with("Demo-Pass-2026!")
     # B4: the user is told, on every address, without the password.
     assert resetter.set_password(NEW_PASSWORD).status_code == 404  # the flow is finished
+
+
+def test_an_administrator_resets_with_two_methods_and_the_global_administrators_are_told(
+        api: httpx.Client, graph_emulator: GraphEmulator, members: dict[str, Member]) -> None:
+    admin = Member(graph_emulator, api, given="Petra", surname="Roleholder",
+                   extra={"roles": ["Helpdesk Administrator"]})
+    enable_everyone(api, graph_emulator)
+    admin.register_email()
+    admin.register_mobile()
+    resetter = Resetter(api)
+    assert resetter.start(admin.upn).status_code == 201
+    assert resetter.prove("email", admin.alternate_email).status_code == 202
+    first = resetter.verify("email", code_sent_to(graph_emulator, admin.alternate_email, count=2))
+    assert first.status_code == 200, first.text
+    # A12: an administrator needs a second method, whatever the policy (1) says.
+    assert first.json()["methodsRequired"] == 2 and first.json()["next"] == "method"
+    assert first.json()["methods"] == ["mobilePhone"]
+    assert resetter.set_password(NEW_PASSWORD).status_code == 409  # A13: not yet
+
+    assert resetter.prove("mobilePhone", admin.mobile).status_code == 202
+    second = resetter.verify("mobilePhone", code_sent_to(graph_emulator, admin.mobile, count=2))
+    assert second.status_code == 200 and second.json()["next"] == "password", second.text
+    assert resetter.set_password(NEW_PASSWORD).status_code == 200
+    assert admin.signs_in_with(NEW_PASSWORD)
+
+    notice = wait_for_mail(graph_emulator, "admin@contoso.example", "An administrator reset their password")
+    assert "Petra Roleholder" in notice["body"] and NEW_PASSWORD not in notice["body"]
+    mine = wait_for_mail(graph_emulator, admin.alternate_email, "Your password was reset")
+    assert "If this wasn't you" in html.unescape(str(mine["body"])) and NEW_PASSWORD not in mine["body"]
+
+
+def wait_for_mail(emulator: GraphEmulator, to: str, subject: str) -> dict[str, object]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = [m for m in messages_to(emulator, to) if m.get("subject") == subject]
+        if found:
+            return found[0]
+        time.sleep(0.2)  # the notifications worker is another process
+    raise AssertionError(f"no mail {subject!r} reached {to}")
