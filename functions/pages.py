@@ -43,7 +43,8 @@ PAGE_CACHE = "no-store"  # a page carries the deployment's settings and is part 
 OPERATIONS = [
     *[Operation("get", f"pages/{route}", f"The {name} page (HTML)", TAG, "anonymous", responses={200: "HTML page"})
       for route, name in PAGES.items()],
-    Operation("get", "pages/assets/{path}", "A static asset of the pages (scripts, styles, vendored libraries)",
+    # Named as the route template is (`{*path}` catches the rest of the URL), so the document lists the route.
+    Operation("get", "pages/assets/{*path}", "A static asset of the pages (scripts, styles, vendored libraries)",
               TAG, "anonymous", responses={200: "the file"}, extra_errors=(404,),
               parameters=[{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}]),
     Operation("get", "pages/i18n/{lang}", "The pages' texts in one language (en or sv)", TAG, "anonymous",

@@ -39,3 +39,17 @@ def test_a_directory_language_maps_to_ours() -> None:
     assert i18n.language_of("sv-SE") == "sv"
     assert i18n.language_of("en-GB") == "en"
     assert i18n.language_of(None) == "en"
+
+
+def test_every_text_key_the_pages_use_exists_in_the_pages_catalog() -> None:
+    import re
+
+    web = i18n.CATALOG_DIR.parent
+    used: set[str] = set()
+    for page in web.glob("pages/*/index.html"):
+        used |= set(re.findall(r'data-i18n(?:-placeholder|-label)?="([^"]+)"', page.read_text(encoding="utf-8")))
+    for script in web.glob("assets/*.js"):
+        used |= set(re.findall(r'\bt\("([\w.]+)"', script.read_text(encoding="utf-8")))
+    assert used, "no text keys found in the pages"
+    missing = sorted(used - set(i18n.catalog("pages", "en")))
+    assert not missing, f"keys used by the pages but missing from pages.en.json: {missing}"

@@ -193,9 +193,9 @@ async function loadCompliance() {
     { name: t("admin.compliance.capable"), values: runs.map((r) => r.capable) },
     { name: t("admin.compliance.registered"), values: runs.map((r) => r.users - r.notRegistered) },
     { name: t("admin.compliance.enabled"), values: runs.map((r) => r.users - r.notEnabled) }] });
-  barChart($("#chart-methods"), { title: t("admin.chart.methods"), items: Object.entries(currentRun.byMethod)
+  barChart($("#chart-methods"), { title: t("admin.chart.methods"), empty: t("admin.chart.empty"), items: Object.entries(currentRun.byMethod)
     .map(([key, value]) => ({ key, label: t(`method.${key}`), value })) });
-  barChart($("#chart-reasons"), { title: t("admin.chart.reasons"), items: currentRun.topReasons
+  barChart($("#chart-reasons"), { title: t("admin.chart.reasons"), empty: t("admin.chart.empty"), items: currentRun.topReasons
     .map((r) => ({ key: r.reason, label: t(`reason.${r.reason}`), value: r.users })) });
   await loadUsers(false);
 }

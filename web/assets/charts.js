@@ -33,7 +33,8 @@ export function lineChart(container, { labels, series, title }) {
     labels.map((label, i) => [label, ...series.map((s) => s.values[i])])));
 }
 
-export function barChart(container, { items, title }) {
+export function barChart(container, { items, title, empty }) {
+  if (!items.length) { container.replaceChildren(Object.assign(document.createElement("p"), { className: "hint", textContent: empty })); return; }
   const width = 360, row = 24, labelWidth = 150;
   const height = Math.max(row, items.length * row) + 4;
   const max = Math.max(1, ...items.map((i) => i.value));

@@ -123,7 +123,7 @@ export async function signIn(loginHint) {
   const state = randomText(16);
   const nonce = randomText(16);
   const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
-  sessionStorage.setItem("sspr-pkce", JSON.stringify({ verifier, state, nonce }));
+  sessionStorage.setItem("sspr-pkce", JSON.stringify({ verifier, state, nonce, hash: location.hash }));
   const query = new URLSearchParams({
     client_id: config.clientId, response_type: "code", redirect_uri: redirectUri(), response_mode: "query",
     scope: `openid profile ${config.apiScope}`, state, nonce, code_challenge: challenge,
@@ -144,7 +144,7 @@ export async function completeSignIn() {
   if (params.has("code") || params.has("error")) {
     const pending = JSON.parse(sessionStorage.getItem("sspr-pkce") || "null");
     sessionStorage.removeItem("sspr-pkce");
-    history.replaceState(null, "", redirectUri());
+    history.replaceState(null, "", redirectUri() + (pending?.hash || ""));  // back to the section the user was on
     if (params.has("error")) throw new ApiError(401, { title: t("signin.failed"), detail: params.get("error_description") });
     if (!pending || pending.state !== params.get("state")) throw new ApiError(401, { title: t("signin.failed") });
     const form = new URLSearchParams({

@@ -1,0 +1,73 @@
+"""A user signs in on /register (authorization code + PKCE at the tenant) and adds email, phone and an app;
+the dev outbox page shows what was sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyotp
+
+from devtools.stack import FunctionHost, GraphEmulator
+from tests.e2e.conftest import DEMO_PASSWORD, Api, create_user, latest_code, outbox, save_policy, screenshot, user_token
+
+
+def sign_in(page: Any, url: str, upn: str) -> None:
+    page.goto(url)
+    page.click("#signin")
+    page.fill("#username", upn)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("#signin")
+    page.wait_for_selector("#signed-in:not([hidden])")
+
+
+def test_a_user_registers_email_phone_and_an_authenticator_app(page: Any, pages_host: FunctionHost,
+                                                                 e2e_emulator: GraphEmulator) -> None:
+    admin = Api(pages_host, user_token(e2e_emulator, "admin@contoso.example"))
+    save_policy(admin, methodsAllowed={"email": True, "mobilePhone": True, "officePhone": False,
+                                       "authenticatorApp": True, "appNotification": False, "securityQuestions": False})
+    create_user(e2e_emulator, "rhea.register")
+    sign_in(page, f"{pages_host.base_url}/api/pages/register", "rhea.register@contoso.example")
+    screenshot(page, "register-signed-in")
+
+    before = len(outbox(e2e_emulator))
+    page.fill("#email", "rhea.private@example.org")
+    page.click("#email-send")
+    page.fill("#verify-code", latest_code(e2e_emulator, "rhea.private@example.org", after=before))
+    page.click("#verify-submit")
+    page.wait_for_selector("tr[data-method=email]")
+
+    before = len(outbox(e2e_emulator))
+    page.fill("#mobilePhone", "+46 70 555 12 34")
+    page.click("#mobilePhone-send")
+    page.fill("#verify-code", latest_code(e2e_emulator, "+46705551234", after=before))
+    page.click("#verify-submit")
+    page.wait_for_selector("tr[data-method=mobilePhone]")
+
+    page.click("#app-start")
+    page.wait_for_selector("#app-form:not([hidden])")
+    secret = page.text_content("#app-secret") or ""
+    assert page.get_attribute("#app-qr", "src", timeout=5000).startswith("data:image/svg+xml;base64,")
+    screenshot(page, "register-authenticator-app")
+    page.fill("#app-code", pyotp.TOTP(secret).now())
+    page.click("#app-verify")
+    page.wait_for_selector("tr[data-method=authenticatorApp]")
+
+    assert page.text_content("#status-registered") == "You are registered: you can reset your password yourself."
+    contacts = page.locator("#methods td:nth-child(2)").all_text_contents()
+    assert any("example.org" in c or "*" in c for c in contacts)
+    screenshot(page, "register-done")
+    mine = Api(pages_host, user_token(e2e_emulator, "rhea.register@contoso.example")).get("/me/security-info").json()
+    assert {m["method"] for m in mine["methods"]} == {"email", "mobilePhone", "authenticatorApp"}
+
+
+def test_the_outbox_page_lists_sent_messages_newest_first(page: Any, pages_host: FunctionHost,
+                                                          e2e_emulator: GraphEmulator) -> None:
+    import httpx
+
+    httpx.post(f"{e2e_emulator.base_url}/_emulator/sms", json={"to": "+46700000001", "body": "Your code 11112222"})
+    httpx.post(f"{e2e_emulator.base_url}/_emulator/sms", json={"to": "+46700000002", "body": "Your code 33334444"})
+    page.goto(f"{pages_host.base_url}/api/pages/dev/outbox")
+    page.wait_for_selector("article[data-channel=sms]")
+    bodies = page.locator("pre.message-body").all_text_contents()
+    assert bodies.index("Your code 33334444") < bodies.index("Your code 11112222")
+    screenshot(page, "outbox")

@@ -1,0 +1,184 @@
+"""The locked-out user's journeys on /reset, with the code read from the emulator's outbox: a full reset in
+English, in Swedish on a 360 px phone, keyboard only, and wrong codes until the flow locks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from devtools.stack import DEMO_TENANT_ID, FunctionHost, GraphEmulator
+from tests.e2e.conftest import (
+    PAGES_APP_ID,
+    Api,
+    create_user,
+    enable,
+    latest_code,
+    outbox,
+    register_email,
+    save_policy,
+    screenshot,
+    user_token,
+)
+
+NEW_PASSWORD = "Harbour-Lantern-47!"
+RESET_USERS = ["rosa.reset", "sixten.reset", "kim.keyboard", "wanda.wrong", "tova.phone"]
+
+
+@pytest.fixture(scope="module")
+def reset_users(pages_host: FunctionHost, e2e_emulator: GraphEmulator) -> Iterator[dict[str, str]]:
+    """Users in the SSPR Pilot group, enabled, each with a registered private email address."""
+    admin = Api(pages_host, user_token(e2e_emulator, "admin@contoso.example"))
+    save_policy(admin, methodsRequired=1, methodsAllowed={
+        "email": True, "mobilePhone": True, "officePhone": False, "authenticatorApp": True,
+        "appNotification": False, "securityQuestions": False})
+    addresses = {}
+    for name in RESET_USERS:
+        create_user(e2e_emulator, name)
+        addresses[name] = f"{name}.private@example.org"
+    enable(admin, "selected", "c0ffee00-5e1f-4ea5-b0a7-000000002001")
+    for name, address in addresses.items():
+        register_email(pages_host, e2e_emulator, f"{name}@contoso.example", address)
+    yield addresses
+
+
+def can_sign_in(emulator: GraphEmulator, upn: str, password: str) -> bool:
+    response = httpx.post(f"{emulator.base_url}/{DEMO_TENANT_ID}/oauth2/v2.0/token", timeout=10, data={
+        "grant_type": "password", "client_id": PAGES_APP_ID, "username": upn, "password": password,
+        "scope": "openid"})
+    return response.status_code == 200
+
+
+def start(page: Any, upn: str) -> None:
+    page.fill("#username", upn)
+    expect(page.locator("input[name=altcha]")).not_to_have_value("", timeout=30_000)  # proof-of-work solved
+    page.click("#start")
+    page.wait_for_selector("#step-method:not([hidden])")
+
+
+def prove_email(page: Any, emulator: GraphEmulator, address: str) -> None:
+    before = len(outbox(emulator))
+    page.check("#method-email")
+    page.fill("#contact", address)
+    page.click("#send")
+    page.wait_for_selector("#step-code:not([hidden])")
+    page.fill("#code", latest_code(emulator, address, after=before))
+    page.click("#verify")
+
+
+def new_password(page: Any) -> None:
+    page.wait_for_selector("#step-password:not([hidden])")
+    page.fill("#password", "short")
+    expect(page.locator('#rules li[data-rule="length"]')).to_have_class("bad")
+    page.fill("#password", NEW_PASSWORD)
+    page.fill("#password2", NEW_PASSWORD)
+    for rule in ("length", "classes", "ascii", "match"):
+        expect(page.locator(f'#rules li[data-rule="{rule}"]')).to_have_class("ok")
+    page.click("#set-password")
+    page.wait_for_selector("#step-done:not([hidden])")
+
+
+def test_a_user_resets_the_password_with_the_code_from_the_outbox(
+        page: Any, pages_host: FunctionHost, e2e_emulator: GraphEmulator, reset_users: dict[str, str]) -> None:
+    page.goto(f"{pages_host.base_url}/api/pages/reset")
+    screenshot(page, "reset-start")
+    start(page, "rosa.reset@contoso.example")
+    screenshot(page, "reset-method")
+    prove_email(page, e2e_emulator, reset_users["rosa.reset"])
+    new_password(page)
+    assert page.text_content("#step-done h2") == "Your password is reset"
+    screenshot(page, "reset-done")
+    assert can_sign_in(e2e_emulator, "rosa.reset@contoso.example", NEW_PASSWORD)
+    assert not can_sign_in(e2e_emulator, "rosa.reset@contoso.example", "Demo-Pass-2026!")
+
+
+def test_a_swedish_user_resets_on_a_360_px_phone(browser: Any, pages_host: FunctionHost,
+                                                 e2e_emulator: GraphEmulator, reset_users: dict[str, str]) -> None:
+    context = browser.new_context(locale="sv-SE", viewport={"width": 360, "height": 740},
+                                  extra_http_headers={"Accept-Language": "sv-SE,sv;q=0.9"})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    try:
+        page.goto(f"{pages_host.base_url}/api/pages/reset")
+        expect(page.locator("h1")).to_have_text("Återställ ditt lösenord")
+        assert page.get_attribute("html", "lang") == "sv"
+        start(page, "sixten.reset@contoso.example")
+        expect(page.locator("#step-method h2")).to_have_text("Bevisa att det är du")
+        prove_email(page, e2e_emulator, reset_users["sixten.reset"])
+        new_password(page)
+        expect(page.locator("#step-done h2")).to_have_text("Ditt lösenord är återställt")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 360  # nothing wider than the phone
+        screenshot(page, "reset-done-sv-360px")
+        assert can_sign_in(e2e_emulator, "sixten.reset@contoso.example", NEW_PASSWORD)
+    finally:
+        context.close()
+
+
+def tab_to(page: Any, selector: str, presses: int = 20) -> None:
+    for _ in range(presses):
+        if page.locator(selector).evaluate("element => element === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} is not reachable with the Tab key")
+
+
+def test_a_reset_needs_nothing_but_the_keyboard(page: Any, pages_host: FunctionHost, e2e_emulator: GraphEmulator,
+                                                reset_users: dict[str, str]) -> None:
+    page.goto(f"{pages_host.base_url}/api/pages/reset")
+    tab_to(page, "#username")
+    page.keyboard.type("kim.keyboard@contoso.example")
+    expect(page.locator("input[name=altcha]")).not_to_have_value("", timeout=30_000)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#step-method:not([hidden])")
+    tab_to(page, "input[name=method]:checked")  # a radio group is one tab stop; arrows choose within it
+    for _ in range(5):
+        if page.is_checked("#method-email"):
+            break
+        page.keyboard.press("ArrowDown")
+    tab_to(page, "#contact")
+    before = len(outbox(e2e_emulator))
+    page.keyboard.type(reset_users["kim.keyboard"])
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#step-code:not([hidden])")
+    tab_to(page, "#code")
+    page.keyboard.type(latest_code(e2e_emulator, reset_users["kim.keyboard"], after=before))
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#step-password:not([hidden])")
+    tab_to(page, "#password")
+    page.keyboard.type(NEW_PASSWORD)
+    tab_to(page, "#password2")
+    page.keyboard.type(NEW_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#step-done:not([hidden])")
+    assert can_sign_in(e2e_emulator, "kim.keyboard@contoso.example", NEW_PASSWORD)
+
+
+def test_wrong_codes_lock_the_flow_and_the_right_code_is_refused_after(
+        page: Any, pages_host: FunctionHost, e2e_emulator: GraphEmulator, reset_users: dict[str, str]) -> None:
+    address = reset_users["wanda.wrong"]
+    page.goto(f"{pages_host.base_url}/api/pages/reset")
+    start(page, "wanda.wrong@contoso.example")
+    before = len(outbox(e2e_emulator))
+    page.check("#method-email")
+    page.fill("#contact", address)
+    page.click("#send")
+    page.wait_for_selector("#step-code:not([hidden])")
+    right = latest_code(e2e_emulator, address, after=before)
+    wrong = str((int(right) + 1) % 10 ** len(right)).zfill(len(right))
+    titles = []
+    for _ in range(5):
+        page.fill("#code", wrong)
+        page.click("#verify")
+        expect(page.locator("#verify")).to_be_enabled()
+        titles.append(page.locator("#error p").first.text_content())
+    page.fill("#code", right)
+    page.click("#verify")
+    expect(page.locator("#verify")).to_be_enabled()
+    assert page.locator("#step-password").is_hidden()
+    final = page.locator("#error p").first.text_content()
+    assert titles[0] != final, "the locked flow should say so, not repeat 'wrong code'"
+    screenshot(page, "reset-locked")
+    assert not can_sign_in(e2e_emulator, "wanda.wrong@contoso.example", NEW_PASSWORD)
