@@ -453,13 +453,17 @@ class ResetService:
 
     async def _failed_answer(self, flow: ResetFlow, method: Method, client_ip: str | None) -> None:
         """A wrong app code or wrong answers: counted on the flow (5 lock it) and for the user (G1)."""
-        outcome = await self._flows.change(flow.flow_id, lambda f: (None, reset_flow.record_failure(f, method)))
+        def counted(f: ResetFlow) -> tuple[bool, ResetFlow]:
+            updated = reset_flow.record_failure(f, method)
+            return f.state is FlowState.ACTIVE and updated.state is FlowState.LOCKED, updated
+
+        outcome = await self._flows.change(flow.flow_id, counted)
         user_id = flow.resolution.user_id if flow.resolution else None
         if user_id is not None:
             await self._throttle.record_failure(user_id, _actor(flow), client_ip)
         await self._progress(flow, method, Outcome.FAILURE, "wrong-answer")
         if outcome is not None and outcome[1].state is FlowState.LOCKED:
-            if flow.state is not FlowState.LOCKED and user_id is not None:
+            if outcome[0] and user_id is not None:  # this answer locked it: one failed flow (G1), counted once
                 await self._throttle.record_failed_flow(user_id, _actor(flow), client_ip)
             raise FlowLocked(f"flow {flow.flow_id} locked by wrong answers")
 
