@@ -163,6 +163,8 @@ SSPR is running ({elapsed:.1f} s to start; health answered {status} in {first_la
 
   Function app     http://localhost:{HOST_PORT}/api/health
   Graph emulator   http://127.0.0.1:{EMULATOR_PORT}/v1.0   (tenant {values.get('SSPR_TENANT_ID')})
+  Pages            http://localhost:{HOST_PORT}/api/pages/reset   .../api/pages/register   .../api/pages/admin
+  Outbox page      http://localhost:{HOST_PORT}/api/pages/dev/outbox   (mails and SMS, newest first)
   Mail outbox      http://127.0.0.1:{EMULATOR_PORT}/_emulator/outbox
   Token endpoint   http://127.0.0.1:{EMULATOR_PORT}/{values.get('SSPR_TENANT_ID')}/oauth2/v2.0/token
   Azurite          blob :{AZURITE_PORTS[0]}  queue :{AZURITE_PORTS[1]}  table :{AZURITE_PORTS[2]}  (data in {DATA_DIR / 'azurite'})
