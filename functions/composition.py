@@ -135,7 +135,7 @@ def signin_hook() -> SignInHook:
     global _signin_hook
     if _signin_hook is None:
         _signin_hook = SignInHook(SecurityInfoStore(storage()), EnablementStore(storage()), policy_cache(),
-                                  f"{settings.public_base_url}/register", utc_now)
+                                  settings.page_url("register"), utc_now)
     return _signin_hook
 
 
@@ -161,9 +161,10 @@ def compliance() -> ComplianceService:
 
     global _compliance
     if _compliance is None:
-        _compliance = ComplianceService(ComplianceStore(storage(), SecurityInfoStore(storage())),
-                                        ComplianceQueue(storage()), graph(), policy_cache(),
-                                        registration_reminders(), AuditStore(storage()), utc_now)
+        _compliance = ComplianceService(ComplianceStore(storage()), ComplianceQueue(storage()), graph(),
+                                        policy_cache(), ReminderStore(storage()), MessageQueues(storage()),
+                                        timedelta(days=settings.registration_reminder_days), AuditStore(storage()),
+                                        utc_now)
     return _compliance
 
 
@@ -249,7 +250,7 @@ def notifications() -> NotificationService:
 
     return NotificationService(
         ChallengeStore(storage()), MailSender(graph(), settings.mail_sender), phone(), graph(),
-        MailLedger(storage()), policy_cache(), code_key(), settings.public_base_url, utc_now,
+        MailLedger(storage()), policy_cache(), code_key(), settings.page_url("register"), utc_now,
         reset_challenges=ResetFlowStore(storage()).challenges, security_info=SecurityInfoStore(storage()),
     )
 
@@ -307,7 +308,7 @@ def reset() -> ResetService:
             ResetFlowStore(storage()), ProofOfWork(storage(), code_key(), utc_now), policy_cache(), graph(),
             SecurityInfoStore(storage()), EnablementStore(storage()), code_throttle(), NotificationQueue(storage()),
             phone(), AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box()), AuditStore(storage()),
-            code_key(), settings.public_base_url.rstrip("/") + "/register", utc_now,
+            code_key(), settings.page_url("register"), utc_now,
         )
     return _reset
 

@@ -21,6 +21,10 @@ from uuid import UUID
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# The pages are HTTP functions under the app's route prefix (a route may not start with "admin": the Functions
+# host reserves it), so every page lives at <SSPR_PUBLIC_BASE_URL>/api/pages/<name>.
+PAGES_PATH = "/api/pages"
+
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
@@ -188,7 +192,11 @@ class Settings(BaseSettings):
     @field_validator("public_base_url")
     @classmethod
     def _public(cls, value: str) -> str:
-        return _require_https_unless_loopback(value)
+        return _require_https_unless_loopback(value).rstrip("/")
+
+    def page_url(self, page: str) -> str:
+        """Where users open a page (`register`, `reset`): the function app serves them under PAGES_PATH."""
+        return f"{self.public_base_url}{PAGES_PATH}/{page}"
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

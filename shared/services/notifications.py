@@ -150,7 +150,7 @@ def _spoken(code: str) -> str:
 
 class NotificationService:
     def __init__(self, challenges: ChallengeStore, mail: MailSender, phone: PhoneSender, graph: GraphGateway,
-                 ledger: MailLedger, policy: PolicyCache, code_key: bytes, public_base_url: str, clock: Clock,
+                 ledger: MailLedger, policy: PolicyCache, code_key: bytes, register_url: str, clock: Clock,
                  reset_challenges: ChallengeStore | None = None,
                  security_info: SecurityInfoStore | None = None) -> None:
         self._challenges = challenges
@@ -162,7 +162,7 @@ class NotificationService:
         self._ledger = ledger
         self._policy = policy
         self._key = code_key
-        self._base_url = public_base_url.rstrip("/")
+        self._register_url = register_url
         self._clock = clock
 
     async def handle(self, body: str) -> None:
@@ -285,7 +285,7 @@ class NotificationService:
             recipients = list(dict.fromkeys(a for a in (contact.mail, *contact.other_mails) if a))
             if recipients:
                 texts = mail_texts(language_of(contact))
-                link = f"{self._base_url}/register"
+                link = self._register_url
                 await self._mail.send(recipients, texts["reminder.subject"],
                                       _reminder_mail(texts, contact.display_name, link))
             else:

@@ -87,7 +87,7 @@ async def parts(azurite: Azurite, graph_emulator: GraphEmulator) -> AsyncIterato
     challenges = ChallengeStore(storage)
     phone = EmulatorPhone(graph_emulator.base_url)
     worker = NotificationService(challenges, MailSender(graph, settings.mail_sender), phone, graph,
-                                 MailLedger(storage), policy, KEY, settings.public_base_url, clock)
+                                 MailLedger(storage), policy, KEY, settings.page_url("register"), clock)
     p = Parts(storage, challenges, worker, None, clock, graph_emulator, graph, policy)  # type: ignore[arg-type]
     p.registration = build_registration(p)
     yield p
@@ -255,7 +255,7 @@ async def test_a_registration_reminder_is_mailed_once_in_the_users_language(part
     await parts.worker.handle(message)
     mails = outbox(parts.emulator, "sven@contoso.example")
     assert len(mails) == before + 1
-    assert mails[0]["subject"].startswith("Registrera") and "http://localhost:7071/register" in mails[0]["body"]
+    assert mails[0]["subject"].startswith("Registrera") and "http://localhost:7071/api/pages/register" in mails[0]["body"]
 
 
 async def _drain(parts: Parts) -> list[str]:

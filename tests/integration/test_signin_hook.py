@@ -213,7 +213,7 @@ def claims_of(response: httpx.Response) -> dict[str, str]:
 
 
 REQUIRED = {"ssprRegistrationRequired": "true", "ssprRegistrationSkippable": "false",
-            "ssprRegistrationUrl": f"{PUBLIC_BASE_URL}/register"}
+            "ssprRegistrationUrl": f"{PUBLIC_BASE_URL}/api/pages/register"}
 NOT_REQUIRED = {"ssprRegistrationRequired": "false"}
 
 
