@@ -10,7 +10,13 @@ from typing import Any
 
 from aiohttp import web
 
-from . import authorize, control, graph, identity
+from . import (
+    admin_graph,  # noqa: F401  (registers the deployment routes on graph.py's router)
+    authorize,
+    control,
+    graph,
+    identity,
+)
 from .errors import default_code
 from .identity_keys import SigningKeys
 from .state import STATE, EmulatorState

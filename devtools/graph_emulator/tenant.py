@@ -188,6 +188,7 @@ class App:
     api_permissions: dict[str, list[str]] = field(default_factory=dict)  # resource appId -> app roles granted
     delegated: dict[str, list[str]] = field(default_factory=dict)  # resource -> delegated scopes consented
     directory_roles: list[str] = field(default_factory=list)  # role display names held by its SP
+    identifier_uris: list[str] = field(default_factory=list)  # Application ID URIs (admin_graph.py)
 
 
 @dataclass(slots=True)
@@ -243,6 +244,7 @@ class Tenant:
                 app_roles=a.get("appRoles", []), scopes=a.get("scopes", []),
                 graph_permissions=a.get("graphPermissions", []), api_permissions=a.get("apiPermissions", {}),
                 delegated=a.get("delegated", {}), directory_roles=a.get("directoryRoles", []),
+                identifier_uris=a.get("identifierUris", [f"api://{a['appId']}"] if a.get("scopes") else []),
             )
         self.roles: dict[str, DirectoryRole] = {
             r["id"]: DirectoryRole(r["id"], r["roleTemplateId"], r["displayName"], r.get("description", ""))
@@ -259,6 +261,9 @@ class Tenant:
         self._order: list[User] | None = None
         self._flat_cache: dict[str, tuple[int, list[str], frozenset[str]]] = {}
         self.membership_version = 0
+        # Deployment objects written by scripts/register_hook.py through admin_graph.py, by id.
+        self.custom_extensions: dict[str, dict[str, Any]] = {}
+        self.event_listeners: dict[str, dict[str, Any]] = {}
 
         self._load_named_users(fixture["users"])
         filler = fixture.get("filler", {})
