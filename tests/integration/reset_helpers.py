@@ -105,6 +105,19 @@ class Member:
                                  json={"code": code}, headers=headers)
         assert verified.status_code == 200, verified.text
 
+    def register_app(self) -> str:
+        """Register an authenticator app (as the app would: code from the returned seed); the base32 seed."""
+        import pyotp
+
+        headers = self.headers()
+        started = self.api.post("/me/security-info/authenticatorApp", json={}, headers=headers)
+        assert started.status_code == 201, started.text
+        setup = started.json()
+        verified = self.api.post("/me/security-info/authenticatorApp/verify", headers=headers,
+                                 json={"setupId": setup["setupId"], "code": pyotp.TOTP(setup["secret"]).now()})
+        assert verified.status_code == 200, verified.text
+        return str(setup["secret"])
+
     def signs_in_with(self, password: str) -> bool:
         """Whether the directory takes this password now (the emulator's password grant)."""
         response = httpx.post(
@@ -151,3 +164,9 @@ class Resetter:
 
     def set_password(self, password: str) -> httpx.Response:
         return self.post("/password", {"password": password})
+
+    def resend(self, method: str) -> httpx.Response:
+        return self.post(f"/proofs/{method}/resend")
+
+    def prove_app(self, code: str) -> httpx.Response:
+        return self.post("/proofs", {"method": "authenticatorApp", "code": code})
