@@ -328,7 +328,7 @@ def test_C1_C2_start_answers_byte_identically_for_six_kinds_of_users(
     assert registered.alternate_email.split("@")[0] not in answers["existing and registered"].text
 
 
-def test_C1_C2_the_proof_answer_is_byte_identical_for_a_matching_and_another_contact_and_only_the_match_gets_a_code(
+def test_A1_C1_C2_the_proof_answer_is_byte_identical_for_a_matching_and_another_contact_and_only_the_match_gets_a_code(
         stack: Stack, people: dict[str, Member]) -> None:
     member = people["proof"]
     member.register_email()
@@ -340,13 +340,14 @@ def test_C1_C2_the_proof_answer_is_byte_identical_for_a_matching_and_another_con
     wrong = other_contact.prove("email", stranger)
     assert comparable(right) == comparable(wrong) and right.status_code == 202
     assert right.json() == {"method": "email", "codeLength": 8, "expiresInSeconds": 300}
-    code_sent_to(stack.emulator, member.alternate_email, count=2)  # the match got its code (after registration's)
+    code = code_sent_to(stack.emulator, member.alternate_email, count=2)  # the match got its code (after registration's)
+    assert re.fullmatch(r"\d{8}", code)  # A1: 8 digits, as the answer says
     assert messages_to(stack.emulator, stranger) == []
     # The decoy behaves like a real challenge: a wrong code gets the very answer a real challenge gives.
     assert comparable(other_contact.verify("email", "12345678")) == comparable(matching.verify("email", "12345678"))
 
 
-def test_C3_wrong_expired_used_and_unknown_codes_get_the_same_error(stack: Stack, people: dict[str, Member]) -> None:
+def test_A4_C3_wrong_expired_used_and_unknown_codes_get_the_same_error(stack: Stack, people: dict[str, Member]) -> None:
     member = people["c3"]
     member.register_email()
     resetter, code = ready_to_verify(stack, member)
@@ -524,7 +525,7 @@ def test_a_synced_user_without_p1_is_told_why_after_proving_possession(stack: St
 # ---- B1, B3, B4 ----------------------------------------------------------------------------------------------------
 
 
-def test_B1_a_weak_password_is_refused_with_the_rule_named_in_the_users_language(
+def test_B1_B2_a_weak_password_is_refused_with_the_rule_named_in_the_users_language(
         stack: Stack, people: dict[str, Member]) -> None:
     member = people["b1"]
     member.register_email()
