@@ -78,10 +78,15 @@ def document(operations: list[Operation]) -> dict[str, Any]:
                     "description": body.__doc__.strip().splitlines()[0] if body.__doc__ else body.__name__,
                     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}},
                 }
+        if _exports_csv(op) and "content" in responses.get("200", {}):
+            responses["200"]["content"]["text/csv"] = {"schema": {"$ref": f"#/components/schemas/{CSV_SCHEMA}"}}
+            schemas.setdefault("$defs", {})[CSV_SCHEMA] = {"type": "string", "description": "RFC 4180 CSV, header row first"}
+        # Entra reads the hook's answers as JSON whatever they say, so its problems are application/json.
+        problem_type = "application/json" if op.access == "authentication-events" else "application/problem+json"
         for status in sorted({*ERROR_STATUSES[op.access], *op.extra_errors}):
             responses.setdefault(str(status), {
                 "description": _error_description(status),
-                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                "content": {problem_type: {"schema": {"$ref": "#/components/schemas/Problem"}}},
             })
         entry: dict[str, Any] = {
             "operationId": f"{op.method}{''.join(p.title() for p in op.path.replace('{', '').replace('}', '').replace('-', '/').split('/'))}",
@@ -119,6 +124,15 @@ def document(operations: list[Operation]) -> dict[str, Any]:
             },
         },
     }
+
+
+CSV_SCHEMA = "CsvExport"
+
+
+def _exports_csv(op: Operation) -> bool:
+    """An operation with `?format=csv` also answers 200 as text/csv (api.wants_csv)."""
+    return any(p.get("name") == "format" and p.get("in") == "query" and "csv" in p.get("schema", {}).get("enum", ())
+               for p in op.parameters)
 
 
 def _template_names(path: str) -> list[str]:

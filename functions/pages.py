@@ -40,18 +40,19 @@ CONTENT_TYPES = {
 ASSET_CACHE = "public, max-age=3600"
 PAGE_CACHE = "no-store"  # a page carries the deployment's settings and is part of a reset flow: never stored
 
+NOT_FOUND = "Not found (text/plain, like a missing static file)"
 OPERATIONS = [
     *[Operation("get", f"pages/{route}", f"The {name} page (HTML)", TAG, "anonymous", responses={200: "HTML page"})
       for route, name in PAGES.items()],
     # Named as the route template is (`{*path}` catches the rest of the URL), so the document lists the route.
     Operation("get", "pages/assets/{*path}", "A static asset of the pages (scripts, styles, vendored libraries)",
-              TAG, "anonymous", responses={200: "the file"}, extra_errors=(404,),
+              TAG, "anonymous", responses={200: "the file", 404: NOT_FOUND},
               parameters=[{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}]),
     Operation("get", "pages/i18n/{lang}", "The pages' texts in one language (en or sv)", TAG, "anonymous",
-              responses={200: "flat JSON object of texts"}, extra_errors=(404,),
+              responses={200: "flat JSON object of texts", 404: NOT_FOUND},
               parameters=[{"name": "lang", "in": "path", "required": True, "schema": {"enum": list(i18n.LANGUAGES)}}]),
     Operation("get", "pages/dev/outbox.json", "Mails and SMS the dev run sent, newest first (404 in Azure)", TAG,
-              "anonymous", responses={200: "the emulator's outbox"}, extra_errors=(404,)),
+              "anonymous", responses={200: "the emulator's outbox", 404: NOT_FOUND}),
 ]
 
 

@@ -1,0 +1,44 @@
+"""The fuzzed service: its own local host (own table and queue prefix) and its own Graph emulator.
+
+The fuzzer changes policy, security info and the emulator's domains and fires enablement and compliance runs, so
+nothing it touches is shared with other tests: only the session's Azurite, under a prefix of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from schemathesis.openapi import from_url
+
+from devtools.azurite import Azurite
+from devtools.processes import REPO_ROOT
+from devtools.stack import FunctionHost, GraphEmulator, app_settings, start_function_host, start_graph_emulator
+
+
+@pytest.fixture(scope="session")
+def fuzz_emulator() -> Iterator[GraphEmulator]:
+    emulator = start_graph_emulator()
+    try:
+        yield emulator
+    finally:
+        emulator.process.stop()
+
+
+@pytest.fixture(scope="session")
+def fuzz_host(azurite: Azurite, fuzz_emulator: GraphEmulator) -> Iterator[FunctionHost]:
+    prefix = "fz" + uuid.uuid4().hex[:8]
+    host = start_function_host(REPO_ROOT, app_settings(azurite, fuzz_emulator, SSPR_TABLE_PREFIX=prefix,
+                                                        FUNCHOST_DISABLE_TIMERS="1"))
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+@pytest.fixture(scope="session")
+def api_schema(fuzz_host: FunctionHost) -> schemathesis.BaseSchema:
+    """The document the running host serves, exactly as a client would fetch it."""
+    return from_url(f"{fuzz_host.base_url}/api/openapi.json")
