@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode, urlsplit
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from functions import api, composition
 from functions.openapi_spec import Operation
 from shared import queues
-from shared.adapters.compliance_store import UserFilter, decode_continuation
+from shared.adapters.compliance_store import CSV_PAGE_ROWS, UserFilter, decode_continuation
 from shared.domain.access import Access
 from shared.domain.audit import SYSTEM
 from shared.domain.compliance import ComplianceMessage, NotCapableReason, Run, Status
@@ -75,6 +76,7 @@ class ComplianceRunSummary(BaseModel):
     entraReason: str | None = Field(description="why Entra's userRegistrationDetails column is empty, if it is")
     entraDisagree: int = Field(description="users Entra judges capable differently from this service")
     errors: list[str]
+    rowsPurged: bool  # the per-user rows are gone (kept for the newest runs only); the totals remain
 
 
 class ComplianceRunDocument(ComplianceRunSummary):
@@ -158,7 +160,9 @@ OPERATIONS = [
                    "schema": {"type": "string", "enum": [r.value for r in NotCapableReason]}},
                   {"name": "pageSize", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
                   {"name": "continuation", "in": "query", "schema": {"type": "string"}},
-                  _CSV,
+                  {**_CSV, "description": f"csv exports (so does Accept: text/csv), {CSV_PAGE_ROWS:,} rows per "
+                                          "response; when more follow, `Link: <url>; rel=\"next\"` and "
+                                          "`X-Continuation` name the next page"},
               ]),
 ]
 
@@ -172,7 +176,7 @@ def _summary(run: Run) -> dict[str, Any]:
         reconfirmOverdue=t.by_status.get(Status.RECONFIRM_OVERDUE.value, 0),
         notEnabled=t.by_status.get(Status.NOT_ENABLED.value, 0), reconfirmDue=t.reconfirm_due,
         remindersSent=t.reminders, entraComparison=run.entra.value, entraReason=run.entra_reason,
-        entraDisagree=t.entra_disagree, errors=list(run.errors),
+        entraDisagree=t.entra_disagree, errors=list(run.errors), rowsPurged=run.rows_purged,
     ).model_dump(mode="json")
 
 
@@ -245,16 +249,29 @@ async def list_compliance_users(req: func.HttpRequest) -> func.HttpResponse:
     q = _query(UserQuery, req)
     where = UserFilter(q.status, q.method, q.reason)
     if q.format == "csv" or (q.format is None and api.wants_csv(req)):
-        rows = await composition.compliance().all_users(run_id, where)
-        return api.csv_response(USER_CSV_COLUMNS, ({k: _csv_value(v) for k, v in r.items()} for r in rows),
-                                f"sspr-compliance-{run_id}.csv")
-    token = None
-    if q.continuation:
-        token = decode_continuation(run_id, q.continuation)
-        if token is None:
-            raise InvalidRequest([FieldError("continuation", "is not a token of this run's rows")])
-    rows, following = await composition.compliance().users(run_id, where, q.pageSize, token)
+        rows, following = await composition.compliance().users(run_id, where, CSV_PAGE_ROWS, _continuation(run_id, q))
+        response = api.csv_response(USER_CSV_COLUMNS, ({k: _csv_value(v) for k, v in r.items()} for r in rows),
+                                    f"sspr-compliance-{run_id}.csv")
+        if following:
+            response.headers["X-Continuation"] = following
+            response.headers["Link"] = f'<{_next_page_url(req, following)}>; rel="next"'
+        return response
+    rows, following = await composition.compliance().users(run_id, where, q.pageSize, _continuation(run_id, q))
     return api.json_response({"value": rows, "continuation": following})
+
+
+def _continuation(run_id: str, q: UserQuery) -> dict[str, str] | None:
+    if not q.continuation:
+        return None
+    token = decode_continuation(run_id, q.continuation)
+    if token is None:
+        raise InvalidRequest([FieldError("continuation", "is not a token of this run's rows")])
+    return token
+
+
+def _next_page_url(req: func.HttpRequest, continuation: str) -> str:
+    params = {k: v for k, v in req.params.items() if k != "continuation"}
+    return f"{urlsplit(req.url).path}?{urlencode({**params, 'continuation': continuation})}"
 
 
 @bp.timer_trigger(schedule="%SSPR_COMPLIANCE_SCHEDULE%", arg_name="timer", run_on_startup=False)

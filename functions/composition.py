@@ -173,6 +173,7 @@ def compliance() -> ComplianceService:
 
 def maintenance() -> MaintenanceService:
     from shared.adapters.challenge_store import ChallengeStore
+    from shared.adapters.compliance_store import ComplianceStore
     from shared.adapters.mail import MailLedger
     from shared.adapters.throttle_store import ThrottleStore
     from shared.services.maintenance import MaintenanceService
@@ -180,7 +181,8 @@ def maintenance() -> MaintenanceService:
     return MaintenanceService(ChallengeStore(storage()), SecurityInfoStore(storage()), ThrottleStore(storage()),
                               MailLedger(storage()), ReminderStore(storage()), EnablementStore(storage()),
                               timedelta(days=settings.registration_reminder_days), utc_now,
-                              reset_flows=ResetFlowStore(storage()), proofs=ProofOfWork(storage(), code_key(), utc_now))
+                              reset_flows=ResetFlowStore(storage()), proofs=ProofOfWork(storage(), code_key(), utc_now),
+                              compliance=ComplianceStore(storage()))
 
 
 def scope_sync() -> ScopeSyncService:

@@ -20,21 +20,25 @@ import asyncio
 import base64
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared import queues
 from shared.adapters.enablement_store import USERS_TABLE as ENABLEMENT_TABLE
 from shared.adapters.etag_retry import LostRace, is_conflict, replace_if_unchanged, submit_if_unchanged
-from shared.adapters.security_info_store import SecurityInfoStore
-from shared.adapters.storage import StorageClients
+from shared.adapters.security_info_store import SUMMARY_ROW
+from shared.adapters.security_info_store import TABLE as SECURITY_INFO_TABLE
+from shared.adapters.security_info_store import _summary_from as summary_from  # the summary row's one reader
+from shared.adapters.storage import StorageClients, delete_rows
 from shared.domain.compliance import (
+    SWEEP_SHARDS,
+    TERMINAL,
     ComplianceMessage,
     EntraFacts,
     EntraShard,
@@ -46,8 +50,11 @@ from shared.domain.compliance import (
     Status,
     Tally,
     UserCompliance,
+    shard_key,
+    shard_range,
+    sweep_shard,
 )
-from shared.domain.enablement import PARTITION_BUCKETS, TRANSACTION_LIMIT, partition_for
+from shared.domain.enablement import PARTITION_BUCKETS, TRANSACTION_LIMIT
 from shared.domain.ids import is_guid
 from shared.domain.policy import Method
 from shared.domain.security_info import SecurityInfoSummary
@@ -61,9 +68,17 @@ LOCK_KEY = ("lock", "compliance")
 INDEX_PARTITION = "index"
 ENTRA_ROW = "entra"
 MAX_MILLIS = 10**13
-ENABLEMENT_PAGE = 1000  # Enablement rows per page of a partition shard (and per checkpoint)
-SUMMARY_READS = 32  # concurrent summary point reads per shard
+# Enablement rows read per partition for one page of a sweep shard: a page (and a checkpoint) holds at most 16 x
+# this many users, so a worker's memory stays flat in the tenant's size (16 shards may run in one process).
+SWEEP_PER_PARTITION = 64
+SUMMARY_COLUMNS = ["PartitionKey", "methods", "lastConfirmedAt", "firstPromptedAt", "isAdmin"]
 WRITE_PARALLELISM = 8
+# Rows per CSV response of the per-user report: an export is paged like the JSON (the next page's URL in
+# `Link: <...>; rel="next"`, its token in `X-Continuation`), so no process or response holds a 100,000-user run.
+CSV_PAGE_ROWS = 10_000
+RUN_RETENTION = timedelta(days=90)  # a finished run's totals: the history a trend is drawn from
+ROWS_KEPT_RUNS = 7  # the newest runs whose per-user rows are kept (a week of daily runs)
+ROW_PURGE_LIMIT = 250_000  # per-user rows deleted per purge (a 100,000-user run takes ~1 min on Azurite)
 
 
 
@@ -74,9 +89,30 @@ class Lock:
 
 
 @dataclass(frozen=True)
-class EnablementPage:
-    rows: list[dict[str, Any]]  # the Enablement rows (RowKey = user id, scope), in RowKey order
-    continuation: str | None  # None: the partition's last page
+class SweepPage:
+    rows: list[dict[str, Any]]  # the Enablement rows (RowKey = user id, scope), in id order
+    summaries: dict[str, SecurityInfoSummary]  # by user id; a user without one never registered
+    last: str | None  # the page's last id, where the next page starts after; None: the shard's last page
+
+
+def _id_range(column: str, after: str | None, lo: str | None, last: str | None,
+              hi: str | None) -> tuple[list[str], dict[str, str]]:
+    """OData clauses (values as parameters) for ids after `after` (else from `lo`) up to `last` (else before `hi`)."""
+    clauses: list[str] = []
+    params: dict[str, str] = {}
+    if after is not None:
+        clauses.append(f"{column} gt @after")
+        params["after"] = after
+    elif lo is not None:
+        clauses.append(f"{column} ge @lo")
+        params["lo"] = lo
+    if last is not None:
+        clauses.append(f"{column} le @last")
+        params["last"] = last
+    elif hi is not None:
+        clauses.append(f"{column} lt @hi")
+        params["hi"] = hi
+    return clauses, params
 
 
 
@@ -96,7 +132,7 @@ def _run_entity(run: Run) -> dict[str, Any]:
         "state": run.state.value, "startedAt": run.started_at, "completedAt": run.completed_at,
         "shardsDone": run.shards_done, "entra": run.entra.value, "entraReason": run.entra_reason,
         "tally": json.dumps(run.tally.as_dict(), separators=(",", ":")), "transactions": run.transactions,
-        "audited": run.audited, "errors": json.dumps(list(run.errors)),
+        "audited": run.audited, "errors": json.dumps(list(run.errors)), "rowsPurged": run.rows_purged,
     }
 
 
@@ -108,6 +144,7 @@ def _run_from(e: Mapping[str, Any]) -> Run:
         entra=EntraState(e.get("entra") or EntraState.PENDING.value), entra_reason=e.get("entraReason"),
         tally=Tally.from_dict(json.loads(e.get("tally") or "{}")), transactions=int(e.get("transactions") or 0),
         audited=bool(e.get("audited")), errors=tuple(json.loads(e.get("errors") or "[]")),
+        rows_purged=bool(e.get("rowsPurged")),
     )
 
 
@@ -130,7 +167,7 @@ def _entra_entity(run_id: str, done: bool, cursor: str | None, pages: int, users
 
 def user_entity(run_id: str, u: UserCompliance) -> dict[str, Any]:
     entity: dict[str, Any] = {
-        "PartitionKey": users_partition(run_id, partition_for(u.user_id)), "RowKey": u.user_id,
+        "PartitionKey": users_partition(run_id, shard_key(sweep_shard(u.user_id))), "RowKey": u.user_id,
         "enabled": u.enabled, "registered": u.registered, "capable": u.capable, "status": u.status.value,
         "reasons": ",".join(r.value for r in u.reasons), "reconfirmation": u.reconfirmation.value,
         "reconfirmDueAt": u.reconfirm_due_at, "methods": ",".join(m.value for m in u.methods),
@@ -204,9 +241,11 @@ def decode_continuation(run_id: str, text: str) -> dict[str, str] | None:
 class ComplianceStore:
     """Reads and writes the compliance tables; every change of a run or shard row names its ETag."""
 
-    def __init__(self, storage: StorageClients, security_info: SecurityInfoStore | None = None) -> None:
+    def __init__(self, storage: StorageClients, per_partition: int = SWEEP_PER_PARTITION,
+                 rows_kept_runs: int = ROWS_KEPT_RUNS) -> None:
         self._storage = storage
-        self._security_info = security_info or SecurityInfoStore(storage)
+        self._per_partition = per_partition
+        self._rows_kept_runs = rows_kept_runs
         self._writes = asyncio.Semaphore(WRITE_PARALLELISM)
 
     async def _runs(self) -> TableClient:
@@ -244,7 +283,7 @@ class ComplianceStore:
     async def create_run(self, run: Run, with_entra: bool) -> None:
         """The run row, its 16 shard rows and (with P1/P2) its entra row in one transaction, plus an index row."""
         ops: list[Any] = [("create", _run_entity(run))]
-        ops += [("create", _shard_entity(run.id, i, False, None, Tally(), 0, 0)) for i in range(PARTITION_BUCKETS)]
+        ops += [("create", _shard_entity(run.id, i, False, None, Tally(), 0, 0)) for i in range(SWEEP_SHARDS)]
         if with_entra:
             ops.append(("create", _entra_entity(run.id, False, None, 0, 0)))
         millis = int(run.created_at.timestamp() * 1000)
@@ -369,32 +408,61 @@ class ComplianceStore:
 
     # ---- what a partition shard reads --------------------------------------------------------------------------
 
-    async def enablement_page(self, bucket: str, continuation: str | None) -> EnablementPage:
-        """One page of Enablement partition `bucket`, from `continuation` (a token this method returned)."""
+    async def sweep_page(self, index: int, after: str | None, per_partition: int | None = None) -> SweepPage:
+        """The next page of sweep shard `index` after user id `after` (None: from the shard's first id): its users'
+        Enablement rows from all 16 partitions, merged in id order, and their security info summaries, each table
+        read as key-range scans (no point reads).
+
+        Each partition gives at most `per_partition` rows; the page ends at the smallest last id among the
+        partitions that had more, so no id up to it is missing and none after it is taken (they are the next
+        page's). A page therefore holds at most 16 x `per_partition` users, whatever the tenant's size."""
+        limit = per_partition or self._per_partition
+        lo, hi = shard_range(index)
+        slices = await asyncio.gather(*(self._enablement_slice(f"{b:02d}", after, lo, hi, limit)
+                                        for b in range(PARTITION_BUCKETS)))
+        cut = [rows[-1]["RowKey"] for rows, more in slices if more]
+        last = min(cut) if cut else None
+        rows = sorted((r for part, _ in slices for r in part if last is None or r["RowKey"] <= last),
+                      key=lambda r: str(r["RowKey"]))
+        wanted = {str(r["RowKey"]) for r in rows}
+        summaries = await self._summaries_between(after, lo, last, hi, wanted) if rows else {}
+        return SweepPage(rows, summaries, last)
+
+    async def _enablement_slice(self, bucket: str, after: str | None, lo: str | None, hi: str | None,
+                                limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `limit` Enablement rows of partition `bucket` in the id range, and whether more follow."""
         table = await self._storage.table_ready(ENABLEMENT_TABLE)
-        token = json.loads(continuation) if continuation else None
+        clauses, params = _id_range("RowKey", after, lo, None, hi)
         try:
-            pager: Any = table.query_entities("PartitionKey eq @pk", parameters={"pk": bucket},
-                                         select=["RowKey", "scope"], results_per_page=ENABLEMENT_PAGE).by_page(
-                continuation_token=token)
+            pager: Any = table.query_entities(" and ".join(["PartitionKey eq @pk", *clauses]),
+                                              parameters={"pk": bucket, **params}, select=["RowKey", "scope"],
+                                              results_per_page=limit).by_page()
             rows: list[dict[str, Any]] = []
             async for page in pager:
                 rows = [dict(e) async for e in page]
                 break
-            following = pager.continuation_token
+            more = pager.continuation_token is not None
         except AzureError as exc:
             raise StorageUnavailable(f"enablement read failed: {type(exc).__name__}") from None
-        return EnablementPage(rows, json.dumps(following) if following else None)
+        return rows, more and bool(rows)
 
-    async def summaries(self, user_ids: list[str]) -> list[SecurityInfoSummary]:
-        """Each user's summary row: one point read each, SUMMARY_READS at a time."""
-        slots = asyncio.Semaphore(SUMMARY_READS)
-
-        async def read(user_id: str) -> SecurityInfoSummary:
-            async with slots:
-                return await self._security_info.summary(user_id)
-
-        return list(await asyncio.gather(*(read(u) for u in user_ids)))
+    async def _summaries_between(self, after: str | None, lo: str | None, last: str | None, hi: str | None,
+                                 wanted: set[str]) -> dict[str, SecurityInfoSummary]:
+        """The summary rows of the users in `wanted` (ids in the range): one partition-range scan of SecurityInfo
+        with only the summary's columns; summaries of users out of scope are read past, never kept."""
+        table = await self._storage.table_ready(SECURITY_INFO_TABLE)
+        clauses, params = _id_range("PartitionKey", after, lo, last, hi)
+        found: dict[str, SecurityInfoSummary] = {}
+        try:
+            rows = table.query_entities(" and ".join([*clauses, "RowKey eq @summary"]),
+                                        parameters={**params, "summary": SUMMARY_ROW}, select=SUMMARY_COLUMNS,
+                                        results_per_page=1000)
+            async for e in rows:
+                if e["PartitionKey"] in wanted:
+                    found[e["PartitionKey"]] = summary_from(e)
+        except AzureError as exc:
+            raise StorageUnavailable(f"security info read failed: {type(exc).__name__}") from None
+        return found
 
     async def entra_facts(self, run_id: str, bucket: str, first: str, last: str) -> dict[str, EntraFacts]:
         """Entra's facts of the users of partition `bucket` with ids in [first, last]."""
@@ -420,7 +488,8 @@ class ComplianceStore:
 
     async def write_entra(self, run_id: str, facts: dict[str, EntraFacts]) -> int:
         entities = [
-            {"PartitionKey": users_partition(run_id, partition_for(uid)), "RowKey": uid, "registered": f.registered,
+            {"PartitionKey": users_partition(run_id, shard_key(sweep_shard(uid))), "RowKey": uid,
+             "registered": f.registered,
              "enabled": f.enabled, "capable": f.capable, "methods": ",".join(f.methods)}
             for uid, f in facts.items()
         ]
@@ -450,30 +519,98 @@ class ComplianceStore:
 
     async def user_rows(self, run_id: str, where: UserFilter, page_size: int,
                         continuation: dict[str, str] | None) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of the run's per-user rows matching `where`, and the continuation of the next page."""
+        """One page of the run's per-user rows matching `where` (up to `page_size`, read 1,000 at a time, the
+        service's most per request), and the continuation of the next page."""
         query, params = _user_query(run_id, where)
         table = await self._storage.table_ready(USERS_TABLE)
         token: Any = continuation  # the SDK's continuation is the {PartitionKey, RowKey} dict it handed out
+        rows: list[dict[str, Any]] = []
         try:
-            pager: Any = table.query_entities(query, parameters=params, results_per_page=page_size).by_page(
-                continuation_token=token)
-            rows: list[dict[str, Any]] = []
+            pager: Any = table.query_entities(query, parameters=params,
+                                              results_per_page=min(page_size, 1000)).by_page(continuation_token=token)
             async for page in pager:
-                rows = [user_document(e) async for e in page]
-                break
+                rows.extend([user_document(e) async for e in page])
+                if len(rows) >= page_size:
+                    break
             following = pager.continuation_token
         except AzureError as exc:
             raise StorageUnavailable(f"compliance report read failed: {type(exc).__name__}") from None
         return rows, encode_continuation(run_id, following)
 
-    async def all_user_rows(self, run_id: str, where: UserFilter) -> AsyncIterator[dict[str, Any]]:
-        query, params = _user_query(run_id, where)
-        table = await self._storage.table_ready(USERS_TABLE)
+
+    # ---- retention ---------------------------------------------------------------------------------------------
+
+    async def purge_expired(self, now: datetime, run_limit: int) -> CompliancePurge:
+        """Apply the retention (module docstring): per-user rows (and Entra's facts) of finished runs past the
+        newest `rows_kept_runs` (ROWS_KEPT_RUNS), then whole runs finished more than RUN_RETENTION ago, at most `run_limit` runs and
+        ROW_PURGE_LIMIT rows per call. Never a run still going, nor the lock's run. A run's rows go before the flag
+        saying so, and a run's partition before its index row, so a purge cut short is finished by the next one."""
+        lock = await self.read_lock()
+        table = await self._runs()
+        runs = rows = newer = 0
         try:
-            async for e in table.query_entities(query, parameters=params, results_per_page=1000):
-                yield user_document(e)
+            index = table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION},
+                                         select=["PartitionKey", "RowKey", "runId"], results_per_page=100)
+            async for entry in index:
+                run_id = str(entry.get("runId") or "")
+                found = await self.get_run(run_id)
+                if found is None:
+                    if run_id != lock.run_id:  # an index row whose run was purged by a purge cut short
+                        await delete_rows(table, [entry])
+                    continue
+                run, etag = found
+                newer += 1
+                if run.state not in TERMINAL:
+                    continue
+                expired = (run.completed_at or run.updated_at) < now - RUN_RETENTION and run.id != lock.run_id
+                if (expired or newer > self._rows_kept_runs) and not run.rows_purged:
+                    deleted, complete = await self._purge_user_rows(run.id, ROW_PURGE_LIMIT - rows)
+                    rows += deleted
+                    if not complete:
+                        break  # the row budget is spent: the next purge goes on from here
+                    try:
+                        await self.update_run(replace(run, rows_purged=True), etag)
+                    except LostRace:
+                        continue  # moved meanwhile: the next purge looks again
+                if expired:
+                    partition = [r async for r in table.query_entities(
+                        "PartitionKey eq @pk", parameters={"pk": run.id}, select=["PartitionKey", "RowKey"])]
+                    await delete_rows(table, [r for r in partition if r["RowKey"] != "run"])
+                    await delete_rows(table, [r for r in partition if r["RowKey"] == "run"])
+                    await delete_rows(table, [entry])
+                    runs += 1
+                    if runs >= run_limit:
+                        break
         except AzureError as exc:
-            raise StorageUnavailable(f"compliance report read failed: {type(exc).__name__}") from None
+            raise StorageUnavailable(f"compliance purge failed: {type(exc).__name__}") from None
+        return CompliancePurge(runs, rows)
+
+    async def _purge_user_rows(self, run_id: str, budget: int) -> tuple[int, bool]:
+        """Delete up to `budget` per-user and Entra rows of the run, 1,000 read at a time; (deleted, all gone)."""
+        deleted = 0
+        for name in (USERS_TABLE, ENTRA_TABLE):
+            table = await self._storage.table_ready(name)
+            while True:
+                chunk: list[TableEntity] = []
+                async for row in table.query_entities("PartitionKey ge @lo and PartitionKey lt @hi",
+                                                      parameters={"lo": f"{run_id}-", "hi": f"{run_id}-~"},
+                                                      select=["PartitionKey", "RowKey"], results_per_page=1000):
+                    chunk.append(row)
+                    if len(chunk) >= min(1000, budget - deleted):
+                        break
+                if not chunk:
+                    break
+                gone = await delete_rows(table, chunk)
+                deleted += gone
+                if gone < len(chunk) or deleted >= budget:  # a row changed meanwhile (never in a finished run)
+                    return deleted, False
+        return deleted, True
+
+
+@dataclass(frozen=True)
+class CompliancePurge:
+    runs: int  # whole runs deleted (older than RUN_RETENTION)
+    user_rows: int  # per-user and Entra rows deleted
 
 
 def _user_query(run_id: str, where: UserFilter) -> tuple[str, dict[str, Any]]:

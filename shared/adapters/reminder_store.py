@@ -34,6 +34,12 @@ class ReminderSlot:
     sent_at: datetime
     message_id: str
     etag: str
+    claimed_by: str | None = None  # the compliance run that claimed the slot (None: a sign-in did)
+
+
+def _slot_from(entity: TableEntity) -> ReminderSlot:
+    return ReminderSlot(entity["sentAt"], str(entity.get("messageId") or ""), str(entity.metadata["etag"]),
+                        entity.get("claimedBy"))
 
 
 class ReminderStore:
@@ -48,12 +54,34 @@ class ReminderStore:
             return None
         except AzureError as exc:
             raise StorageUnavailable(f"reminder read failed: {type(exc).__name__}") from None
-        return ReminderSlot(entity["sentAt"], str(entity.get("messageId") or ""), str(entity.metadata["etag"]))
+        return _slot_from(entity)
+
+    async def registration_slots_between(self, after: str | None, last: str | None,
+                                         ids: tuple[str | None, str | None]) -> dict[str, ReminderSlot]:
+        """The registration slots of the users with ids after `after` (else from `ids[0]`) up to `last` (else
+        before `ids[1]`; None: no bound): one partition-range scan, for a compliance sweep's page."""
+        clauses = ["RowKey eq @row"]
+        params: dict[str, Any] = {"row": REGISTRATION_ROW}
+        if after is not None or ids[0] is not None:
+            clauses.append("PartitionKey gt @after" if after is not None else "PartitionKey ge @after")
+            params["after"] = after if after is not None else ids[0]
+        if last is not None or ids[1] is not None:
+            clauses.append("PartitionKey le @last" if last is not None else "PartitionKey lt @last")
+            params["last"] = last if last is not None else ids[1]
+        table = await self._storage.table_ready(TABLE)
+        try:
+            rows = table.query_entities(" and ".join(clauses), parameters=params, results_per_page=1000,
+                                        select=["PartitionKey", "sentAt", "messageId", "claimedBy"])
+            return {str(e["PartitionKey"]): _slot_from(e) async for e in rows}
+        except AzureError as exc:
+            raise StorageUnavailable(f"reminder read failed: {type(exc).__name__}") from None
 
     async def claim_registration_slot(self, user_id: str, seen: ReminderSlot | None, now: datetime,
-                                      message_id: str) -> str | None:
-        """Take the slot if nobody changed it since `seen` was read; the new ETag, or None when someone else won."""
-        entity = {"PartitionKey": user_id, "RowKey": REGISTRATION_ROW, "sentAt": now, "messageId": message_id}
+                                      message_id: str, claimed_by: str | None = None) -> str | None:
+        """Take the slot if nobody changed it since `seen` was read; the new ETag, or None when someone else won.
+        `claimed_by`: the compliance run claiming it, so a redelivery of its page can tell the reminder is its own."""
+        entity = {"PartitionKey": user_id, "RowKey": REGISTRATION_ROW, "sentAt": now, "messageId": message_id,
+                  "claimedBy": claimed_by}
         table = await self._storage.table_ready(TABLE)
         try:
             return await write_if_unchanged(table, entity, seen.etag if seen else None, "reminder")

@@ -4,13 +4,17 @@ Pure rules, no I/O. A user is *capable* as Entra counts it: SSPR enabled for the
 >= the required count, two for administrators, questions never counting for them). Reconfirmation does not take
 capability away (Entra only prompts), but an overdue one earns a reminder like a missing registration does.
 
-A run is sharded like an enablement run: one shard per Enablement partition ("00".."15"), plus, when the tenant
-has Entra ID P1/P2, one "entra" shard that reads Entra's own userRegistrationDetails first (the reports API allows
-5 requests / 10 s) and stores its per-user facts for the partition shards to compare with.
+A run has 16 sweep shards, one per range of user ids by their first hex digit ("0".., "1".., .. "f"..: object ids
+are GUIDs, so the shards are about equal), plus, when the tenant has Entra ID P1/P2, one "entra" shard that reads
+Entra's own userRegistrationDetails first (the reports API allows 5 requests / 10 s) and stores its per-user facts
+for the sweep shards to compare with. Sharding by id range (not by Enablement partition, which is a hash) lets a
+shard read every table it needs - the Enablement rows of its range in each of the 16 partitions, the security info
+summaries and the reminder slots (one partition per user) - as key-range scans, merged in id order.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -20,7 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.enablement import PARTITION_BUCKETS, STALL_AFTER, is_enabled
+from shared.domain.enablement import STALL_AFTER, is_enabled
 from shared.domain.ids import GUID_PATTERN
 from shared.domain.policy import Method, Policy, Scope, effective_requirements
 from shared.domain.security_info import SecurityInfoSummary, registration_status
@@ -29,6 +33,28 @@ from shared.domain.security_info import SecurityInfoSummary, registration_status
 RECONFIRM_DUE_SOON = timedelta(days=14)
 MAX_ERRORS = 20
 TOP_REASONS = 5
+
+# The first id of each sweep shard but the first: shard i holds the ids in [BOUNDS[i-1], BOUNDS[i]), the first and
+# last shards open-ended, so every id (even one that is not a GUID) belongs to exactly one shard.
+SHARD_BOUNDS = tuple("123456789abcdef")
+SWEEP_SHARDS = len(SHARD_BOUNDS) + 1
+
+
+def sweep_shard(user_id: str) -> int:
+    """The sweep shard (0..15) of a lower-cased user id."""
+    return bisect_right(SHARD_BOUNDS, user_id)
+
+
+def shard_range(index: int) -> tuple[str | None, str | None]:
+    """The ids of shard `index`: (first inclusive or None: from the start, last exclusive or None: to the end)."""
+    return (SHARD_BOUNDS[index - 1] if index > 0 else None,
+            SHARD_BOUNDS[index] if index < len(SHARD_BOUNDS) else None)
+
+
+def shard_key(index: int) -> str:
+    """The shard's two-digit name in table keys ("00".."15")."""
+    return f"{index:02d}"
+
 
 class Status(StrEnum):
     """One user's standing, exactly one per user (the report's "counts by status")."""
@@ -258,10 +284,11 @@ class Run:
     transactions: int = 0
     audited: bool = False
     errors: tuple[str, ...] = ()
+    rows_purged: bool = False  # its per-user rows were purged (retention); the totals above remain
 
     @property
     def shards_total(self) -> int:
-        return PARTITION_BUCKETS
+        return SWEEP_SHARDS
 
     def stalled(self, now: datetime) -> bool:
         return self.state not in TERMINAL and now - self.updated_at > STALL_AFTER
@@ -294,7 +321,8 @@ class Run:
 
 @dataclass(frozen=True)
 class Shard:
-    """A partition shard's checkpoint: the Enablement continuation it resumes at and the tally of pages done."""
+    """A sweep shard's checkpoint: the last user id of the pages done (None: none yet, or - with pages > 0 - the
+    shard's range is done) and the tally of those pages."""
 
     index: int
     done: bool
@@ -321,4 +349,4 @@ class ComplianceMessage(BaseModel):
 
     runId: Annotated[str, Field(pattern=GUID_PATTERN, max_length=36)]
     step: Literal["entra", "partition"]
-    index: Annotated[int, Field(ge=0, lt=PARTITION_BUCKETS)] = 0
+    index: Annotated[int, Field(ge=0, lt=SWEEP_SHARDS)] = 0  # the sweep shard ("partition": its name on the wire)

@@ -29,12 +29,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore, UserFilter
 from shared.adapters.etag_retry import LostRace
+from shared.adapters.reminder_store import MessageQueues, ReminderStore
 from shared.domain.audit import SYSTEM, Activity, Actor, AuditEvent, AuditService, Outcome
 from shared.domain.compliance import (
     TERMINAL,
@@ -43,11 +44,21 @@ from shared.domain.compliance import (
     Run,
     RunState,
     Shard,
+    UserCompliance,
     assess_user,
     entra_facts,
+    shard_key,
+    shard_range,
 )
 from shared.domain.eligibility import LicenceCatalog, SubscribedSku
 from shared.domain.policy import Policy
+from shared.domain.security_info import SecurityInfoSummary
+from shared.domain.signin import (
+    NOTIFICATIONS_QUEUE,
+    REGISTRATION_REMINDER_KIND,
+    reminder_due,
+    reminder_message_id,
+)
 from shared.errors import Conflict, GraphError, GraphUnavailable, NotFound, SsprError
 
 log = logging.getLogger("sspr.compliance")
@@ -70,10 +81,6 @@ class Directory(Protocol):
 
 class Policies(Protocol):
     async def get(self) -> Policy: ...
-
-
-class Reminders(Protocol):
-    async def after_sign_in(self, user_id: str) -> bool: ...
 
 
 class UnknownShard(Exception):
@@ -108,13 +115,15 @@ class RunProgress:
 
 class ComplianceService:
     def __init__(self, store: ComplianceStore, queue: ComplianceQueue, directory: Directory, policies: Policies,
-                 reminders: Reminders, audit: AuditStore, clock: Callable[[], datetime],
-                 pacer: ReportsPacer | None = None) -> None:
+                 reminder_slots: ReminderStore, messages: MessageQueues, reminder_period: timedelta,
+                 audit: AuditStore, clock: Callable[[], datetime], pacer: ReportsPacer | None = None) -> None:
         self._store = store
         self._queue = queue
         self._directory = directory
         self._policies = policies
-        self._reminders = reminders
+        self._reminder_slots = reminder_slots
+        self._messages = messages
+        self._reminder_period = reminder_period
         self._audit = audit
         self._clock = clock
         self._pacer = pacer or ReportsPacer()
@@ -201,14 +210,12 @@ class ComplianceService:
 
     async def users(self, run_id: str, where: UserFilter, page_size: int,
                     continuation: dict[str, str] | None) -> tuple[list[dict[str, object]], str | None]:
-        if await self._store.get_run(run_id) is None:
+        found = await self._store.get_run(run_id)
+        if found is None:
             raise NotFound(f"no compliance run {run_id}")
+        if found[0].rows_purged:  # the run document says so (`rowsPurged`); its totals remain
+            raise NotFound(f"the per-user rows of compliance run {run_id} were purged")
         return await self._store.user_rows(run_id.lower(), where, page_size, continuation)
-
-    async def all_users(self, run_id: str, where: UserFilter) -> list[dict[str, object]]:
-        if await self._store.get_run(run_id) is None:
-            raise NotFound(f"no compliance run {run_id}")
-        return [row async for row in self._store.all_user_rows(run_id.lower(), where)]
 
     # ---- the worker's side ------------------------------------------------------------------------------------
 
@@ -290,39 +297,66 @@ class ComplianceService:
         run, etag = await self._load(run_id)
         shard = await self._store.get_shard(run_id, index)
         if shard is None:
-            raise UnknownShard(f"run {run_id} has no partition shard {index}")
+            raise UnknownShard(f"run {run_id} has no sweep shard {index}")
         if run.state in TERMINAL or shard.done:
             await self._finish(run, etag)
             return
-        bucket = f"{index:02d}"
         policy = await self._policies.get()
-        while not (shard.pages > 0 and shard.continuation is None):  # until the partition's last page is done
-            page = await self._store.enablement_page(bucket, shard.continuation)
-            ids = [str(row["RowKey"]).lower() for row in page.rows]
-            summaries = await self._store.summaries(ids)
-            entra = await self._store.entra_facts(run_id, bucket, ids[0], ids[-1]) \
+        while not (shard.pages > 0 and shard.continuation is None):  # until the shard's last page is done
+            after = shard.continuation
+            page = await self._store.sweep_page(index, after)
+            ids = [str(row["RowKey"]) for row in page.rows]
+            entra = await self._store.entra_facts(run_id, shard_key(index), ids[0], ids[-1]) \
                 if ids and run.entra is EntraState.COMPARED else {}
-            users = [assess_user(uid, row, summary, policy, run.created_at, entra.get(uid))
-                     for uid, row, summary in zip(ids, page.rows, summaries, strict=True)]
+            users = [assess_user(uid, row, page.summaries.get(uid) or SecurityInfoSummary(uid), policy,
+                                 run.created_at, entra.get(uid))
+                     for uid, row in zip(ids, page.rows, strict=True)]
             transactions = await self._store.write_users(run_id, users)
-            sent = await self._remind([u.user_id for u in users if u.needs_reminder]) if run.send_reminders else 0
+            queued = await self._remind(run, policy, [u for u in users if u.needs_reminder],
+                                        page.summaries, after, page.last, index) if run.send_reminders else 0
             try:
                 shard = await self._store.checkpoint_shard(
-                    run_id, shard, page.continuation, shard.tally.add_users(users).with_reminders(sent),
+                    run_id, shard, page.last, shard.tally.add_users(users).with_reminders(queued),
                     shard.pages + 1, shard.transactions + transactions)
             except LostRace:
                 return  # another delivery of this shard is ahead of us; it finishes the shard
         await self._finish_shard(run_id, shard)
 
-    async def _remind(self, user_ids: list[str]) -> int:
-        """Queue the reminders due through the sign-in path's once-per-period claim; how many this call claimed."""
-        slots = asyncio.Semaphore(REMINDER_CONCURRENCY)
+    async def _remind(self, run: Run, policy: Policy, due: list[UserCompliance],
+                      summaries: dict[str, SecurityInfoSummary], after: str | None, last: str | None,
+                      index: int) -> int:
+        """Queue the reminders of a page (at most once per period per user, REMINDER_AT_MOST_ONCE_PER_PERIOD) and
+        count those that this run queued, including on an earlier delivery of the same page.
 
-        async def remind(user_id: str) -> bool:
-            async with slots:
-                return await self._reminders.after_sign_in(user_id)
+        Like the sign-in path (shared/services/signin.py) the message goes first, under its deterministic id, and
+        the period is claimed after; the claim also names this run, so a redelivery - after a crash between the
+        claim and the checkpoint, or beside a concurrent delivery that won the claim - still counts the reminder it
+        finds claimed by this run, and never queues a second one: `remindersSent` is the reminders queued."""
+        if not due:
+            return 0
+        slots = await self._reminder_slots.registration_slots_between(after, last, shard_range(index))
+        gate = asyncio.Semaphore(REMINDER_CONCURRENCY)
+        now = self._clock()
 
-        return sum(await asyncio.gather(*(remind(u) for u in user_ids)))
+        async def remind(user: UserCompliance) -> bool:
+            slot = slots.get(user.user_id)
+            if slot is not None and slot.claimed_by == run.id:
+                return True  # queued by this run on an earlier delivery of this page
+            summary = summaries.get(user.user_id) or SecurityInfoSummary(user.user_id)
+            if not reminder_due(summary, user.enabled, policy, slot.sent_at if slot else None,
+                                self._reminder_period, now):
+                return False
+            message_id = reminder_message_id(user.user_id, slot.message_id if slot else None)
+            async with gate:
+                await self._messages.send(NOTIFICATIONS_QUEUE, {"kind": REGISTRATION_REMINDER_KIND, "id": message_id,
+                                                                "userId": user.user_id})
+                if await self._reminder_slots.claim_registration_slot(user.user_id, slot, now, message_id,
+                                                                      claimed_by=run.id):
+                    return True
+                won = await self._reminder_slots.registration_slot(user.user_id)  # someone claimed it first
+                return won is not None and won.claimed_by == run.id
+
+        return sum(await asyncio.gather(*(remind(u) for u in due)))
 
     async def _finish_shard(self, run_id: str, shard: Shard) -> None:
         for _ in range(CHECKPOINT_ATTEMPTS):

@@ -12,6 +12,8 @@ What expires when (each store documents its rows' lifetime; the cutoffs are here
     EnablementRuns      finished runs older than RUN_RETENTION, never the latest run nor the newest completed one
     ResetFlows          whole flows (flow row and challenges) created more than FLOW_LIFETIME + FLOW_GRACE ago
     ProofOfWorkSpent    spent proof-of-work rows whose challenge has expired (they cannot be replayed anyway)
+    Compliance*         per-user rows of finished runs past the newest 7; whole runs finished over 90 days ago
+                        (their own bounds: shared/adapters/compliance_store.py)
 
 Audit events are never purged here: how long an audit trail is kept is the organisation's retention decision
 (and often a legal one), made on the storage account (lifecycle rules, export to Log Analytics), not by the
@@ -26,10 +28,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.adapters.challenge_store import ChallengeStore
+from shared.adapters.compliance_store import ComplianceStore
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.mail import MailLedger
 from shared.adapters.proof_of_work import ProofOfWork
@@ -61,6 +64,8 @@ class PurgeReport:
     enablement_runs: int
     reset_flows: int = 0
     proofs_of_work: int = 0
+    compliance_runs: int = 0
+    compliance_rows: int = 0
 
     @property
     def total(self) -> int:
@@ -71,7 +76,9 @@ class MaintenanceService:
     def __init__(self, challenges: ChallengeStore, security_info: SecurityInfoStore, throttle: ThrottleStore,
                  ledger: MailLedger, reminders: ReminderStore, enablement: EnablementStore,
                  reminder_period: timedelta, clock: Callable[[], datetime], limit: int = PURGE_LIMIT,
-                 reset_flows: ResetFlowStore | None = None, proofs: ProofOfWork | None = None) -> None:
+                 reset_flows: ResetFlowStore | None = None, proofs: ProofOfWork | None = None,
+                 compliance: ComplianceStore | None = None) -> None:
+        self._compliance = compliance
         self._reset_flows = reset_flows
         self._proofs = proofs
         self._challenges = challenges
@@ -98,5 +105,8 @@ class MaintenanceService:
             if self._reset_flows else 0,
             proofs_of_work=await self._proofs.purge_expired(now, self._limit) if self._proofs else 0,
         )
+        if self._compliance is not None:
+            compliance = await self._compliance.purge_expired(now, self._limit)
+            report = replace(report, compliance_runs=compliance.runs, compliance_rows=compliance.user_rows)
         log.info("purge of expired state: %s", asdict(report))
         return report

@@ -15,7 +15,8 @@ import io
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,11 +41,28 @@ from devtools.stack import (
     start_function_host,
     start_graph_emulator,
 )
+from shared.adapters.audit_store import AuditStore
+from shared.adapters.challenge_store import ChallengeStore
+from shared.adapters.compliance_store import CSV_PAGE_ROWS, ComplianceQueue, ComplianceStore, UserFilter
+from shared.adapters.credentials import graph_credential
+from shared.adapters.enablement_store import EnablementStore
+from shared.adapters.graph import GraphGateway
+from shared.adapters.mail import MailLedger
+from shared.adapters.policy_store import PolicyStore
+from shared.adapters.reminder_store import MessageQueues, ReminderStore
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients
+from shared.adapters.throttle_store import ThrottleStore
 from shared.config import load_settings
-from shared.domain.policy import Method
+from shared.domain.audit import SYSTEM
+from shared.domain.compliance import SWEEP_SHARDS, ComplianceMessage, EntraState, Run, RunState, Shard
+from shared.domain.enablement import partition_for
+from shared.domain.policy import DEFAULT_DOCUMENT, Method, Policy
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
+from shared.errors import NotFound, StorageUnavailable
+from shared.services.compliance import ComplianceService, ReportsPacer
+from shared.services.maintenance import MaintenanceService
+from shared.services.policy import PolicyCache
 from tests.integration.tokens import bearer, user_token
 
 ADMIN = "admin@contoso.example"
@@ -445,7 +463,277 @@ def test_a_worker_killed_mid_run_resumes_to_the_rows_of_a_clean_run() -> None:
     assert resumed_rows == clean_rows
 
 
-def all_rows_fast(stack: Stack, run_id: str) -> list[dict[str, Any]]:
-    page = get(stack, f"runs/{run_id}/users", format="csv")
-    assert page.status_code == 200, page.text
-    return sorted(csv.DictReader(io.StringIO(page.text)), key=lambda r: r["userId"])
+def csv_pages(stack: Stack, run_id: str) -> list[list[dict[str, str]]]:
+    """The run's CSV export, page by page, following `Link: <...>; rel="next"` as a client would."""
+    pages: list[list[dict[str, str]]] = []
+    url: str | None = f"/api/admin/compliance/runs/{run_id}/users?format=csv"
+    while url:
+        page = httpx.get(f"{stack.host.base_url}{url}", headers=bearer(user_token(stack.emulator, READER)),
+                         timeout=60)
+        assert page.status_code == 200, page.text
+        pages.append(list(csv.DictReader(io.StringIO(page.text))))
+        link = page.headers.get("link")
+        assert (link is None) == ("x-continuation" not in page.headers)
+        url = link[1:link.index(">")] if link else None
+    return pages
+
+
+def all_rows_fast(stack: Stack, run_id: str) -> list[dict[str, str]]:
+    return sorted((row for page in csv_pages(stack, run_id) for row in page), key=lambda r: r["userId"])
+
+
+# ---- a larger tenant: Enablement seeded straight into the table ----------------------------------------------------
+
+BIG_PREFIX = "compbig"
+BIG_USERS = 20_000  # > 16 shards x one page (16 x 64 rows), so every shard checkpoints twice; > 1 CSV page
+
+
+def fake_user_ids(count: int, seed: int) -> list[str]:
+    """GUID-shaped ids spread over all 16 sweep shards (first hex digit i % 16)."""
+    return [f"{i % 16:x}" + str(uuid.UUID(int=(seed << 96) + i))[1:] for i in range(count)]
+
+
+def seed_enablement(connection_string: str, prefix: str, user_ids: list[str]) -> None:
+    """Enablement rows (scope all) for `user_ids`, as an enablement run writes them, 100 to a transaction."""
+    by_partition: dict[str, list[dict[str, Any]]] = {}
+    for uid in user_ids:
+        by_partition.setdefault(partition_for(uid), []).append(
+            {"PartitionKey": partition_for(uid), "RowKey": uid, "scope": "all", "userType": "Member",
+             "groupId": None, "generation": 1})
+    with TableClient.from_connection_string(connection_string, f"{prefix}Enablement") as table:
+        for rows in by_partition.values():
+            for i in range(0, len(rows), 100):
+                table.submit_transaction([("upsert", r) for r in rows[i:i + 100]])
+
+
+@pytest.fixture(scope="module")
+def big(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[Stack]:
+    settings = app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=BIG_PREFIX, FUNCHOST_DISABLE_TIMERS="1",
+                            FUNCHOST_QUEUE_LEASE_SECONDS="2", **{"AzureWebJobs.send_notification.Disabled": "true"})
+    started = Stack(azurite, graph_emulator, settings, start_function_host(REPO_ROOT, settings))
+    try:
+        enable_all(started)
+        seed_enablement(azurite.connection_string, BIG_PREFIX, fake_user_ids(BIG_USERS, seed=1))
+        register(settings, CASEY, Method.EMAIL)
+        yield started
+    finally:
+        started.host.stop()
+
+
+def test_a_worker_killed_in_the_sweep_resumes_to_the_totals_and_rows_of_a_clean_run(big: Stack) -> None:
+    accepted = start_run(big, body={"sendReminders": False})
+    assert accepted.status_code == 202, accepted.text
+    run_id = accepted.json()["id"]
+    with TableClient.from_connection_string(big.azurite.connection_string, f"{BIG_PREFIX}ComplianceRuns") as runs:
+        deadline = time.monotonic() + 120
+        while not any(int(s.get("pages") or 0) >= 1 and not s["done"] for s in runs.query_entities(
+                "PartitionKey eq @pk and RowKey ge 'shard-' and RowKey lt 'shard-~'", parameters={"pk": run_id})):
+            assert time.monotonic() < deadline, "no shard checkpointed a page"
+            time.sleep(0.02)
+        big.host.process.kill()  # SIGKILL while sweep shards are between pages: their messages stay leased
+        big.host.stop()
+        killed = {s["RowKey"]: (int(s.get("pages") or 0), bool(s["done"])) for s in runs.query_entities(
+            "PartitionKey eq @pk and RowKey ge 'shard-' and RowKey lt 'shard-~'", parameters={"pk": run_id})}
+        assert runs.get_entity(run_id, "entra")["done"] is True  # the Entra report was behind us
+    assert any(pages >= 1 and not done for pages, done in killed.values()), killed  # killed mid-sweep
+
+    big.host = start_function_host(REPO_ROOT, big.settings)
+    resumed = wait_until_finished(big, run_id, 240)
+    clean = wait_until_finished(big, run_to_start(big), 240)
+
+    assert resumed["state"] == clean["state"] == "completed", (resumed, clean)
+    counts = ("users", "capable", "notRegistered", "byStatus", "byMethod", "topReasons", "entraDisagree",
+              "usersProcessed", "shardsDone")
+    assert {k: resumed[k] for k in counts} == {k: clean[k] for k in counts}
+    assert resumed["users"] == BIG_USERS + len(enabled_members(big.emulator)) and resumed["capable"] == 1
+    assert all_rows_fast(big, run_id) == all_rows_fast(big, clean["id"])
+
+
+def run_to_start(stack: Stack) -> str:
+    response = start_run(stack, body={"sendReminders": False})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def test_the_csv_export_of_a_large_run_comes_in_pages_that_add_up_to_the_json_rows(big: Stack) -> None:
+    [latest] = get(big, "runs").json()["value"][:1]
+    assert latest["state"] == "completed" and latest["users"] > CSV_PAGE_ROWS
+
+    pages = csv_pages(big, latest["id"])
+
+    assert len(pages) == -(-latest["users"] // CSV_PAGE_ROWS) and all(len(p) == CSV_PAGE_ROWS for p in pages[:-1])
+    exported = [r["userId"] for page in pages for r in page]
+    assert len(exported) == len(set(exported)) == latest["users"]  # no page repeats or skips a row
+    json_ids: list[str] = []
+    continuation = None
+    while True:
+        page = get(big, f"runs/{latest['id']}/users", pageSize=1000,
+                   **({"continuation": continuation} if continuation else {})).json()
+        json_ids.extend(r["userId"] for r in page["value"])
+        if not (continuation := page["continuation"]):
+            break
+    assert exported == json_ids  # the same rows, in the same order
+
+
+
+# ---- in-process: the service with the real stores, Azurite and the emulator, one shard at a time ----------------
+
+
+@dataclass
+class InProcess:
+    """A ComplianceService on its own table and queue prefix, driven message by message (no host, no timers)."""
+
+    service: ComplianceService
+    store: ComplianceStore
+    storage: StorageClients
+    graph: GraphGateway
+    settings: dict[str, str]
+    prefix: str
+    clock: list[datetime]
+
+    async def close(self) -> None:
+        await self.graph.close()
+        await self.storage.close()
+
+    async def sweep(self, send_reminders: bool = False, fails_once: set[int] | None = None) -> Run:
+        """Start a run and process its shards in order; a shard in `fails_once` raises once and is redelivered."""
+        run = await self.service.start("manual", SYSTEM, send_reminders=send_reminders)
+        if run.entra is EntraState.PENDING:
+            await self.service.process(ComplianceMessage(runId=run.id, step="entra"), final_attempt=True)
+        for index in range(SWEEP_SHARDS):
+            message = ComplianceMessage(runId=run.id, step="partition", index=index)
+            if index in (fails_once or set()):
+                with pytest.raises(StorageUnavailable):
+                    await self.service.process(message, final_attempt=False)
+            await self.service.process(message, final_attempt=False)
+        found = await self.store.get_run(run.id)
+        assert found is not None and found[0].state is RunState.COMPLETED, found
+        return found[0]
+
+
+class CheckpointFailsOnce(ComplianceStore):
+    """Storage fails at the first checkpoint of the shards named, after that page's rows were written and its
+    reminders queued: the queue delivers the message again (what a crash at that moment comes to)."""
+
+    def __init__(self, storage: StorageClients, shards: set[int], **options: Any) -> None:
+        super().__init__(storage, **options)
+        self._pending = set(shards)
+
+    async def checkpoint_shard(self, run_id: str, shard: Shard, *args: Any, **kwargs: Any) -> Shard:
+        if shard.index in self._pending:
+            self._pending.discard(shard.index)
+            raise StorageUnavailable("storage failed at the checkpoint")
+        return await super().checkpoint_shard(run_id, shard, *args, **kwargs)
+
+
+async def in_process(azurite: Azurite, emulator: GraphEmulator, users: list[str],
+                     store: Callable[[StorageClients], ComplianceStore] = ComplianceStore) -> InProcess:
+    prefix = f"ci{uuid.uuid4().hex[:10]}"
+    settings = app_settings(azurite, emulator, SSPR_TABLE_PREFIX=prefix)
+    config = load_settings(settings)
+    storage = StorageClients.from_settings(config)
+    policies = PolicyStore(storage)
+    _, etag = await policies.get()
+    await policies.replace(Policy.model_validate({**DEFAULT_DOCUMENT, "scope": "all"}), etag, "test")
+    await storage.table_ready("Enablement")
+    seed_enablement(azurite.connection_string, prefix, users)
+    clock = [NOW]
+    compliance = store(storage)
+    graph = GraphGateway.create(config, graph_credential(config))
+    service = ComplianceService(
+        compliance, ComplianceQueue(storage), graph, PolicyCache(policies), ReminderStore(storage),
+        MessageQueues(storage), timedelta(days=7), AuditStore(storage), lambda: clock[0], ReportsPacer(quota=100))
+    return InProcess(service, compliance, storage, graph, settings, prefix, clock)
+
+
+def drain(connection_string: str, queue_name: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    with QueueClient.from_connection_string(connection_string, queue_name) as queue:
+        while batch := list(queue.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=300)):
+            messages.extend(json.loads(base64.b64decode(m.content)) for m in batch)
+    return messages
+
+
+async def test_reminders_sent_counts_every_reminder_queued_even_when_a_shard_is_redelivered_after_them(
+        azurite: Azurite, graph_emulator: GraphEmulator) -> None:
+    users = fake_user_ids(160, seed=2)  # nobody registered: every one is due a reminder
+    flaky: set[int] = {3, 9}
+    inproc = await in_process(azurite, graph_emulator, users,
+                              lambda storage: CheckpointFailsOnce(storage, flaky))
+    try:
+        run = await inproc.sweep(send_reminders=True, fails_once=flaky)
+    finally:
+        await inproc.close()
+
+    queued = drain(azurite.connection_string, f"{inproc.prefix}-notifications")
+    assert len(queued) == len({m["id"] for m in queued}) == len(users)  # one message each, none queued twice
+    assert {m["userId"] for m in queued} == set(users)
+    with TableClient.from_connection_string(azurite.connection_string, f"{inproc.prefix}Reminders") as slots:
+        claimed = {e["PartitionKey"] for e in slots.list_entities() if e.get("claimedBy") == run.id}
+    assert claimed == set(users)
+    assert run.tally.reminders == len(users)  # the redelivered shards' reminders are counted too
+
+
+async def test_the_purge_keeps_run_totals_for_90_days_and_per_user_rows_of_the_newest_runs_only(
+        azurite: Azurite, graph_emulator: GraphEmulator) -> None:
+    users = fake_user_ids(40, seed=3)
+    inproc = await in_process(azurite, graph_emulator, users,
+                              lambda storage: ComplianceStore(storage, rows_kept_runs=2))
+    try:
+        inproc.clock[0] = NOW - timedelta(days=91)
+        ancient = await inproc.sweep()
+        runs = []
+        for days in (3, 2, 1):
+            inproc.clock[0] = NOW - timedelta(days=days)
+            runs.append(await inproc.sweep())
+        older, *newest = runs
+        rows_before = user_rows_by_run(azurite, inproc.prefix)
+        entra_before = user_rows_by_run(azurite, inproc.prefix, "ComplianceEntra")  # Entra's facts, per run
+        assert {run.id: rows_before[run.id] for run in runs} == {run.id: len(users) for run in runs}
+
+        maintenance = MaintenanceService(
+            ChallengeStore(inproc.storage), SecurityInfoStore(inproc.storage), ThrottleStore(inproc.storage),
+            MailLedger(inproc.storage), ReminderStore(inproc.storage), EnablementStore(inproc.storage),
+            timedelta(days=7), lambda: NOW, compliance=inproc.store)
+        first = await maintenance.purge_expired()
+        second = await maintenance.purge_expired()
+
+        assert await inproc.store.get_run(ancient.id) is None  # older than 90 days: gone, totals and all
+        kept_older = await inproc.store.get_run(older.id)
+        assert kept_older is not None and kept_older[0].rows_purged and kept_older[0].tally == older.tally
+        with pytest.raises(NotFound):
+            await inproc.service.users(older.id, UserFilter(), 100, None)
+        for run in newest:
+            found = await inproc.store.get_run(run.id)
+            assert found is not None and not found[0].rows_purged
+            rows, _ = await inproc.service.users(run.id, UserFilter(), 100, None)
+            assert len(rows) == len(users)
+    finally:
+        await inproc.close()
+
+    assert [r.id for r in await history(azurite, inproc)] == [r.id for r in reversed(runs)]
+    rows_after = user_rows_by_run(azurite, inproc.prefix)
+    assert set(rows_after) == {run.id for run in newest}
+    assert user_rows_by_run(azurite, inproc.prefix, "ComplianceEntra").keys() == {run.id for run in newest}
+    assert first.compliance_runs == 1
+    assert first.compliance_rows == sum(rows_before[run.id] + entra_before[run.id] for run in (ancient, older))
+    assert (second.compliance_runs, second.compliance_rows) == (0, 0)  # a second purge changes nothing
+    with TableClient.from_connection_string(azurite.connection_string, f"{inproc.prefix}ComplianceRuns") as table:
+        assert not list(table.query_entities("PartitionKey eq @pk", parameters={"pk": ancient.id}))
+
+
+def user_rows_by_run(azurite: Azurite, prefix: str, table_name: str = "ComplianceUsers") -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with TableClient.from_connection_string(azurite.connection_string, f"{prefix}{table_name}") as table:
+        for e in table.list_entities(select=["PartitionKey"]):
+            run_id = str(e["PartitionKey"])[:36]
+            counts[run_id] = counts.get(run_id, 0) + 1
+    return counts
+
+
+async def history(azurite: Azurite, inproc: InProcess) -> list[Run]:
+    storage = StorageClients.from_settings(load_settings(inproc.settings))
+    try:
+        return await ComplianceStore(storage).latest_runs(30)
+    finally:
+        await storage.close()
