@@ -8,9 +8,12 @@ emulator, reset before each test, because they change the service app's permissi
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +21,7 @@ import httpx
 import jwt
 import pytest
 
+from devtools.azurite import Azurite
 from devtools.processes import REPO_ROOT
 from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, SERVICE_APP_SECRET, GraphEmulator, start_graph_emulator
 from scripts.permissions import (
@@ -256,3 +260,36 @@ def test_register_refuses_a_timeout_outside_1000_to_2000_ms_before_calling_graph
     assert result.returncode == 2
     assert "must be 1000-2000 ms" in result.stderr
     assert extensions(bare_api_app) == []
+
+
+# ---- replay_poison (docs/operations.md) ---------------------------------------------------------------------
+
+
+def test_replay_poison_moves_each_message_back_unchanged_once_and_dry_run_moves_nothing(azurite: Azurite) -> None:
+    from azure.storage.queue import QueueServiceClient
+
+    service = QueueServiceClient.from_connection_string(azurite.connection_string)
+    queue = f"replay{uuid.uuid4().hex[:8]}-notifications"
+    poison = service.create_queue(f"{queue}-poison")
+    service.create_queue(queue)
+    bodies = [base64.b64encode(json.dumps({"kind": "verification-code", "n": n}).encode()).decode() for n in range(3)]
+    for body in bodies:
+        poison.send_message(body)
+    command = [sys.executable, "-m", "scripts.replay_poison", "--connection-string", azurite.connection_string,
+               "--queue", queue]
+
+    dry = subprocess.run([*command, "--dry-run"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count("would move") == 3 and "none moved" in dry.stdout
+    assert service.get_queue_client(queue).get_queue_properties().approximate_message_count == 0
+
+    real = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert real.returncode == 0, real.stderr
+    assert f"Done: 3 message(s) moved from {queue}-poison to {queue}." in real.stdout
+    assert all(body not in real.stdout for body in bodies)  # contents are never printed
+    moved = [m.content for m in service.get_queue_client(queue).receive_messages(max_messages=32)]
+    assert sorted(moved) == sorted(bodies)
+    assert list(poison.peek_messages(max_messages=32)) == []
+
+    again = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert f"Nothing to move: {queue}-poison is empty." in again.stdout

@@ -81,8 +81,8 @@ def secrets_in_clear(settings: dict[str, str]) -> list[str]:
 
 def parameter_values(bicep: str) -> dict[str, str]:
     """Each parameter's value in the example parameters file, else its literal default in the Bicep."""
-    values = {name: LITERAL.match(default).group(1) for name, default in PARAM.findall(bicep)
-              if default and LITERAL.match(default)}
+    values = {name: literal.group(1) for name, default in PARAM.findall(bicep)
+              if default and (literal := LITERAL.match(default))}
     example = json.loads(PARAMETERS_EXAMPLE.read_text())["parameters"]
     values.update({name: str(p["value"]).lower() if isinstance(p["value"], bool) else str(p["value"])
                    for name, p in example.items()})
