@@ -30,7 +30,7 @@ run: install
 
 test: install
 	$(PY) -m ruff check .
-	$(PY) -m mypy shared functions
+	$(PY) -m mypy shared functions scripts
 	$(PY) -m pytest
 
 bench: install
