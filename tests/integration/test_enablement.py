@@ -406,7 +406,8 @@ def test_a_worker_killed_mid_run_resumes_to_the_rows_of_a_clean_run_with_nothing
         return {k: (r["PartitionKey"], r["scope"], r["userType"], r.get("groupId")) for k, r in rows.items()}
 
     assert content(crashed_rows) == content(clean_rows)
-    poison = QueueClient.from_connection_string(azurite.connection_string, "sspr-enablement-poison")
+    # The crash host's queues carry its prefix ("crash"), so its poison queue does too.
+    poison = QueueClient.from_connection_string(azurite.connection_string, f"{settings['SSPR_QUEUE_PREFIX']}-enablement-poison")
     try:
         assert list(poison.peek_messages(max_messages=32)) == []
     except ResourceNotFoundError:
