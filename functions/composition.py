@@ -32,8 +32,6 @@ if TYPE_CHECKING:  # imported lazily below, so a process pays for them only when
     from shared.adapters.phone import PhoneSender
     from shared.adapters.secret_box import SecretBox
     from shared.services.compliance import ComplianceService
-    from shared.adapters.proof_of_work import ProofOfWork
-    from shared.adapters.reset_store import ResetFlowStore
     from shared.services.maintenance import MaintenanceService
     from shared.services.notifications import NotificationService
     from shared.services.registration import CodeThrottle, RegistrationService
@@ -175,6 +173,8 @@ def maintenance() -> MaintenanceService:
     from shared.adapters.challenge_store import ChallengeStore
     from shared.adapters.compliance_store import ComplianceStore
     from shared.adapters.mail import MailLedger
+    from shared.adapters.proof_of_work import ProofOfWork
+    from shared.adapters.reset_store import ResetFlowStore
     from shared.adapters.throttle_store import ThrottleStore
     from shared.services.maintenance import MaintenanceService
 

@@ -594,6 +594,70 @@ def find_group(req: GraphRequest) -> Group:
     return group
 
 
+GROUP_DELTA_FILTER = re.compile(r"^\s*id eq '([0-9a-fA-F-]{36})'((?:\s+or\s+id eq '[0-9a-fA-F-]{36}')*)\s*$")
+GROUP_DELTA_IDS_LIMIT = 50
+
+
+@route("GET", "/groups/delta", r"/groups/delta(?:\(\))?", READ_MEMBERS)
+async def groups_delta(req: GraphRequest) -> GraphResult:
+    """The groups of `$filter=id eq '..' or id eq '..'` (at most 50; none: every group) with `members@delta`:
+    every direct member in the first round, then only the members added, or removed (`@removed`), since the
+    deltaLink. Members are users or groups (nested groups are members, their own members are not listed). A
+    group whose members span pages repeats in each page with the next part of its members, as real Graph does."""
+    tenant = req.tenant
+    if "skiptoken" in req.query:
+        token = decode_token(req.query["skiptoken"])
+    elif "deltatoken" in req.query:
+        delta = decode_token(req.query["deltatoken"])
+        token = {**delta, "s": delta.get("u"), "u": tenant.seq, "o": 0}
+    else:
+        raw = req.query.get("filter")
+        ids = sorted(tenant.groups)
+        if raw is not None:
+            found = GROUP_DELTA_FILTER.match(raw)
+            if found is None:
+                raise GraphError(400, "Request_UnsupportedQuery", "Unsupported query: only $filter=id eq '<id>' "
+                                 "(or id eq '<id>', up to 50) is supported on groups/delta.")
+            ids = [i.lower() for i in re.findall(r"'([0-9a-fA-F-]{36})'", raw)]
+            if len(ids) > GROUP_DELTA_IDS_LIMIT:
+                raise GraphError(400, "Request_UnsupportedQuery", "At most 50 ids may be filtered on.")
+        select = [p.strip() for p in req.query.get("select", "").split(",") if p.strip()]
+        token = {"e": tenant_epoch(tenant), "s": None, "u": tenant.seq, "o": 0, "ids": ids, "sel": select,
+                 "n": page_size(req)}
+    if token.get("e") != tenant_epoch(tenant):
+        raise GraphError(410, "syncStateNotFound",
+                         "The sync state of this delta token is no longer available; restart the delta query "
+                         "without a token.", headers={"Location": f"{req.base}/groups/delta"})
+    since, upto, offset, size = token["s"], token["u"], token["o"], token["n"]
+    entries: list[tuple[str, str | None, bool]] = []  # (group id, member id or None, removed)
+    if since is None:
+        for gid in token["ids"]:
+            if (group := tenant.groups.get(gid)) is not None:
+                entries.extend([(gid, m, False) for m in group.members] or [(gid, None, False)])
+    else:
+        changed = tenant.membership_changes(since, upto, set(token["ids"]))
+        for gid in token["ids"]:
+            entries.extend((gid, m, not added) for m, added in changed.get(gid, {}).items())
+    value: list[dict[str, Any]] = []
+    for gid, member, removed in entries[offset:offset + size]:
+        if not value or value[-1]["id"] != gid:
+            group = tenant.groups.get(gid)
+            shown = {k: v for k, v in (group.to_graph() if group else {}).items() if k in token["sel"]}
+            value.append({**shown, "id": gid, "members@delta": []})
+        if member is not None:
+            kind = "group" if member in tenant.groups else "user"
+            value[-1]["members@delta"].append({"@odata.type": f"#microsoft.graph.{kind}", "id": member,
+                                               **({"@removed": {"reason": "deleted"}} if removed else {})})
+    body: dict[str, Any] = {"@odata.context": f"{req.base}/$metadata#groups"}
+    if offset + size < len(entries):
+        body["@odata.nextLink"] = link(req, "/groups/delta", [("$skiptoken", encode_token({**token, "o": offset + size}))])
+    else:
+        body["@odata.deltaLink"] = link(req, "/groups/delta", [("$deltatoken", encode_token(
+            {"e": token["e"], "u": upto, "ids": token["ids"], "sel": token["sel"], "n": size}))])
+    body["value"] = value
+    return GraphResult(200, body)
+
+
 @route("GET", "/groups/{id}", rf"/groups/{_ID}", READ_MEMBERS)
 async def get_group(req: GraphRequest) -> GraphResult:
     return entity(req, "groups", select_dict(req, find_group(req).to_graph()))
@@ -607,6 +671,37 @@ async def group_transitive_users(req: GraphRequest) -> GraphResult:
     users = req.tenant.transitive_user_members(group.id)
     count = req.query.get("count", "").lower() == "true"
     return paged(req, users, select_context(select, "users"), user_renderer(select), count=count)
+
+
+WRITE_MEMBERS = frozenset({"GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"})
+
+
+@route("POST", "/groups/{id}/members/$ref", rf"/groups/{_ID}/members/\$ref", WRITE_MEMBERS)
+async def add_group_member(req: GraphRequest) -> GraphResult:
+    """Add a direct member ({"@odata.id": ".../directoryObjects/<id>"}). Like real Graph, a membership change
+    shows in /groups/delta, not in /users/delta (the control API's member routes touch the users as well)."""
+    group = find_group(req)
+    ref = str(json_object(req).get("@odata.id") or "")
+    member = ref.rstrip("/").rsplit("/", 1)[-1].lower()
+    if (member not in req.tenant.users and member not in req.tenant.groups) or member == group.id:
+        raise GraphError(400, "Request_BadRequest", "Invalid object identifier in '@odata.id'.")
+    if member in group.members:
+        raise GraphError(400, "Request_BadRequest",
+                         "One or more added object references already exist for the following modified properties: "
+                         "'members'.")
+    req.tenant.add_member(group, member)
+    return GraphResult(204, None)
+
+
+@route("DELETE", "/groups/{id}/members/{member}/$ref", rf"/groups/{_ID}/members/(?P<member>[^/]+)/\$ref",
+       WRITE_MEMBERS)
+async def remove_group_member(req: GraphRequest) -> GraphResult:
+    group = find_group(req)
+    if not req.tenant.remove_member(group, req.params["member"].lower()):
+        raise GraphError(404, "Request_ResourceNotFound",
+                         f"Resource '{req.params['member']}' does not exist or one of its queried reference-property "
+                         "objects are not present.")
+    return GraphResult(204, None)
 
 
 # ---- reports -------------------------------------------------------------------------------------------

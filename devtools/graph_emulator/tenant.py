@@ -258,6 +258,9 @@ class Tenant:
         self.seq = 0
         self.changes: list[tuple[int, str]] = []  # (seq, user id), append-only, seq ascending
         self.removed: dict[str, int] = {}  # deleted user id -> seq of deletion
+        # (seq, group id, member id, added): direct membership changes, as /groups/delta reports them. A member
+        # removed because the user was deleted is not among them (real Graph leaves that to /users/delta).
+        self.member_changes: list[tuple[int, str, str, bool]] = []
         self._order: list[User] | None = None
         self._flat_cache: dict[str, tuple[int, list[str], frozenset[str]]] = {}
         self.membership_version = 0
@@ -448,13 +451,29 @@ class Tenant:
         if member_id not in group.members:
             group.members.append(member_id)
             self.membership_version += 1
+            self._member_changed(group, member_id, added=True)
 
     def remove_member(self, group: Group, member_id: str) -> bool:
         if member_id not in group.members:
             return False
         group.members.remove(member_id)
         self.membership_version += 1
+        self._member_changed(group, member_id, added=False)
         return True
+
+    def _member_changed(self, group: Group, member_id: str, added: bool) -> None:
+        self.seq += 1
+        self.member_changes.append((self.seq, group.id, member_id, added))
+
+    def membership_changes(self, since: int, upto: int, group_ids: set[str]) -> dict[str, dict[str, bool]]:
+        """Direct members of `group_ids` added (True) or removed (False) in (since, upto], each member's last."""
+        start = bisect.bisect_right(self.member_changes, (since, "\uffff"))
+        end = bisect.bisect_right(self.member_changes, (upto, "\uffff"))
+        changed: dict[str, dict[str, bool]] = {}
+        for _, group_id, member_id, added in self.member_changes[start:end]:
+            if group_id in group_ids:
+                changed.setdefault(group_id, {})[member_id] = added
+        return changed
 
     def changed_since(self, since: int, upto: int) -> list[str]:
         """User ids changed in (since, upto], each once, in order of their latest change."""

@@ -3,15 +3,24 @@
 Table "ComplianceRuns", one partition per run so a shard's final checkpoint and the run's counters are one
 transaction (ETags on both):
     (runId, "run")        the run: state, tally (JSON), Entra comparison state
-    (runId, "shard-07")   Enablement partition "07": the continuation it resumes at, the tally of its pages so far
+    (runId, "shard-07")   sweep shard 7 (user ids "7.."): the last id of its pages done, the tally of those pages
     (runId, "entra")      Entra's userRegistrationDetails: the nextLink of the next page
 plus ("lock", "compliance") naming the latest run (one run at a time) and ("index", <newest first>) to list runs.
 
-Table "ComplianceUsers": PartitionKey = "<runId>-<bucket>", RowKey = user id: one row per user in scope, written
-in single-partition transactions of up to 100 (upserts: a redelivered page rewrites the same rows). Filterable
-columns are fixed names (`m_<method>`, `r_<reason>`), never built from input.
-Table "ComplianceEntra": the same keys, Entra's facts of each user, written by the entra shard before any partition
+Table "ComplianceUsers": PartitionKey = "<runId>-<shard>" ("00".."15", the user id's sweep shard), RowKey = user id:
+one row per user in scope, written in single-partition transactions of up to 100 (upserts: a redelivered page
+rewrites the same rows). Filterable columns are fixed names (`m_<method>`, `r_<reason>`), never built from input.
+Table "ComplianceEntra": the same keys, Entra's facts of each user, written by the entra shard before any sweep
 shard runs, read back a page's key range at a time.
+
+A sweep page reads by key ranges only: its shard's id range from each of the 16 Enablement partitions (at most
+SWEEP_PER_PARTITION rows each, the page ending at the smallest last id of those that had more) and the summaries
+of that id range from SecurityInfo (one partition per user: a partition-range scan, summary columns only).
+
+Retention (`purge_expired`, run by the maintenance timer): a finished run's totals (its ComplianceRuns rows) are
+kept RUN_RETENTION (90 days, the history a trend is drawn from); its per-user and Entra rows only while it is
+among the newest ROWS_KEPT_RUNS runs (7: a week of daily runs; 100,000 users make 100,000 rows a run), after which
+the run says `rowsPurged`. Never the lock's run, nor a run still going; at most ROW_PURGE_LIMIT rows a purge.
 """
 
 from __future__ import annotations

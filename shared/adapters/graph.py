@@ -31,8 +31,9 @@ from msgraph_core import GraphClientFactory
 from shared.config import Settings
 from shared.domain.eligibility import AssignedLicense, ServicePlan, SubscribedSku, Subscription, UserLicensing
 from shared.domain.enablement import DirectoryPage, DirectoryUser
+from shared.domain.ids import is_guid
 from shared.domain.password_expiration import DomainExpiration, VerifiedDomain
-from shared.domain.scope_sync import DeltaPage
+from shared.domain.scope_sync import DeltaPage, GroupDeltaPage, MemberChange
 from shared.errors import GraphError, GraphUnavailable
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -382,6 +383,61 @@ class GraphGateway:
                 return set()
             raise
         return {g.lower() for g in (result.value if result and result.value else [])}
+
+    # ---- compliance / scope re-sync: a Selected group's membership changes (/groups/delta) -----------------
+    # Real Graph's /users/delta does not report membership; /groups/delta on the group and its nested groups does
+    # (members@delta, removals with @removed). Raw JSON through the request adapter, like the users' delta.
+
+    async def groups_delta_page(self, group_ids: list[str], cursor: str | None) -> GroupDeltaPage:
+        """GET /groups/delta?$filter=id eq '<id>' or ..&$select=members (cursor None: a full round from scratch)
+        or the stored nextLink / deltaLink. GraphError 410 when Graph no longer knows the delta token."""
+        from msgraph.generated.groups.delta.delta_request_builder import DeltaRequestBuilder
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        builder = self._client.groups.delta
+        if cursor is not None:
+            base = str(self._client.request_adapter.base_url).rstrip("/") + "/"
+            if not cursor.startswith(base):
+                raise GraphError(400, "cursor_outside_graph")
+            info = builder.with_url(cursor).to_get_request_information()
+        else:
+            if not group_ids or not all(is_guid(g) for g in group_ids):  # ids are filter text: GUIDs only (D6)
+                raise GraphError(400, "group_ids_not_guids")
+            params = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
+                filter=" or ".join(f"id eq '{g.lower()}'" for g in group_ids), select=["id", "members"])
+            info = builder.to_get_request_information(RequestConfiguration(query_parameters=params))
+        send: Any = self._client.request_adapter.send_primitive_async
+        raw = await self._call(lambda: send(info, "bytes", {"XXX": ODataError}))
+        body = json.loads(raw or b"{}")
+        changes: list[MemberChange] = []
+        for group in body.get("value") or []:
+            if not isinstance(group, dict) or not isinstance(group.get("id"), str):
+                continue
+            for member in group.get("members@delta") or []:
+                if isinstance(member, dict) and isinstance(member.get("id"), str):
+                    changes.append(MemberChange(
+                        group_id=group["id"].lower(), member_id=member["id"].lower(),
+                        is_group=str(member.get("@odata.type", "")).lower() == "#microsoft.graph.group",
+                        removed="@removed" in member))
+        next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
+        return GroupDeltaPage(changes, next_link if isinstance(next_link, str) else None,
+                              delta_link if isinstance(delta_link, str) else None)
+
+    async def directory_user(self, user_id: str) -> DirectoryUser | None:
+        """GET /users/{id}?$select=id,accountEnabled,userType; None when the directory has no such user."""
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=self.ENABLEMENT_SELECT)
+        try:
+            user = await self._call(lambda: self._client.users.by_user_id(user_id).get(
+                request_configuration=RequestConfiguration(query_parameters=query)))
+        except GraphError as error:
+            if error.status == 404:
+                return None
+            raise
+        if user is None or user.id is None:
+            return None
+        return DirectoryUser(id=user.id, account_enabled=user.account_enabled is True, user_type=user.user_type)
 
     # ---- registration and notifications: mail, directory roles, a user's contact info --------------------
 

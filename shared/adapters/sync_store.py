@@ -1,6 +1,7 @@
 """Where the scope re-sync stands, in Table Storage ("ScopeSync"): one row, changed only under its ETag.
 
-Row ("delta", "users"):
+Row ("delta", "users") follows `/users/delta`; row ("delta", "groups") follows `/groups/delta` for a Selected scope
+(the same columns, plus `groups`: the group and its nested groups followed, comma-separated). Row ("delta", "users"):
     runId       the completed enablement run whose scope is being kept current; another run id means the scope
                 changed, and the delta starts over
     link        the Graph URL to read next: a nextLink while a round of pages is under way, else the deltaLink;
@@ -29,6 +30,7 @@ from shared.errors import StorageUnavailable
 
 TABLE = "ScopeSync"
 KEY = ("delta", "users")
+GROUPS_KEY = ("delta", "groups")
 
 
 class Phase(StrEnum):
@@ -47,6 +49,7 @@ class SyncState:
     added: int = 0
     updated: int = 0
     removed: int = 0
+    groups: tuple[str, ...] = ()  # the groups row only: the group and its nested groups followed
     etag: str | None = field(default=None, compare=False)  # None: not stored yet
 
 
@@ -54,10 +57,10 @@ class SyncStore:
     def __init__(self, storage: StorageClients) -> None:
         self._storage = storage
 
-    async def get(self) -> SyncState | None:
+    async def get(self, key: tuple[str, str] = KEY) -> SyncState | None:
         table = await self._storage.table_ready(TABLE)
         try:
-            e = await table.get_entity(*KEY)
+            e = await table.get_entity(*key)
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
@@ -65,16 +68,17 @@ class SyncStore:
         return SyncState(
             run_id=str(e["runId"]), link=e.get("link"), phase=Phase(e.get("phase") or Phase.BASELINE.value),
             synced_at=e.get("syncedAt"), changed_at=e.get("changedAt"), added=int(e.get("added") or 0),
-            updated=int(e.get("updated") or 0), removed=int(e.get("removed") or 0), etag=str(e.metadata["etag"]),
+            updated=int(e.get("updated") or 0), removed=int(e.get("removed") or 0),
+            groups=tuple(g for g in str(e.get("groups") or "").split(",") if g), etag=str(e.metadata["etag"]),
         )
 
-    async def save(self, state: SyncState, seen_etag: str | None) -> SyncState:
+    async def save(self, state: SyncState, seen_etag: str | None, key: tuple[str, str] = KEY) -> SyncState:
         """Store `state` if the row is still as read (`seen_etag`; None: absent); LostRace when another sync
         moved it on meanwhile. Returns the state with its new ETag."""
         entity: dict[str, Any] = {
-            "PartitionKey": KEY[0], "RowKey": KEY[1], "runId": state.run_id, "link": state.link,
+            "PartitionKey": key[0], "RowKey": key[1], "runId": state.run_id, "link": state.link,
             "phase": state.phase.value, "syncedAt": state.synced_at, "changedAt": state.changed_at,
-            "added": state.added, "updated": state.updated, "removed": state.removed,
+            "added": state.added, "updated": state.updated, "removed": state.removed, "groups": ",".join(state.groups),
         }
         table = await self._storage.table_ready(TABLE)
         etag = await write_if_unchanged(table, entity, seen_etag, "scope sync")

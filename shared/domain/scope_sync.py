@@ -7,6 +7,16 @@ enablement run applies to everyone (shared/domain/enablement.py), so a synced ta
     All       enabled users, guests only when the run includes them
     Selected  the same, and a transitive member of the run's group (asked of Graph per changed user)
     removed   a user deleted from the directory (`@removed`) is out, whatever the scope
+
+Real Graph's `/users/delta` does not report group membership, so a Selected scope also follows
+`/groups/delta?$filter=id eq '<group>' or id eq '<nested>'..&$select=members` over the group and every group nested
+in it (their direct members arrive as `members@delta`, removals with `@removed`):
+
+    a user added to or removed from any of them   decided alone, as above (the transitive check, so a user
+                                                  removed from one group but still in another nested one stays)
+    a group added to or removed from any of them  the nesting changed: every user is decided again from a full
+                                                  enumeration with the group's transitive members read once, and
+                                                  the groups followed are re-read
 """
 
 from __future__ import annotations
@@ -25,6 +35,38 @@ class DeltaPage:
     removed: list[str]
     next_link: str | None
     delta_link: str | None
+
+
+MAX_GROUPS_FOLLOWED = 50  # ids one /groups/delta $filter may name
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """One entry of a group's `members@delta`: a direct member (user or group) added, or removed."""
+
+    group_id: str
+    member_id: str
+    is_group: bool
+    removed: bool
+
+
+@dataclass(frozen=True)
+class GroupDeltaPage:
+    """One page of `/groups/delta` for the groups followed: membership entries and the next page or delta link."""
+
+    changes: list[MemberChange]
+    next_link: str | None
+    delta_link: str | None
+
+
+def nested_groups(changes: list[MemberChange]) -> set[str]:
+    """The groups that are members of the groups followed, as a full round lists them."""
+    return {c.member_id.lower() for c in changes if c.is_group and not c.removed}
+
+
+def nesting_changed(changes: list[MemberChange]) -> bool:
+    """A group joined or left a followed group: the transitive membership must be read again in full."""
+    return any(c.is_group for c in changes)
 
 
 class Change(StrEnum):

@@ -8,15 +8,17 @@ A run is a set of shard messages on queue `<prefix>-compliance`, each `{"runId",
     entra        (Entra ID P1/P2 only) page through Entra's userRegistrationDetails, at most 5 requests / 10 s,
                  storing each user's facts and checkpointing the nextLink per page; a slice of ENTRA_SLICE pages
                  per message, then it re-enqueues itself; done -> enqueue the 16 partition shards
-    partition b  page Enablement partition b (1,000 rows), read those users' summaries (point reads, bounded),
+    partition i  sweep shard i (user ids whose first hex digit is i): page by page (<= 1,024 users), read the
+                 page's Enablement rows and summaries by key-range scans (shared/adapters/compliance_store.py),
                  judge each user (shared/domain/compliance.py), upsert the per-user rows, queue the reminders due,
-                 checkpoint the continuation + the shard's tally under the shard row's ETag; after the last page:
+                 checkpoint the page's last id + the shard's tally under the shard row's ETag; after the last page:
                  shard done + the run's merged counters in one transaction; the 16th completes the run
 
 Every step is idempotent: rows are upserts keyed by user, a redelivery resumes from the last checkpoint, a shard
 already done changes nothing, and a duplicate loses the ETag race of the checkpoint, so counters move once.
-Reminders go through RegistrationReminders (the sign-in path's at-most-once-per-period claim), so a redelivered
-page never mails twice. Every shard judges reconfirmation as of the run's creation time, so a redelivery gives
+Reminders follow the sign-in path's rules (shared/domain/signin.py: due at most once per period, a deterministic
+message id queued before the period's slot is claimed); the claim names the run, so a redelivered page neither
+queues a reminder twice nor forgets to count one it queued: `remindersSent` is the reminders this run queued. Every shard judges reconfirmation as of the run's creation time, so a redelivery gives
 the same rows.
 """
 

@@ -19,10 +19,22 @@ idempotent), and under the state row's ETag, so two overlapping ticks cannot bot
 (a scope change) starts the state over. Work per tick is bounded by MAX_USERS_PER_TICK; the rest is the next
 tick's. A tick that changed rows writes one summary audit event.
 
+A Selected scope also follows the group's membership, which real Graph's `/users/delta` does not report, through
+`/groups/delta?$filter=id eq '<group>' or id eq '<nested>'..&$select=members` (state row ("delta", "groups"), same
+phases, before the users' round in each tick):
+
+    baseline                 full rounds of the group's members until the groups followed are closed under
+                             nesting (a nested group found is added to the filter and the round starts over, up
+                             to MAX_GROUPS_FOLLOWED ids; deeper ones are only seen by the next enablement run)
+    changes                  a user added to or removed from any followed group is decided alone (the transitive
+                             check above, so a user still in another nested group stays); a group added or removed
+                             changes the nesting: the users' state is set to a full enumeration applied with the
+                             group's transitive members read once ("resync", this same tick), and the groups
+                             followed are read again from a new baseline
+
 Known gap: changes between the run's own Graph read and the baseline's deltaLink (minutes: until the first tick)
-are not seen by the baseline; they are picked up when the user changes again or by the next run. Real Graph also
-does not report group membership in `/users/delta` (the emulator does): a Selected scope in a real tenant also
-needs `/groups/delta` on the group and its nested groups, which is not built yet.
+are not seen by the baseline; they are picked up when the user changes again or by the next run. A user deleted
+from the directory leaves its groups without a `/groups/delta` entry: `/users/delta` reports the deletion.
 """
 
 from __future__ import annotations
@@ -38,10 +50,20 @@ from shared.adapters.audit_store import AuditStore
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.etag_retry import LostRace
 from shared.adapters.policy_store import PolicyStore
-from shared.adapters.sync_store import Phase, SyncState, SyncStore
+from shared.adapters.sync_store import GROUPS_KEY, Phase, SyncState, SyncStore
 from shared.domain.audit import SYSTEM, Activity, AuditEvent, AuditService
 from shared.domain.enablement import DirectoryPage, DirectoryUser, Run, RunState, Scope
-from shared.domain.scope_sync import Change, DeltaPage, change_of, desired_row, needs_membership_check
+from shared.domain.scope_sync import (
+    MAX_GROUPS_FOLLOWED,
+    Change,
+    DeltaPage,
+    GroupDeltaPage,
+    change_of,
+    desired_row,
+    needs_membership_check,
+    nested_groups,
+    nesting_changed,
+)
 from shared.errors import GraphError
 
 log = logging.getLogger("sspr.scope_sync")
@@ -56,6 +78,14 @@ class Directory(Protocol):
     async def check_member_groups(self, user_id: str, group_ids: list[str]) -> set[str]: ...
 
     async def enablement_page(self, group_id: str | None, cursor: str | None, with_count: bool) -> DirectoryPage: ...
+
+    async def groups_delta_page(self, group_ids: list[str], cursor: str | None) -> GroupDeltaPage: ...
+
+    async def directory_user(self, user_id: str) -> DirectoryUser | None: ...
+
+
+class GroupSyncOvertaken(Exception):
+    """Another tick moved a delta state on meanwhile: this one stops, that one carries on."""
 
 
 @dataclass(frozen=True)
@@ -93,10 +123,15 @@ class ScopeSyncService:
         if run is None:
             log.info("scope sync skipped: %s", reason)
             return SyncOutcome(skipped=reason)
+        outcome = SyncOutcome(run_id=run.id)
+        if run.scope is Scope.SELECTED:
+            try:
+                outcome = await self._sync_group(run, outcome)
+            except GroupSyncOvertaken:
+                return replace(outcome, skipped="another scope sync moved the delta state on meanwhile")
         stored = await self._state.get()
         state = stored if stored is not None and stored.run_id == run.id else \
             SyncState(run.id, None, Phase.BASELINE, etag=stored.etag if stored else None)
-        outcome = SyncOutcome(run_id=run.id)
         members: set[str] | None = None  # the group's members, read once per tick for an applied full enumeration
         while outcome.users < self._max_users:
             try:
@@ -127,6 +162,84 @@ class ScopeSyncService:
             await self._record(run, outcome)
         log.info("scope sync: %s", outcome)
         return outcome
+
+    async def _sync_group(self, run: Run, outcome: SyncOutcome) -> SyncOutcome:
+        """Follow the Selected group's membership (module docstring): one round of `/groups/delta` pages."""
+        assert run.group_id is not None  # a Selected run names its group
+        stored = await self._state.get(GROUPS_KEY)
+        state = stored if stored is not None and stored.run_id == run.id else \
+            SyncState(run.id, None, Phase.BASELINE, groups=(run.group_id.lower(),),
+                      etag=stored.etag if stored else None)
+        found: set[str] = set()  # nested groups a baseline round lists
+        while True:
+            try:
+                page = await self._directory.groups_delta_page(list(state.groups), state.link)
+            except GraphError as error:
+                if error.status != 410:
+                    raise
+                log.warning("scope sync: Graph lost the group delta state (%s); following the group again", error.code)
+                page = None
+            if page is None or (state.phase is Phase.CHANGES and nesting_changed(page.changes)):
+                # The nesting changed (or the delta state is gone): every user is decided again this tick, from a
+                # full enumeration with the transitive members; the groups followed are read again from scratch.
+                await self._restart_users(run)
+                state = await self._save_group_state(replace(state, link=None, phase=Phase.BASELINE,
+                                                              groups=(run.group_id.lower(),)), state.etag)
+                found = set()
+                outcome = replace(outcome, restarted=True)
+                continue
+            if state.phase is Phase.BASELINE:
+                found |= nested_groups(page.changes)
+            else:
+                users = {c.member_id for c in page.changes if not c.is_group}
+                counts = await self._apply_members(sorted(users), run)
+                outcome = replace(outcome, added=outcome.added + counts[Change.ADDED],
+                                  updated=outcome.updated + counts[Change.UPDATED],
+                                  removed=outcome.removed + counts[Change.REMOVED],
+                                  users=outcome.users + len(users))
+            if page.next_link is None and page.delta_link is None:
+                raise GraphError(502, "delta_page_without_links")
+            if page.next_link is None and state.phase is Phase.BASELINE:
+                wider = tuple(dict.fromkeys([*state.groups, *sorted(found)]))[:MAX_GROUPS_FOLLOWED]
+                if wider != state.groups:  # nested groups not followed yet: a full round over all of them
+                    state = await self._save_group_state(replace(state, link=None, groups=wider), state.etag)
+                    found = set()
+                    continue
+            done = page.next_link is None
+            state = await self._save_group_state(
+                replace(state, link=page.next_link or page.delta_link,
+                        phase=Phase.CHANGES if done else state.phase,
+                        synced_at=self._clock() if done else state.synced_at), state.etag)
+            if done:
+                return outcome
+
+    async def _save_group_state(self, state: SyncState, etag: str | None) -> SyncState:
+        try:
+            return await self._state.save(state, etag, GROUPS_KEY)
+        except LostRace:
+            raise GroupSyncOvertaken from None
+
+    async def _restart_users(self, run: Run) -> None:
+        """Set the users' state to a full, applied enumeration (RESYNC) from scratch."""
+        stored = await self._state.get()
+        base = stored if stored is not None and stored.run_id == run.id else SyncState(run.id, None, Phase.RESYNC)
+        try:
+            await self._state.save(replace(base, link=None, phase=Phase.RESYNC), stored.etag if stored else None)
+        except LostRace:
+            raise GroupSyncOvertaken from None
+
+    async def _apply_members(self, user_ids: list[str], run: Run) -> dict[Change, int]:
+        """Decide each user whose direct membership changed in a followed group (the user read from Graph)."""
+        slots = asyncio.Semaphore(CHECK_CONCURRENCY)
+        counts = dict.fromkeys(Change, 0)
+
+        async def one(user_id: str) -> None:
+            async with slots:
+                user = await self._directory.directory_user(user_id)
+                counts[await self._apply_user(user, user_id, run, None)] += 1
+
+        await asyncio.gather(*(one(u) for u in user_ids))
+        return counts
 
     async def _current_run(self) -> tuple[Run | None, str]:
         lock = await self._enablement.read_lock()

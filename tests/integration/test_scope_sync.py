@@ -20,7 +20,10 @@ from azure.data.tables import TableClient, TableServiceClient
 from devtools.azurite import Azurite
 from devtools.processes import REPO_ROOT
 from devtools.stack import (
+    DEMO_TENANT_ID,
     MASTER_KEY,
+    SERVICE_APP_ID,
+    SERVICE_APP_SECRET,
     FunctionHost,
     GraphEmulator,
     app_settings,
@@ -41,6 +44,7 @@ from tests.integration.tokens import bearer, user_token
 
 PREFIX = "scopesync"
 PILOT = "c0ffee00-5e1f-4ea5-b0a7-000000002001"
+FINANCE = "c0ffee00-5e1f-4ea5-b0a7-000000002002"
 AUDITORS = "c0ffee00-5e1f-4ea5-b0a7-000000002003"
 CASEY = "c0ffee00-5e1f-4ea5-b0a7-000000001003"
 SVEN = "c0ffee00-5e1f-4ea5-b0a7-000000001004"
@@ -142,6 +146,62 @@ async def test_selected_scope_picks_up_joins_leaves_and_disabled_users_like_a_fr
     after_run = await syncer.sync()
     assert after_run.changed == 0 and after_run.delta_link_reached and after_run.users >= 68, after_run
     assert rows(azurite) == synced
+
+
+def graph_call(emulator: GraphEmulator, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    """A Graph request as the service app (client credentials), e.g. the member changes an admin makes."""
+    token = httpx.post(f"{emulator.base_url}/{DEMO_TENANT_ID}/oauth2/v2.0/token", timeout=10, data={
+        "grant_type": "client_credentials", "client_id": SERVICE_APP_ID, "client_secret": SERVICE_APP_SECRET,
+        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    url = path if path.startswith("http") else f"{emulator.graph_url}{path}"
+    return httpx.request(method, url, json=body, headers=bearer(token), timeout=10)
+
+
+def group_state(azurite: Azurite) -> dict[str, Any]:
+    with TableClient.from_connection_string(azurite.connection_string, f"{PREFIX}ScopeSync") as client:
+        return dict(client.get_entity("delta", "groups"))
+
+
+async def test_selected_scope_follows_the_groups_own_delta_for_joins_and_leaves_users_delta_does_not_report(
+        host: FunctionHost, emulator: GraphEmulator, azurite: Azurite, syncer: ScopeSyncService) -> None:
+    control(emulator, "POST", "/reset")  # the demo tenant as it ships (an earlier test changed the pilot)
+    selected = {"scope": "selected", "groupId": PILOT}
+    enabled = fresh_run_rows(host, emulator, azurite, selected)
+    baseline = await syncer.sync()
+    assert baseline.changed == 0 and baseline.delta_link_reached, baseline
+    followed = group_state(azurite)
+    assert followed["phase"] == Phase.CHANGES.value
+    assert set(followed["groups"].split(",")) == {PILOT, FINANCE, AUDITORS}  # the group and those nested in it
+    helpdesk = control(emulator, "GET", "/users/helpdesk@contoso.example").json()["id"]
+    assert NILS not in enabled and CASEY in enabled and helpdesk not in enabled
+    control(emulator, "PATCH", f"/apps/{SERVICE_APP_ID}", {"graphPermissions": [
+        *control(emulator, "PATCH", f"/apps/{SERVICE_APP_ID}", {}).json()["graphPermissions"],
+        "GroupMember.ReadWrite.All"]})
+    try:
+        # Member changes through Graph itself: real Graph (and so the emulator) reports them in /groups/delta only.
+        for group, user in ((PILOT, NILS), (AUDITORS, helpdesk)):
+            added = graph_call(emulator, "POST", f"/groups/{group}/members/$ref",
+                               {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{user}"})
+            assert added.status_code == 204, added.text
+        assert graph_call(emulator, "DELETE", f"/groups/{PILOT}/members/{CASEY}/$ref").status_code == 204
+        assert graph_call(emulator, "GET", sync_state(azurite)["link"]).json()["value"] == []  # users' delta: nothing
+
+        tick = await syncer.sync()
+        assert (tick.added, tick.updated, tick.removed) == (2, 0, 1), tick
+        synced = rows(azurite)
+        assert {NILS, helpdesk} <= set(synced) and CASEY not in synced
+        assert (await syncer.sync()).changed == 0
+
+        # A nested group leaving the group changes the nesting: every member is decided again from a full read.
+        assert graph_call(emulator, "DELETE", f"/groups/{PILOT}/members/{FINANCE}/$ref").status_code == 204
+        regrouped = await syncer.sync()
+        assert regrouped.restarted and regrouped.removed >= 3, regrouped  # Finance's and Auditors' members
+        assert group_state(azurite)["groups"] == PILOT  # nothing is nested in the group any more
+        synced = rows(azurite)
+        assert helpdesk not in synced and NILS in synced
+        assert fresh_run_rows(host, emulator, azurite, selected) == synced
+    finally:
+        control(emulator, "POST", "/reset")  # the demo tenant as it was, for the tests after this one
 
 
 async def test_all_scope_picks_up_a_created_user_and_drops_a_deleted_one(

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from shared.domain.compliance import (
+    SWEEP_SHARDS,
     EntraFacts,
     NotCapableReason,
     Reconfirmation,
@@ -16,6 +17,8 @@ from shared.domain.compliance import (
     Tally,
     assess_user,
     entra_facts,
+    shard_range,
+    sweep_shard,
 )
 from shared.domain.policy import DEFAULT_DOCUMENT, Method, Policy
 from shared.domain.security_info import SecurityInfoSummary
@@ -127,3 +130,14 @@ async def test_the_reports_pacer_lets_five_requests_through_and_holds_the_sixth_
     assert time.monotonic() - started < 0.2  # the quota's first five go at once
     await asyncio.gather(pacer.wait(), pacer.wait())
     assert time.monotonic() - started >= 0.3  # the sixth waited for the first to leave the 0.3 s window
+
+
+def test_every_user_id_falls_in_exactly_one_sweep_shard_whose_range_holds_it() -> None:
+    ids = ["0", "00000000-0000-0000-0000-000000000000", "0fff", "1", "9abc", "a", "afff", "f", "ffffffff-ffff",
+           "", "G-not-a-guid", "~", "C0FFEE00".lower(), "9" + "~"]
+    for uid in ids:
+        index = sweep_shard(uid)
+        lo, hi = shard_range(index)
+        assert (lo is None or uid >= lo) and (hi is None or uid < hi), (uid, index, lo, hi)
+    assert [sweep_shard(f"{i:x}0000000-0000-4000-8000-000000000000") for i in range(16)] == list(range(SWEEP_SHARDS))
+    assert shard_range(0) == (None, "1") and shard_range(15) == ("f", None)

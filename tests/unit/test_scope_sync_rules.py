@@ -8,7 +8,15 @@ import pytest
 
 from shared.config import ConfigurationError, load_settings
 from shared.domain.enablement import DirectoryUser, EnabledUser, Run, Scope
-from shared.domain.scope_sync import Change, change_of, desired_row, needs_membership_check
+from shared.domain.scope_sync import (
+    Change,
+    MemberChange,
+    change_of,
+    desired_row,
+    needs_membership_check,
+    nested_groups,
+    nesting_changed,
+)
 from tests.unit.test_config import VALID
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
@@ -67,3 +75,14 @@ def test_a_maintenance_schedule_must_be_a_six_field_ncrontab(schedule: str) -> N
         load_settings({**VALID, "SSPR_SCOPE_SYNC_SCHEDULE": schedule})
     assert "SSPR_SCOPE_SYNC_SCHEDULE: must be a 6-field NCRONTAB" in str(error.value)
     assert load_settings(VALID).maintenance_schedule == "0 0 3 * * *"
+
+
+def test_a_full_group_round_names_the_nested_groups_and_a_group_member_change_means_the_nesting_changed() -> None:
+    nested = "c0ffee00-5e1f-4ea5-b0a7-000000002002"
+    round_ = [MemberChange(GROUP, USER.lower(), is_group=False, removed=False),
+              MemberChange(GROUP, nested.upper(), is_group=True, removed=False)]
+    assert nested_groups(round_) == {nested}
+    assert nesting_changed(round_)
+    users_only = [MemberChange(GROUP, USER.lower(), is_group=False, removed=True)]
+    assert nested_groups(users_only) == set() and not nesting_changed(users_only)
+    assert nesting_changed([MemberChange(GROUP, nested, is_group=True, removed=True)])  # a nested group left
