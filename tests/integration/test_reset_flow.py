@@ -113,3 +113,16 @@ def wait_for_mail(emulator: GraphEmulator, to: str, subject: str) -> dict[str, o
             return found[0]
         time.sleep(0.2)  # the notifications worker is another process
     raise AssertionError(f"no mail {subject!r} reached {to}")
+
+
+def test_B3_the_password_reaches_the_directory_byte_exact_spaces_and_all(
+        api: httpx.Client, graph_emulator: GraphEmulator, members: dict[str, Member]) -> None:
+    member, resetter = members["email2"], Resetter(api)
+    assert resetter.start(member.upn).status_code == 201
+    assert resetter.prove("email", member.alternate_email).status_code == 202
+    assert resetter.verify("email", code_sent_to(graph_emulator, member.alternate_email, count=2)).status_code == 200
+    password = "  Lantern by the Harbour 42 " + "x" * 200 + " "  # 231 characters, spaces at both ends
+    done = resetter.set_password(password)
+    assert done.status_code == 200, done.text
+    assert member.signs_in_with(password)
+    assert not member.signs_in_with(password.strip())

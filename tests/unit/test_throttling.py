@@ -77,3 +77,20 @@ def test_budget_windows_are_fixed_and_aligned() -> None:
     assert throttling.window_start(NOW + timedelta(minutes=60), hour) == NOW + hour
     budget = throttling.budgets_for(Channel.SMS)[0]
     assert throttling.within_budget(budget.max_sends, budget) and not throttling.within_budget(budget.max_sends + 1, budget)
+
+
+def test_G1_the_fifth_failed_flow_in_24_hours_blocks_and_a_reset_clears_it() -> None:
+    t = UserThrottle("u")
+    for hour in range(4):  # an hour apart: the failed-verification limit (1 h) never triggers
+        t = throttling.record_failed_flow(t, NOW + timedelta(hours=hour * 5))
+    assert not throttling.is_blocked(t, NOW + timedelta(hours=20))
+    t = throttling.record_failed_flow(t, NOW + timedelta(hours=20))
+    assert throttling.is_blocked(t, NOW + timedelta(hours=20))
+    assert throttling.cleared(t).failed_flows == () and not throttling.is_blocked(throttling.cleared(t), NOW)
+
+
+def test_failed_flows_older_than_24_hours_do_not_count() -> None:
+    t = UserThrottle("u")
+    for day in range(10):
+        t = throttling.record_failed_flow(t, NOW + timedelta(hours=day * 7))  # at most 4 in any 24 hours
+    assert not throttling.is_blocked(t, NOW + timedelta(hours=63))
