@@ -449,7 +449,8 @@ class ComplianceStore:
             rows: list[dict[str, Any]] = []
             async for page in pager:
                 rows = [dict(e) async for e in page]
-                break
+                if rows:  # the service may answer an empty page with a continuation (a timeout): read on
+                    break
             more = pager.continuation_token is not None
         except AzureError as exc:
             raise StorageUnavailable(f"enablement read failed: {type(exc).__name__}") from None
