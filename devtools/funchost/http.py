@@ -64,7 +64,7 @@ class HttpFrontend:
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        app.router.add_route("*", "/{tail:.*}", self.dispatch)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.dispatch)  # [\s\S]: also paths with %0A in them
         return app
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
