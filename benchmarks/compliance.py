@@ -7,7 +7,7 @@ for 60 % of them. Measure the raw Azurite floor of what a sweep reads: the same 
 (16 Enablement partitions and 16 summary id ranges at once, 1,000 a page, only the columns the sweep selects), on
 the seeded tables themselves; the raw write of as many per-user rows of the run's shape (100-entity transactions,
 8 in flight, as the sweep writes them) into a scratch table; and, for reference, concurrent point reads (64 in
-flight, 5,000 of them). Then POST /api/admin/compliance/runs {"sendReminders": false} as the demo
+flight, 5,000 of them). Then POST /api/manage/compliance/runs {"sendReminders": false} as the demo
 admin and poll until it completes. The demo tenant has P1/P2, so the run first pages Entra's userRegistrationDetails
 (999 a page, at most 5 requests / 10 s: the quota, not our code, sets that phase's length), then sweeps the 16
 partitions. Printed: wall time (accepted -> completed) and its two phases, users/s of the sweep phase and overall,
@@ -167,14 +167,14 @@ async def raw_write_seconds(settings: dict[str, str], users: list[str]) -> float
 def sweep(base_url: str, emulator: GraphEmulator, timeout: float) -> dict[str, Any]:
     headers = bearer(user_token(emulator, ADMIN))
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
-        accepted = http.post("/api/admin/compliance/runs", json={"sendReminders": False})
+        accepted = http.post("/api/manage/compliance/runs", json={"sendReminders": False})
         assert accepted.status_code == 202, accepted.text
         run_id = accepted.json()["id"]
         deadline = time.monotonic() + timeout
         entra_done: float | None = None
         started = time.monotonic()
         while time.monotonic() < deadline:
-            run = http.get(f"/api/admin/compliance/runs/{run_id}").json()
+            run = http.get(f"/api/manage/compliance/runs/{run_id}").json()
             if entra_done is None and run["entraComparison"] != "pending":
                 entra_done = time.monotonic() - started
             if run["state"] in ("completed", "failed"):

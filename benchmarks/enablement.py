@@ -2,7 +2,7 @@
 
 Workload, per tenant size N (default 10,000 and 100,000): start Azurite, the Graph emulator with N generated
 users and the local host with the product's function_app; measure raw Azurite throughput of 100-entity upsert
-transactions (same SDK, same entity shape, 16 partitions, N entities into a fresh table); then POST /api/admin/enablement {"scope":"all"} as
+transactions (same SDK, same entity shape, 16 partitions, N entities into a fresh table); then POST /api/manage/enablement {"scope":"all"} as
 the demo admin and poll the run until it completes. Printed: users/s (users examined, from the request's
 acceptance to the run's completion), Graph requests (emulator /_emulator/stats), table transactions (the run's
 own count of user-row writes and deletes), peak RSS of the host process (VmHWM), and users/s / raw entities/s.
@@ -39,12 +39,12 @@ def peak_rss_mb(pid: int) -> float:
 def enable_all(base_url: str, emulator: GraphEmulator, timeout: float) -> dict[str, Any]:
     headers = bearer(user_token(emulator, ADMIN))
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
-        accepted = http.post("/api/admin/enablement", json={"scope": "all"})
+        accepted = http.post("/api/manage/enablement", json={"scope": "all"})
         assert accepted.status_code == 202, accepted.text
         run_id = accepted.json()["id"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            run = http.get(f"/api/admin/enablement/{run_id}").json()
+            run = http.get(f"/api/manage/enablement/{run_id}").json()
             if run["state"] in ("completed", "failed"):
                 assert run["state"] == "completed", run
                 return dict(run)

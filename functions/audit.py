@@ -1,4 +1,4 @@
-"""GET /api/admin/audit: search the audit log by time range, user and activity; JSON pages or a CSV export."""
+"""GET /api/manage/audit: search the audit log by time range, user and activity; JSON pages or a CSV export."""
 
 from datetime import datetime
 from typing import Annotated
@@ -19,7 +19,7 @@ CSV_COLUMNS = ["time", "activity", "service", "outcome", "actorId", "actorDispla
 
 
 class AuditSearch(BaseModel):
-    """Query string of GET /api/admin/audit."""
+    """Query string of GET /api/manage/audit."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -64,7 +64,7 @@ class AuditPageDocument(BaseModel):
 
 OPERATIONS = [
     Operation(
-        "get", "admin/audit", "Search the audit log", "audit", "admin-read",
+        "get", "manage/audit", "Search the audit log", "audit", "admin-read",
         responses={200: AuditPageDocument},
         parameters=[
             {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}},
@@ -98,7 +98,7 @@ def _search_params(req: func.HttpRequest) -> AuditSearch:
         raise InvalidRequest(errors) from None
 
 
-@bp.route(route="admin/audit", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/audit", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def search_audit(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)

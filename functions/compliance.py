@@ -1,4 +1,4 @@
-"""Compliance runs: the daily timer, POST/GET /api/admin/compliance/runs for admins, and the queue worker.
+"""Compliance runs: the daily timer, POST/GET /api/manage/compliance/runs for admins, and the queue worker.
 
 Who can reset their password today, who cannot and why: a run judges every user in scope (the Enablement table),
 compares with Entra's own report when the tenant has P1/P2, reminds who is not registered or overdue, and keeps
@@ -120,7 +120,7 @@ class ComplianceUserPage(BaseModel):
 
 
 class UserQuery(BaseModel):
-    """Query string of GET /api/admin/compliance/runs/{id}/users."""
+    """Query string of GET /api/manage/compliance/runs/{id}/users."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -141,18 +141,18 @@ class RunsQuery(BaseModel):
 _CSV = {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]},
         "description": "csv exports (so does Accept: text/csv)"}
 OPERATIONS = [
-    Operation("post", "admin/compliance/runs", "Start a compliance run", "compliance", "admin-write",
+    Operation("post", "manage/compliance/runs", "Start a compliance run", "compliance", "admin-write",
               request=ComplianceRunRequest, responses={202: ComplianceRunAccepted}, extra_errors=(409,),
               description="Queues a sweep of every user in scope: enabled, registered, capable, reconfirmation, "
                           "methods, Entra's own report when the tenant has P1/P2, and reminder mails to users who "
                           "are not registered or overdue (at most once per SSPR_REGISTRATION_REMINDER_DAYS). "
                           "`Location` names the run. While a run is queued or running: 409 with `runningRunId`. "
                           "The body may be left out."),
-    Operation("get", "admin/compliance/runs", "Compliance run history with totals", "compliance", "admin-read",
+    Operation("get", "manage/compliance/runs", "Compliance run history with totals", "compliance", "admin-read",
               responses={200: ComplianceRunList}, parameters=[_CSV]),
-    Operation("get", "admin/compliance/runs/{id}", "One compliance run: progress, counts, top reasons", "compliance",
+    Operation("get", "manage/compliance/runs/{id}", "One compliance run: progress, counts, top reasons", "compliance",
               "admin-read", responses={200: ComplianceRunDocument}, extra_errors=(404,)),
-    Operation("get", "admin/compliance/runs/{id}/users", "A compliance run's per-user rows", "compliance",
+    Operation("get", "manage/compliance/runs/{id}/users", "A compliance run's per-user rows", "compliance",
               "admin-read", responses={200: ComplianceUserPage}, extra_errors=(404,), parameters=[
                   {"name": "status", "in": "query", "schema": {"type": "string", "enum": [s.value for s in Status]}},
                   {"name": "method", "in": "query", "schema": {"type": "string", "enum": [m.value for m in Method]}},
@@ -213,17 +213,17 @@ def _run_id(req: func.HttpRequest) -> str:
     return run_id.lower()
 
 
-@bp.route(route="admin/compliance/runs", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/compliance/runs", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def start_compliance_run(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)
     body = api.parse_json(req, ComplianceRunRequest) if req.get_body().strip() else ComplianceRunRequest()
     run = await composition.compliance().start("manual", principal.actor(), api.client_ip(req), body.sendReminders)
     return api.json_response({"id": run.id, "state": run.state.value}, status=202,
-                             headers={"Location": f"/api/admin/compliance/runs/{run.id}"})
+                             headers={"Location": f"/api/manage/compliance/runs/{run.id}"})
 
 
-@bp.route(route="admin/compliance/runs", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/compliance/runs", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def list_compliance_runs(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
@@ -234,14 +234,14 @@ async def list_compliance_runs(req: func.HttpRequest) -> func.HttpResponse:
     return api.json_response({"value": runs})
 
 
-@bp.route(route="admin/compliance/runs/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/compliance/runs/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def read_compliance_run(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
     return api.json_response(_document(await composition.compliance().status(_run_id(req))))
 
 
-@bp.route(route="admin/compliance/runs/{id}/users", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/compliance/runs/{id}/users", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def list_compliance_users(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)

@@ -1,9 +1,9 @@
-"""Enablement: POST/GET /api/admin/enablement for admins, and the worker of queue `sspr-enablement`.
+"""Enablement: POST/GET /api/manage/enablement for admins, and the worker of queue `sspr-enablement`.
 
 The policy is the one source of truth of the scope (shared/services/policy.py): POST {"scope","groupId"} writes
 both into the policy (audited as the policy change it is) and starts a run for it. Guests follow the policy's
 `includeGuests`; the request body does not carry it (an `includeGuests` member is refused as an unknown field):
-change it with PUT /api/admin/policy, which starts a run too. A new request while a run is queued or running is
+change it with PUT /api/manage/policy, which starts a run too. A new request while a run is queued or running is
 refused with 409 naming it (`runningRequestId`) and saves nothing; a run with no progress for 15 minutes counts as
 stalled and no longer blocks.
 """
@@ -89,7 +89,7 @@ class EnablementRunList(BaseModel):
 
 OPERATIONS = [
     Operation(
-        "post", "admin/enablement", "Enable SSPR for all users, one group, or nobody", "enablement", "admin-write",
+        "post", "manage/enablement", "Enable SSPR for all users, one group, or nobody", "enablement", "admin-write",
         request=EnablementRequest, responses={202: EnablementAccepted}, extra_errors=(409,),
         description="Saves `scope` and `groupId` as the policy's (the policy is the one source of truth of the "
                     "scope; the change is audited as a policy update with old and new values) and queues a run that "
@@ -98,11 +98,11 @@ OPERATIONS = [
                     "without progress for 15 minutes no longer blocks). A `groupId` that is not a GUID, or names no "
                     "group in the directory, is a 400 naming `groupId`, and nothing is saved. Guests are included "
                     "as the policy's `includeGuests` says; the body does not take it (change it with PUT "
-                    "/api/admin/policy).",
+                    "/api/manage/policy).",
     ),
-    Operation("get", "admin/enablement", "The latest enablement runs", "enablement", "admin-read",
+    Operation("get", "manage/enablement", "The latest enablement runs", "enablement", "admin-read",
               responses={200: EnablementRunList}),
-    Operation("get", "admin/enablement/{id}", "One enablement run and its progress", "enablement", "admin-read",
+    Operation("get", "manage/enablement/{id}", "One enablement run and its progress", "enablement", "admin-read",
               responses={200: EnablementRunDocument}, extra_errors=(404,)),
 ]
 
@@ -120,7 +120,7 @@ def _document(run: Run) -> dict[str, object]:
     ).model_dump(mode="json")
 
 
-@bp.route(route="admin/enablement", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/enablement", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def request_enablement(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)
@@ -130,10 +130,10 @@ async def request_enablement(req: func.HttpRequest) -> func.HttpResponse:
     assert saved.run is not None  # apply_scope always starts one
     composition.policy_cache().invalidate()  # the scope changed: this process applies it at once
     return api.json_response({"id": saved.run.id, "state": saved.run.state.value, "policyETag": saved.etag},
-                             status=202, headers={"Location": f"/api/admin/enablement/{saved.run.id}"})
+                             status=202, headers={"Location": f"/api/manage/enablement/{saved.run.id}"})
 
 
-@bp.route(route="admin/enablement", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/enablement", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def list_enablement(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
@@ -141,7 +141,7 @@ async def list_enablement(req: func.HttpRequest) -> func.HttpResponse:
     return api.json_response({"value": [_document(r) for r in runs]})
 
 
-@bp.route(route="admin/enablement/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/enablement/{id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def read_enablement(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)

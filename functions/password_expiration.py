@@ -1,4 +1,4 @@
-"""Password expiration: GET/PUT /api/admin/password-expiration per verified domain, and one user's "never expires".
+"""Password expiration: GET/PUT /api/manage/password-expiration per verified domain, and one user's "never expires".
 
 PUT takes a list of domains (a domain left out keeps its policy). Entra's admin center sets one value for the
 whole organisation; do the same here by sending every domain that GET returns with the same values.
@@ -27,7 +27,7 @@ class DomainExpirationInput(BaseModel):
 
 
 class PasswordExpirationUpdate(BaseModel):
-    """Body of PUT /api/admin/password-expiration."""
+    """Body of PUT /api/manage/password-expiration."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -35,7 +35,7 @@ class PasswordExpirationUpdate(BaseModel):
 
 
 class NeverExpiresUpdate(BaseModel):
-    """Body of PUT /api/admin/users/{id}/password-never-expires."""
+    """Body of PUT /api/manage/users/{id}/password-never-expires."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -66,14 +66,14 @@ class UserPasswordExpiryDocument(BaseModel):
 
 
 OPERATIONS = [
-    Operation("get", "admin/password-expiration", "Password expiration policy per verified domain",
+    Operation("get", "manage/password-expiration", "Password expiration policy per verified domain",
               "password-expiration", "admin-read", responses={200: PasswordExpirationDocument}),
-    Operation("put", "admin/password-expiration", "Change the password expiration policy of verified domains",
+    Operation("put", "manage/password-expiration", "Change the password expiration policy of verified domains",
               "password-expiration", "admin-write", request=PasswordExpirationUpdate,
               responses={200: PasswordExpirationDocument},
               description="Domains left out keep their policy. For one organisation-wide policy, as Entra's admin"
                           " center sets it, send every domain GET returns with the same values."),
-    Operation("put", "admin/users/{id}/password-never-expires", "Let one user's password never expire (or expire)",
+    Operation("put", "manage/users/{id}/password-never-expires", "Let one user's password never expire (or expire)",
               "password-expiration", "admin-write", request=NeverExpiresUpdate,
               responses={200: UserPasswordExpiryDocument}, extra_errors=(404,),
               description="Sets passwordPolicies DisablePasswordExpiration on or off; other values such as"
@@ -81,7 +81,7 @@ OPERATIONS = [
 ]
 
 
-@bp.route(route="admin/password-expiration", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/password-expiration", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def get_password_expiration(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
@@ -89,7 +89,7 @@ async def get_password_expiration(req: func.HttpRequest) -> func.HttpResponse:
     return api.json_response(domains_document(domains))
 
 
-@bp.route(route="admin/password-expiration", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/password-expiration", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def put_password_expiration(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)
@@ -101,7 +101,7 @@ async def put_password_expiration(req: func.HttpRequest) -> func.HttpResponse:
     return api.json_response(domains_document(domains))
 
 
-@bp.route(route="admin/users/{id}/password-never-expires", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/users/{id}/password-never-expires", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def put_password_never_expires(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)

@@ -1,4 +1,4 @@
-"""GET/PUT /api/admin/policy: read the SSPR policy with its ETag, replace it whole with If-Match.
+"""GET/PUT /api/manage/policy: read the SSPR policy with its ETag, replace it whole with If-Match.
 
 A PUT that changes `scope`, `groupId` or `includeGuests` also starts an enablement run after the save (the policy
 is the one source of truth of the scope): the response's `Location` names the run. 409 while a run is going and
@@ -16,12 +16,12 @@ bp = func.Blueprint()
 
 OPERATIONS = [
     Operation(
-        "get", "admin/policy", "Read the SSPR policy", "policy", "admin-read",
+        "get", "manage/policy", "Read the SSPR policy", "policy", "admin-read",
         responses={200: Policy},
         description="The `ETag` response header names this version; send it back as `If-Match` to change it.",
     ),
     Operation(
-        "put", "admin/policy", "Replace the SSPR policy", "policy", "admin-write",
+        "put", "manage/policy", "Replace the SSPR policy", "policy", "admin-write",
         request=Policy,
         responses={200: Policy},
         parameters=[{"name": "If-Match", "in": "header", "required": True, "schema": {"type": "string"},
@@ -29,7 +29,7 @@ OPERATIONS = [
         description="Every setting is replaced; every violated rule is listed at once in `errors`. "
                     "412 when someone saved since you read it, 428 without If-Match. Each change is audited. "
                     "A change of `scope`, `groupId` or `includeGuests` starts an enablement run after the save; "
-                    "`Location` then names it (GET /api/admin/enablement/{id}). While another run is queued or "
+                    "`Location` then names it (GET /api/manage/enablement/{id}). While another run is queued or "
                     "running such a change is refused with 409 (`runningRequestId`), and a `groupId` naming no "
                     "group in the directory with 400; in both cases nothing is saved.",
         extra_errors=(409, 412, 428),
@@ -37,7 +37,7 @@ OPERATIONS = [
 ]
 
 
-@bp.route(route="admin/policy", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/policy", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def read_policy(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
@@ -45,7 +45,7 @@ async def read_policy(req: func.HttpRequest) -> func.HttpResponse:
     return api.json_response(current.policy.as_document(), headers={"ETag": current.etag})
 
 
-@bp.route(route="admin/policy", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/policy", methods=["PUT"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def replace_policy(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)
@@ -55,5 +55,5 @@ async def replace_policy(req: func.HttpRequest) -> func.HttpResponse:
     composition.policy_cache().invalidate()  # this process applies it at once; others within the cache's 30 s
     headers = {"ETag": saved.etag}
     if saved.run is not None:
-        headers["Location"] = f"/api/admin/enablement/{saved.run.id}"
+        headers["Location"] = f"/api/manage/enablement/{saved.run.id}"
     return api.json_response(saved.policy.as_document(), headers=headers)

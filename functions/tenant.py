@@ -1,4 +1,4 @@
-"""GET /api/admin/tenant/eligibility: is the tenant, and are its synced users in scope, entitled to SSPR?"""
+"""GET /api/manage/tenant/eligibility: is the tenant, and are its synced users in scope, entitled to SSPR?"""
 
 from typing import Literal
 
@@ -39,7 +39,7 @@ class EligibilityDocument(BaseModel):
 
 OPERATIONS = [
     Operation(
-        "get", "admin/tenant/eligibility", "Tenant eligibility for self-service password reset", "tenant",
+        "get", "manage/tenant/eligibility", "Tenant eligibility for self-service password reset", "tenant",
         "admin-read", responses={200: EligibilityDocument},
         parameters=[{"name": "Accept-Language", "in": "header", "schema": {"type": "string"},
                      "description": "sv for Swedish messages; anything else gives English"}],
@@ -50,7 +50,7 @@ OPERATIONS = [
 ]
 
 
-@bp.route(route="admin/tenant/eligibility", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="manage/tenant/eligibility", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def tenant_eligibility(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)

@@ -75,6 +75,10 @@ class Route:
 def compile_route(spec: FunctionSpec, route_prefix: str) -> Route:
     """Build the Route for an HTTP-triggered function."""
     template = str(spec.trigger.get("route") or spec.name).strip("/")
+    if template.lower().startswith("admin"):
+        # As Azure's host does (azure-functions-host#1781): /admin is its own API, whatever the route prefix.
+        raise RouteError(f"route {template!r}: the specified route conflicts with one or more built in routes"
+                         " (a route may not start with 'admin' in Azure Functions)")
     methods = spec.trigger.get("methods")
     method_set = frozenset(str(getattr(m, "value", m)).upper() for m in methods) if methods else None
     auth = str(getattr(spec.trigger.get("authLevel"), "value", spec.trigger.get("authLevel") or "FUNCTION")).upper()

@@ -138,9 +138,9 @@ def test_function_level_route_needs_a_key(http: httpx.Client) -> None:
 
 
 def test_admin_level_route_refuses_the_function_key(http: httpx.Client) -> None:
-    assert http.get("/api/adminonly").status_code == 401
-    assert http.get("/api/adminonly", headers={"x-functions-key": FUNCTION_KEY}).status_code == 401
-    assert http.get("/api/adminonly", params={"code": MASTER_KEY}).text == "admin"
+    assert http.get("/api/masteronly").status_code == 401
+    assert http.get("/api/masteronly", headers={"x-functions-key": FUNCTION_KEY}).status_code == 401
+    assert http.get("/api/masteronly", params={"code": MASTER_KEY}).text == "admin"
 
 
 def test_anonymous_route_accepts_any_method_when_none_is_declared(http: httpx.Client) -> None:
@@ -294,3 +294,29 @@ def test_sigterm_lets_the_running_request_finish_then_exits_0(azurite: Any) -> N
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{running.base_url}/api/open", timeout=2)
     assert "tick [" not in running.process.output()  # --no-timers
+
+
+@pytest.mark.parametrize("route", ["admin/policy", "Admin", "administration/x", "adminonly"])
+def test_routes_starting_with_admin_are_refused_as_azure_refuses_them(route: str) -> None:
+    from devtools.funchost.loader import FunctionSpec
+    from devtools.funchost.routes import RouteError, compile_route
+
+    spec = FunctionSpec(name="f", kind="httpTrigger", trigger={"route": route}, user_function=print, is_async=False,
+                        parameters=[], annotations={})
+    with pytest.raises(RouteError, match="built in routes"):
+        compile_route(spec, "api")
+    compile_route(FunctionSpec(name="f", kind="httpTrigger", trigger={"route": "manage/" + route},
+                               user_function=print, is_async=False, parameters=[], annotations={}), "api")
+
+
+def test_the_app_declares_no_route_azure_would_refuse() -> None:
+    # In a process of its own: FunctionApp.get_functions() may be called once per app.
+    script = ("import function_app; print('\\n'.join(str(f.get_trigger().route or f.get_function_name()) "
+              "for f in function_app.app.get_functions() if f.get_trigger().get_binding_name() == 'httpTrigger'))")
+    repo = Path(__file__).resolve().parents[2]
+    sample = json.loads((repo / "local.settings.json.sample").read_text())["Values"]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True,
+                          cwd=repo, env={**os.environ, **{k: str(v) for k, v in sample.items()}})
+    routes = done.stdout.split()
+    assert "manage/policy" in routes and "reset/flows" in routes
+    assert not [r for r in routes if r.lower().startswith("admin")]

@@ -38,7 +38,7 @@ API_SCOPE = "api://c0ffee00-5e1f-4ea5-b0a7-0000000000a1/access_as_user"
 PILOT_GROUP = "c0ffee00-5e1f-4ea5-b0a7-000000002001"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_emulator() -> Iterator[GraphEmulator]:
     emulator = start_graph_emulator()
     try:
@@ -47,7 +47,7 @@ def e2e_emulator() -> Iterator[GraphEmulator]:
         emulator.process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pages_host(azurite: Azurite, e2e_emulator: GraphEmulator) -> Iterator[FunctionHost]:
     settings = app_settings(azurite, e2e_emulator, SSPR_TABLE_PREFIX="e2e")
     host = start_function_host(REPO_ROOT, settings)
@@ -57,7 +57,9 @@ def pages_host(azurite: Azurite, e2e_emulator: GraphEmulator) -> Iterator[Functi
         host.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs an event loop in this thread while it lives, so it must end with
+# the e2e tests, before other tests call asyncio.run().
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         message = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
@@ -152,19 +154,19 @@ def wait_for(check: Any, timeout: float = 60, what: str = "condition") -> Any:
 
 
 def save_policy(admin: Api, **changes: Any) -> dict[str, Any]:
-    current = admin.get("/admin/policy")
+    current = admin.get("/manage/policy")
     current.raise_for_status()
     document = {**current.json(), **changes}
-    saved = admin.put("/admin/policy", json=document, headers={"If-Match": current.headers["ETag"]})
+    saved = admin.put("/manage/policy", json=document, headers={"If-Match": current.headers["ETag"]})
     assert saved.status_code == 200, saved.text
     return dict(saved.json())
 
 
 def enable(admin: Api, scope: str, group_id: str | None = None) -> dict[str, Any]:
-    started = admin.post("/admin/enablement", json={"scope": scope, "groupId": group_id})
+    started = admin.post("/manage/enablement", json={"scope": scope, "groupId": group_id})
     assert started.status_code == 202, started.text
     run_id = started.json()["id"]
-    return dict(wait_for(lambda: (doc := admin.get(f"/admin/enablement/{run_id}").json())["state"] == "completed"
+    return dict(wait_for(lambda: (doc := admin.get(f"/manage/enablement/{run_id}").json())["state"] == "completed"
                          and doc, what="enablement completed"))
 
 

@@ -36,7 +36,7 @@ def test_an_admin_enables_a_selected_group_and_watches_progress_reach_100(page: 
     assert status.startswith("Done (100%)")
     screenshot(page, "admin-enablement")
     admin = Api(pages_host, user_token(e2e_emulator, "admin@contoso.example"))
-    latest = admin.get("/admin/enablement").json()["value"][0]
+    latest = admin.get("/manage/enablement").json()["value"][0]
     assert latest["state"] == "completed" and latest["scope"] == "selected" and latest["groupId"] == PILOT_GROUP
     assert f"{latest['inScope']} users" in status
 
@@ -44,10 +44,10 @@ def test_an_admin_enables_a_selected_group_and_watches_progress_reach_100(page: 
 def test_the_compliance_dashboard_shows_the_numbers_the_api_returns(page: Any, pages_host: FunctionHost,
                                                                     e2e_emulator: GraphEmulator) -> None:
     admin = Api(pages_host, user_token(e2e_emulator, "admin@contoso.example"))
-    started = admin.post("/admin/compliance/runs", json={"sendReminders": False})
+    started = admin.post("/manage/compliance/runs", json={"sendReminders": False})
     assert started.status_code == 202, started.text
     run_id = started.json()["id"]
-    run = wait_for(lambda: (doc := admin.get(f"/admin/compliance/runs/{run_id}").json())["state"] == "completed"
+    run = wait_for(lambda: (doc := admin.get(f"/manage/compliance/runs/{run_id}").json())["state"] == "completed"
                    and doc, timeout=90, what="compliance run completed")
 
     sign_in(page, f"{pages_host.base_url}/api/pages/admin#compliance", "admin@contoso.example")
@@ -62,12 +62,12 @@ def test_the_compliance_dashboard_shows_the_numbers_the_api_returns(page: Any, p
         assert page.text_content(f'#chart-methods [data-value="{method}"]') == str(count)
     for reason in run["topReasons"]:
         assert page.text_content(f'#chart-reasons [data-value="{reason["reason"]}"]') == str(reason["users"])
-    api_users = admin.get(f"/admin/compliance/runs/{run_id}/users", params={"pageSize": 50}).json()["value"]
+    api_users = admin.get(f"/manage/compliance/runs/{run_id}/users", params={"pageSize": 50}).json()["value"]
     expect(page.locator("#users tr")).to_have_count(len(api_users))
 
     page.select_option("#filter-status", "notRegistered")
     page.click("#users-apply")
-    filtered = admin.get(f"/admin/compliance/runs/{run_id}/users",
+    filtered = admin.get(f"/manage/compliance/runs/{run_id}/users",
                          params={"pageSize": 50, "status": "notRegistered"}).json()["value"]
     expect(page.locator("#users tr")).to_have_count(len(filtered))
     assert all(cell == "Not registered" for cell in page.locator("#users td:nth-child(2)").all_text_contents())

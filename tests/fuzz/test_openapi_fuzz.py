@@ -41,7 +41,7 @@ EXAMPLES_PER_MODE = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 
 def credentials(path: str, emulator: GraphEmulator) -> dict[str, str]:
     """What the route's documented access asks for."""
-    if path.startswith("/api/admin/"):
+    if path.startswith("/api/manage/"):
         return bearer(user_token(emulator, ADMIN))
     if path.startswith("/api/me/"):
         return bearer(user_token(emulator, USER))

@@ -41,9 +41,9 @@ def messages_to(emulator: GraphEmulator, contact: str) -> list[dict[str, Any]]:
 
 def set_policy(api: httpx.Client, emulator: GraphEmulator, **changes: Any) -> dict[str, Any]:
     admin = bearer(user_token(emulator, ADMIN))
-    current = api.get("/admin/policy", headers=admin)
+    current = api.get("/manage/policy", headers=admin)
     document = {**DEFAULT_DOCUMENT, **changes}
-    saved = api.put("/admin/policy", json=document, headers={**admin, "If-Match": current.headers["ETag"]})
+    saved = api.put("/manage/policy", json=document, headers={**admin, "If-Match": current.headers["ETag"]})
     assert saved.status_code == 200, saved.text
     return dict(saved.json())
 
@@ -51,13 +51,13 @@ def set_policy(api: httpx.Client, emulator: GraphEmulator, **changes: Any) -> di
 def enable_everyone(api: httpx.Client, emulator: GraphEmulator) -> None:
     """Scope All, and wait until the enablement run has materialised every user."""
     admin = bearer(user_token(emulator, ADMIN))
-    started = api.post("/admin/enablement", json={"scope": "all"}, headers=admin)
+    started = api.post("/manage/enablement", json={"scope": "all"}, headers=admin)
     # A policy change to scope All has already started the run: then wait for that one.
     assert started.status_code in (202, 409), started.text
     run_id = started.json()["id"] if started.status_code == 202 else started.json()["runningRequestId"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        run = api.get(f"/admin/enablement/{run_id}", headers=admin).json()
+        run = api.get(f"/manage/enablement/{run_id}", headers=admin).json()
         if run["state"] in ("completed", "failed"):
             assert run["state"] == "completed", run
             return

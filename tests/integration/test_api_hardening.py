@@ -24,7 +24,7 @@ def api(host: FunctionHost) -> httpx.Client:
 
 def test_D1_a_function_key_alone_never_opens_an_admin_route(service_host: FunctionHost) -> None:
     with api(service_host) as client:
-        for path in ("/admin/policy", "/admin/audit", "/admin/enablement", "/admin/compliance/runs"):
+        for path in ("/manage/policy", "/manage/audit", "/manage/enablement", "/manage/compliance/runs"):
             answer = client.get(path, headers={"x-functions-key": FUNCTION_KEY})
             assert answer.status_code == 401, (path, answer.text)
             assert answer.json()["type"] == "urn:sspr:problem:unauthenticated"
@@ -87,7 +87,7 @@ def test_D6_hostile_ids_in_routes_are_refused_before_any_lookup(service_host: Fu
                                                                 graph_emulator: GraphEmulator) -> None:
     admin = bearer(user_token(graph_emulator, "admin@contoso.example"))
     with api(service_host) as client:
-        for path in ("/admin/enablement/x'%20or%20'1'%20eq%20'1", "/admin/compliance/runs/..%2f..%2fpolicy"):
+        for path in ("/manage/enablement/x'%20or%20'1'%20eq%20'1", "/manage/compliance/runs/..%2f..%2fpolicy"):
             answer = client.get(path, headers=admin)
             assert answer.status_code in (400, 404), (path, answer.text)
         flow = client.post("/reset/flows/abc'%20or%20'1'eq'1/proofs/email/code", json={"code": "12345678"},
@@ -100,11 +100,11 @@ def test_C5_every_api_answer_says_no_store(service_host: FunctionHost, graph_emu
     casey = bearer(user_token(graph_emulator, CASEY))
     with api(service_host) as client:
         answers = [
-            client.get("/health"), client.get("/openapi.json"), client.get("/admin/policy", headers=admin),
-            client.get("/admin/audit", headers=admin), client.get("/admin/audit?format=csv", headers=admin),
-            client.get("/admin/tenant/eligibility", headers=admin), client.get("/me/security-info", headers=casey),
-            client.get("/admin/policy"), client.get("/reset/pow"), client.post("/reset/flows", json={}),
-            client.put("/admin/policy", json={}, headers=admin),
+            client.get("/health"), client.get("/openapi.json"), client.get("/manage/policy", headers=admin),
+            client.get("/manage/audit", headers=admin), client.get("/manage/audit?format=csv", headers=admin),
+            client.get("/manage/tenant/eligibility", headers=admin), client.get("/me/security-info", headers=casey),
+            client.get("/manage/policy"), client.get("/reset/pow"), client.post("/reset/flows", json={}),
+            client.put("/manage/policy", json={}, headers=admin),
         ]
     for answer in answers:
         assert answer.headers.get("Cache-Control") == "no-store", (answer.request.url, answer.headers)
@@ -123,7 +123,7 @@ def test_E1_a_reset_flow_is_audited_step_by_step_with_entras_names_and_the_clien
         reader = bearer(user_token(graph_emulator, "reader@contoso.example"))
         deadline, steps = time.monotonic() + 10, []
         while time.monotonic() < deadline and len(steps) < 3:
-            events = client.get("/admin/audit", headers=reader, params={
+            events = client.get("/manage/audit", headers=reader, params={
                 "activity": "Self-service password reset flow activity progress"}).json()["value"]
             steps = [e for e in events if e.get("flowId") == flow_id]
             time.sleep(0.2)

@@ -1,4 +1,4 @@
-"""GET /api/admin/audit through the local host: who may read it, filters, paging, CSV, bad input."""
+"""GET /api/manage/audit through the local host: who may read it, filters, paging, CSV, bad input."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ async def seeded(azurite: Azurite, graph_emulator: GraphEmulator) -> dict[str, s
 
 def get(host: FunctionHost, emulator: GraphEmulator, upn: str | None, **params: str) -> httpx.Response:
     headers = bearer(user_token(emulator, upn)) if upn else {}
-    return httpx.get(f"{host.base_url}/api/admin/audit", params=params, headers=headers, timeout=15)
+    return httpx.get(f"{host.base_url}/api/manage/audit", params=params, headers=headers, timeout=15)
 
 
 def test_no_token_is_401_problem_with_www_authenticate(service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:

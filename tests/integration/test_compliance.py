@@ -91,12 +91,12 @@ class Stack:
 
 
 def start_run(stack: Stack, upn: str = ADMIN, body: dict[str, Any] | None = None) -> httpx.Response:
-    return httpx.post(f"{stack.host.base_url}/api/admin/compliance/runs", json=body,
+    return httpx.post(f"{stack.host.base_url}/api/manage/compliance/runs", json=body,
                       headers=bearer(user_token(stack.emulator, upn)), timeout=30)
 
 
 def get(stack: Stack, path: str, upn: str = READER, **params: Any) -> httpx.Response:
-    return httpx.get(f"{stack.host.base_url}/api/admin/compliance/{path}", params=params,
+    return httpx.get(f"{stack.host.base_url}/api/manage/compliance/{path}", params=params,
                      headers=bearer(user_token(stack.emulator, upn)), timeout=30)
 
 
@@ -113,7 +113,7 @@ def wait_until_finished(stack: Stack, run_id: str, timeout: float = 40) -> dict[
 def run_to_completion(stack: Stack, body: dict[str, Any] | None = None) -> dict[str, Any]:
     response = start_run(stack, body=body)
     assert response.status_code == 202, response.text
-    assert response.headers["location"] == f"/api/admin/compliance/runs/{response.json()['id']}"
+    assert response.headers["location"] == f"/api/manage/compliance/runs/{response.json()['id']}"
     run = wait_until_finished(stack, response.json()["id"])
     assert run["state"] == "completed", run
     return run
@@ -184,7 +184,7 @@ def reminder_slots(stack: Stack) -> dict[str, datetime]:
 
 
 def audit(stack: Stack, activity: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{stack.host.base_url}/api/admin/audit", params={"activity": activity},
+    response = httpx.get(f"{stack.host.base_url}/api/manage/audit", params={"activity": activity},
                          headers=bearer(user_token(stack.emulator, READER)), timeout=15)
     assert response.status_code == 200, response.text
     return list(response.json()["value"])
@@ -205,12 +205,12 @@ def admin_call(stack: Stack, function: str, body: str = "") -> None:
 
 
 def enable_all(stack: Stack) -> None:
-    response = httpx.post(f"{stack.host.base_url}/api/admin/enablement", json={"scope": "all"},
+    response = httpx.post(f"{stack.host.base_url}/api/manage/enablement", json={"scope": "all"},
                           headers=bearer(user_token(stack.emulator, ADMIN)), timeout=30)
     assert response.status_code == 202, response.text
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        run = httpx.get(f"{stack.host.base_url}/api/admin/enablement/{response.json()['id']}",
+        run = httpx.get(f"{stack.host.base_url}/api/manage/enablement/{response.json()['id']}",
                         headers=bearer(user_token(stack.emulator, READER)), timeout=15).json()
         if run["state"] in ("completed", "failed"):
             assert run["state"] == "completed", run
@@ -354,7 +354,7 @@ def test_filters_paging_and_the_csv_export_match_the_json_rows(stack: Stack) -> 
 
     assert sorted((from_csv(r) for r in parsed), key=lambda r: r["userId"]) == \
         sorted(everyone, key=lambda r: r["userId"])
-    history = httpx.get(f"{stack.host.base_url}/api/admin/compliance/runs",
+    history = httpx.get(f"{stack.host.base_url}/api/manage/compliance/runs",
                         headers={**bearer(user_token(stack.emulator, READER)), "Accept": "text/csv"}, timeout=15)
     runs = list(csv.DictReader(io.StringIO(history.text)))
     assert runs[0]["id"] == latest["id"] and int(runs[0]["capable"]) == latest["capable"]
@@ -408,9 +408,9 @@ def test_the_timer_starts_a_run_as_the_service(stack: Stack) -> None:
 
 def test_only_an_admin_may_start_and_a_reader_may_read(stack: Stack) -> None:
     assert start_run(stack, upn=READER).status_code == 403
-    assert httpx.post(f"{stack.host.base_url}/api/admin/compliance/runs", timeout=15).status_code == 401
+    assert httpx.post(f"{stack.host.base_url}/api/manage/compliance/runs", timeout=15).status_code == 401
     assert get(stack, "runs", upn=NOBODY).status_code == 403
-    assert httpx.get(f"{stack.host.base_url}/api/admin/compliance/runs", timeout=15).status_code == 401
+    assert httpx.get(f"{stack.host.base_url}/api/manage/compliance/runs", timeout=15).status_code == 401
     assert get(stack, "runs/c0ffee00-0000-4000-8000-000000000000").status_code == 404
     assert get(stack, "runs/not-a-run").status_code == 400
 
@@ -466,7 +466,7 @@ def test_a_worker_killed_mid_run_resumes_to_the_rows_of_a_clean_run() -> None:
 def csv_pages(stack: Stack, run_id: str) -> list[list[dict[str, str]]]:
     """The run's CSV export, page by page, following `Link: <...>; rel="next"` as a client would."""
     pages: list[list[dict[str, str]]] = []
-    url: str | None = f"/api/admin/compliance/runs/{run_id}/users?format=csv"
+    url: str | None = f"/api/manage/compliance/runs/{run_id}/users?format=csv"
     while url:
         page = httpx.get(f"{stack.host.base_url}{url}", headers=bearer(user_token(stack.emulator, READER)),
                          timeout=60)

@@ -47,12 +47,12 @@ POLICY_ACTIVITY = "Update self-service password reset policy"
 
 
 def request(host: FunctionHost, emulator: GraphEmulator, body: dict[str, Any], upn: str = ADMIN) -> httpx.Response:
-    return httpx.post(f"{host.base_url}/api/admin/enablement", json=body,
+    return httpx.post(f"{host.base_url}/api/manage/enablement", json=body,
                       headers=bearer(user_token(emulator, upn)), timeout=30)
 
 
 def status(host: FunctionHost, emulator: GraphEmulator, run_id: str, upn: str = READER) -> dict[str, Any]:
-    response = httpx.get(f"{host.base_url}/api/admin/enablement/{run_id}", headers=bearer(user_token(emulator, upn)),
+    response = httpx.get(f"{host.base_url}/api/manage/enablement/{run_id}", headers=bearer(user_token(emulator, upn)),
                          timeout=15)
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -84,7 +84,7 @@ def enabled_rows(azurite: Azurite, prefix: str = "sspr") -> dict[str, dict[str, 
 
 
 def read_policy(host: FunctionHost, emulator: GraphEmulator) -> httpx.Response:
-    response = httpx.get(f"{host.base_url}/api/admin/policy", headers=bearer(user_token(emulator, READER)), timeout=15)
+    response = httpx.get(f"{host.base_url}/api/manage/policy", headers=bearer(user_token(emulator, READER)), timeout=15)
     assert response.status_code == 200, response.text
     return response
 
@@ -92,18 +92,18 @@ def read_policy(host: FunctionHost, emulator: GraphEmulator) -> httpx.Response:
 def put_policy(host: FunctionHost, emulator: GraphEmulator, **settings: Any) -> httpx.Response:
     """PUT the current policy with `settings` changed, under the ETag just read."""
     current = read_policy(host, emulator)
-    return httpx.put(f"{host.base_url}/api/admin/policy", json={**current.json(), **settings},
+    return httpx.put(f"{host.base_url}/api/manage/policy", json={**current.json(), **settings},
                      headers={**bearer(user_token(emulator, ADMIN)), "If-Match": current.headers["etag"]},
                      timeout=30)
 
 
 def latest_run_ids(host: FunctionHost, emulator: GraphEmulator) -> list[str]:
-    return [r["id"] for r in httpx.get(f"{host.base_url}/api/admin/enablement",
+    return [r["id"] for r in httpx.get(f"{host.base_url}/api/manage/enablement",
                                        headers=bearer(user_token(emulator, READER)), timeout=15).json()["value"]]
 
 
 def policy_audit(host: FunctionHost, emulator: GraphEmulator) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{host.base_url}/api/admin/audit", params={"activity": POLICY_ACTIVITY},
+    return list(httpx.get(f"{host.base_url}/api/manage/audit", params={"activity": POLICY_ACTIVITY},
                           headers=bearer(user_token(emulator, READER)), timeout=15).json()["value"])
 
 
@@ -151,7 +151,7 @@ def test_enable_all_writes_one_row_per_enabled_member_and_audits_the_run(
     assert response.status_code == 202, response.text
     accepted = response.json()
     assert accepted["state"] == "queued"
-    assert response.headers["location"] == f"/api/admin/enablement/{accepted['id']}"
+    assert response.headers["location"] == f"/api/manage/enablement/{accepted['id']}"
 
     run = wait_until_finished(service_host, graph_emulator, accepted["id"], 40)
 
@@ -162,7 +162,7 @@ def test_enable_all_writes_one_row_per_enabled_member_and_audits_the_run(
     assert {r["scope"] for r in rows.values()} == {"all"}
     assert run["inScope"] == len(expected) and run["usersProcessed"] == run["usersTotal"] == 68
     assert run["percent"] == 100.0 and run["errors"] == [] and run["completedAt"] is not None
-    audit = httpx.get(f"{service_host.base_url}/api/admin/audit", params={"activity": COMPLETED_ACTIVITY},
+    audit = httpx.get(f"{service_host.base_url}/api/manage/audit", params={"activity": COMPLETED_ACTIVITY},
                       headers=bearer(user_token(graph_emulator, READER)), timeout=15).json()["value"]
     assert any(e["flowId"] == accepted["id"] and e["outcome"] == "success" for e in audit)
 
@@ -237,7 +237,7 @@ def test_saving_a_policy_scope_change_starts_a_run_that_writes_the_new_rows(
     saved = put_policy(service_host, graph_emulator, scope="all", groupId=None)
     assert saved.status_code == 200, saved.text
     run_id = saved.headers["location"].rsplit("/", 1)[1]
-    assert saved.headers["location"] == f"/api/admin/enablement/{run_id}"
+    assert saved.headers["location"] == f"/api/manage/enablement/{run_id}"
     assert latest_run_ids(service_host, graph_emulator)[0] == run_id
     run = wait_until_finished(service_host, graph_emulator, run_id, 40)
     assert run["state"] == "completed" and run["scope"] == "all", run
@@ -299,7 +299,7 @@ def test_a_bad_or_missing_group_is_a_400_naming_the_field_and_starts_nothing(
         service_host: FunctionHost, graph_emulator: GraphEmulator, body: dict[str, Any], field: str,
         message: str) -> None:
     policy_before = read_policy(service_host, graph_emulator)
-    before = httpx.get(f"{service_host.base_url}/api/admin/enablement",
+    before = httpx.get(f"{service_host.base_url}/api/manage/enablement",
                        headers=bearer(user_token(graph_emulator, READER)), timeout=15).json()["value"]
     response = request(service_host, graph_emulator, body)
     assert response.status_code == 400, response.text
@@ -307,7 +307,7 @@ def test_a_bad_or_missing_group_is_a_400_naming_the_field_and_starts_nothing(
     errors = response.json()["errors"]
     assert any(message in e["message"] for e in errors), errors
     assert [e["field"] for e in errors] == [field]
-    after = httpx.get(f"{service_host.base_url}/api/admin/enablement",
+    after = httpx.get(f"{service_host.base_url}/api/manage/enablement",
                       headers=bearer(user_token(graph_emulator, READER)), timeout=15).json()["value"]
     assert [r["id"] for r in after] == [r["id"] for r in before]
     assert read_policy(service_host, graph_emulator).headers["etag"] == policy_before.headers["etag"]
@@ -316,9 +316,9 @@ def test_a_bad_or_missing_group_is_a_400_naming_the_field_and_starts_nothing(
 def test_only_an_admin_may_request_and_a_reader_may_watch(
         service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
     assert request(service_host, graph_emulator, {"scope": "none"}, upn=READER).status_code == 403
-    assert httpx.post(f"{service_host.base_url}/api/admin/enablement", json={"scope": "none"},
+    assert httpx.post(f"{service_host.base_url}/api/manage/enablement", json={"scope": "none"},
                       timeout=15).status_code == 401
-    missing = httpx.get(f"{service_host.base_url}/api/admin/enablement/c0ffee00-0000-4000-8000-000000000000",
+    missing = httpx.get(f"{service_host.base_url}/api/manage/enablement/c0ffee00-0000-4000-8000-000000000000",
                         headers=bearer(user_token(graph_emulator, READER)), timeout=15)
     assert missing.status_code == 404
 

@@ -27,7 +27,7 @@ def test_every_http_route_and_method_is_documented(service_host: FunctionHost) -
 
 def test_errors_are_documented_as_problem_json(service_host: FunctionHost) -> None:
     doc = httpx.get(f"{service_host.base_url}/api/openapi.json", timeout=10).json()
-    audit = doc["paths"]["/api/admin/audit"]["get"]
+    audit = doc["paths"]["/api/manage/audit"]["get"]
     assert audit["security"] == [{"entraToken": []}]
     for status in ("400", "401", "403"):
         schema = audit["responses"][status]["content"]["application/problem+json"]["schema"]

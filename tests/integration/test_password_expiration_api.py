@@ -44,7 +44,7 @@ def graph(graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
 def api(host: FunctionHost, emulator: GraphEmulator, method: str, path: str, upn: str | None = ADMIN,
         body: Any = None, content: bytes | None = None) -> httpx.Response:
     headers = bearer(user_token(emulator, upn)) if upn else {}
-    return httpx.request(method, f"{host.base_url}/api/admin/{path}", headers=headers, json=body, content=content,
+    return httpx.request(method, f"{host.base_url}/api/manage/{path}", headers=headers, json=body, content=content,
                          timeout=20)
 
 
@@ -58,7 +58,7 @@ def password_policies(graph: httpx.Client, user_id: str) -> str:
 
 
 def audit_events(host: FunctionHost, emulator: GraphEmulator, activity: str, **params: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{host.base_url}/api/admin/audit", params={"activity": activity, **params},
+    response = httpx.get(f"{host.base_url}/api/manage/audit", params={"activity": activity, **params},
                          headers=bearer(user_token(emulator, ADMIN)), timeout=20)
     assert response.status_code == 200, response.text
     return list(response.json()["value"])

@@ -1,4 +1,4 @@
-"""GET/PUT /api/admin/policy through the local host on Azurite + the emulator, and the store and cache beneath it.
+"""GET/PUT /api/manage/policy through the local host on Azurite + the emulator, and the store and cache beneath it.
 
 The module runs its own host with a table (and queue) prefix of its own, so "never saved" is a state these tests
 control (each test starts by deleting the stored policy) and no other test module sees or changes this policy.
@@ -60,7 +60,7 @@ def runs_settled(request: pytest.FixtureRequest, graph_emulator: GraphEmulator) 
     reader = bearer(user_token(graph_emulator, READER))
     deadline = time.monotonic() + 60
     while True:
-        runs = httpx.get(f"{host.base_url}/api/admin/enablement", headers=reader, timeout=20).json()["value"]
+        runs = httpx.get(f"{host.base_url}/api/manage/enablement", headers=reader, timeout=20).json()["value"]
         if all(r["state"] in ("completed", "failed") for r in runs):
             return
         assert time.monotonic() < deadline, runs
@@ -110,7 +110,7 @@ def second_admin(graph_emulator: GraphEmulator) -> dict[str, str]:
 
 
 def url(host: FunctionHost) -> str:
-    return f"{host.base_url}/api/admin/policy"
+    return f"{host.base_url}/api/manage/policy"
 
 
 def changed(**top: Any) -> dict[str, Any]:
@@ -295,7 +295,7 @@ def test_every_violated_rule_comes_back_in_one_answer(host: FunctionHost, admin:
 
 def test_the_openapi_document_describes_both_operations(host: FunctionHost) -> None:
     spec = httpx.get(f"{host.base_url}/api/openapi.json", timeout=20).json()
-    operations = spec["paths"]["/api/admin/policy"]
+    operations = spec["paths"]["/api/manage/policy"]
     assert set(operations) == {"get", "put"}
     assert {"412", "428", "413", "400"} <= set(operations["put"]["responses"])
     reconfirm = spec["components"]["schemas"]["Policy"]["properties"]["reconfirmDays"]

@@ -39,9 +39,9 @@ def api(settings: dict[str, str], graph_emulator: GraphEmulator) -> Iterator[htt
     host: FunctionHost = start_function_host(REPO_ROOT, settings)
     client = httpx.Client(base_url=f"{host.base_url}/api", timeout=30)
     admin = bearer(user_token(graph_emulator, "admin@contoso.example"))
-    current = client.get("/admin/policy", headers=admin)
+    current = client.get("/manage/policy", headers=admin)
     document = {**DEFAULT_DOCUMENT, "methodsAllowed": {**DEFAULT_DOCUMENT["methodsAllowed"], "officePhone": True}}
-    saved = client.put("/admin/policy", json=document, headers={**admin, "If-Match": current.headers["ETag"]})
+    saved = client.put("/manage/policy", json=document, headers={**admin, "If-Match": current.headers["ETag"]})
     assert saved.status_code == 200, saved.text
     try:
         yield client

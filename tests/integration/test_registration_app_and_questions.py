@@ -1,7 +1,7 @@
 """Authenticator app (TOTP) and security questions registration through the local host, as a signed-in user.
 
 The module runs its own host (own table prefix). The registration services read the policy as saved (no cache),
-so each test sets the policy it needs through PUT /api/admin/policy first. Every test signs in as a fresh
+so each test sets the policy it needs through PUT /api/manage/policy first. Every test signs in as a fresh
 emulator user, so throttles and registrations never leak between tests. Codes are computed the way an
 authenticator app does (pyotp) from what the API returned.
 """
@@ -65,8 +65,8 @@ def set_policy(api: httpx.Client, graph_emulator: GraphEmulator):  # type: ignor
     admin = bearer(user_token(graph_emulator, "admin@contoso.example"))
 
     def apply(document: dict[str, Any]) -> None:
-        current = api.get("/admin/policy", headers=admin)
-        saved = api.put("/admin/policy", json=document, headers={**admin, "If-Match": current.headers["ETag"]})
+        current = api.get("/manage/policy", headers=admin)
+        saved = api.put("/manage/policy", json=document, headers={**admin, "If-Match": current.headers["ETag"]})
         assert saved.status_code == 200, saved.text
 
     return apply

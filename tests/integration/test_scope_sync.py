@@ -111,7 +111,7 @@ def sync_state(azurite: Azurite) -> dict[str, Any]:
 
 
 def audited_syncs(host: FunctionHost, emulator: GraphEmulator) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{host.base_url}/api/admin/audit", params={"activity": SYNCED_ACTIVITY},
+    return list(httpx.get(f"{host.base_url}/api/manage/audit", params={"activity": SYNCED_ACTIVITY},
                           headers=bearer(user_token(emulator, "reader@contoso.example")), timeout=15).json()["value"])
 
 
@@ -248,7 +248,7 @@ async def test_a_tick_while_an_enablement_run_is_going_is_skipped(
     fresh_run_rows(host, emulator, azurite, {"scope": "all"})
     control(emulator, "PUT", "/faults", {"rules": [{"latencyMs": 2000, "pathContains": "/users", "methods": ["GET"]}]})
     try:
-        response = httpx.post(f"{host.base_url}/api/admin/enablement", json={"scope": "selected", "groupId": PILOT},
+        response = httpx.post(f"{host.base_url}/api/manage/enablement", json={"scope": "selected", "groupId": PILOT},
                               headers=bearer(user_token(emulator, "admin@contoso.example")), timeout=30)
         assert response.status_code == 202, response.text
         before = sync_state(azurite)

@@ -1,4 +1,4 @@
-"""GET /api/admin/tenant/eligibility through the local host and the emulator's demo tenant.
+"""GET /api/manage/tenant/eligibility through the local host and the emulator's demo tenant.
 
 The counts are checked against an independent oracle: Graph's per-user `licenseDetails`, the slow way the
 service avoids. The emulator's tenant is changed only through its control API and put back after each test.
@@ -39,7 +39,7 @@ def eligibility(host: FunctionHost, emulator: GraphEmulator, upn: str | None = A
     headers = bearer(user_token(emulator, upn)) if upn else {}
     if language:
         headers["Accept-Language"] = language
-    return httpx.get(f"{host.base_url}/api/admin/tenant/eligibility", headers=headers, timeout=30)
+    return httpx.get(f"{host.base_url}/api/manage/tenant/eligibility", headers=headers, timeout=30)
 
 
 def by_code(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -69,12 +69,12 @@ def oracle(emulator: GraphEmulator) -> dict[str, int]:
 
 def enable(host: FunctionHost, emulator: GraphEmulator, body: dict[str, Any]) -> str:
     """Request enablement and wait for the run to complete; its id."""
-    response = httpx.post(f"{host.base_url}/api/admin/enablement", json=body,
+    response = httpx.post(f"{host.base_url}/api/manage/enablement", json=body,
                           headers=bearer(user_token(emulator, ADMIN)), timeout=30)
     assert response.status_code == 202, response.text
     run_id = str(response.json()["id"])
     deadline = time.monotonic() + 60
-    while (run := httpx.get(f"{host.base_url}/api/admin/enablement/{run_id}",
+    while (run := httpx.get(f"{host.base_url}/api/manage/enablement/{run_id}",
                             headers=bearer(user_token(emulator, READER)), timeout=15).json())["state"] != "completed":
         assert run["state"] != "failed" and time.monotonic() < deadline, run
         time.sleep(0.2)

@@ -119,7 +119,7 @@ class FlakyDirectory:
 def wait_for_run(stack: FaultStack, run_id: str, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = stack.api.get(f"/admin/enablement/{run_id}", headers=stack.admin())
+        run = stack.api.get(f"/manage/enablement/{run_id}", headers=stack.admin())
         if run.status_code == 200 and run.json()["state"] in ("completed", "failed"):
             return dict(run.json())
         time.sleep(0.3)  # the run is another process's queue work
@@ -180,7 +180,7 @@ def test_an_enablement_of_all_completes_while_30_percent_of_graph_calls_are_thro
         stack: FaultStack) -> None:
     expected = enabled_members(stack.emulator)
     with FlakyDirectory(stack) as faults:
-        accepted = stack.api.post("/admin/enablement", json={"scope": "all"}, headers=stack.admin())
+        accepted = stack.api.post("/manage/enablement", json={"scope": "all"}, headers=stack.admin())
         assert accepted.status_code == 202, accepted.text
         run = wait_for_run(stack, accepted.json()["id"], timeout=120)
 

@@ -12,7 +12,7 @@ const ACTIVITIES = ["Reset password (self-service)", "Self-service password rese
   "Update self-service password reset policy", "Request self-service password reset enablement",
   "Complete self-service password reset enablement", "Start compliance run"];
 
-const call = (method, path, options = {}) => api(method, `admin/${path}`, { ...options, token: session.token });
+const call = (method, path, options = {}) => api(method, `manage/${path}`, { ...options, token: session.token });
 function say(text) { notice.textContent = text; notice.hidden = !text; }
 
 async function run(button, work) {
@@ -222,7 +222,7 @@ async function loadUsers(more) {
 
 // A CSV needs the token, so it is fetched and handed to the browser as a file.
 async function download(path, filename) {
-  const response = await fetch(`/api/admin/${path}`, { headers: { Authorization: `Bearer ${session.token}`, Accept: "text/csv" } });
+  const response = await fetch(`/api/manage/${path}`, { headers: { Authorization: `Bearer ${session.token}`, Accept: "text/csv" } });
   if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => ({ title: t("error.generic") })));
   const link = el("a", { href: URL.createObjectURL(await response.blob()), download: filename });
   document.body.append(link);

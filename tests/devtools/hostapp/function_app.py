@@ -57,7 +57,7 @@ def keyed(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("keyed")
 
 
-@http_bp.route(route="adminonly", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+@http_bp.route(route="masteronly", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
 def admin_only(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("admin")
 
