@@ -182,8 +182,7 @@ class ResetService:
         secret = reset_flow.new_flow_secret()
         flow = ResetFlow(flow_id=flow_id, secret_digest=reset_flow.secret_digest(self._key, flow_id, secret),
                          username=reset_flow.normalise_username(username), created_at=now, client_ip=client_ip)
-        await self._flows.create(flow)
-        await self._progress(flow, None, Outcome.SUCCESS, "started")
+        await asyncio.gather(self._flows.create(flow), self._progress(flow, None, Outcome.SUCCESS, "started"))
         return FlowStarted(
             flowId=flow_id, flowSecret=secret, expiresInSeconds=int(reset_flow.FLOW_LIFETIME.total_seconds()),
             methods=reset_flow.start_methods(policy, self._sendable()), codeLength=codes.code_length(policy.codes),
@@ -201,22 +200,28 @@ class ResetService:
         if method in flow.verified:
             raise MethodAlreadyVerified(f"{method} already verified in flow {flow_id}")
         normalised = _normalise(method, contact, default_region)
-        flow = await self._resolve(flow, policy)
-        user_id = flow.resolution.user_id if flow.resolution else None
-        matched = user_id is not None and await self._registered_contact(user_id, method) == _key(normalised)
         # Every code request spends the channel's budgets, matched or not: a paused channel says nothing about
-        # the user (G2, C1).
-        await self._throttle.spend_budgets(CHANNEL_OF_METHOD[method], client_ip)
+        # the user (G2, C1). Spending and resolving the user are independent, so they run together.
+        flow, _ = await asyncio.gather(self._resolve(flow, policy),
+                                       self._throttle.spend_budgets(CHANNEL_OF_METHOD[method], client_ip))
+        user_id = flow.resolution.user_id if flow.resolution else None
+        matched = blocked = False
+        if user_id is not None:
+            registered, blocked = await asyncio.gather(self._registered_contact(user_id, method),
+                                                       self._throttle.is_blocked(user_id))
+            matched = registered == _key(normalised)
         sent = False
-        if matched and user_id is not None and not await self._throttle.is_blocked(user_id):
+        if matched and user_id is not None and not blocked:
             try:
                 await self._throttle.count_user_send(user_id, client_ip, _actor(flow))
                 sent = True
             except BlockedFromSspr:
                 sent = False  # this send crossed the limit: from now on, the generic answer
-        await self._put_challenge(flow, method, normalised if sent else None, policy)
-        await self._progress(flow, method, Outcome.SUCCESS if sent else Outcome.FAILURE,
-                             "code-sent" if sent else "contact-not-matched")
+        await asyncio.gather(
+            self._put_challenge(flow, method, normalised if sent else None, policy),
+            self._progress(flow, method, Outcome.SUCCESS if sent else Outcome.FAILURE,
+                           "code-sent" if sent else "contact-not-matched"),
+        )
         return self._proof_requested(method, policy)
 
     async def resend(self, flow_id: str, secret: str, method: Method, client_ip: str | None) -> ProofRequested:
@@ -245,12 +250,17 @@ class ResetService:
                           client_ip: str | None) -> FlowProgress:
         flow = await self._open(flow_id, secret)
         user_id = flow.resolution.user_id if flow.resolution else None
-        challenge = await self._challenges.get(flow.flow_id, method.value) if method in CHANNEL_OF_METHOD else None
+        if method not in CHANNEL_OF_METHOD:
+            raise CodeNotAccepted("no challenge for this method")
+        challenge, blocked = await asyncio.gather(
+            self._challenges.get(flow.flow_id, method.value),
+            self._throttle.is_blocked(user_id) if user_id is not None else _false(),
+        )
         if challenge is None:
             raise CodeNotAccepted("no challenge for this method")
         if method in flow.verified:
             raise MethodAlreadyVerified(f"{method} already verified")
-        if user_id is not None and await self._throttle.is_blocked(user_id):
+        if blocked:
             raise CodeNotAccepted("user blocked")  # G1: the generic answer for 24 h, nothing judged
         now = self._clock()
         outcome = await self._challenges.change(flow.flow_id, method.value, lambda c: codes.submit(c, code, self._key, now))
@@ -568,6 +578,10 @@ class ResetService:
                           outcome=outcome, target_user_id=user_id, method=method.value if method else None,
                           flow_id=flow.flow_id, client_ip=flow.client_ip, reason=step,
                           details={"step": step, "username": flow.username})
+
+
+async def _false() -> bool:
+    return False
 
 
 def _actor(flow: ResetFlow) -> Actor:
