@@ -187,10 +187,6 @@ def lock(flow: ResetFlow) -> ResetFlow:
     return flow if flow.state is not FlowState.ACTIVE else replace(flow, state=FlowState.LOCKED)
 
 
-def methods_required(flow: ResetFlow) -> int:
-    return flow.resolution.methods_required if flow.resolution else 1
-
-
 def ready_for_password(flow: ResetFlow) -> bool:
     """A13: the password step runs only when every required method is verified and nothing refuses the user."""
     resolution = flow.resolution
