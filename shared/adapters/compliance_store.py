@@ -34,13 +34,20 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared import queues
 from shared.adapters.enablement_store import USERS_TABLE as ENABLEMENT_TABLE
-from shared.adapters.etag_retry import LostRace, is_conflict, replace_if_unchanged, submit_if_unchanged
+from shared.adapters.etag_retry import (
+    LostRace,
+    is_conflict,
+    replace_if_unchanged,
+    submit_if_unchanged,
+    write_if_unchanged,
+)
+from shared.adapters.run_index import INDEX_PARTITION, index_row, newest_runs
 from shared.adapters.security_info_store import SUMMARY_ROW
 from shared.adapters.security_info_store import TABLE as SECURITY_INFO_TABLE
 from shared.adapters.security_info_store import _summary_from as summary_from  # the summary row's one reader
@@ -74,9 +81,7 @@ USERS_TABLE = "ComplianceUsers"
 ENTRA_TABLE = "ComplianceEntra"
 QUEUE = queues.COMPLIANCE
 LOCK_KEY = ("lock", "compliance")
-INDEX_PARTITION = "index"
 ENTRA_ROW = "entra"
-MAX_MILLIS = 10**13
 # Enablement rows read per partition for one page of a sweep shard: a page (and a checkpoint) holds at most 16 x
 # this many users, so a worker's memory stays flat in the tenant's size (16 shards may run in one process).
 SWEEP_PER_PARTITION = 64
@@ -273,21 +278,8 @@ class ComplianceStore:
 
     async def claim_lock(self, lock: Lock, run_id: str) -> None:
         """Name `run_id` as the latest run unless someone claimed the lock since `lock` was read."""
-        entity = {"PartitionKey": LOCK_KEY[0], "RowKey": LOCK_KEY[1], "runId": run_id}
-        table = await self._runs()
-        try:
-            if lock.etag is None:
-                await table.create_entity(entity)
-            else:
-                await table.update_entity(entity, **replace_if_unchanged(lock.etag))
-        except ResourceExistsError:
-            raise LostRace("lock created meanwhile") from None
-        except HttpResponseError as exc:
-            if is_conflict(exc):
-                raise LostRace("lock changed meanwhile") from None
-            raise StorageUnavailable(f"compliance lock write failed: {type(exc).__name__}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"compliance lock write failed: {type(exc).__name__}") from None
+        entity: dict[str, object] = {"PartitionKey": LOCK_KEY[0], "RowKey": LOCK_KEY[1], "runId": run_id}
+        await write_if_unchanged(await self._runs(), entity, lock.etag, "compliance lock")
 
     async def create_run(self, run: Run, with_entra: bool) -> None:
         """The run row, its 16 shard rows and (with P1/P2) its entra row in one transaction, plus an index row."""
@@ -295,12 +287,10 @@ class ComplianceStore:
         ops += [("create", _shard_entity(run.id, i, False, None, Tally(), 0, 0)) for i in range(SWEEP_SHARDS)]
         if with_entra:
             ops.append(("create", _entra_entity(run.id, False, None, 0, 0)))
-        millis = int(run.created_at.timestamp() * 1000)
         table = await self._runs()
         try:
             await table.submit_transaction(ops)
-            await table.create_entity({"PartitionKey": INDEX_PARTITION,
-                                       "RowKey": f"{MAX_MILLIS - millis:013d}-{run.id}", "runId": run.id})
+            await table.create_entity(index_row(run.id, run.created_at))
         except AzureError as exc:
             raise StorageUnavailable(f"compliance run create failed: {type(exc).__name__}") from None
 
@@ -316,30 +306,10 @@ class ComplianceStore:
         return _run_from(e), str(e.metadata["etag"])
 
     async def update_run(self, run: Run, etag: str) -> str:
-        try:
-            result = await (await self._runs()).update_entity(_run_entity(run), **replace_if_unchanged(etag))
-        except HttpResponseError as exc:
-            if is_conflict(exc):
-                raise LostRace("run changed meanwhile") from None
-            raise StorageUnavailable(f"compliance run write failed: {type(exc).__name__}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"compliance run write failed: {type(exc).__name__}") from None
-        return str(result["etag"])
+        return await write_if_unchanged(await self._runs(), _run_entity(run), etag, "compliance run")
 
     async def latest_runs(self, limit: int) -> list[Run]:
-        table = await self._runs()
-        runs: list[Run] = []
-        try:
-            async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION},
-                                                  select=["runId"], results_per_page=limit):
-                found = await self.get_run(row["runId"])
-                if found:
-                    runs.append(found[0])
-                if len(runs) >= limit:
-                    break
-        except AzureError as exc:
-            raise StorageUnavailable(f"compliance run list failed: {type(exc).__name__}") from None
-        return runs
+        return await newest_runs(await self._runs(), self.get_run, limit, "compliance run")
 
     async def shards(self, run_id: str) -> list[Shard]:
         """Every partition shard's checkpoint (progress while the run runs): one partition query."""

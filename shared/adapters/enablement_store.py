@@ -32,7 +32,13 @@ from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
 from shared import queues
-from shared.adapters.etag_retry import LostRace, is_conflict, replace_if_unchanged, submit_if_unchanged
+from shared.adapters.etag_retry import (
+    is_conflict,
+    replace_if_unchanged,
+    submit_if_unchanged,
+    write_if_unchanged,
+)
+from shared.adapters.run_index import INDEX_PARTITION, index_row, newest_run_ids, newest_runs
 from shared.adapters.storage import StorageClients, delete_rows
 from shared.domain.enablement import (
     PARTITION_BUCKETS,
@@ -52,8 +58,6 @@ USERS_TABLE = "Enablement"
 RUNS_TABLE = "EnablementRuns"
 QUEUE = queues.ENABLEMENT
 LOCK_KEY = ("lock", "enablement")
-INDEX_PARTITION = "index"
-MAX_MILLIS = 10**13
 # Transactions in flight per process: hides round trips without starving the event loop (measured: more does
 # not help on Azurite, where the SDK's batch encoding is the cost).
 WRITE_PARALLELISM = 8
@@ -317,21 +321,7 @@ class EnablementStore:
                                   "generation": generation}
         if reserved_at is not None:
             entity.update(reservedAt=reserved_at, previousRunId=lock.run_id, previousGeneration=lock.generation)
-        table = await self._runs()
-        try:
-            if lock.etag is None:
-                result = await table.create_entity(entity)
-            else:
-                result = await table.update_entity(entity, **replace_if_unchanged(lock.etag))
-            return str(result["etag"])
-        except ResourceExistsError:
-            raise LostRace("lock created meanwhile") from None
-        except HttpResponseError as exc:
-            if is_conflict(exc):
-                raise LostRace("lock changed meanwhile") from None
-            raise StorageUnavailable(f"enablement lock write failed: {type(exc).__name__}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement lock write failed: {type(exc).__name__}") from None
+        return await write_if_unchanged(await self._runs(), entity, lock.etag, "enablement lock")
 
     async def release_lock(self, lock: Lock, etag: str) -> bool:
         """Give a reserved lock back to the run it replaced, unless it changed since `etag`; whether it did."""
@@ -351,11 +341,9 @@ class EnablementStore:
         """The run row and its first page (cursor: the run's initial request) in one transaction, plus an index row."""
         table = await self._runs()
         first_page = {"PartitionKey": run.id, "RowKey": _page_key(0), "cursor": None, "done": False}
-        millis = int(run.created_at.timestamp() * 1000)
         try:
             await table.submit_transaction([("create", _run_entity(run)), ("create", first_page)])
-            await table.create_entity({"PartitionKey": INDEX_PARTITION, "RowKey": f"{MAX_MILLIS - millis:013d}-{run.id}",
-                                       "runId": run.id})
+            await table.create_entity(index_row(run.id, run.created_at))
         except AzureError as exc:
             raise StorageUnavailable(f"enablement run create failed: {type(exc).__name__}") from None
 
@@ -371,49 +359,23 @@ class EnablementStore:
         return _run_from(entity), str(entity.metadata["etag"])
 
     async def latest_runs(self, limit: int) -> list[Run]:
-        table = await self._runs()
-        runs: list[Run] = []
-        try:
-            async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION},
-                                                  select=["runId"], results_per_page=limit):
-                found = await self.get_run(row["runId"])
-                if found:
-                    runs.append(found[0])
-                if len(runs) >= limit:
-                    break
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement run list failed: {type(exc).__name__}") from None
-        return runs
+        return await newest_runs(await self._runs(), self.get_run, limit, "enablement run")
 
     async def latest_completed_run(self, scan: int = 100) -> Run | None:
         """The newest completed run among the latest `scan` runs (newest first, read one at a time), or None."""
-        table = await self._runs()
-        try:
-            rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION},
-                                        select=["runId"], results_per_page=20)
-            seen = 0
-            async for row in rows:
-                found = await self.get_run(row["runId"])
-                if found and found[0].state is RunState.COMPLETED:
-                    return found[0]
-                seen += 1
-                if seen >= scan:
-                    break
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement run list failed: {type(exc).__name__}") from None
+        seen = 0
+        async for run_id in newest_run_ids(await self._runs(), "enablement run"):
+            found = await self.get_run(run_id)
+            if found and found[0].state is RunState.COMPLETED:
+                return found[0]
+            seen += 1
+            if seen >= scan:
+                break
         return None
 
     async def update_run(self, run: Run, etag: str) -> str:
         """Replace the run row if unchanged since `etag`; returns the new ETag."""
-        try:
-            result = await (await self._runs()).update_entity(_run_entity(run), **replace_if_unchanged(etag))
-        except HttpResponseError as exc:
-            if is_conflict(exc):
-                raise LostRace("run changed meanwhile") from None
-            raise StorageUnavailable(f"enablement run write failed: {type(exc).__name__}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement run write failed: {type(exc).__name__}") from None
-        return str(result["etag"])
+        return await write_if_unchanged(await self._runs(), _run_entity(run), etag, "enablement run")
 
     async def get_page(self, run_id: str, index: int) -> Shard | None:
         return await self._shard(run_id, _page_key(index), index)
