@@ -17,9 +17,9 @@ DESIGN_CANDIDATES = (REPO.parent / "shared" / "design" / "security.md", Path("/w
 # `tests/unit/test_codes.py::test_name`, optionally `::Class::method`.
 REFERENCE = re.compile(r"(tests/[\w/]+\.py)((?:::\w+)+)")
 # A requirement of the design: "- A1 Codes come from ..." at the start of a line.
-DESIGN_LINE = re.compile(r"^- ([A-G]\d+) ", re.MULTILINE)
+DESIGN_LINE = re.compile(r"^- ([A-Z]\d+) ", re.MULTILINE)
 # A row of the document's tables: "| A1 | ...".
-DOC_ROW = re.compile(r"^\|\s*([A-G]\d+)\s*\|", re.MULTILINE)
+DOC_ROW = re.compile(r"^\|\s*([A-Z]\d+)\s*\|", re.MULTILINE)
 
 
 def references(text: str) -> list[tuple[str, tuple[str, ...]]]:
