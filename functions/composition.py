@@ -34,12 +34,13 @@ if TYPE_CHECKING:  # imported lazily below, so a process pays for them only when
     from shared.services.compliance import ComplianceService
     from shared.services.maintenance import MaintenanceService
     from shared.services.notifications import NotificationService
-    from shared.services.registration import CodeThrottle, RegistrationService
+    from shared.services.registration import RegistrationService
     from shared.services.registration_app import AuthenticatorAppCodes, AuthenticatorAppService
     from shared.services.registration_questions import SecurityQuestionsService
     from shared.services.reset import ResetService
     from shared.services.scope_sync import ScopeSyncService
     from shared.services.security_info import SecurityInfoService
+    from shared.services.throttle import ThrottleService
 
 log = logging.getLogger("sspr")
 
@@ -218,11 +219,11 @@ def code_key() -> bytes:
     return _code_key
 
 
-def code_throttle() -> CodeThrottle:
+def code_throttle() -> ThrottleService:
     from shared.adapters.throttle_store import ThrottleStore
-    from shared.services.registration import CodeThrottle
+    from shared.services.throttle import ThrottleService
 
-    return CodeThrottle(ThrottleStore(storage()), AuditStore(storage()), utc_now)
+    return ThrottleService(ThrottleStore(storage()), AuditStore(storage()), utc_now)
 
 
 def security_info() -> SecurityInfoService:
@@ -235,7 +236,7 @@ def security_info() -> SecurityInfoService:
 
 def registration() -> RegistrationService:
     from shared.adapters.challenge_store import ChallengeStore
-    from shared.services.notifications import NotificationQueue
+    from shared.adapters.notification_queue import NotificationQueue
     from shared.services.registration import RegistrationService
 
     return RegistrationService(
@@ -298,9 +299,9 @@ _reset: ResetService | None = None
 
 
 def reset() -> ResetService:
+    from shared.adapters.notification_queue import NotificationQueue
     from shared.adapters.proof_of_work import ProofOfWork
     from shared.adapters.reset_store import ResetFlowStore
-    from shared.services.notifications import NotificationQueue
     from shared.services.registration_app import AuthenticatorAppCodes
     from shared.services.reset import ResetService
 

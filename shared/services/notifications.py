@@ -16,15 +16,9 @@ Invalid messages raise `InvalidNotification` before any side effect, so they end
 from __future__ import annotations
 
 import html
-import json
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
-
-from azure.core.exceptions import AzureError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from shared import i18n, queues
 from shared.adapters.challenge_store import ChallengeStore
@@ -32,112 +26,23 @@ from shared.adapters.graph import GraphGateway, UserContact
 from shared.adapters.mail import MailLedger, MailSender, mail_texts
 from shared.adapters.phone import PhoneSender, send_once
 from shared.adapters.security_info_store import SecurityInfoStore
-from shared.adapters.storage import StorageClients
 from shared.domain import codes
 from shared.domain.codes import Challenge, Channel, mask_contact
-from shared.domain.ids import is_guid
+from shared.domain.notifications import (
+    PasswordResetNotice,
+    RegistrationReminder,
+    VerificationCode,
+    parse_notification,
+)
 from shared.errors import SsprError, StorageUnavailable
 from shared.services.policy import PolicyCache
 
 log = logging.getLogger("sspr.notifications")
 
 QUEUE = queues.NOTIFICATIONS
-KEY_PATTERN = r"^[A-Za-z0-9._-]{1,80}$"  # table keys we issue; nothing else reaches a key
 REMINDER_LEASE = timedelta(minutes=2)
 
 Clock = Callable[[], datetime]
-
-
-def _guid(text: str) -> str:
-    if not is_guid(text):
-        raise ValueError("not a GUID")
-    return text
-
-
-Guid = Annotated[str, AfterValidator(_guid)]
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class ChallengeRef(_Message):
-    partition: Annotated[str, Field(pattern=KEY_PATTERN)]
-    row: Annotated[str, Field(pattern=KEY_PATTERN)]
-    # Which table holds the challenge: a registration session's, or a reset flow's partition.
-    store: Literal["registration", "reset"] = "registration"
-
-
-class VerificationCode(_Message):
-    kind: Literal["verification-code"]
-    id: Guid
-    challenge: ChallengeRef
-
-
-class RegistrationReminder(_Message):
-    kind: Literal["registration-reminder"]
-    id: Guid
-    userId: Guid
-
-
-class PasswordResetNotice(_Message):
-    """A user's password was reset here: tell them on every address they have, and the Global Administrators
-    when the user is an administrator and the policy says so (security.md B4)."""
-
-    kind: Literal["password-reset"]
-    id: Guid
-    userId: Guid
-    resetAt: Annotated[str, Field(max_length=40, pattern=r"^\d{4}-\d{2}-\d{2}T[0-9:.]+(?:Z|[+-]\d{2}:\d{2})$")]
-    administrator: bool
-
-
-class _Envelope(_Message):
-    message: Annotated[VerificationCode | RegistrationReminder | PasswordResetNotice, Field(discriminator="kind")]
-
-
-Notification = VerificationCode | RegistrationReminder | PasswordResetNotice
-
-
-class InvalidNotification(ValueError):
-    """A queue message that is not a notification this worker knows: it goes to poison untouched."""
-
-
-def parse_notification(body: str) -> Notification:
-    try:
-        return _Envelope.model_validate({"message": json.loads(body)}).message
-    except (json.JSONDecodeError, ValidationError) as exc:
-        # The message text is not logged: it is untrusted input of any size.
-        raise InvalidNotification(f"not a notification message: {type(exc).__name__}") from None
-
-
-class NotificationQueue:
-    """Puts notification requests on `sspr-notifications` (ids only)."""
-
-    def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
-
-    async def verification_code(self, challenge: Challenge, message_id: str,
-                                store: Literal["registration", "reset"] = "registration") -> None:
-        message = VerificationCode(
-            kind="verification-code", id=message_id,
-            challenge=ChallengeRef(partition=challenge.partition, row=challenge.row, store=store),
-        )
-        await self._send(message)
-
-    async def password_reset(self, user_id: str, reset_at: datetime, administrator: bool) -> None:
-        await self._send(PasswordResetNotice(kind="password-reset", id=new_message_id(), userId=user_id,
-                                             resetAt=reset_at.isoformat(), administrator=administrator))
-
-    async def _send(self, message: _Message) -> None:
-        queue = await self._storage.queue_ready(QUEUE)
-        try:
-            await queue.send_message(message.model_dump_json())
-        except AzureError as exc:
-            raise StorageUnavailable(f"notification enqueue failed: {type(exc).__name__}") from None
-
-
-def new_message_id() -> str:
-    return str(uuid.uuid4())
 
 
 def language_of(contact: UserContact | None) -> str:

@@ -38,8 +38,9 @@ from shared.domain.audit import Activity, Outcome
 from shared.domain.policy import Method, effective_requirements
 from shared.domain.security_info import RegisteredMethod
 from shared.errors import ChallengeClosed, CodeNotAccepted, MethodNotAllowed, SecretUnreadable
-from shared.services.registration import CodeThrottle, User, Verified
+from shared.services.registration import User, Verified
 from shared.services.security_info import SecurityInfoService, registration_event
+from shared.services.throttle import ThrottleService
 
 log = logging.getLogger("sspr.registration.app")
 
@@ -71,7 +72,7 @@ def qr_svg(uri: str) -> str:
 
 
 class AuthenticatorAppService:
-    def __init__(self, store: SecurityInfoStore, box: SecretBox, throttle: CodeThrottle, graph: GraphGateway,
+    def __init__(self, store: SecurityInfoStore, box: SecretBox, throttle: ThrottleService, graph: GraphGateway,
                  security_info: SecurityInfoService, audit: AuditStore, clock: Clock) -> None:
         self._store = store  # the pending setup row; the method itself is saved by `security_info`
         self._box = box

@@ -36,6 +36,7 @@ from shared import i18n
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.graph import GraphGateway, ResetUser
+from shared.adapters.notification_queue import NotificationQueue
 from shared.adapters.phone import PhoneSender
 from shared.adapters.proof_of_work import ProofOfWork
 from shared.adapters.reset_store import ResetFlowStore
@@ -46,6 +47,7 @@ from shared.domain.codes import CHANNEL_OF_METHOD, Challenge, Channel, ContactEr
 from shared.domain.eligibility import LicenceCatalog
 from shared.domain.enablement import is_enabled
 from shared.domain.ids import is_guid
+from shared.domain.notifications import new_message_id
 from shared.domain.policy import Method, Policy
 from shared.domain.reset_flow import FlowState, Refusal, ResetFlow, Resolution
 from shared.domain.security_info import RegisteredMethod
@@ -66,10 +68,9 @@ from shared.errors import (
     PasswordRejected,
     QuestionsNotAvailable,
 )
-from shared.services.notifications import NotificationQueue, new_message_id
 from shared.services.policy import PolicyCache
-from shared.services.registration import CodeThrottle
 from shared.services.registration_app import AuthenticatorAppCodes
+from shared.services.throttle import ThrottleService
 
 log = logging.getLogger("sspr.reset")
 
@@ -147,7 +148,7 @@ class _TenantFacts:
 
 class ResetService:
     def __init__(self, flows: ResetFlowStore, pow: ProofOfWork, policies: PolicyCache, graph: GraphGateway,
-                 security_info: SecurityInfoStore, enablement: EnablementStore, throttle: CodeThrottle,
+                 security_info: SecurityInfoStore, enablement: EnablementStore, throttle: ThrottleService,
                  queue: NotificationQueue, phone: PhoneSender, app_codes: AuthenticatorAppCodes, audit: AuditStore,
                  code_key: bytes, register_url: str, clock: Clock) -> None:
         self._flows = flows

@@ -25,6 +25,7 @@ from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.credentials import graph_credential
 from shared.adapters.graph import GraphGateway
 from shared.adapters.mail import MailLedger, MailSender
+from shared.adapters.notification_queue import NotificationQueue
 from shared.adapters.phone import AcsPhone, EmulatorPhone, NoPhone, send_once
 from shared.adapters.policy_store import PolicyStore
 from shared.adapters.security_info_store import SecurityInfoStore
@@ -34,13 +35,15 @@ from shared.config import load_settings
 from shared.domain import codes
 from shared.domain.audit import Actor
 from shared.domain.codes import Challenge, Channel, Verdict
+from shared.domain.notifications import InvalidNotification
 from shared.domain.policy import Method
 from shared.domain.throttling import Budget
 from shared.errors import ChannelPaused, CodeNotAccepted, MethodUnavailable
-from shared.services.notifications import REMINDER_LEASE, InvalidNotification, NotificationQueue, NotificationService
+from shared.services.notifications import REMINDER_LEASE, NotificationService
 from shared.services.policy import PolicyCache
-from shared.services.registration import CodeThrottle, RegistrationService, User
+from shared.services.registration import RegistrationService, User
 from shared.services.security_info import CurrentPolicy, SecurityInfoService
+from shared.services.throttle import ThrottleService
 
 KEY = b"integration-test-code-key-32-bytes!!"
 PREFIX = "ntf" + uuid.uuid4().hex[:8]
@@ -69,7 +72,7 @@ class Parts:
 
 
 def build_registration(p: Parts, budgets: tuple[Budget, ...] | None = None, phone: Any = None) -> RegistrationService:
-    throttle = CodeThrottle(ThrottleStore(p.storage), AuditStore(p.storage), p.clock,
+    throttle = ThrottleService(ThrottleStore(p.storage), AuditStore(p.storage), p.clock,
                             **({"budgets": budgets} if budgets else {}))
     info = SecurityInfoService(SecurityInfoStore(p.storage), p.graph, CurrentPolicy(PolicyStore(p.storage)),
                                AuditStore(p.storage), p.clock)
