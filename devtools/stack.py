@@ -74,6 +74,8 @@ def app_settings(azurite: Azurite, emulator: GraphEmulator, **overrides: str) ->
         "SSPR_PUBLIC_BASE_URL": "http://localhost:7071",
         "SSPR_CORS_ALLOWED_ORIGINS": "http://localhost:7071",
         "SSPR_COMPLIANCE_SCHEDULE": "0 0 2 * * *",
+        # Tests play the trusted proxy in front of the host: the X-Forwarded-For entry they send is the client.
+        "SSPR_TRUSTED_PROXY_HOPS": "1",
         "FUNCHOST_FUNCTION_KEY": FUNCTION_KEY,
         "FUNCHOST_MASTER_KEY": MASTER_KEY,
     }

@@ -1,7 +1,8 @@
 """What every HTTP endpoint shares: error-to-problem mapping, token checks, body parsing, ETags, CSV.
 
-Bodies are limited to 16 KiB, must be one JSON object without duplicate keys or control characters, and are
-validated by the endpoint's pydantic model; every violation comes back at once, naming its field (security.md D5).
+Bodies are limited to 16 KiB, are read by `functions/json_body.py` (depth, number and duplicate-key limits), must
+be one JSON object without control characters, and are validated by the endpoint's pydantic model; every
+violation comes back at once, naming its field (security.md D5, D9).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from functions import composition
+from functions.json_body import load_json
 from functions.responses import API_HEADERS, json_response, problem_response
 from shared import i18n
 from shared.domain.access import Access, Principal
+from shared.domain.client_address import client_address
 from shared.errors import (
     FieldError,
     Forbidden,
@@ -53,6 +56,7 @@ __all__ = [
     "parse_json",
     "problem_response",
     "request_language",
+    "require_allowed_client",
     "wants_csv",
 ]
 
@@ -93,8 +97,14 @@ def _path(req: func.HttpRequest) -> str:
 
 
 async def authenticate(req: func.HttpRequest, access: Access) -> Principal:
-    """The caller's validated Entra token, holding an app role that grants `access` (401 / 403 otherwise)."""
+    """The caller's validated Entra token, holding an app role that grants `access` (401 / 403 otherwise).
+
+    A user's token must have been requested by a configured client app (D8): an administrator's token that an
+    unrelated app of the tenant obtained must not read or change anything, so Conditional Access on the pages app
+    also guards this API. App-only tokens carry the app's own roles and are judged by those."""
     principal = await composition.tokens().principal(bearer_token(req))
+    if not principal.is_app:
+        require_allowed_client(principal)
     if not principal.may(access):
         raise Forbidden(f"principal {principal.object_id} lacks a role granting {access}")
     return principal
@@ -112,10 +122,15 @@ async def authenticate_user(req: func.HttpRequest) -> Principal:
     principal = await composition.tokens().principal(bearer_token(req))
     if principal.is_app or USER_SCOPE not in principal.scopes or not principal.object_id:
         raise Forbidden(f"token of {principal.app_id} is not a user's delegated token for this API")
-    if principal.app_id.lower() != str(composition.settings.pages_client_id):
-        # Another app the user consented to must not add a phone number that later resets their password.
-        raise Forbidden(f"user token requested by {principal.app_id}, not by the pages app")
+    # Another app the user consented to must not add a phone number that later resets their password.
+    require_allowed_client(principal)
     return principal
+
+
+def require_allowed_client(principal: Principal) -> None:
+    """403 unless a user's token was requested by one of SSPR_ALLOWED_CLIENT_APP_IDS (the pages app by default)."""
+    if principal.app_id.lower() not in composition.settings.allowed_client_app_ids:
+        raise Forbidden(f"user token requested by {principal.app_id or 'no app'}, not by a configured client app")
 
 
 def bearer_token(req: func.HttpRequest) -> str:
@@ -135,11 +150,7 @@ def parse_json(req: func.HttpRequest, model: type[M]) -> M:
     body = req.get_body() or b""
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body of {len(body)} bytes")
-    try:
-        data = json.loads(body.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
-    except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKey) as exc:
-        message = str(exc) if isinstance(exc, _DuplicateKey) else "is not valid JSON (UTF-8)"
-        raise InvalidRequest([FieldError("body", message)]) from None
+    data = load_json(body)
     if not isinstance(data, dict):
         raise InvalidRequest([FieldError("body", "must be a JSON object")])
     control = list(_control_character_fields(data, ""))
@@ -154,19 +165,6 @@ def parse_json(req: func.HttpRequest, model: type[M]) -> M:
 def field_errors(error: ValidationError) -> list[FieldError]:
     """Pydantic's errors as FieldErrors with JSON paths (`answers[2].answer`), never echoing the input."""
     return [_field_error(e) for e in error.errors(include_url=False, include_input=False)]
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(f"the key {json.dumps(key)} appears twice")
-        result[key] = value
-    return result
 
 
 def _control_character_fields(value: Any, path: str) -> Iterable[str]:
@@ -207,18 +205,12 @@ def if_match(req: func.HttpRequest) -> str:
 
 
 def client_ip(req: func.HttpRequest) -> str | None:
-    """The caller's IP as Azure's front end saw it: the LAST X-Forwarded-For hop, port removed.
+    """The caller's IP address: the X-Forwarded-For entry SSPR_TRUSTED_PROXY_HOPS hops left of the one Azure's
+    front end appended (the last), folded to one spelling (`shared/domain/client_address.py`, security.md G6).
 
-    The front end appends the address it received the connection from; anything to its left came from the
-    caller and can be forged, so using it would let anyone dodge per-IP limits or fake the audit's client IP."""
-    forwarded = (req.headers.get("X-Forwarded-For") or "").split(",")[-1].strip()
-    if not forwarded:
-        return None
-    if forwarded.startswith("["):  # [v6]:port
-        return forwarded[1:].split("]", 1)[0]
-    if forwarded.count(":") == 1:  # v4:port
-        return forwarded.split(":", 1)[0]
-    return forwarded
+    Entries further left came from the caller and can be forged: trusting them would let anyone dodge the per-IP
+    budgets or fake the audit's client IP."""
+    return client_address(req.headers.get("X-Forwarded-For"), composition.settings.trusted_proxy_hops)
 
 
 def wants_csv(req: func.HttpRequest) -> bool:

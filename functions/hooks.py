@@ -10,7 +10,6 @@ keys or storage slower than the deadline, any fault of ours. The user's sign-in 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Annotated, Literal
 
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions import composition
 from functions.api import bearer_token, field_errors
+from functions.json_body import load_json
 from functions.openapi_spec import Operation
 from functions.responses import json_response
 from shared.adapters.tokens import require_calling_app
@@ -119,9 +119,10 @@ async def _answer(req: func.HttpRequest) -> func.HttpResponse:
     if len(body) > MAX_BODY_BYTES:  # a chunked body declares no length
         return _error(PayloadTooLarge(f"body of {len(body)} bytes"))
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested beyond the parser
-        return _bad_body("is not valid JSON")
+        document = load_json(body)
+    except InvalidRequest as invalid:  # not JSON, not UTF-8, nested too deep, an oversized number
+        log.info("token issuance hook -> 400: %s", invalid)
+        return _error(invalid)
     if not isinstance(document, dict):
         return _bad_body("must be a JSON object")
     try:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions import composition
 from functions.api import endpoint, field_errors
+from functions.json_body import load_json
 from functions.openapi_spec import Operation
 from functions.responses import json_response
 from shared import queues
@@ -80,7 +81,7 @@ async def signin_events(req: func.HttpRequest) -> func.HttpResponse:
     if len(body) > MAX_BATCH_BYTES:  # a chunked body declares no length
         raise PayloadTooLarge(f"sign-in batch of {len(body)} bytes")
     try:
-        batch = SignInBatch.model_validate_json(body)
+        batch = SignInBatch.model_validate(load_json(body))
     except ValidationError as exc:
         raise InvalidRequest(field_errors(exc)) from None
     users = signed_in_users(_record(r) for r in batch.records)

@@ -21,6 +21,9 @@ from uuid import UUID
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.domain.client_address import MAX_TRUSTED_HOPS
+from shared.domain.ids import is_guid
+
 # The pages are HTTP functions under the app's route prefix (a route may not start with "admin": the Functions
 # host reserves it), so every page lives at <SSPR_PUBLIC_BASE_URL>/api/pages/<name>.
 PAGES_PATH = "/api/pages"
@@ -31,6 +34,15 @@ DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
 MIN_KEY_BYTES = 32
 # Azurite's well-known development account (public, documented by Microsoft; not a secret).
 AZURITE_ACCOUNT = "devstoreaccount1"
+# Microsoft's own apps that any user of any tenant may sign in to and ask for a token (public clients), and the
+# authentication events service (app-only): none of them is a client of this service's user routes.
+PUBLIC_CLIENT_APP_IDS = {
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46": "the Azure CLI",
+    "1950a258-227b-4e31-a9cf-717495945fc2": "Azure PowerShell",
+    "14d82eec-204b-4c2f-b7e8-296a70dab67e": "Microsoft Graph PowerShell",
+    "de8bc8b5-d9f9-48b1-a8ad-b748da725064": "Graph Explorer",
+    "99045fe1-7639-4a75-9d4a-577b6ca3810f": "the Entra authentication events service",
+}
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
@@ -100,6 +112,8 @@ class Settings(BaseSettings):
     api_client_id: UUID = Field(alias="SSPR_API_CLIENT_ID")
     # The only client app whose user tokens may register security info (D2): the pages' SPA registration.
     pages_client_id: UUID = Field(alias="SSPR_PAGES_CLIENT_ID")
+    # The client apps whose user tokens any route accepts, admin routes included (D8); empty = the pages app only.
+    client_app_ids: Annotated[tuple[str, ...], NoDecode] = Field((), alias="SSPR_ALLOWED_CLIENT_APP_IDS")
     authority_host: str = Field("https://login.microsoftonline.com", alias="SSPR_AUTHORITY_HOST")
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="SSPR_GRAPH_BASE_URL")
     graph_credential: GraphCredentialKind = Field(GraphCredentialKind.MANAGED_IDENTITY, alias="SSPR_GRAPH_CREDENTIAL")
@@ -124,6 +138,10 @@ class Settings(BaseSettings):
     sms_endpoint: str | None = Field(None, alias="SSPR_SMS_ENDPOINT")
     sms_sender_number: str | None = Field(None, alias="SSPR_SMS_SENDER_NUMBER")
     registration_reminder_days: int = Field(7, alias="SSPR_REGISTRATION_REMINDER_DAYS", ge=1, le=90)
+
+    # The proxies in front of Azure's front end whose X-Forwarded-For entries are believed (G6): 0 = none, the
+    # address the platform itself appended; 1 = Azure Front Door (or one other proxy) in front of the app.
+    trusted_proxy_hops: int = Field(0, alias="SSPR_TRUSTED_PROXY_HOPS", ge=0, le=MAX_TRUSTED_HOPS)
 
     # Pages and browsers.
     public_base_url: str = Field(alias="SSPR_PUBLIC_BASE_URL")
@@ -159,6 +177,25 @@ class Settings(BaseSettings):
                 raise ValueError("a wildcard origin is refused: list the pages' exact origins, comma-separated")
             _require_https_unless_loopback(origin)
         return origins
+
+    @field_validator("client_app_ids", mode="before")
+    @classmethod
+    def _split_client_app_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(i.strip() for i in value.split(",") if i.strip())
+        return value
+
+    @field_validator("client_app_ids")
+    @classmethod
+    def _client_app_ids(cls, ids: tuple[str, ...]) -> tuple[str, ...]:
+        for app_id in ids:
+            if not is_guid(app_id):
+                raise ValueError(f"must be application (client) ids (GUIDs), comma-separated; {app_id!r} is not one"
+                                 " (a wildcard is refused)")
+            if app_id.lower() in PUBLIC_CLIENT_APP_IDS:
+                raise ValueError(f"{app_id} is {PUBLIC_CLIENT_APP_IDS[app_id.lower()]}, which anyone in the tenant"
+                                 " can use: list only this deployment's own client apps")
+        return tuple(i.lower() for i in ids)
 
     @field_validator("maintenance_schedule", "scope_sync_schedule", "compliance_schedule")
     @classmethod
@@ -253,6 +290,11 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @cached_property
+    def allowed_client_app_ids(self) -> frozenset[str]:
+        """Lower-case app ids whose user tokens are accepted: SSPR_ALLOWED_CLIENT_APP_IDS, else the pages app."""
+        return frozenset(self.client_app_ids or (str(self.pages_client_id).lower(),))
 
     @cached_property
     def issuer(self) -> str:

@@ -84,10 +84,11 @@ class HttpFrontend:
         if not self._keys.allows(route.auth_level, _presented_key(request)):
             return web.Response(status=401)
         body = await request.read()
+        headers = {name: ", ".join(request.headers.getall(name)) for name in request.headers.keys()}
         http_request = func.HttpRequest(
             request.method,
             str(request.url),
-            headers={name: ", ".join(request.headers.getall(name)) for name in request.headers.keys()},
+            headers=with_forwarded_peer(headers, request),
             params={name: ",".join(request.query.getall(name)) for name in request.query.keys()},
             route_params=route_params,
             body=body,
@@ -142,6 +143,21 @@ class HttpFrontend:
             task.add_done_callback(self._background.discard)
             return web.Response(status=202)
         return web.Response(status=404)
+
+
+def with_forwarded_peer(headers: dict[str, str], request: web.Request) -> dict[str, str]:
+    """The headers with the connection's peer appended to X-Forwarded-For as `ip:port`, as Azure's front end does.
+
+    The Python worker has no peer address of its own: in Azure the function sees the client only through the
+    entry App Service appends (anything left of it is the caller's own text), so the local host writes it too."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    if not peer:
+        return headers
+    host, port = str(peer[0]), int(peer[1])
+    entry = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    name = next((n for n in headers if n.lower() == "x-forwarded-for"), "X-Forwarded-For")
+    supplied = headers.get(name, "").strip()
+    return {**headers, name: f"{supplied}, {entry}" if supplied else entry}
 
 
 def _presented_key(request: web.Request) -> str | None:

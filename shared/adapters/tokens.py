@@ -2,8 +2,9 @@
 
 Checks, in order: RS256 with a `kid` the tenant publishes (an unknown `kid` triggers one JWKS refresh, rate
 limited so forged kids cannot turn us into a JWKS fetch loop), signature, issuer, audience, tenant, expiry and
-not-before with 60 s leeway measured by the injected clock, and an `oid`. Any failure is `Unauthenticated` with
-the reason in the log message only. Keys are refreshed every 6 hours; when a refresh fails the cached keys keep
+not-before with 60 s leeway measured by the injected clock, the type of every claim we read (`TokenClaims`: a
+string `exp` or a list for `oid` is refused, not tripped over), and an `oid` that is a GUID. Any failure is
+`Unauthenticated` with the reason in the log message only. Keys are refreshed every 6 hours; when a refresh fails the cached keys keep
 serving (a discovery outage must not fail every sign-in), and no keys at all is `IdentityUnavailable` (503).
 """
 
@@ -20,8 +21,10 @@ from typing import Any
 import httpx
 import jwt
 from jwt import PyJWK
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.domain.access import Principal
+from shared.domain.ids import GUID_PATTERN
 from shared.errors import IdentityUnavailable, Unauthenticated
 
 LEEWAY_SECONDS = 60
@@ -31,6 +34,32 @@ VERIFIED_CACHE_SIZE = 4096
 FIRST_FETCH_RETRY_SECONDS = 2
 
 log = logging.getLogger("sspr.tokens")
+
+
+class TokenClaims(BaseModel):
+    """The claims we read, with the types Entra issues them in; a signed token with any other type is refused.
+
+    Strict: no string is read as a number, no number as a string, no boolean as a time; times are finite. Claims
+    we do not read may be anything."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="allow", frozen=True)
+
+    exp: float
+    nbf: float
+    iat: float | None = None
+    iss: str
+    aud: str | list[str]
+    tid: str
+    oid: str = Field(pattern=GUID_PATTERN)
+    azp: str | None = None
+    appid: str | None = None
+    scp: str | None = None
+    roles: list[str] | None = None
+    ver: str | None = None
+    idtyp: str | None = None
+    preferred_username: str | None = None
+    upn: str | None = None
+    name: str | None = None
 
 
 class TokenValidator:
@@ -102,12 +131,17 @@ class TokenValidator:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"token rejected: {type(exc).__name__}") from None
-        self._check_times(claims)
-        if str(claims["tid"]).lower() != self._tenant_id:
-            raise Unauthenticated("token from another tenant")
         if not claims.get("oid"):
             # `sub` is pairwise per app, not the directory object id: without `oid` nobody is identified.
             raise Unauthenticated("token without oid")
+        try:
+            TokenClaims.model_validate(claims)
+        except ValidationError as exc:
+            wrong = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors(include_url=False) if e["loc"]}))
+            raise Unauthenticated(f"token claims of the wrong type: {wrong}") from None
+        self._check_times(claims)
+        if claims["tid"].lower() != self._tenant_id:
+            raise Unauthenticated("token from another tenant")
         return claims
 
     async def principal(self, token: str) -> Principal:

@@ -167,6 +167,16 @@ def test_request_and_response_are_mapped_faithfully(host: tuple[FunctionHost, Qu
     uuid.UUID(echoed["invocation_id"])
 
 
+def test_the_peer_is_appended_to_x_forwarded_for_as_azures_front_end_appends_it(http: httpx.Client) -> None:
+    alone = http.post("/api/echo", content=b"{}").json()["headers"]["x-forwarded-for"]
+    host, _, port = alone.rpartition(":")
+    assert host == "127.0.0.1" and port.isdigit(), alone
+    chained = http.post("/api/echo", content=b"{}", headers={"X-Forwarded-For": "192.0.2.66, 10.0.0.1"})
+    supplied, _, appended = chained.json()["headers"]["x-forwarded-for"].rpartition(", ")
+    assert supplied == "192.0.2.66, 10.0.0.1"  # what the caller sent stays, on the left
+    assert appended.startswith("127.0.0.1:"), appended
+
+
 def test_function_exception_is_a_bare_500_and_the_traceback_is_logged(host: tuple[FunctionHost, Queues],
                                                                      http: httpx.Client) -> None:
     response = http.get("/api/boom")

@@ -1,17 +1,36 @@
 """Who may call what, and what bad input gets, across the admin, registration and reset APIs (security.md C5,
-D1, D2, D5, D6, E1), through the session's host."""
+D1, D2, D5, D6, D8, D9, E1, G6), through the session's host."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from devtools.stack import FUNCTION_KEY, PAGES_APP_ID, SERVICE_APP_ID, FunctionHost, GraphEmulator
+from devtools.azurite import Azurite
+from devtools.processes import REPO_ROOT
+from devtools.stack import (
+    FUNCTION_KEY,
+    PAGES_APP_ID,
+    SERVICE_APP_ID,
+    FunctionHost,
+    GraphEmulator,
+    app_settings,
+    start_function_host,
+)
 from shared.adapters.proof_of_work import solve
-from tests.integration.tokens import app_token, bearer, crafted_token, user_token
+from tests.integration.tokens import (
+    AUTH_EVENTS_APP_ID,
+    AUTH_EVENTS_SECRET,
+    app_token,
+    bearer,
+    crafted_token,
+    user_token,
+)
 
 CASEY = "casey@contoso.example"
 OTHER_APP_ID = "c0ffee00-5e1f-4ea5-b0a7-0000000000a3"
@@ -138,3 +157,147 @@ def start(client: httpx.Client, username: str, ip: str | None = None) -> httpx.R
     challenge = client.get("/reset/pow").json()
     headers = {"X-Forwarded-For": ip or f"198.51.100.{uuid.uuid4().int % 250 + 1}"}
     return client.post("/reset/flows", json={"username": username, "altcha": solve(challenge)}, headers=headers)
+
+
+ADMIN = "admin@contoso.example"
+SMS_PER_IP_BUDGET = 20  # shared/domain/throttling.py SEND_BUDGETS
+
+
+def test_D8_admin_routes_refuse_an_administrators_token_requested_by_another_client_app(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    admin = httpx.get(f"{graph_emulator.base_url}/_emulator/users/{ADMIN}", timeout=10).json()
+    claims = {"aud": SERVICE_APP_ID, "oid": admin["id"], "sub": admin["id"], "scp": "access_as_user",
+              "roles": ["SSPR.Admin"], "preferred_username": ADMIN}
+    pages = crafted_token(graph_emulator, {**claims, "azp": PAGES_APP_ID})
+    other_app_v2 = crafted_token(graph_emulator, {**claims, "azp": OTHER_APP_ID})
+    other_app_v1 = crafted_token(graph_emulator, {**claims, "appid": OTHER_APP_ID, "ver": "1.0"})
+    no_app = crafted_token(graph_emulator, claims)
+    with api(service_host) as client:
+        policy = client.get("/manage/policy", headers=bearer(pages))
+        assert policy.status_code == 200, policy.text
+        for token in (other_app_v2, other_app_v1, no_app):
+            for method, path in (("GET", "/manage/policy"), ("GET", "/manage/audit"), ("GET", "/manage/enablement"),
+                                 ("GET", "/manage/tenant/eligibility"), ("GET", "/manage/compliance/runs")):
+                refused = client.request(method, path, headers=bearer(token))
+                assert refused.status_code == 403, (path, refused.text)
+                assert refused.json()["type"] == "urn:sspr:problem:forbidden"
+            write = client.put("/manage/policy", json=policy.json()["policy"] if "policy" in policy.json()
+                               else policy.json(), headers={**bearer(token), "If-Match": policy.headers["ETag"]})
+            assert write.status_code == 403, write.text
+        assert client.get("/manage/policy", headers=bearer(pages)).headers["ETag"] == policy.headers["ETag"]
+
+
+HOSTILE_BODIES = {
+    "5000-nested-arrays": "[" * 5000 + "]" * 5000,
+    "unterminated-nesting": "[" * 5000,
+    "5000-digit-number": '{"username": ' + "1" * 5000 + "}",
+    "33-nested-objects": '{"a":' * 33 + "1" + "}" * 33,
+    "nan": '{"username": NaN}',
+}
+BODY_ROUTES = [
+    ("POST", "/reset/flows", "anonymous"), ("POST", "/reset/flows/x/proofs", "anonymous"),
+    ("POST", "/reset/flows/x/proofs/email/code", "anonymous"), ("POST", "/reset/flows/x/questions", "anonymous"),
+    ("POST", "/reset/flows/x/password/check", "anonymous"), ("POST", "/reset/flows/x/password", "anonymous"),
+    ("PUT", "/manage/policy", "admin"), ("POST", "/manage/enablement", "admin"),
+    ("POST", "/manage/compliance/runs", "admin"), ("PUT", "/manage/password-expiration", "admin"),
+    ("PUT", "/manage/users/c0ffee00-5e1f-4ea5-b0a7-000000001001/password-never-expires", "admin"),
+    ("POST", "/me/security-info/email", "user"), ("POST", "/me/security-info/mobilePhone", "user"),
+    ("POST", "/me/security-info/officePhone", "user"), ("POST", "/me/security-info/challenges/x/verify", "user"),
+    ("POST", "/me/security-info/authenticatorApp/verify", "user"), ("PUT", "/me/security-info/securityQuestions", "user"),
+    ("POST", "/hooks/token-issuance-start", "events"), ("POST", "/hooks/signin-events", "key"),
+]
+
+
+@pytest.mark.parametrize("body", list(HOSTILE_BODIES.values()), ids=list(HOSTILE_BODIES))
+def test_D9_hostile_json_is_a_400_problem_on_every_route_that_reads_a_body(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, body: str) -> None:
+    credentials = {
+        "anonymous": {}, "key": {"x-functions-key": FUNCTION_KEY},
+        "admin": {**bearer(user_token(graph_emulator, ADMIN)), "If-Match": '"any"'},
+        "user": bearer(user_token(graph_emulator, CASEY)),
+        "events": bearer(app_token(graph_emulator, AUTH_EVENTS_APP_ID, AUTH_EVENTS_SECRET)),
+    }
+    with api(service_host) as client:
+        for method, path, caller in BODY_ROUTES:
+            answer = client.request(method, path, content=body, headers={
+                "Content-Type": "application/json", "X-Flow-Secret": "x", **credentials[caller]})
+            assert answer.status_code == 400, (path, answer.status_code, answer.text[:300])
+            expected = "application/json" if caller == "events" else "application/problem+json"
+            assert answer.headers["content-type"].startswith(expected), (path, answer.headers)
+            assert answer.json()["errors"][0]["field"] == "body", (path, answer.text[:300])
+
+
+def test_G6_the_client_is_the_entry_the_trusted_proxy_wrote_never_the_first_client_supplied_hop(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    # The test host trusts one proxy (the test itself): the client address is the entry left of the host's own.
+    ip = f"192.0.2.{uuid.uuid4().int % 250 + 1}"
+    with api(service_host) as client:
+        forged_then_real = started_flow(client, {"X-Forwarded-For": f"203.0.113.66, {ip}"})
+        mapped = started_flow(client, {"X-Forwarded-For": f"::ffff:{ip}"})
+        bracketed = started_flow(client, {"X-Forwarded-For": f"[::ffff:{ip}]:51000"})
+        reader = bearer(user_token(graph_emulator, "reader@contoso.example"))
+        assert audited_client_ip(client, reader, forged_then_real) == ip
+        assert audited_client_ip(client, reader, mapped) == ip  # ::ffff:a.b.c.d counts as a.b.c.d
+        assert audited_client_ip(client, reader, bracketed) == ip
+
+
+def test_G6_an_ipv4_mapped_address_shares_the_per_ip_budget_of_its_ipv4_address(service_host: FunctionHost) -> None:
+    ip = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    spellings = [ip, f"::ffff:{ip}", f"[::ffff:{ip}]:443", f"::FFFF:{ip}"]
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with api(service_host) as client:
+        flow = started(client, {"X-Forwarded-For": ip}).json()
+        answers = [client.post(f"/reset/flows/{flow['flowId']}/proofs",
+                               json={"method": "mobilePhone", "contact": "+46701234567"},
+                               headers={"X-Flow-Secret": flow["flowSecret"], "X-Forwarded-For": spellings[i % 4]})
+                   for i in range(SMS_PER_IP_BUDGET + 1)]
+    if datetime.now(UTC).replace(minute=0, second=0, microsecond=0) != hour:
+        pytest.skip("the budget's hour window turned during the test: its count restarted")
+    statuses = [a.status_code for a in answers]
+    # One budget for every spelling of the address: it runs out exactly as it does for one spelling.
+    assert statuses == [202] * SMS_PER_IP_BUDGET + [429], statuses
+
+
+@pytest.fixture(scope="module")
+def peer_host(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[FunctionHost]:
+    """The service as deployed without Front Door: no proxy trusted, the client is the peer the host appends."""
+    host = start_function_host(REPO_ROOT, app_settings(azurite, graph_emulator, SSPR_TRUSTED_PROXY_HOPS="0"))
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+def test_G6_with_no_trusted_proxy_a_client_supplied_forwarded_for_is_ignored_and_the_peer_counts(
+        peer_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    with api(peer_host) as client:
+        forged = started_flow(client, {"X-Forwarded-For": "198.51.100.99"})
+        forged_chain = started_flow(client, {"X-Forwarded-For": "198.51.100.98, 203.0.113.1:443"})
+        without_header = started_flow(client, {})
+        reader = bearer(user_token(graph_emulator, "reader@contoso.example"))
+        for flow_id in (forged, forged_chain, without_header):
+            assert audited_client_ip(client, reader, flow_id) == "127.0.0.1"
+
+
+def started(client: httpx.Client, headers: dict[str, str]) -> httpx.Response:
+    challenge = client.get("/reset/pow").json()
+    return client.post("/reset/flows", json={"username": f"nobody-{uuid.uuid4().hex[:8]}@contoso.example",
+                                             "altcha": solve(challenge)}, headers=headers)
+
+
+def started_flow(client: httpx.Client, headers: dict[str, str]) -> str:
+    answer = started(client, headers)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["flowId"])
+
+
+def audited_client_ip(client: httpx.Client, reader: dict[str, str], flow_id: str) -> str | None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        events = client.get("/manage/audit", headers=reader, params={
+            "activity": "Self-service password reset flow activity progress"}).json()["value"]
+        mine = [e for e in events if e.get("flowId") == flow_id]
+        if mine:
+            return mine[0].get("clientIp")
+        time.sleep(0.2)
+    raise AssertionError(f"no audit event of flow {flow_id}")

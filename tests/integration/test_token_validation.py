@@ -1,5 +1,6 @@
 """Entra access tokens are checked the way D1 says: signature by a published key, issuer, audience, tenant,
-expiry and not-before; an unknown key id makes one JWKS refresh, never a loop."""
+expiry and not-before; an unknown key id makes one JWKS refresh, never a loop; claims of the wrong type are a 401,
+never a crash (D9)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, GraphEmulator
+from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, FunctionHost, GraphEmulator
 from shared.adapters.tokens import UNKNOWN_KID_REFRESH_INTERVAL_SECONDS, TokenValidator
 from shared.errors import IdentityUnavailable, Unauthenticated
 from tests.integration.tokens import (
@@ -17,6 +18,7 @@ from tests.integration.tokens import (
     AUTH_EVENTS_SECRET,
     PAGES_APP_ID,
     app_token,
+    bearer,
     crafted_token,
     user_token,
 )
@@ -266,3 +268,44 @@ async def test_a_token_seen_before_is_not_rechecked_but_still_expires(validator:
     clock.now += 600 + 61
     with pytest.raises(Unauthenticated):
         await v.validate(token)
+
+
+ODD_CLAIMS = {
+    "exp-a-string": {"exp": "9999999999"},
+    "exp-a-word": {"exp": "soon"},
+    "exp-a-boolean": {"exp": True},
+    "exp-past-a-float": {"exp": 10**400},
+    "nbf-an-object": {"nbf": {}},
+    "nbf-a-list": {"nbf": [0]},
+    "iat-a-string": {"iat": "now"},
+    "oid-a-list": {"oid": ["c0ffee00-5e1f-4ea5-b0a7-000000001001"]},
+    "oid-not-a-guid": {"oid": "../users/admin@contoso.example"},
+    "oid-a-number": {"oid": 1001},
+    "tid-a-list": {"tid": [DEMO_TENANT_ID]},
+    "roles-a-string": {"roles": "SSPR.Admin"},
+    "roles-with-an-object": {"roles": ["SSPR.Admin", {"x": 1}]},
+    "scp-a-list": {"scp": ["access_as_user"]},
+    "azp-a-number": {"azp": 7},
+    "upn-an-object": {"preferred_username": {"a": "b"}},
+}
+
+
+@pytest.mark.parametrize("change", list(ODD_CLAIMS.values()), ids=list(ODD_CLAIMS))
+async def test_D9_a_signed_token_whose_claims_have_the_wrong_types_is_unauthenticated(
+        validator: tuple[TokenValidator, Clock], graph_emulator: GraphEmulator, change: dict[str, object]) -> None:
+    v, _ = validator
+    with pytest.raises(Unauthenticated):
+        await v.validate(crafted_token(graph_emulator, {**ADMIN_CLAIMS, **change}))
+
+
+def test_D9_every_route_answers_401_to_a_signed_token_with_odd_claim_types(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    with httpx.Client(base_url=f"{service_host.base_url}/api", timeout=30) as client:
+        assert client.get("/manage/policy", headers=bearer(crafted_token(graph_emulator, ADMIN_CLAIMS))).status_code \
+            == 200
+        for name, change in ODD_CLAIMS.items():
+            token = crafted_token(graph_emulator, {**ADMIN_CLAIMS, **change})
+            for path in ("/manage/policy", "/me/security-info"):
+                answer = client.get(path, headers=bearer(token))
+                assert answer.status_code == 401, (name, path, answer.status_code, answer.text)
+                assert answer.headers["content-type"].startswith("application/problem+json")
