@@ -33,7 +33,7 @@ def load_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise _invalid("is not valid JSON (UTF-8)") from None
+        raise _invalid("is not valid JSON") from None
     depth_problem = _nesting_problem(text)
     if depth_problem:
         raise _invalid(depth_problem)
@@ -43,7 +43,7 @@ def load_json(body: bytes) -> Any:
     except _Refused as exc:
         raise _invalid(str(exc)) from None
     except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
-        raise _invalid("is not valid JSON (UTF-8)") from None
+        raise _invalid("is not valid JSON") from None
 
 
 def _invalid(message: str) -> InvalidRequest:
@@ -60,7 +60,7 @@ def _nesting_problem(text: str) -> str | None:
             return None
         brackets, removed = _INNERMOST.subn(b"", brackets)
         if not removed:
-            return "is not valid JSON (UTF-8)"  # brackets that never close, or close the wrong kind
+            return "is not valid JSON"  # brackets that never close, or close the wrong kind
     return f"is nested deeper than {MAX_DEPTH} arrays and objects" if brackets else None
 
 
