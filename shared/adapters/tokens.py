@@ -4,8 +4,9 @@ Checks, in order: RS256 with a `kid` the tenant publishes (an unknown `kid` trig
 limited so forged kids cannot turn us into a JWKS fetch loop), signature, issuer, audience, tenant, expiry and
 not-before with 60 s leeway measured by the injected clock, the type of every claim we read (`TokenClaims`: a
 string `exp` or a list for `oid` is refused, not tripped over), and an `oid` that is a GUID. Any failure is
-`Unauthenticated` with the reason in the log message only. Keys are refreshed every 6 hours; when a refresh fails the cached keys keep
-serving (a discovery outage must not fail every sign-in), and no keys at all is `IdentityUnavailable` (503).
+`Unauthenticated` with the reason in the log message only. Keys are refreshed every 6 hours; when a refresh fails
+the cached keys keep serving (a discovery outage must not fail every sign-in), and no keys at all is
+`IdentityUnavailable` (503).
 """
 
 from __future__ import annotations
