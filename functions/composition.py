@@ -138,6 +138,13 @@ def signin_hook() -> SignInHook:
     return _signin_hook
 
 
+async def authenticate_calling_app(token: str, app_id: str) -> None:
+    """A valid access token for this API, requested by app `app_id` (D3); Unauthenticated otherwise."""
+    from shared.adapters.tokens import require_calling_app
+
+    require_calling_app(await tokens().validate(token), app_id)
+
+
 def signin_events() -> SignInEventIntake:
     return SignInEventIntake(MessageQueues(storage()))
 
@@ -326,3 +333,10 @@ def health() -> HealthProbe:
     if _health is None:
         _health = HealthProbe(storage(), graph())
     return _health
+
+
+def load_common_passwords() -> None:
+    """Read and index the banned-password list now (~30 ms), so a user's first keystroke does not pay it."""
+    from shared.adapters.common_passwords import common_passwords
+
+    common_passwords()
