@@ -98,7 +98,7 @@ def password_expiration() -> PasswordExpirationService:
 
 def policy() -> PolicyService:
     # The policy is the source of truth of the scope: saving a scope change starts an enablement run.
-    return PolicyService(PolicyStore(storage()), AuditStore(storage()), utc_now, enablement())
+    return PolicyService(PolicyStore(storage()), AuditStore(storage()), utc_now, enablement(), cache=policy_cache())
 
 
 _policy_cache: PolicyCache | None = None
@@ -136,6 +136,13 @@ def signin_hook() -> SignInHook:
         _signin_hook = SignInHook(SecurityInfoStore(storage()), EnablementStore(storage()), policy_cache(),
                                   settings.page_url("register"), utc_now)
     return _signin_hook
+
+
+async def authenticate_calling_app(token: str, app_id: str) -> None:
+    """A valid access token for this API, requested by app `app_id` (D3); Unauthenticated otherwise."""
+    from shared.adapters.tokens import require_calling_app
+
+    require_calling_app(await tokens().validate(token), app_id)
 
 
 def signin_events() -> SignInEventIntake:
@@ -249,12 +256,14 @@ def notifications() -> NotificationService:
     from shared.adapters.challenge_store import ChallengeStore
     from shared.adapters.mail import MailLedger, MailSender
     from shared.adapters.reset_store import ResetFlowStore
-    from shared.services.notifications import NotificationService
+    from shared.services.notifications import CodeDelivery, NotificationService, ReminderMails, ResetNotices
 
+    mail, ledger = MailSender(graph(), settings.mail_sender), MailLedger(storage())
     return NotificationService(
-        ChallengeStore(storage()), MailSender(graph(), settings.mail_sender), phone(), graph(),
-        MailLedger(storage()), policy_cache(), code_key(), settings.page_url("register"), utc_now,
-        reset_challenges=ResetFlowStore(storage()).challenges, security_info=SecurityInfoStore(storage()),
+        CodeDelivery(ChallengeStore(storage()), mail, phone(), graph(), policy_cache(), code_key(), utc_now,
+                     reset_challenges=ResetFlowStore(storage()).challenges),
+        ResetNotices(mail, graph(), ledger, policy_cache(), utc_now, security_info=SecurityInfoStore(storage())),
+        ReminderMails(mail, graph(), ledger, settings.page_url("register"), utc_now),
     )
 
 
@@ -324,3 +333,10 @@ def health() -> HealthProbe:
     if _health is None:
         _health = HealthProbe(storage(), graph())
     return _health
+
+
+def load_common_passwords() -> None:
+    """Read and index the banned-password list now (~30 ms), so a user's first keystroke does not pay it."""
+    from shared.adapters.common_passwords import common_passwords
+
+    common_passwords()

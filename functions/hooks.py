@@ -21,7 +21,6 @@ from functions.api import bearer_token, field_errors
 from functions.json_body import load_json
 from functions.openapi_spec import Operation
 from functions.responses import json_response
-from shared.adapters.tokens import require_calling_app
 from shared.domain.ids import GUID_PATTERN
 from shared.domain.signin import MAX_RESPONSE_BYTES, token_issuance_start_response
 from shared.errors import FieldError, InvalidRequest, PayloadTooLarge, SsprError, Unauthenticated
@@ -138,8 +137,7 @@ async def _answer(req: func.HttpRequest) -> func.HttpResponse:
 
 
 async def _authenticate_authentication_events(req: func.HttpRequest) -> None:
-    claims = await composition.tokens().validate(bearer_token(req))
-    require_calling_app(claims, AUTHENTICATION_EVENTS_APP_ID)
+    await composition.authenticate_calling_app(bearer_token(req), AUTHENTICATION_EVENTS_APP_ID)
 
 
 def _declared_length(req: func.HttpRequest) -> int | None:

@@ -1,4 +1,5 @@
-"""Queue trigger `sspr-notifications`: verification codes and registration reminders (ids only, idempotent).
+"""Queue trigger `sspr-notifications`: verification codes, password reset notices and registration reminders
+(ids only, idempotent).
 
 An invalid message raises before any side effect, so after the host's retries it rests in the poison queue.
 """

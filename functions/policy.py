@@ -52,7 +52,6 @@ async def replace_policy(req: func.HttpRequest) -> func.HttpResponse:
     expected = api.if_match(req)
     new = api.parse_json(req, Policy)
     saved = await composition.policy().update_policy(new, expected, principal.actor(), api.client_ip(req))
-    composition.policy_cache().invalidate()  # this process applies it at once; others within the cache's 30 s
     headers = {"ETag": saved.etag}
     if saved.run is not None:
         headers["Location"] = f"/api/manage/enablement/{saved.run.id}"

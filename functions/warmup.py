@@ -21,7 +21,4 @@ async def warmup(warmup_context: WarmUpContext) -> None:
         await composition.storage().ping()
     except Exception:  # noqa: BLE001 - warm-up is best effort; /api/health reports the failure
         logging.getLogger("sspr").warning("warm-up: storage not reachable yet")
-    # The reset's banned-password list (~30 ms to read and index): paid here, not by a user's first keystroke.
-    from shared.adapters.common_passwords import common_passwords
-
-    common_passwords()
+    composition.load_common_passwords()  # the reset's banned-password list, paid here and not by a user

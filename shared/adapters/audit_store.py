@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from azure.core.exceptions import AzureError
-
 from shared.adapters.storage import StorageClients
+from shared.adapters.storage_errors import storage_errors
 from shared.domain.audit import Activity, Actor, AuditEvent, AuditService, Outcome
-from shared.errors import FieldError, InvalidRequest, StorageUnavailable
+from shared.errors import FieldError, InvalidRequest
 
 TABLE = "Audit"
 MAX_MILLIS = 10**13  # past year 2286
@@ -87,10 +86,8 @@ class AuditStore:
 
     async def write(self, event: AuditEvent) -> None:
         table = await self._storage.table_ready(TABLE)
-        try:
+        with storage_errors("audit write"):
             await table.create_entity(_to_entity(event))
-        except AzureError as exc:
-            raise StorageUnavailable(f"audit write failed: {type(exc).__name__}") from None
 
     async def query(self, query: AuditQuery, page_size: int, continuation: str | None = None) -> AuditPage:
         """Events newest first between start and end (inclusive), `page_size` at most, resumable."""
@@ -105,7 +102,7 @@ class AuditStore:
         events: list[AuditEvent] = []
         high = after_row or _row_key(query.end + timedelta(milliseconds=1), "")
         low = _row_key(query.start, "~")
-        try:
+        with storage_errors("audit query"):
             while day >= query.start.date():
                 clauses = ["PartitionKey eq @pk", "RowKey gt @high" if after_row else "RowKey ge @high", "RowKey le @low"]
                 params: dict[str, Any] = {"pk": day.strftime("%Y%m%d"), "high": high, "low": low}
@@ -123,8 +120,6 @@ class AuditStore:
                 day -= timedelta(days=1)
                 after_row = None
                 high = _row_key(query.end + timedelta(milliseconds=1), "")
-        except AzureError as exc:
-            raise StorageUnavailable(f"audit query failed: {type(exc).__name__}") from None
         return AuditPage(events, None)
 
 

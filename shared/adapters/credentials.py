@@ -16,7 +16,7 @@ from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 
-from shared.config import GraphCredentialKind, Settings, is_loopback_url
+from shared.config import ConfigurationError, GraphCredentialKind, Settings, is_loopback_url
 
 # Ask for a new token this long before the old one expires.
 REFRESH_MARGIN_SECONDS = 300
@@ -76,15 +76,19 @@ def graph_credential(settings: Settings) -> AsyncTokenCredential:
     client_id = str(settings.api_client_id)
     tenant_id = str(settings.tenant_id)
     if settings.graph_uses_local_authority:
-        assert settings.graph_client_secret is not None  # config guarantees it
-        return LocalAuthorityCredential(settings.authority_host, tenant_id, client_id, settings.graph_client_secret)
+        return LocalAuthorityCredential(settings.authority_host, tenant_id, client_id, _client_secret(settings))
     if settings.graph_credential is GraphCredentialKind.CLIENT_SECRET:
         from azure.identity.aio import ClientSecretCredential
 
-        assert settings.graph_client_secret is not None  # config guarantees it
-        return ClientSecretCredential(
-            tenant_id, client_id, settings.graph_client_secret, authority=settings.authority_host
-        )
+        return ClientSecretCredential(tenant_id, client_id, _client_secret(settings), authority=settings.authority_host)
     from azure.identity.aio import ManagedIdentityCredential
 
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+
+
+def _client_secret(settings: Settings) -> str:
+    """The Graph client secret; load_settings refuses these settings without one, so its absence is a broken
+    Settings object built some other way, reported by setting name rather than as a failed sign-in later."""
+    if settings.graph_client_secret is None:
+        raise ConfigurationError(["SSPR_GRAPH_CLIENT_SECRET must be set for the configured Graph credential"])
+    return settings.graph_client_secret

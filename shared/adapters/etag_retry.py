@@ -16,11 +16,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
-from shared.errors import StorageUnavailable, WriteContention
+from shared.adapters.storage_errors import storage_errors
+from shared.errors import WriteContention
 
 log = logging.getLogger("sspr.storage")
 
@@ -70,30 +71,28 @@ async def retry_lost_races(attempt: Callable[[], Awaitable[T]], what: str,
 async def write_if_unchanged(table: TableClient, entity: dict[str, object], etag: str | None, what: str) -> str:
     """Create `entity` (etag None: it was not there when read) or replace it if still at `etag`; its new ETag.
     `LostRace` when another writer got there first, `StorageUnavailable` when storage fails."""
-    try:
-        if etag is None:
-            result = await table.create_entity(entity)
-        else:
-            result = await table.update_entity(entity, **replace_if_unchanged(etag))
-    except ResourceExistsError:
-        raise LostRace from None
-    except HttpResponseError as exc:
-        if is_conflict(exc):
+    with storage_errors(f"{what} write"):
+        try:
+            if etag is None:
+                result = await table.create_entity(entity)
+            else:
+                result = await table.update_entity(entity, **replace_if_unchanged(etag))
+        except ResourceExistsError:
             raise LostRace from None
-        raise StorageUnavailable(f"{what} write failed: {exc.status_code}") from None
-    except AzureError as exc:
-        raise StorageUnavailable(f"{what} write failed: {type(exc).__name__}") from None
+        except HttpResponseError as exc:
+            if is_conflict(exc):
+                raise LostRace from None
+            raise
     return str(result.get("etag", ""))
 
 
 async def submit_if_unchanged(table: TableClient, operations: list[Any], what: str) -> None:
     """One single-partition transaction whose conditional operations must all still hold; `LostRace` if one no
     longer does (the whole transaction is then not applied), `StorageUnavailable` when storage fails."""
-    try:
-        await table.submit_transaction(operations)
-    except TableTransactionError as exc:
-        if is_conflict(exc):
-            raise LostRace(f"{what} changed meanwhile") from None
-        raise StorageUnavailable(f"{what} transaction failed: {type(exc).__name__}") from None
-    except AzureError as exc:
-        raise StorageUnavailable(f"{what} transaction failed: {type(exc).__name__}") from None
+    with storage_errors(f"{what} transaction"):
+        try:
+            await table.submit_transaction(operations)
+        except TableTransactionError as exc:
+            if is_conflict(exc):
+                raise LostRace(f"{what} changed meanwhile") from None
+            raise

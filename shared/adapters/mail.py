@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
-    AzureError,
     HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
@@ -21,8 +20,8 @@ from azure.data.tables import TableEntity, UpdateMode
 from shared import i18n
 from shared.adapters.graph import GraphGateway
 from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage_errors import storage_errors
 from shared.domain.codes import mask_contact
-from shared.errors import StorageUnavailable
 
 log = logging.getLogger("sspr.mail")
 
@@ -65,56 +64,49 @@ class MailLedger:
         """This worker's claim (the row's ETag) to send the message's mail; None if it was sent or is being sent."""
         table = await self._storage.table_ready(self.TABLE)
         entity = {"PartitionKey": message_id, "RowKey": "mail", "state": "sending", "at": now}
-        try:
-            return str((await table.create_entity(entity))["etag"])
-        except ResourceExistsError:
-            pass
-        except AzureError as exc:
-            raise StorageUnavailable(f"ledger write failed: {type(exc).__name__}") from None
-        try:
-            current = await table.get_entity(message_id, "mail")
-            if current.get("state") == "sent" or now - current["at"] < lease:
-                return None
-            taken = await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
-                                              match_condition=MatchConditions.IfNotModified)
-            return str(taken["etag"])
-        except HttpResponseError as exc:
-            if exc.status_code in (404, 412):
-                return None  # another worker took it over or released it: let the queue's retry decide
-            raise StorageUnavailable(f"ledger write failed: {exc.status_code}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"ledger write failed: {type(exc).__name__}") from None
+        with storage_errors("ledger write"):
+            try:
+                return str((await table.create_entity(entity))["etag"])
+            except ResourceExistsError:
+                pass
+            try:
+                current = await table.get_entity(message_id, "mail")
+                if current.get("state") == "sent" or now - current["at"] < lease:
+                    return None
+                taken = await table.update_entity(entity, mode=UpdateMode.REPLACE, etag=current.metadata["etag"],
+                                                  match_condition=MatchConditions.IfNotModified)
+                return str(taken["etag"])
+            except HttpResponseError as exc:
+                if exc.status_code in (404, 412):
+                    return None  # another worker took it over or released it: let the queue's retry decide
+                raise
 
     async def mark_sent(self, message_id: str, now: datetime) -> None:
         """The mail went out: no copy of the message sends it again (whoever holds the claim now)."""
         table = await self._storage.table_ready(self.TABLE)
-        try:
+        with storage_errors("ledger write"):
             await table.upsert_entity({"PartitionKey": message_id, "RowKey": "mail", "state": "sent", "at": now},
                                       mode=UpdateMode.REPLACE)
-        except AzureError as exc:
-            raise StorageUnavailable(f"ledger write failed: {type(exc).__name__}") from None
 
     async def release(self, message_id: str, claim: str) -> None:
         """The send failed: give up this worker's `claim`, so the queue's retry may claim the message again. A claim
         another worker has taken over since (another ETag) is left alone."""
         table = await self._storage.table_ready(self.TABLE)
-        try:
-            await table.delete_entity(message_id, "mail", etag=claim, match_condition=MatchConditions.IfNotModified)
-        except (ResourceModifiedError, ResourceNotFoundError):
-            log.info("ledger claim of %s was taken over or removed meanwhile: left as it is", message_id)
-        except AzureError as exc:
-            raise StorageUnavailable(f"ledger release failed: {type(exc).__name__}") from None
+        with storage_errors("ledger release"):
+            try:
+                await table.delete_entity(message_id, "mail", etag=claim,
+                                          match_condition=MatchConditions.IfNotModified)
+            except (ResourceModifiedError, ResourceNotFoundError):
+                log.info("ledger claim of %s was taken over or removed meanwhile: left as it is", message_id)
 
     async def purge_expired(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` ledger rows last written before `cutoff` (under the ETag read); the count deleted."""
         table = await self._storage.table_ready(self.TABLE)
         old: list[TableEntity] = []
-        try:
+        with storage_errors("ledger purge read"):
             async for row in table.query_entities("at lt @cutoff", parameters={"cutoff": cutoff},
                                                   select=["PartitionKey", "RowKey"], results_per_page=1000):
                 old.append(row)
                 if len(old) >= limit:
                     break
-        except AzureError as exc:
-            raise StorageUnavailable(f"ledger purge read failed: {type(exc).__name__}") from None
         return await delete_rows(table, old)

@@ -9,20 +9,20 @@ is an insert, which Table Storage refuses for the second of two concurrent first
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 from pydantic import ValidationError
 
 from shared.adapters.storage import StorageClients
+from shared.adapters.storage_errors import storage_errors
+from shared.domain.clock import Clock, utc_now
 from shared.domain.policy import DEFAULT_POLICY, Policy
-from shared.errors import PreconditionFailed, StorageUnavailable, StoredPolicyUnreadable
+from shared.errors import PreconditionFailed, StoredPolicyUnreadable
 
 TABLE = "Policy"
 PARTITION = "policy"
@@ -50,7 +50,7 @@ class _Current:
 
 
 class PolicyStore:
-    def __init__(self, storage: StorageClients, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, storage: StorageClients, clock: Clock = utc_now) -> None:
         self._storage = storage
         self._clock = clock
 
@@ -67,29 +67,27 @@ class PolicyStore:
             raise PreconditionFailed(f"If-Match {if_match[:40]!r} is not the current policy version {current.version}")
         entity = self._entity(policy, current.version + 1, updated_by)
         table = await self._table()
-        try:
-            if current.table_etag is None:
-                await table.create_entity(entity)
-            else:
-                await table.update_entity(
-                    entity, mode=UpdateMode.REPLACE,
-                    etag=current.table_etag, match_condition=MatchConditions.IfNotModified,
-                )
-        except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
-            # Someone saved (or, for the first save, created; or deleted) between our read and our write.
-            raise PreconditionFailed("the policy changed while it was being saved") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"policy write failed: {type(exc).__name__}") from None
+        with storage_errors("policy write"):
+            try:
+                if current.table_etag is None:
+                    await table.create_entity(entity)
+                else:
+                    await table.update_entity(
+                        entity, mode=UpdateMode.REPLACE,
+                        etag=current.table_etag, match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
+                # Someone saved (or, for the first save, created; or deleted) between our read and our write.
+                raise PreconditionFailed("the policy changed while it was being saved") from None
         return etag_of(current.version + 1)
 
     async def _read(self) -> _Current:
         table = await self._table()
-        try:
-            entity = await table.get_entity(PARTITION, ROW)
-        except ResourceNotFoundError:
-            return _Current(DEFAULT_POLICY, 0, None)
-        except AzureError as exc:
-            raise StorageUnavailable(f"policy read failed: {type(exc).__name__}") from None
+        with storage_errors("policy read"):
+            try:
+                entity = await table.get_entity(PARTITION, ROW)
+            except ResourceNotFoundError:
+                return _Current(DEFAULT_POLICY, 0, None)
         try:
             policy = Policy.model_validate_json(entity["policy"])
         except (ValidationError, KeyError, TypeError):
@@ -97,10 +95,8 @@ class PolicyStore:
         return _Current(policy, int(entity["version"]), entity.metadata["etag"])
 
     async def _table(self) -> TableClient:
-        try:
+        with storage_errors("policy table"):
             return await self._storage.table_ready(TABLE)
-        except AzureError as exc:
-            raise StorageUnavailable(f"policy table unavailable: {type(exc).__name__}") from None
 
     def _entity(self, policy: Policy, version: int, updated_by: str) -> dict[str, Any]:
         return {

@@ -11,7 +11,6 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import (
-    AzureError,
     HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
@@ -23,8 +22,8 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
+from shared.adapters.storage_errors import storage_errors
 from shared.config import Settings, expand_development_storage
-from shared.errors import StorageUnavailable
 
 # Fail fast rather than hold a request for the SDK's default minutes-long retry ladder.
 CLIENT_OPTIONS: dict[str, Any] = {
@@ -174,7 +173,7 @@ async def delete_rows(table: TableClient, rows: list[TableEntity]) -> int:
     for row in rows:
         by_partition.setdefault(str(row["PartitionKey"]), []).append(row)
     deleted = 0
-    try:
+    with storage_errors(f"purge of {table.table_name}"):
         for partition_rows in by_partition.values():
             for i in range(0, len(partition_rows), TRANSACTION_LIMIT):
                 chunk = partition_rows[i:i + TRANSACTION_LIMIT]
@@ -188,8 +187,6 @@ async def delete_rows(table: TableClient, rows: list[TableEntity]) -> int:
                     deleted += len(ops)
                 except TableTransactionError:
                     deleted += await _delete_one_by_one(table, chunk)
-    except AzureError as exc:
-        raise StorageUnavailable(f"purge of {table.table_name} failed: {type(exc).__name__}") from None
     return deleted
 
 

@@ -25,11 +25,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableEntity
 
 from shared.adapters.etag_retry import retry_lost_races, write_if_unchanged
 from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage_errors import storage_errors
 from shared.domain.throttling import (
     BUDGETS,
     CODE_SENDS,
@@ -38,7 +39,6 @@ from shared.domain.throttling import (
     UserThrottle,
     window_start,
 )
-from shared.errors import StorageUnavailable
 
 TABLE = "Throttle"
 USER_ROW = "limits"
@@ -87,12 +87,11 @@ class ThrottleStore:
 
     async def user(self, user_id: str) -> UserThrottle:
         table = await self._storage.table_ready(TABLE)
-        try:
-            return _user(user_id, await table.get_entity(_user_key(user_id), USER_ROW))
-        except ResourceNotFoundError:
-            return UserThrottle(user_id=user_id)
-        except AzureError as exc:
-            raise StorageUnavailable(f"throttle read failed: {type(exc).__name__}") from None
+        with storage_errors("throttle read"):
+            try:
+                return _user(user_id, await table.get_entity(_user_key(user_id), USER_ROW))
+            except ResourceNotFoundError:
+                return UserThrottle(user_id=user_id)
 
     async def change_user(self, user_id: str, rule: Callable[[UserThrottle], UserThrottle]) -> tuple[UserThrottle, UserThrottle]:
         """Apply `rule` under the row's ETag (create if absent), re-reading on conflict; returns (before, after)."""
@@ -115,13 +114,11 @@ class ThrottleStore:
         if budget.scope != "global":
             return await self._increment(partition, window)
         mine = await self._increment(partition, f"{window}-{secrets.randbelow(GLOBAL_SHARDS):02d}")
-        try:
+        with storage_errors("budget read"):
             rows = table.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
                                         parameters={"pk": partition, "lo": f"{window}-", "hi": f"{window}-~"},
                                         select=["RowKey", "count"])
             total = sum([int(e["count"]) async for e in rows])
-        except AzureError as exc:
-            raise StorageUnavailable(f"budget read failed: {type(exc).__name__}") from None
         return max(total, mine)
 
     async def _increment(self, partition: str, row: str) -> int:
@@ -129,12 +126,11 @@ class ThrottleStore:
         table = await self._storage.table_ready(TABLE)
 
         async def attempt() -> int:
-            try:
-                entity = await table.get_entity(partition, row)
-            except ResourceNotFoundError:
-                entity = None
-            except AzureError as exc:
-                raise StorageUnavailable(f"budget read failed: {type(exc).__name__}") from None
+            with storage_errors("budget read"):
+                try:
+                    entity = await table.get_entity(partition, row)
+                except ResourceNotFoundError:
+                    entity = None
             count = int(entity["count"]) + 1 if entity is not None else 1
             etag = entity.metadata["etag"] if entity is not None else None
             await write_if_unchanged(table, {"PartitionKey": partition, "RowKey": row, "count": count}, etag,
@@ -151,7 +147,7 @@ class ThrottleStore:
         dead_users: list[TableEntity] = []
         dead_windows: list[TableEntity] = []
         budget_cutoff = (now - max(b.window for b in BUDGETS)).strftime(WINDOW_KEY_FORMAT)
-        try:
+        with storage_errors("throttle purge read"):
             users = table.query_entities(
                 "PartitionKey ge @lo and PartitionKey lt @hi and RowKey eq @row",
                 parameters={"lo": "user-", "hi": "user.", "row": USER_ROW}, results_per_page=1000,
@@ -174,6 +170,4 @@ class ThrottleStore:
                 dead_windows.append(row)
                 if len(dead_windows) >= limit:
                     break
-        except AzureError as exc:
-            raise StorageUnavailable(f"throttle purge read failed: {type(exc).__name__}") from None
         return await delete_rows(table, dead_users) + await delete_rows(table, dead_windows)

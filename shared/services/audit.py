@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from shared.adapters.audit_store import AuditPage, AuditQuery, AuditStore
 from shared.domain.audit import Activity, AuditEvent
+from shared.domain.clock import Clock, utc_now
 
 DEFAULT_RANGE = timedelta(days=7)
 CSV_EXPORT_LIMIT = 10_000
 
 
 class AuditLog:
-    def __init__(self, store: AuditStore, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, store: AuditStore, clock: Clock = utc_now) -> None:
         self._store = store
         self._clock = clock
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.policy_store import PolicyStore, version_of
 from shared.domain.audit import Activity, Actor, AuditEvent, AuditService
+from shared.domain.clock import Clock, utc_now
 from shared.domain.enablement import Run
 from shared.domain.enablement import Scope as EnablementScope
 from shared.domain.policy import Policy, Scope, changed_settings
@@ -36,14 +36,8 @@ from shared.services.enablement import EnablementService, Reservation
 
 log = logging.getLogger("sspr.policy")
 
-Clock = Callable[[], datetime]
-
 SCOPE_SETTINGS = ("scope", "groupId", "includeGuests")  # a change of any of these re-materialises the scope
 SAVE_ATTEMPTS = 10  # read-modify-write of an enablement request against concurrent policy saves
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -58,12 +52,13 @@ def scope_changed(old: Policy, new: Policy) -> bool:
 
 
 class PolicyService:
-    def __init__(self, store: PolicyStore, audit: AuditStore, clock: Clock = _utc_now,
-                 enablement: EnablementService | None = None) -> None:
+    def __init__(self, store: PolicyStore, audit: AuditStore, clock: Clock = utc_now,
+                 enablement: EnablementService | None = None, cache: PolicyCache | None = None) -> None:
         self._store = store
         self._audit = audit
         self._clock = clock
         self._enablement = enablement  # None: saving the scope starts no run (tools, tests of the store)
+        self._cache = cache  # this process's hot-path cache: forgotten after every save, so it applies at once
 
     async def read_policy(self) -> VersionedPolicy:
         policy, etag = await self._store.get()
@@ -78,6 +73,7 @@ class PolicyService:
         current = await self.read_policy()
         old_values, new_values = changed_settings(current.policy, new)
         if not new_values and if_match.strip() == current.etag:
+            self._invalidate()  # another process may have saved this version after our cache read
             return current  # nothing to change: no new version, nothing to audit
         expected = version_of(if_match)
         if expected is None or expected != version_of(current.etag):
@@ -91,6 +87,7 @@ class PolicyService:
             if reservation is not None:
                 await self._enablement_service().release(reservation)
             raise
+        self._invalidate()
         # Diff against what the store replaced: equal to `current` unless a 412 would have been raised.
         await self._record(etag, old_values, new_values, actor, client_ip, reservation)
         run = None
@@ -109,6 +106,7 @@ class PolicyService:
         except BaseException:
             await enablement.release(reservation)
             raise
+        self._invalidate()
         run = await enablement.start(reservation, saved.policy.include_guests, actor, client_ip)
         return VersionedPolicy(saved.policy, saved.etag, run)
 
@@ -128,6 +126,11 @@ class PolicyService:
             return VersionedPolicy(new, etag)
         raise Conflict("the policy kept changing while the enablement request was saved",
                        detail="The policy kept changing while this request tried to save it; try again.")
+
+    def _invalidate(self) -> None:
+        """This process applies a saved policy at once; other processes within their cache's TTL."""
+        if self._cache is not None:
+            self._cache.invalidate()
 
     async def _reserve(self, new: Policy) -> Reservation:
         return await self._enablement_service().reserve(EnablementScope(new.scope.value), new.group_id)
@@ -169,7 +172,7 @@ class PolicyCache:
     surfaces and the caller degrades.
     """
 
-    def __init__(self, store: PolicyStore, clock: Clock = _utc_now, ttl: timedelta = timedelta(seconds=30),
+    def __init__(self, store: PolicyStore, clock: Clock = utc_now, ttl: timedelta = timedelta(seconds=30),
                  max_stale: timedelta = timedelta(minutes=5)) -> None:
         self._store = store
         self._clock = clock

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.reminder_store import MessageQueues, ReminderStore
 from shared.adapters.security_info_store import SecurityInfoStore
+from shared.domain.clock import Clock
 from shared.domain.enablement import is_enabled
 from shared.domain.security_info import SecurityInfoSummary
 from shared.domain.signin import (
@@ -32,7 +33,6 @@ from shared.services.policy import PolicyCache
 
 log = logging.getLogger("sspr.signin")
 
-Clock = Callable[[], datetime]
 
 # Entra waits 1000 ms by default for the whole call (and fails the sign-in after it). The whole answer (token check,
 # including a signing-key fetch, and the decision) gets HOOK_DEADLINE_SECONDS; storage alone gets a share of it.

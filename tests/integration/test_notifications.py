@@ -39,7 +39,13 @@ from shared.domain.notifications import InvalidNotification
 from shared.domain.policy import Method
 from shared.domain.throttling import Budget
 from shared.errors import ChannelPaused, CodeNotAccepted, MethodUnavailable
-from shared.services.notifications import REMINDER_LEASE, NotificationService
+from shared.services.notifications import (
+    REMINDER_LEASE,
+    CodeDelivery,
+    NotificationService,
+    ReminderMails,
+    ResetNotices,
+)
 from shared.services.policy import PolicyCache
 from shared.services.registration import RegistrationService, User
 from shared.services.security_info import CurrentPolicy, SecurityInfoService
@@ -89,8 +95,10 @@ async def parts(azurite: Azurite, graph_emulator: GraphEmulator) -> AsyncIterato
     policy = PolicyCache(PolicyStore(storage), clock)
     challenges = ChallengeStore(storage)
     phone = EmulatorPhone(graph_emulator.base_url)
-    worker = NotificationService(challenges, MailSender(graph, settings.mail_sender), phone, graph,
-                                 MailLedger(storage), policy, KEY, settings.page_url("register"), clock)
+    mail, ledger = MailSender(graph, settings.mail_sender), MailLedger(storage)
+    worker = NotificationService(CodeDelivery(challenges, mail, phone, graph, policy, KEY, clock),
+                                 ResetNotices(mail, graph, ledger, policy, clock),
+                                 ReminderMails(mail, graph, ledger, settings.page_url("register"), clock))
     p = Parts(storage, challenges, worker, None, clock, graph_emulator, graph, policy)  # type: ignore[arg-type]
     p.registration = build_registration(p)
     yield p

@@ -30,10 +30,10 @@ from shared.adapters.audit_store import AuditQuery, AuditStore
 from shared.adapters.policy_store import PolicyStore
 from shared.adapters.storage import StorageClients
 from shared.config import load_settings
-from shared.domain.audit import Activity, AuditEvent
+from shared.domain.audit import Activity, Actor, AuditEvent
 from shared.domain.policy import DEFAULT_DOCUMENT, DEFAULT_POLICY, Policy
 from shared.errors import PreconditionFailed, StorageUnavailable
-from shared.services.policy import PolicyCache
+from shared.services.policy import PolicyCache, PolicyService
 from tests.integration.tokens import PAGES_APP_ID, bearer, crafted_token, user_token
 
 ADMIN = "admin@contoso.example"
@@ -361,3 +361,17 @@ async def test_the_cache_reads_storage_once_per_ttl_and_serves_the_last_policy_t
         finally:
             await clients.close()
             azurite.stop()
+
+
+async def test_a_save_through_the_policy_service_reaches_this_process_cache_at_once(storage: StorageClients,
+                                                                                    never_saved: None) -> None:
+    store, clock = PolicyStore(storage), Clock()
+    cache = PolicyCache(store, clock, ttl=timedelta(seconds=30))
+    service = PolicyService(store, AuditStore(storage), clock, cache=cache)
+    assert await cache.get() == DEFAULT_POLICY
+    saved = Policy.model_validate(changed(reconfirmDays=123))
+    admin = Actor("c0ffee00-5e1f-4ea5-b0a7-000000001001", "admin@contoso.example")
+    etag = (await service.update_policy(saved, '"0"', admin, None)).etag
+    assert await cache.get() == saved  # no clock advance: the service forgot the cached copy itself
+    await store.replace(DEFAULT_POLICY, etag)  # saved by another process: this cache keeps its copy for the TTL
+    assert await cache.get() == saved

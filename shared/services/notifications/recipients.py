@@ -1,0 +1,33 @@
+"""Who a notification goes to and in which language: the directory's contact facts the worker needs."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from shared import i18n
+from shared.adapters.graph import UserContact
+from shared.errors import SsprError
+
+
+class Contacts(Protocol):
+    async def user_contact(self, user_id: str) -> UserContact: ...
+
+
+class AdminContacts(Contacts, Protocol):
+    async def global_administrator_mails(self) -> list[str]: ...
+
+
+def language_of(contact: UserContact | None) -> str:
+    return i18n.language_of(contact.preferred_language if contact else None)
+
+
+def directory_addresses(contact: UserContact | None) -> list[str]:
+    """The user's mail and other mails in the directory, in that order, without blanks."""
+    return [a for a in ((contact.mail, *contact.other_mails) if contact else ()) if a]
+
+
+async def contact_or_none(contacts: Contacts, user_id: str) -> UserContact | None:
+    try:
+        return await contacts.user_contact(user_id)
+    except SsprError:
+        return None  # the language and greeting are a nicety: the mail still goes out, in English
