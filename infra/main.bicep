@@ -4,8 +4,9 @@
 //
 // Kept plain on purpose: tests/unit/test_infra.py parses this file with pycep-parser, runs checkov on it, and
 // also reads the app settings below as text (one setting per line, `{ name: '...', value: ... }`). Each
-// `checkov:skip` comment below says why that check does not fit this service. Nothing here holds a storage key, a connection string with a key, or a client
-// secret: storage, Key Vault, Application Insights and ACS are all reached with the app's managed identity.
+// `checkov:skip` comment below says why that check does not fit this service. Nothing here holds a storage key,
+// a connection string with a key, or a client secret: storage, Key Vault, Application Insights and ACS are all
+// reached with the app's managed identity.
 // Step by step: docs/deploy.md.
 
 targetScope = 'resourceGroup'
