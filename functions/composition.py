@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # imported lazily below, so a process pays for them only when
     from shared.services.registration import RegistrationService
     from shared.services.registration_app import AuthenticatorAppCodes, AuthenticatorAppService
     from shared.services.registration_questions import SecurityQuestionsService
-    from shared.services.reset import ResetService
+    from shared.services.reset.flow import ResetService
     from shared.services.scope_sync import ScopeSyncService
     from shared.services.security_info import SecurityInfoService
     from shared.services.throttle import ThrottleService
@@ -302,16 +302,30 @@ def reset() -> ResetService:
     from shared.adapters.notification_queue import NotificationQueue
     from shared.adapters.proof_of_work import ProofOfWork
     from shared.adapters.reset_store import ResetFlowStore
-    from shared.services.registration_app import AuthenticatorAppCodes
-    from shared.services.reset import ResetService
+    from shared.services.methods import standard_methods
+    from shared.services.methods.authenticator_app import AuthenticatorAppCodes
+    from shared.services.password_targets import PasswordTargets
+    from shared.services.password_targets.entra import EntraTarget
+    from shared.services.reset.audit import ResetAudit
+    from shared.services.reset.challenges import ResetChallenges
+    from shared.services.reset.flow import ResetService
+    from shared.services.reset.offer import ResetOffer
+    from shared.services.reset.password import PasswordStep
+    from shared.services.reset.state import ResetFlows
+    from shared.services.reset.user import UserResolver
 
     global _reset
     if _reset is None:
+        flows = ResetFlowStore(storage())
+        queue = NotificationQueue(storage())
+        audit = ResetAudit(AuditStore(storage()), utc_now)
+        users = UserResolver(graph(), SecurityInfoStore(storage()), EnablementStore(storage()))
+        methods = standard_methods(phone(), AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box()))
         _reset = ResetService(
-            ResetFlowStore(storage()), ProofOfWork(storage(), code_key(), utc_now), policy_cache(), graph(),
-            SecurityInfoStore(storage()), EnablementStore(storage()), code_throttle(), NotificationQueue(storage()),
-            phone(), AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box()), AuditStore(storage()),
-            code_key(), settings.page_url("register"), utc_now,
+            ResetFlows(flows, code_key(), utc_now), ProofOfWork(storage(), code_key(), utc_now),
+            ResetOffer(policy_cache(), methods, settings.page_url("register")), code_throttle(), users,
+            ResetChallenges(flows.challenges, queue, code_key(), utc_now),
+            PasswordStep(users, PasswordTargets([EntraTarget(graph())]), queue, audit, utc_now), audit,
         )
     return _reset
 
