@@ -33,13 +33,14 @@ if TYPE_CHECKING:  # imported lazily below, so a process pays for them only when
     from shared.adapters.secret_box import SecretBox
     from shared.services.compliance import ComplianceService
     from shared.services.maintenance import MaintenanceService
+    from shared.services.methods.authenticator_app import AuthenticatorAppCodes
     from shared.services.notifications import NotificationService
-    from shared.services.registration import RegistrationService
-    from shared.services.registration_app import AuthenticatorAppCodes, AuthenticatorAppService
-    from shared.services.registration_questions import SecurityQuestionsService
+    from shared.services.registration.app import AuthenticatorAppService
+    from shared.services.registration.flow import RegistrationService
+    from shared.services.registration.questions import SecurityQuestionsService
+    from shared.services.registration.security_info import SecurityInfoService
     from shared.services.reset.flow import ResetService
     from shared.services.scope_sync import ScopeSyncService
-    from shared.services.security_info import SecurityInfoService
     from shared.services.throttle import ThrottleService
 
 log = logging.getLogger("sspr")
@@ -228,7 +229,7 @@ def code_throttle() -> ThrottleService:
 
 def security_info() -> SecurityInfoService:
     """Registration's one saver of security info: the policy as saved (no cache), admins asked of Graph."""
-    from shared.services.security_info import CurrentPolicy, SecurityInfoService
+    from shared.services.registration.security_info import CurrentPolicy, SecurityInfoService
 
     return SecurityInfoService(SecurityInfoStore(storage()), graph(), CurrentPolicy(PolicyStore(storage())),
                                AuditStore(storage()), utc_now)
@@ -237,11 +238,12 @@ def security_info() -> SecurityInfoService:
 def registration() -> RegistrationService:
     from shared.adapters.challenge_store import ChallengeStore
     from shared.adapters.notification_queue import NotificationQueue
-    from shared.services.registration import RegistrationService
+    from shared.services.methods import standard_methods
+    from shared.services.registration.flow import RegistrationService
 
     return RegistrationService(
-        security_info(), ChallengeStore(storage()), code_throttle(), NotificationQueue(storage()), phone(),
-        AuditStore(storage()), code_key(), utc_now,
+        security_info(), ChallengeStore(storage()), code_throttle(), NotificationQueue(storage()),
+        standard_methods(phone()), AuditStore(storage()), code_key(), utc_now,
     )
 
 
@@ -274,7 +276,7 @@ def secret_box() -> SecretBox:
 
 
 def authenticator_app() -> AuthenticatorAppService:
-    from shared.services.registration_app import AuthenticatorAppService
+    from shared.services.registration.app import AuthenticatorAppService
 
     return AuthenticatorAppService(SecurityInfoStore(storage()), secret_box(), code_throttle(), graph(),
                                    security_info(), AuditStore(storage()), utc_now)
@@ -282,13 +284,13 @@ def authenticator_app() -> AuthenticatorAppService:
 
 def authenticator_app_codes() -> AuthenticatorAppCodes:
     """Checks codes of registered authenticator apps (for the reset flow)."""
-    from shared.services.registration_app import AuthenticatorAppCodes
+    from shared.services.methods.authenticator_app import AuthenticatorAppCodes
 
     return AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box())
 
 
 def security_questions() -> SecurityQuestionsService:
-    from shared.services.registration_questions import SecurityQuestionsService
+    from shared.services.registration.questions import SecurityQuestionsService
 
     return SecurityQuestionsService(security_info(), AuditStore(storage()), utc_now)
 

@@ -11,7 +11,8 @@ from functions import api, composition
 from functions.openapi_spec import Operation
 from shared.domain.policy import Method
 from shared.errors import FieldError, InvalidRequest
-from shared.services.registration import ChallengeStarted, SecurityInfoView, StatusInfo, User, Verified
+from shared.services.registration.answers import ChallengeStarted, SecurityInfoView, StatusInfo, Verified
+from shared.services.registration.user import User
 
 bp = func.Blueprint()
 
