@@ -221,7 +221,7 @@ def completed(flow: ResetFlow, now: datetime) -> ResetFlow:
 
 
 def choose_questions(registered_ids: list[str], count: int) -> tuple[str, ...]:
-    """A random subset of the user's registered questions, fixed for the flow until answered (issue 5 step 3)."""
+    """A random subset of the user's registered questions, fixed for the flow until answered."""
     pool = list(registered_ids)
     chosen: list[str] = []
     while pool and len(chosen) < count:
