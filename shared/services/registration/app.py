@@ -23,10 +23,7 @@ import uuid
 
 import segno
 
-from shared.adapters.audit_store import AuditStore
-from shared.adapters.graph import GraphGateway
 from shared.adapters.secret_box import SecretBox
-from shared.adapters.security_info_store import SecurityInfoStore
 from shared.domain import totp
 from shared.domain.access import Principal
 from shared.domain.audit import Activity, Outcome
@@ -35,9 +32,9 @@ from shared.domain.policy import Method, effective_requirements
 from shared.domain.security_info import RegisteredMethod
 from shared.errors import ChallengeClosed, CodeNotAccepted, MethodNotAllowed
 from shared.services.registration.answers import AppSetup, Verified
+from shared.services.registration.ports import AdminDirectory, AuditWriter, PendingSetups, RegistrationThrottle
 from shared.services.registration.security_info import SecurityInfoService
 from shared.services.registration.user import registration_event, user_of
-from shared.services.throttle import ThrottleService
 
 log = logging.getLogger("sspr.registration.app")
 
@@ -52,8 +49,8 @@ def qr_svg(uri: str) -> str:
 
 
 class AuthenticatorAppService:
-    def __init__(self, store: SecurityInfoStore, box: SecretBox, throttle: ThrottleService, graph: GraphGateway,
-                 security_info: SecurityInfoService, audit: AuditStore, clock: Clock) -> None:
+    def __init__(self, store: PendingSetups, box: SecretBox, throttle: RegistrationThrottle, graph: AdminDirectory,
+                 security_info: SecurityInfoService, audit: AuditWriter, clock: Clock) -> None:
         self._store = store  # the pending setup row; the method itself is saved by `security_info`
         self._box = box
         self._throttle = throttle

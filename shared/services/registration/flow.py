@@ -6,8 +6,8 @@ it: any other user gets the answer an unknown challenge gets. Wrong, expired, us
 and the same error (security.md C3); a locked challenge says so, since only its owner can reach it.
 
 The policy, the admin check and every write of the summary go through SecurityInfoService
-(security_info.py beside this one); the code methods (email, SMS, voice) are plug-ins found in the registry of
-shared/services/methods: fresh policy, the directory's word on admins at every decision.
+(security_info.py beside this one): fresh policy, the directory's word on admins at every decision. The code
+methods (email, SMS, voice) are plug-ins found in the registry of shared/services/methods.
 
 Audit (Entra's names): "User registered security info" for each step (code sent, verified, refused, locked,
 reconfirmed) with method and outcome; "User registered all required security info" when the required count is
@@ -20,9 +20,6 @@ from __future__ import annotations
 import logging
 import uuid
 
-from shared.adapters.audit_store import AuditStore
-from shared.adapters.challenge_store import ChallengeStore
-from shared.adapters.notification_queue import NotificationQueue
 from shared.domain import codes
 from shared.domain.audit import Activity, AuditEvent, Outcome
 from shared.domain.clock import Clock
@@ -52,16 +49,16 @@ from shared.services.registration.answers import (
     UnavailableMethod,
     Verified,
 )
+from shared.services.registration.ports import AuditWriter, CodeChallenges, CodeQueue, RegistrationThrottle
 from shared.services.registration.security_info import SecurityInfoService
 from shared.services.registration.user import User, registration_event
-from shared.services.throttle import ThrottleService
 
 log = logging.getLogger("sspr.registration")
 
 
 class RegistrationService:
-    def __init__(self, security_info: SecurityInfoService, challenges: ChallengeStore, throttle: ThrottleService,
-                 queue: NotificationQueue, methods: Methods, audit: AuditStore, code_key: bytes,
+    def __init__(self, security_info: SecurityInfoService, challenges: CodeChallenges, throttle: RegistrationThrottle,
+                 queue: CodeQueue, methods: Methods, audit: AuditWriter, code_key: bytes,
                  clock: Clock) -> None:
         self._info = security_info
         self._challenges = challenges

@@ -14,7 +14,6 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 
 from shared import i18n
-from shared.adapters.audit_store import AuditStore
 from shared.domain import security_questions as rules
 from shared.domain.access import Principal
 from shared.domain.audit import Activity, Outcome
@@ -24,6 +23,7 @@ from shared.domain.security_info import RegisteredMethod
 from shared.domain.security_questions import Answer, Question
 from shared.errors import InvalidRequest, MethodNotAllowed, QuestionsNotForAdministrators
 from shared.services.registration.answers import CatalogQuestion, QuestionCatalog, Verified
+from shared.services.registration.ports import AuditWriter
 from shared.services.registration.security_info import SecurityInfoService
 from shared.services.registration.user import User, registration_event, user_of
 
@@ -36,7 +36,7 @@ def question_catalogue(language: str) -> dict[str, str]:
 
 
 class SecurityQuestionsService:
-    def __init__(self, security_info: SecurityInfoService, audit: AuditStore, clock: Clock,
+    def __init__(self, security_info: SecurityInfoService, audit: AuditWriter, clock: Clock,
                  catalogue: Callable[[str], Mapping[str, str]] = question_catalogue) -> None:
         self._info = security_info
         self._audit = audit

@@ -23,17 +23,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
-from shared.adapters.audit_store import AuditStore
 from shared.adapters.etag_retry import retry_lost_races
-from shared.adapters.graph import GraphGateway
 from shared.adapters.policy_store import PolicyStore
-from shared.adapters.security_info_store import SecurityInfoStore
 from shared.domain.audit import Activity, Outcome
 from shared.domain.clock import Clock
 from shared.domain.policy import Method, Policy
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary, registration_status
 from shared.errors import PreconditionFailed
 from shared.services.registration.answers import StatusInfo
+from shared.services.registration.ports import AdminDirectory, AuditWriter, SecurityInfoRows
 from shared.services.registration.user import User, registration_event
 
 log = logging.getLogger("sspr.registration")
@@ -57,7 +55,7 @@ Change = Callable[[SecurityInfoSummary], SecurityInfoSummary]
 
 
 class SecurityInfoService:
-    def __init__(self, store: SecurityInfoStore, graph: GraphGateway, policy: PolicySource, audit: AuditStore,
+    def __init__(self, store: SecurityInfoRows, graph: AdminDirectory, policy: PolicySource, audit: AuditWriter,
                  clock: Clock) -> None:
         self._store = store
         self._graph = graph
