@@ -33,13 +33,14 @@ if TYPE_CHECKING:  # imported lazily below, so a process pays for them only when
     from shared.adapters.secret_box import SecretBox
     from shared.services.compliance import ComplianceService
     from shared.services.maintenance import MaintenanceService
+    from shared.services.methods.authenticator_app import AuthenticatorAppCodes
     from shared.services.notifications import NotificationService
-    from shared.services.registration import RegistrationService
-    from shared.services.registration_app import AuthenticatorAppCodes, AuthenticatorAppService
-    from shared.services.registration_questions import SecurityQuestionsService
-    from shared.services.reset import ResetService
+    from shared.services.registration.app import AuthenticatorAppService
+    from shared.services.registration.flow import RegistrationService
+    from shared.services.registration.questions import SecurityQuestionsService
+    from shared.services.registration.security_info import SecurityInfoService
+    from shared.services.reset.flow import ResetService
     from shared.services.scope_sync import ScopeSyncService
-    from shared.services.security_info import SecurityInfoService
     from shared.services.throttle import ThrottleService
 
 log = logging.getLogger("sspr")
@@ -235,7 +236,7 @@ def code_throttle() -> ThrottleService:
 
 def security_info() -> SecurityInfoService:
     """Registration's one saver of security info: the policy as saved (no cache), admins asked of Graph."""
-    from shared.services.security_info import CurrentPolicy, SecurityInfoService
+    from shared.services.registration.security_info import CurrentPolicy, SecurityInfoService
 
     return SecurityInfoService(SecurityInfoStore(storage()), graph(), CurrentPolicy(PolicyStore(storage())),
                                AuditStore(storage()), utc_now)
@@ -244,11 +245,12 @@ def security_info() -> SecurityInfoService:
 def registration() -> RegistrationService:
     from shared.adapters.challenge_store import ChallengeStore
     from shared.adapters.notification_queue import NotificationQueue
-    from shared.services.registration import RegistrationService
+    from shared.services.methods import standard_methods
+    from shared.services.registration.flow import RegistrationService
 
     return RegistrationService(
-        security_info(), ChallengeStore(storage()), code_throttle(), NotificationQueue(storage()), phone(),
-        AuditStore(storage()), code_key(), utc_now,
+        security_info(), ChallengeStore(storage()), code_throttle(), NotificationQueue(storage()),
+        standard_methods(phone()), AuditStore(storage()), code_key(), utc_now,
     )
 
 
@@ -283,7 +285,7 @@ def secret_box() -> SecretBox:
 
 
 def authenticator_app() -> AuthenticatorAppService:
-    from shared.services.registration_app import AuthenticatorAppService
+    from shared.services.registration.app import AuthenticatorAppService
 
     return AuthenticatorAppService(SecurityInfoStore(storage()), secret_box(), code_throttle(), graph(),
                                    security_info(), AuditStore(storage()), utc_now)
@@ -291,13 +293,13 @@ def authenticator_app() -> AuthenticatorAppService:
 
 def authenticator_app_codes() -> AuthenticatorAppCodes:
     """Checks codes of registered authenticator apps (for the reset flow)."""
-    from shared.services.registration_app import AuthenticatorAppCodes
+    from shared.services.methods.authenticator_app import AuthenticatorAppCodes
 
     return AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box())
 
 
 def security_questions() -> SecurityQuestionsService:
-    from shared.services.registration_questions import SecurityQuestionsService
+    from shared.services.registration.questions import SecurityQuestionsService
 
     return SecurityQuestionsService(security_info(), AuditStore(storage()), utc_now)
 
@@ -311,16 +313,30 @@ def reset() -> ResetService:
     from shared.adapters.notification_queue import NotificationQueue
     from shared.adapters.proof_of_work import ProofOfWork
     from shared.adapters.reset_store import ResetFlowStore
-    from shared.services.registration_app import AuthenticatorAppCodes
-    from shared.services.reset import ResetService
+    from shared.services.methods import standard_methods
+    from shared.services.methods.authenticator_app import AuthenticatorAppCodes
+    from shared.services.password_targets import PasswordTargets
+    from shared.services.password_targets.entra import EntraTarget
+    from shared.services.reset.audit import ResetAudit
+    from shared.services.reset.challenges import ResetChallenges
+    from shared.services.reset.flow import ResetService
+    from shared.services.reset.offer import ResetOffer
+    from shared.services.reset.password import PasswordStep
+    from shared.services.reset.state import ResetFlows
+    from shared.services.reset.user import UserResolver
 
     global _reset
     if _reset is None:
+        flows = ResetFlowStore(storage())
+        queue = NotificationQueue(storage())
+        audit = ResetAudit(AuditStore(storage()), utc_now)
+        users = UserResolver(graph(), SecurityInfoStore(storage()), EnablementStore(storage()))
+        methods = standard_methods(phone(), AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box()))
         _reset = ResetService(
-            ResetFlowStore(storage()), ProofOfWork(storage(), code_key(), utc_now), policy_cache(), graph(),
-            SecurityInfoStore(storage()), EnablementStore(storage()), code_throttle(), NotificationQueue(storage()),
-            phone(), AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box()), AuditStore(storage()),
-            code_key(), settings.page_url("register"), utc_now,
+            ResetFlows(flows, code_key(), utc_now), ProofOfWork(storage(), code_key(), utc_now),
+            ResetOffer(policy_cache(), methods, settings.page_url("register")), code_throttle(), users,
+            ResetChallenges(flows.challenges, queue, code_key(), utc_now),
+            PasswordStep(users, PasswordTargets([EntraTarget(graph())]), queue, audit, utc_now), audit,
         )
     return _reset
 

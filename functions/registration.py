@@ -11,7 +11,8 @@ from functions import api, composition
 from functions.openapi_spec import Operation
 from shared.domain.policy import Method
 from shared.errors import FieldError, InvalidRequest
-from shared.services.registration import ChallengeStarted, SecurityInfoView, StatusInfo, User, Verified
+from shared.services.registration.answers import ChallengeStarted, SecurityInfoView, StatusInfo, Verified
+from shared.services.registration.user import User
 
 bp = func.Blueprint()
 
@@ -54,7 +55,7 @@ OPERATIONS = [
     Operation("post", "me/security-info/challenges/{id}/verify", "Verify the code; the method is saved", TAG,
               "user", request=CodeInput, responses={200: Verified}, extra_errors=(429,),
               description="Wrong, expired, used and unknown codes all answer 400 code-not-accepted; after 5 wrong"
-                          " codes the challenge is locked (429)."),
+                          " codes the challenge is locked (403 code-locked)."),
     Operation("post", "me/security-info/challenges/{id}/resend", "Send a new code (the previous one stops working)",
               TAG, "user", responses={202: ChallengeStarted}, extra_errors=(404, 409, 429)),
     Operation("delete", "me/security-info/{method}", "Remove a method", TAG, "user", responses={200: StatusInfo},

@@ -13,9 +13,7 @@ from functions.openapi_spec import Operation
 from shared.domain.ids import is_guid
 from shared.domain.security_questions import MAX_SUBMITTED_ANSWER_LENGTH, Answer
 from shared.i18n import choose_language
-from shared.services.registration import Verified
-from shared.services.registration_app import AppSetup
-from shared.services.registration_questions import QuestionCatalog
+from shared.services.registration.answers import AppSetup, QuestionCatalog, Verified
 
 bp = func.Blueprint()
 

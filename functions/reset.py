@@ -1,6 +1,6 @@
 """/api/reset/...: the anonymous self-service password reset (docs/reset-api.md). The gates are proof-of-work,
 the flow's secret (header X-Flow-Secret) and the limits of security.md G1-G4; the rules live in
-shared/services/reset.py."""
+shared/services/reset/."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from functions.openapi_spec import Operation
 from functions.responses import json_response
 from shared.domain.policy import Method
 from shared.errors import NotFound
-from shared.services.reset import (
+from shared.services.reset.answers import (
     FlowProgress,
     FlowStarted,
     PasswordCheck,

@@ -17,7 +17,7 @@
     |   +-- PhoneUnavailable       409  (the phone provider cannot send this channel: none, or voice via ACS)
     +-- RemovalNeedsConfirmation   409  urn:sspr:problem:removal-needs-confirmation
     +-- NothingToConfirm           409  urn:sspr:problem:nothing-to-confirm
-    +-- ChallengeLocked            429  urn:sspr:problem:code-locked         (5 wrong codes, A9)
+    +-- ChallengeLocked            403  urn:sspr:problem:code-locked         (5 wrong codes, A9; as FlowLocked)
     +-- BlockedFromSspr            429  urn:sspr:problem:blocked             (24 h block, G1)
     +-- ChannelPaused              429  urn:sspr:problem:channel-paused      (a channel's send budget is used up, G2)
     +-- ProofOfWorkFailed          403  urn:sspr:problem:proof-of-work-failed (ALTCHA missing, wrong, expired or replayed)
@@ -144,7 +144,7 @@ class ChallengeLocked(SsprError):
     problem = Problem(
         "urn:sspr:problem:code-locked",
         "Too many wrong codes. Start again to get a new code.",
-        429,
+        403,  # the same rule as FlowLocked (A9), so the same status: a lock is refused, not "try later"
     )
 
 

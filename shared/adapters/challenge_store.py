@@ -1,6 +1,6 @@
 """Code challenges in Table Storage ("Challenges"): partition = the flow, row = the method; ETag'd changes.
 
-Generic on purpose: registration uses partition = a registration session id, issue 5's reset flows use
+Generic on purpose: registration uses partition = a registration session id, reset flows use
 partition = the reset flow id. Every read-modify-write goes through `change`, which re-reads and re-applies the
 rule when another writer got there first (412), backing off between tries (shared/adapters/etag_retry.py), so
 concurrent submissions serialise on the row's ETag (F3, A6).

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.adapters.storage import StorageClients, delete_rows
+from shared.domain.clock import Clock
 from shared.errors import ProofOfWorkFailed, StorageUnavailable
 
 TABLE = "ProofOfWorkSpent"
@@ -33,9 +33,6 @@ CHALLENGE_TTL = timedelta(minutes=10)
 # ~0.1 s in Python, and cost a bot that much per attempt, every attempt.
 MAX_NUMBER = 100_000
 MAX_PAYLOAD_LENGTH = 2048
-
-Clock = Callable[[], datetime]
-
 
 def derived_key(code_key: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"sspr altcha v1").derive(code_key)

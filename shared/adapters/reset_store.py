@@ -24,8 +24,9 @@ from azure.data.tables import TableEntity
 from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.etag_retry import retry_lost_races, write_if_unchanged
 from shared.adapters.storage import StorageClients, delete_rows
+from shared.domain.password_targets import ENTRA
 from shared.domain.policy import Method
-from shared.domain.reset_flow import FLOW_ROW, FlowState, Refusal, ResetFlow, Resolution
+from shared.domain.reset_flow import FLOW_ROW, FlowState, Refusal, ResetFlow, Resolution, UserNames
 from shared.errors import StorageUnavailable
 
 TABLE = "ResetFlows"
@@ -39,7 +40,8 @@ def _resolution_json(r: Resolution | None) -> str | None:
     return json.dumps({
         "userId": r.user_id, "isAdmin": r.is_admin, "registered": sorted(r.registered),
         "refusal": r.refusal.value if r.refusal else None, "methodsRequired": r.methods_required,
-        "methodsAllowed": sorted(r.methods_allowed), "context": list(r.context),
+        "methodsAllowed": sorted(r.methods_allowed),
+        "context": [r.names.given_name, r.names.surname, r.names.display_name], "target": r.target,
     })
 
 
@@ -51,8 +53,15 @@ def _resolution(text: str | None) -> Resolution | None:
         user_id=d["userId"], is_admin=bool(d["isAdmin"]), registered=frozenset(Method(m) for m in d["registered"]),
         refusal=Refusal(d["refusal"]) if d["refusal"] else None, methods_required=int(d["methodsRequired"]),
         methods_allowed=frozenset(Method(m) for m in d["methodsAllowed"]),
-        context=tuple(str(w) for w in d.get("context", [])),
+        names=_names(d.get("context", [])),
+        # Flows resolved before targets were kept were all for Entra (synced users are refused).
+        target=d.get("target", ENTRA if d["userId"] else None),
     )
+
+
+def _names(words: list[str]) -> UserNames:
+    given, surname, display = ([str(w) for w in words] + ["", "", ""])[:3]
+    return UserNames(given_name=given, surname=surname, display_name=display)
 
 
 def _entity(f: ResetFlow) -> dict[str, Any]:

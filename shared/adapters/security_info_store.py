@@ -133,7 +133,7 @@ class SecurityInfoStore:
             raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
         return await self.summary(summary.user_id)
 
-    # ---- authenticator app: the pending setup and the replay-safe last used step (issue 4, TOTP) ----------
+    # ---- authenticator app: the pending setup and the replay-safe last used step (TOTP) -------------------
 
     async def advance_last_used_step(self, user_id: str, kind: Method, step: int) -> bool:
         """Record `step` as the method's last used TOTP step if it is after the stored one; False if it is not

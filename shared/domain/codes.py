@@ -1,7 +1,7 @@
 """One-time verification codes: the challenge state machine, its rules, and the contacts codes are sent to.
 
 A challenge is one code-verification attempt of one flow (partition) and one method (row), e.g. a registration
-session of an email address, or issue 5's reset flow and its SMS step. Its counters are named state and each rule
+session of an email address, or a reset flow and its SMS step. Its counters are named state and each rule
 is a small function that reads like the policy text (security.md A1-A9):
 
     (no code) --issue_code--> ACTIVE --right code--> USED (final)

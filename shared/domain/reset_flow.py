@@ -56,6 +56,15 @@ class Refusal(StrEnum):
 
 
 @dataclass(frozen=True)
+class UserNames:
+    """The user's names as the directory has them: words a new password must not contain (B2)."""
+
+    given_name: str = ""
+    surname: str = ""
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
 class Resolution:
     """Who the username named, decided once per flow. `user_id` None: no such user (or a guest, never served)."""
 
@@ -65,7 +74,8 @@ class Resolution:
     refusal: Refusal | None = None
     methods_required: int = 1
     methods_allowed: frozenset[Method] = frozenset()
-    context: tuple[str, ...] = ()  # given name, surname, display name: words a new password must not contain (B2)
+    names: UserNames = UserNames()
+    target: str | None = None  # the password target chosen for the user (shared/services/password_targets)
 
 
 @dataclass(frozen=True)
@@ -211,7 +221,7 @@ def completed(flow: ResetFlow, now: datetime) -> ResetFlow:
 
 
 def choose_questions(registered_ids: list[str], count: int) -> tuple[str, ...]:
-    """A random subset of the user's registered questions, fixed for the flow until answered (issue 5 step 3)."""
+    """A random subset of the user's registered questions, fixed for the flow until answered."""
     pool = list(registered_ids)
     chosen: list[str] = []
     while pool and len(chosen) < count:

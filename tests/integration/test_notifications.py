@@ -39,6 +39,7 @@ from shared.domain.notifications import InvalidNotification
 from shared.domain.policy import Method
 from shared.domain.throttling import Budget
 from shared.errors import ChannelPaused, CodeNotAccepted, MethodUnavailable
+from shared.services.methods import standard_methods
 from shared.services.notifications import (
     REMINDER_LEASE,
     CodeDelivery,
@@ -47,8 +48,9 @@ from shared.services.notifications import (
     ResetNotices,
 )
 from shared.services.policy import PolicyCache
-from shared.services.registration import RegistrationService, User
-from shared.services.security_info import CurrentPolicy, SecurityInfoService
+from shared.services.registration.flow import RegistrationService
+from shared.services.registration.security_info import CurrentPolicy, SecurityInfoService
+from shared.services.registration.user import User
 from shared.services.throttle import ThrottleService
 
 KEY = b"integration-test-code-key-32-bytes!!"
@@ -83,7 +85,8 @@ def build_registration(p: Parts, budgets: tuple[Budget, ...] | None = None, phon
     info = SecurityInfoService(SecurityInfoStore(p.storage), p.graph, CurrentPolicy(PolicyStore(p.storage)),
                                AuditStore(p.storage), p.clock)
     return RegistrationService(info, p.challenges, throttle, NotificationQueue(p.storage),
-                               phone or EmulatorPhone(p.emulator.base_url), AuditStore(p.storage), KEY, p.clock)
+                               standard_methods(phone or EmulatorPhone(p.emulator.base_url)), AuditStore(p.storage),
+                               KEY, p.clock)
 
 
 @pytest.fixture

@@ -159,9 +159,9 @@ def test_five_wrong_codes_lock_the_challenge(person: Person) -> None:
     code = person.code_sent_to(address)
     answers = [person.post(f"/me/security-info/challenges/{challenge}/verify", {"code": _other(code)}).status_code
                for _ in range(5)]
-    assert answers == [400, 400, 400, 400, 429]
+    assert answers == [400, 400, 400, 400, 403]
     right = person.post(f"/me/security-info/challenges/{challenge}/verify", {"code": code})
-    assert right.status_code == 429 and right.json()["type"] == "urn:sspr:problem:code-locked"
+    assert right.status_code == 403 and right.json()["type"] == "urn:sspr:problem:code-locked"
     assert person.get("/me/security-info").json()["methods"] == []
 
 

@@ -29,7 +29,7 @@ from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients
 from shared.config import load_settings
 from shared.domain.policy import DEFAULT_DOCUMENT, Method
-from shared.services.registration_app import AuthenticatorAppCodes
+from shared.services.methods.authenticator_app import AuthenticatorAppCodes
 from tests.integration.tokens import DEMO_PASSWORD, bearer, user_token
 
 PREFIX = "regc" + uuid.uuid4().hex[:8]

@@ -20,46 +20,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict
-
-from shared.adapters.audit_store import AuditStore
 from shared.adapters.etag_retry import retry_lost_races
-from shared.adapters.graph import GraphGateway
 from shared.adapters.policy_store import PolicyStore
-from shared.adapters.security_info_store import SecurityInfoStore
-from shared.domain.audit import Activity, Actor, AuditEvent, AuditService, Outcome
+from shared.domain.audit import Activity, Outcome
+from shared.domain.clock import Clock
 from shared.domain.policy import Method, Policy
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary, registration_status
 from shared.errors import PreconditionFailed
+from shared.services.registration.answers import StatusInfo
+from shared.services.registration.ports import AdminDirectory, AuditWriter, SecurityInfoRows
+from shared.services.registration.user import User, registration_event
 
 log = logging.getLogger("sspr.registration")
-
-Clock = Callable[[], datetime]
-
-
-@dataclass(frozen=True)
-class User:
-    """The signed-in user, from their token."""
-
-    id: str
-    actor: Actor
-
-
-class StatusInfo(BaseModel):
-    """Whether the user can reset, and when they must confirm their info again."""
-
-    model_config = ConfigDict(frozen=True)
-
-    registered: bool
-    requiredCount: int
-    usableMethods: list[Method]
-    reconfirmDueAt: datetime | None
-    reconfirmDue: bool
-
 
 class PolicySource(Protocol):
     async def get(self) -> Policy: ...
@@ -76,20 +51,11 @@ class CurrentPolicy:
         return policy
 
 
-def registration_event(user: User, activity: Activity, method: Method | None, outcome: Outcome, step: str,
-                       session: str | None, client_ip: str | None, now: datetime,
-                       reason: str | None = None) -> AuditEvent:
-    """An "Authentication Methods" event about the user's own security info; details never hold a secret."""
-    return AuditEvent(time=now, activity=activity, service=AuditService.AUTH_METHODS, actor=user.actor,
-                      outcome=outcome, target_user_id=user.id, method=method.value if method else None,
-                      flow_id=session, client_ip=client_ip, reason=reason, details={"step": step})
-
-
 Change = Callable[[SecurityInfoSummary], SecurityInfoSummary]
 
 
 class SecurityInfoService:
-    def __init__(self, store: SecurityInfoStore, graph: GraphGateway, policy: PolicySource, audit: AuditStore,
+    def __init__(self, store: SecurityInfoRows, graph: AdminDirectory, policy: PolicySource, audit: AuditWriter,
                  clock: Clock) -> None:
         self._store = store
         self._graph = graph

@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-
-from pydantic import BaseModel, ConfigDict
 
 from shared import i18n
-from shared.adapters.audit_store import AuditStore
 from shared.domain import security_questions as rules
 from shared.domain.access import Principal
 from shared.domain.audit import Activity, Outcome
+from shared.domain.clock import Clock
 from shared.domain.policy import Method, Policy
 from shared.domain.security_info import RegisteredMethod
 from shared.domain.security_questions import Answer, Question
 from shared.errors import InvalidRequest, MethodNotAllowed, QuestionsNotForAdministrators
-from shared.services.registration import User, Verified
-from shared.services.registration_app import user_of
-from shared.services.security_info import SecurityInfoService, registration_event
-
-Clock = Callable[[], datetime]
+from shared.services.registration.answers import CatalogQuestion, QuestionCatalog, Verified
+from shared.services.registration.ports import AuditWriter
+from shared.services.registration.security_info import SecurityInfoService
+from shared.services.registration.user import User, registration_event, user_of
 
 
 def question_catalogue(language: str) -> dict[str, str]:
@@ -39,28 +35,8 @@ def question_catalogue(language: str) -> dict[str, str]:
     return i18n.catalog("questions", language)
 
 
-class CatalogQuestion(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    text: str
-    custom: bool
-
-
-class QuestionCatalog(BaseModel):
-    """The questions I may answer, how many to answer, and the answer length rule."""
-
-    model_config = ConfigDict(frozen=True)
-
-    language: str
-    registerCount: int
-    answerMinLength: int
-    answerMaxLength: int
-    questions: list[CatalogQuestion]
-
-
 class SecurityQuestionsService:
-    def __init__(self, security_info: SecurityInfoService, audit: AuditStore, clock: Clock,
+    def __init__(self, security_info: SecurityInfoService, audit: AuditWriter, clock: Clock,
                  catalogue: Callable[[str], Mapping[str, str]] = question_catalogue) -> None:
         self._info = security_info
         self._audit = audit
@@ -92,15 +68,6 @@ class SecurityQuestionsService:
         method = RegisteredMethod(Method.SECURITY_QUESTIONS, now, secret=secret)
         status = await self._info.save_method(user, method, None, client_ip)
         return Verified(method=Method.SECURITY_QUESTIONS, status=status)
-
-    @staticmethod
-    async def verify_answers(method: RegisteredMethod, answers: Mapping[str, str], reset_count: int) -> bool:
-        """For a reset (issue 5): True when exactly `reset_count` (the policy's resetCount) distinct registered
-        questions are answered (question id -> answer) and every answer matches. Which questions to ask is the
-        caller's choice; a wrong number of answers is refused before any (costly) hash is computed."""
-        if method.kind is not Method.SECURITY_QUESTIONS:
-            return False
-        return await asyncio.to_thread(rules.answers_match, method.secret, answers, reset_count)
 
     async def _allowed_policy(self, user: User, client_ip: str | None, attempt: bool) -> Policy:
         """The policy, if it lets this user register questions; a refused registration `attempt` is audited

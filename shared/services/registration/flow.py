@@ -6,7 +6,8 @@ it: any other user gets the answer an unknown challenge gets. Wrong, expired, us
 and the same error (security.md C3); a locked challenge says so, since only its owner can reach it.
 
 The policy, the admin check and every write of the summary go through SecurityInfoService
-(shared/services/security_info.py): fresh policy, the directory's word on admins at every decision.
+(security_info.py beside this one): fresh policy, the directory's word on admins at every decision. The code
+methods (email, SMS, voice) are plug-ins found in the registry of shared/services/methods.
 
 Audit (Entra's names): "User registered security info" for each step (code sent, verified, refused, locked,
 reconfirmed) with method and outcome; "User registered all required security info" when the required count is
@@ -18,18 +19,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from shared.adapters.audit_store import AuditStore
-from shared.adapters.challenge_store import ChallengeStore
-from shared.adapters.notification_queue import NotificationQueue
-from shared.adapters.phone import PhoneSender
 from shared.domain import codes
 from shared.domain.audit import Activity, AuditEvent, Outcome
-from shared.domain.codes import CHANNEL_OF_METHOD, Challenge, Channel, ContactError, Verdict, mask_contact
+from shared.domain.clock import Clock
+from shared.domain.codes import Challenge, ContactError, Verdict, mask_contact
 from shared.domain.ids import is_guid
 from shared.domain.notifications import new_message_id
 from shared.domain.policy import Method, Policy, effective_requirements
@@ -46,74 +40,31 @@ from shared.errors import (
     NothingToConfirm,
     RemovalNeedsConfirmation,
 )
-from shared.services.security_info import SecurityInfoService, StatusInfo, User, registration_event
-from shared.services.throttle import ThrottleService
-
-__all__ = ["ChallengeStarted", "RegistrationService", "SecurityInfoView", "StatusInfo", "User",
-           "Verified"]
+from shared.services.methods import ContactCode, Methods
+from shared.services.registration.answers import (
+    ChallengeStarted,
+    MethodInfo,
+    SecurityInfoView,
+    StatusInfo,
+    UnavailableMethod,
+    Verified,
+)
+from shared.services.registration.ports import AuditWriter, CodeChallenges, CodeQueue, RegistrationThrottle
+from shared.services.registration.security_info import SecurityInfoService
+from shared.services.registration.user import User, registration_event
 
 log = logging.getLogger("sspr.registration")
 
-Clock = Callable[[], datetime]
-CODE_METHODS = frozenset(CHANNEL_OF_METHOD)
-
-
-# ---- response bodies (the OpenAPI document uses them too) --------------------------------------------------
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-
-class MethodInfo(_Body):
-    """One registered method, its contact masked."""
-
-    method: Method
-    contact: str | None
-    registeredAt: datetime
-
-
-class UnavailableMethod(_Body):
-    method: Method
-    reason: str
-
-
-class SecurityInfoView(_Body):
-    """My security info: methods, status, and the methods I may register."""
-
-    methods: list[MethodInfo]
-    status: StatusInfo
-    allowedMethods: list[Method]
-    unavailableMethods: list[UnavailableMethod]
-
-
-class ChallengeStarted(_Body):
-    """A code is on its way; verify it with this challenge id."""
-
-    challengeId: str
-    method: Method
-    contact: str = Field(description="masked")
-
-
-class Verified(_Body):
-    """The method is saved; `status.registered` says whether the user can now reset."""
-
-    method: Method
-    status: StatusInfo
-
-
-# ---- registration ------------------------------------------------------------------------------------------
-
 
 class RegistrationService:
-    def __init__(self, security_info: SecurityInfoService, challenges: ChallengeStore, throttle: ThrottleService,
-                 queue: NotificationQueue, phone: PhoneSender, audit: AuditStore, code_key: bytes,
+    def __init__(self, security_info: SecurityInfoService, challenges: CodeChallenges, throttle: RegistrationThrottle,
+                 queue: CodeQueue, methods: Methods, audit: AuditWriter, code_key: bytes,
                  clock: Clock) -> None:
         self._info = security_info
         self._challenges = challenges
         self._throttle = throttle
         self._queue = queue
-        self._phone = phone
+        self._methods = methods
         self._audit = audit
         self._key = code_key
         self._clock = clock
@@ -130,7 +81,7 @@ class RegistrationService:
                      for m in sorted(methods, key=lambda m: m.registered_at)],
             status=self._info.status(summary, policy),
             allowedMethods=sorted(allowed),
-            unavailableMethods=[UnavailableMethod(method=m, reason=r) for m, r in self._unavailable(allowed)],
+            unavailableMethods=[UnavailableMethod(method=m, reason=r) for m, r in self._methods.unavailable(allowed)],
         )
 
     # -- adding a method -------------------------------------------------------------------------------------
@@ -138,16 +89,17 @@ class RegistrationService:
     async def start(self, user: User, method: Method, contact: str, default_region: str | None,
                     client_ip: str | None) -> ChallengeStarted:
         """Validate the contact, check policy and throttle, create the challenge and queue its code."""
-        if method not in CODE_METHODS:
+        code_method = self._methods.contact_code(method)
+        if code_method is None:
             raise MethodNotAllowed(f"{method} is not verified by code")
         policy = await self._info.policy()
         summary = await self._info.current(user.id)
         if method not in self._registerable(policy, summary.is_admin):
             raise MethodNotAllowed(f"{method} not allowed by policy")
-        channel = CHANNEL_OF_METHOD[method]
-        if channel is not Channel.EMAIL and not self._phone.can_send(channel):
-            raise MethodUnavailable(f"phone provider {self._phone.provider} cannot send {channel}")
-        normalised = _normalise(method, contact, default_region)
+        channel = code_method.channel
+        if code_method.unavailable_reason() is not None:
+            raise MethodUnavailable(code_method.unavailable_detail())
+        normalised = _normalise(code_method, contact, default_region)
         await self._throttle.admit_send(user.id, channel, client_ip, user.actor)
         now = self._clock()
         session = str(uuid.uuid4())
@@ -244,19 +196,11 @@ class RegistrationService:
         if not is_guid(challenge_id):
             return None
         found = [c for c in await self._challenges.in_partition(challenge_id.lower())
-                 if c.method in CODE_METHODS and c.user_id == user.id]
+                 if self._methods.contact_code(c.method) is not None and c.user_id == user.id]
         return found[0] if found else None
 
     def _registerable(self, policy: Policy, is_admin: bool) -> frozenset[Method]:
         return effective_requirements(policy, is_admin).methods_allowed
-
-    def _unavailable(self, allowed: frozenset[Method]) -> list[tuple[Method, str]]:
-        missing = []
-        for method, channel in ((Method.MOBILE_PHONE, Channel.SMS), (Method.OFFICE_PHONE, Channel.VOICE)):
-            if method in allowed and not self._phone.can_send(channel):
-                reason = f"this service cannot send {channel.value} codes (provider '{self._phone.provider}')"
-                missing.append((method, reason))
-        return missing
 
     async def _record(self, user: User, method: Method | None, outcome: Outcome, step: str, session: str | None,
                       client_ip: str | None) -> None:
@@ -267,11 +211,8 @@ class RegistrationService:
         return registration_event(user, activity, method, outcome, step, session, client_ip, self._clock())
 
 
-def _normalise(method: Method, contact: str, default_region: str | None) -> str:
-    field = "address" if method is Method.EMAIL else "number"
+def _normalise(method: ContactCode, contact: str, default_region: str | None) -> str:
     try:
-        if method is Method.EMAIL:
-            return codes.normalise_email(contact)
-        return codes.normalise_phone(contact, method, default_region)
+        return method.normalise(contact, default_region)
     except ContactError as error:
-        raise InvalidRequest([FieldError(field, str(error))]) from None
+        raise InvalidRequest([FieldError(method.contact_field, str(error))]) from None

@@ -10,11 +10,9 @@ Wrong codes count toward the user's SSPR throttle (security.md G1: 5 failures in
 shared with the code methods. Of two parallel confirmations of one setup exactly one saves the method: the
 pending row is taken under its ETag.
 
-`AuthenticatorAppCodes.verify_totp` is the check a reset flow (issue 5) uses on a registered app: window +/-1
-step, each step once.
-
-The policy and the saving of the method are SecurityInfoService's (shared/services/security_info.py), shared
-with every other registration flow.
+Checking a registered app's codes is the method's own (shared/services/methods/authenticator_app.py). The policy
+and the saving of the method are SecurityInfoService's (security_info.py beside this one), shared with every other
+registration flow.
 """
 
 from __future__ import annotations
@@ -22,46 +20,25 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-from collections.abc import Callable
-from datetime import datetime
 
 import segno
-from pydantic import BaseModel, ConfigDict, Field
 
-from shared.adapters.audit_store import AuditStore
-from shared.adapters.graph import GraphGateway
 from shared.adapters.secret_box import SecretBox
-from shared.adapters.security_info_store import SecurityInfoStore
 from shared.domain import totp
 from shared.domain.access import Principal
 from shared.domain.audit import Activity, Outcome
+from shared.domain.clock import Clock
 from shared.domain.policy import Method, effective_requirements
 from shared.domain.security_info import RegisteredMethod
-from shared.errors import ChallengeClosed, CodeNotAccepted, MethodNotAllowed, SecretUnreadable
-from shared.services.registration import User, Verified
-from shared.services.security_info import SecurityInfoService, registration_event
-from shared.services.throttle import ThrottleService
+from shared.errors import ChallengeClosed, CodeNotAccepted, MethodNotAllowed
+from shared.services.registration.answers import AppSetup, Verified
+from shared.services.registration.ports import AdminDirectory, AuditWriter, PendingSetups, RegistrationThrottle
+from shared.services.registration.security_info import SecurityInfoService
+from shared.services.registration.user import registration_event, user_of
 
 log = logging.getLogger("sspr.registration.app")
 
-Clock = Callable[[], datetime]
 DEFAULT_ISSUER = "SSPR"
-
-
-def user_of(principal: Principal) -> User:
-    return User(principal.object_id, principal.actor())
-
-
-class AppSetup(BaseModel):
-    """Add this to the authenticator app (scan `qrSvg` or type `secret`), then confirm with a code from it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    setupId: str
-    otpauthUri: str = Field(description="otpauth://totp/... (SHA1, 6 digits, 30 s)")
-    qrSvg: str = Field(description="the otpauth URI as a QR code, an SVG document")
-    secret: str = Field(description="the seed in base32, for typing into the app")
-    expiresAt: datetime
 
 
 def qr_svg(uri: str) -> str:
@@ -72,8 +49,8 @@ def qr_svg(uri: str) -> str:
 
 
 class AuthenticatorAppService:
-    def __init__(self, store: SecurityInfoStore, box: SecretBox, throttle: ThrottleService, graph: GraphGateway,
-                 security_info: SecurityInfoService, audit: AuditStore, clock: Clock) -> None:
+    def __init__(self, store: PendingSetups, box: SecretBox, throttle: RegistrationThrottle, graph: AdminDirectory,
+                 security_info: SecurityInfoService, audit: AuditWriter, clock: Clock) -> None:
         self._store = store  # the pending setup row; the method itself is saved by `security_info`
         self._box = box
         self._throttle = throttle
@@ -132,29 +109,3 @@ class AuthenticatorAppService:
         """The name the app shows above the codes: the organisation's, or "SSPR" if the directory has none."""
         organization = await self._graph.organization()
         return organization.display_name.strip() or DEFAULT_ISSUER
-
-
-class AuthenticatorAppCodes:
-    """Checks a code of a registered authenticator app: what a reset flow (issue 5) needs, and nothing more."""
-
-    def __init__(self, store: SecurityInfoStore, box: SecretBox) -> None:
-        self._store = store
-        self._box = box
-
-    async def verify_totp(self, user_id: str, method: RegisteredMethod, code: str, now: datetime) -> int | None:
-        """The step of a right, unused code of the user's registered app, now recorded as used; else None.
-
-        For the reset flow: counting a None toward the throttle is the caller's part. Two parallel calls with
-        one right code: exactly one gets the step.
-        """
-        if method.kind is not Method.AUTHENTICATOR_APP or not method.secret:
-            return None
-        try:
-            seed = self._box.open(method.secret, totp.seed_context(user_id))
-        except SecretUnreadable:
-            log.error("the authenticator app seed of user %s does not open (key changed or row altered)", user_id)
-            return None
-        step = totp.accepted_step(seed, code, now, method.last_used_step)
-        if step is None or not await self._store.advance_last_used_step(user_id, Method.AUTHENTICATOR_APP, step):
-            return None
-        return step

@@ -1,0 +1,86 @@
+"""Registration's answers, one model per step (the OpenAPI document uses them too)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.domain.policy import Method
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class StatusInfo(_Body):
+    """Whether the user can reset, and when they must confirm their info again."""
+
+    registered: bool
+    requiredCount: int
+    usableMethods: list[Method]
+    reconfirmDueAt: datetime | None
+    reconfirmDue: bool
+
+
+class MethodInfo(_Body):
+    """One registered method, its contact masked."""
+
+    method: Method
+    contact: str | None
+    registeredAt: datetime
+
+
+class UnavailableMethod(_Body):
+    method: Method
+    reason: str
+
+
+class SecurityInfoView(_Body):
+    """My security info: methods, status, and the methods I may register."""
+
+    methods: list[MethodInfo]
+    status: StatusInfo
+    allowedMethods: list[Method]
+    unavailableMethods: list[UnavailableMethod]
+
+
+class ChallengeStarted(_Body):
+    """A code is on its way; verify it with this challenge id."""
+
+    challengeId: str
+    method: Method
+    contact: str = Field(description="masked")
+
+
+class Verified(_Body):
+    """The method is saved; `status.registered` says whether the user can now reset."""
+
+    method: Method
+    status: StatusInfo
+
+
+class AppSetup(_Body):
+    """Add this to the authenticator app (scan `qrSvg` or type `secret`), then confirm with a code from it."""
+
+    setupId: str
+    otpauthUri: str = Field(description="otpauth://totp/... (SHA1, 6 digits, 30 s)")
+    qrSvg: str = Field(description="the otpauth URI as a QR code, an SVG document")
+    secret: str = Field(description="the seed in base32, for typing into the app")
+    expiresAt: datetime
+
+
+class CatalogQuestion(_Body):
+    id: str
+    text: str
+    custom: bool
+
+
+class QuestionCatalog(_Body):
+    """The questions I may answer, how many to answer, and the answer length rule."""
+
+    language: str
+    registerCount: int
+    answerMinLength: int
+    answerMaxLength: int
+    questions: list[CatalogQuestion]

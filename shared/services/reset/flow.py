@@ -1,0 +1,315 @@
+"""The self-service password reset's steps: start, prove possession, verify, second method, new password.
+
+The rules are in shared/domain/reset_flow.py (flow), codes.py (challenges), passwords.py (B1/B2) and
+throttling.py (G1/G2); the methods are plug-ins (shared/services/methods), the directory the password goes to
+is a plug-in too (shared/services/password_targets). Beside this module: state.py (the flow's row), user.py
+(who the user is), challenges.py (real and decoy codes), password.py (the password step), offer.py (what is
+offered and the refusal text), audit.py, answers.py (the response models), ports.py (what they all need).
+
+Enumeration (C1-C3): `start` reads nothing about the user and answers the same for everyone. The first proof
+resolves the username and keeps the result on the flow. A contact that does not match what the user registered -
+or a user that does not exist, is blocked, or registered nothing - gets a decoy challenge. Who cannot reset here
+(not enabled, disabled, synced, trial, too few methods) is told only after a method is proven.
+
+Failure (F6): the directory or Storage down answers 503 and leaves the flow as it was, so the step can be retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+
+from shared import i18n
+from shared.domain import codes, reset_flow, security_questions
+from shared.domain.audit import Outcome
+from shared.domain.codes import ContactError, Verdict
+from shared.domain.policy import Method, Policy
+from shared.domain.reset_flow import FlowState, ResetFlow
+from shared.errors import (
+    AnswersNotAccepted,
+    BlockedFromSspr,
+    CodeNotAccepted,
+    FieldError,
+    FlowLocked,
+    FlowNotFound,
+    InvalidRequest,
+    MethodAlreadyVerified,
+    MethodNotAllowed,
+    NotFound,
+    QuestionsNotAvailable,
+)
+from shared.services.methods import ContactCode
+from shared.services.reset.answers import (
+    FlowProgress,
+    FlowStarted,
+    PasswordCheck,
+    ProofRequested,
+    QuestionText,
+    ResetDone,
+    ResetQuestions,
+)
+from shared.services.reset.audit import ResetAudit, actor
+from shared.services.reset.challenges import ResetChallenges, proof_requested
+from shared.services.reset.offer import ResetOffer
+from shared.services.reset.password import PasswordStep
+from shared.services.reset.ports import ProofOfWorkGate, Throttle
+from shared.services.reset.state import ResetFlows
+from shared.services.reset.user import UserResolver
+
+log = logging.getLogger("sspr.reset")
+
+
+class ResetService:
+    """The reset's steps, each: open the flow, judge the step by the rules, change the flow, audit."""
+
+    def __init__(self, flows: ResetFlows, pow: ProofOfWorkGate, offer: ResetOffer, throttle: Throttle,
+                 users: UserResolver, challenges: ResetChallenges, password: PasswordStep, audit: ResetAudit) -> None:
+        self._flows = flows
+        self._pow = pow
+        self._offer = offer
+        self._methods = offer.methods
+        self._throttle = throttle
+        self._users = users
+        self._challenges = challenges
+        self._password = password
+        self._audit = audit
+
+    # -- 0/1. proof-of-work and start --------------------------------------------------------------------------
+
+    def proof_of_work(self) -> dict[str, object]:
+        return self._pow.challenge()
+
+    async def start(self, username: str, altcha: str, client_ip: str | None) -> FlowStarted:
+        """Create the flow; nothing about the user is read (C1): every username gets the same answer."""
+        # Independent checks, concurrently: a refused proof-of-work still counts against the IP's budget.
+        _, _, policy = await asyncio.gather(self._pow.spend(altcha), self._throttle.admit_flow_start(client_ip),
+                                            self._offer.policy())
+        flow, secret = self._flows.new(username, client_ip)
+        await asyncio.gather(self._flows.save_new(flow), self._audit.progress(flow, None, Outcome.SUCCESS, "started"))
+        return FlowStarted(
+            flowId=flow.flow_id, flowSecret=secret, expiresInSeconds=int(reset_flow.FLOW_LIFETIME.total_seconds()),
+            methods=self._offer.start_methods(policy), codeLength=codes.code_length(policy.codes),
+        )
+
+    # -- 2. prove possession of a contact ------------------------------------------------------------------------
+
+    async def request_code(self, flow_id: str, secret: str, method: Method, contact: str,
+                           default_region: str | None, client_ip: str | None) -> ProofRequested:
+        """Send a code to `contact` if it is what the user registered for `method`; the same answer either way."""
+        flow = await self._flows.open(flow_id, secret)
+        policy = await self._offer.policy()
+        code_method = self._methods.contact_code(method)
+        if code_method is None or method not in self._offer.start_methods(policy):
+            raise MethodNotAllowed(f"{method} is not offered for proving possession by code")
+        if method in flow.verified:
+            raise MethodAlreadyVerified(f"{method} already verified in flow {flow_id}")
+        normalised = _normalise(code_method, contact, default_region)
+        # Every code request spends the channel's budgets, matched or not: a paused channel says nothing about
+        # the user (G2, C1). Spending and resolving the user are independent, so they run together.
+        flow, _ = await asyncio.gather(self._resolve(flow, policy),
+                                       self._throttle.spend_budgets(code_method.channel, client_ip))
+        user_id = flow.resolution.user_id if flow.resolution else None
+        matched = blocked = False
+        if user_id is not None:
+            registered, blocked = await asyncio.gather(self._users.registered(user_id, method),
+                                                       self._throttle.is_blocked(user_id))
+            matched = code_method.same_contact(registered.contact if registered else None, normalised)
+        sent = False
+        if matched and user_id is not None and not blocked:
+            try:
+                await self._throttle.count_user_send(user_id, client_ip, actor(flow))
+                sent = True
+            except BlockedFromSspr:
+                sent = False  # this send crossed the limit: from now on, the generic answer
+        await asyncio.gather(
+            self._challenges.put(flow, method, normalised if sent else None, policy),
+            self._audit.progress(flow, method, Outcome.SUCCESS if sent else Outcome.FAILURE,
+                                 "code-sent" if sent else "contact-not-matched"),
+        )
+        return proof_requested(method, policy)
+
+    async def resend(self, flow_id: str, secret: str, method: Method, client_ip: str | None) -> ProofRequested:
+        flow = await self._flows.open(flow_id, secret)
+        policy = await self._offer.policy()
+        challenge = await self._challenges.get(flow, method)
+        if challenge is None:
+            raise NotFound(f"no code was asked for {method} in flow {flow_id}")
+        if codes.is_locked(challenge):
+            raise FlowLocked(f"flow {flow_id} locked")
+        real = bool(challenge.contact)
+        user_id = challenge.user_id or None
+        await self._throttle.spend_budgets(challenge.channel, client_ip)
+        if real and user_id is not None:
+            try:
+                await self._throttle.count_user_send(user_id, client_ip, actor(flow))
+            except BlockedFromSspr:
+                real = False
+        await self._challenges.put(flow, method, challenge.contact if real else None, policy)
+        await self._audit.progress(flow, method, Outcome.SUCCESS if real else Outcome.FAILURE, "code-resent")
+        return proof_requested(method, policy)
+
+    # -- 3. verify a code ---------------------------------------------------------------------------------------
+
+    async def verify_code(self, flow_id: str, secret: str, method: Method, code: str, language: str,
+                          client_ip: str | None) -> FlowProgress:
+        flow = await self._flows.open(flow_id, secret)
+        user_id = flow.resolution.user_id if flow.resolution else None
+        if self._methods.contact_code(method) is None:
+            raise CodeNotAccepted("no challenge for this method")
+        challenge, blocked = await asyncio.gather(self._challenges.get(flow, method), self._is_blocked(user_id))
+        if challenge is None:
+            raise CodeNotAccepted("no challenge for this method")
+        if method in flow.verified:
+            raise MethodAlreadyVerified(f"{method} already verified")
+        if blocked:
+            raise CodeNotAccepted("user blocked")  # G1: the generic answer for 24 h, nothing judged
+        verdict = await self._challenges.submit(flow, method, code)
+        if verdict is Verdict.ACCEPTED:
+            return await self._verified(flow, method, language)
+        if verdict in (Verdict.WRONG, Verdict.LOCKED) and user_id is not None:
+            await self._throttle.record_failure(user_id, actor(flow), client_ip)
+        await self._audit.progress(flow, method, Outcome.FAILURE, f"code-{verdict.value}")
+        if verdict is Verdict.LOCKED:
+            await self._lock(flow, client_ip)
+            raise FlowLocked(f"flow {flow_id} locked by wrong codes")
+        raise CodeNotAccepted(f"code {verdict.value}")
+
+    async def verify_app(self, flow_id: str, secret: str, code: str, language: str,
+                         client_ip: str | None) -> FlowProgress:
+        """An authenticator app code proves possession in one step (A10: +/-1 step, never replayed)."""
+        flow = await self._flows.open(flow_id, secret)
+        policy = await self._offer.policy()
+        method = Method.AUTHENTICATOR_APP
+        if method not in self._offer.start_methods(policy):
+            raise MethodNotAllowed("authenticator app not allowed by policy")
+        if method in flow.verified:
+            raise MethodAlreadyVerified("authenticator app already verified")
+        flow = await self._resolve(flow, policy)
+        user_id = flow.resolution.user_id if flow.resolution else None
+        proven = False
+        if user_id is not None and not await self._throttle.is_blocked(user_id):
+            registered = await self._users.registered(user_id, method)
+            if registered is not None:
+                proven = await self._methods.secret(method).verify(user_id, registered, code, self._now())
+        if proven:
+            return await self._verified(flow, method, language)
+        await self._failed_answer(flow, method, client_ip)
+        raise CodeNotAccepted("authenticator code not accepted")
+
+    # -- 4. security questions (a second method only) -----------------------------------------------------------
+
+    async def questions(self, flow_id: str, secret: str, language: str) -> ResetQuestions:
+        flow = await self._flows.open(flow_id, secret)
+        policy = await self._offer.policy()
+        if not reset_flow.questions_possible(flow) or flow.resolution is None or flow.resolution.user_id is None:
+            raise QuestionsNotAvailable("questions not available in this flow")
+        user_id = flow.resolution.user_id
+        if not flow.question_ids:
+            registered = await self._users.registered(user_id, Method.SECURITY_QUESTIONS)
+            ids = [q.id for q in security_questions.registered_questions(registered.secret if registered else None)]
+            chosen = reset_flow.choose_questions(ids, policy.security_questions.reset_count)
+            if len(chosen) < policy.security_questions.reset_count:
+                raise QuestionsNotAvailable("fewer registered questions than the policy asks")
+            flow = await self._flows.questions_chosen(flow, chosen)
+        texts = {q.id: q.text for q in security_questions.available_questions(
+            i18n.catalog("questions", language), policy.security_questions.custom_questions)}
+        return ResetQuestions(questions=[QuestionText(id=q, text=texts.get(q, q)) for q in flow.question_ids])
+
+    async def answer_questions(self, flow_id: str, secret: str, answers: Mapping[str, str], language: str,
+                               client_ip: str | None) -> FlowProgress:
+        flow = await self._flows.open(flow_id, secret)
+        method = Method.SECURITY_QUESTIONS
+        if not reset_flow.questions_possible(flow) or not flow.question_ids or flow.resolution is None \
+                or flow.resolution.user_id is None:
+            raise QuestionsNotAvailable("ask for the questions first")
+        user_id = flow.resolution.user_id
+        proven = False
+        if set(answers) == set(flow.question_ids) and not await self._throttle.is_blocked(user_id):
+            registered = await self._users.registered(user_id, method)
+            if registered is not None:
+                proven = await self._methods.secret(method).verify(user_id, registered, dict(answers), self._now())
+        if proven:
+            return await self._verified(flow, method, language)
+        await self._failed_answer(flow, method, client_ip)
+        raise AnswersNotAccepted("answers not accepted")
+
+    # -- 5. the new password ------------------------------------------------------------------------------------
+
+    async def check_password(self, flow_id: str, secret: str, password: str, language: str) -> PasswordCheck:
+        """The rules (B1, B2) without any directory call: live feedback for the page."""
+        flow = await self._flows.open_ready(flow_id, secret)
+        failures = await self._password.failures(flow, password, language)
+        return PasswordCheck(acceptable=not failures, failures=failures)
+
+    async def set_password(self, flow_id: str, secret: str, password: str, language: str,
+                           client_ip: str | None) -> ResetDone:
+        flow = await self._flows.open_ready(flow_id, secret)
+        now = await self._password.set(flow, password, language)
+        user_id = flow.resolution.user_id if flow.resolution and flow.resolution.user_id else ""
+        if not await self._flows.completed(flow, now):
+            log.warning("flow %s vanished after its password was set", flow.flow_id)
+        await self._throttle.clear(user_id)
+        await self._audit.outcome(flow, Outcome.SUCCESS, "password-set")
+        return ResetDone(reset=True, sessionsRevoked=True, notified=await self._users.masked_emails(user_id))
+
+    # -- the flow's own steps -------------------------------------------------------------------------------------
+
+    async def _resolve(self, flow: ResetFlow, policy: Policy) -> ResetFlow:
+        """Who the username names, decided once per flow and kept (the first resolution wins)."""
+        if flow.resolution is not None:
+            return flow
+        return await self._flows.resolved(flow, await self._users.resolve(flow.username, policy))
+
+    async def _verified(self, flow: ResetFlow, method: Method, language: str) -> FlowProgress:
+        flow = await self._flows.verified(flow, method)
+        await self._audit.progress(flow, method, Outcome.SUCCESS, "verified")
+        resolution = flow.resolution
+        if resolution is None or resolution.user_id is None:
+            raise FlowNotFound("verified without a user")  # cannot happen: decoys never verify
+        if resolution.refusal is not None:  # told only now, after possession is proven
+            await self._audit.outcome(flow, Outcome.FAILURE, resolution.refusal.value)
+            raise await self._offer.refusal(resolution, language)
+        policy = await self._offer.policy()
+        offered = frozenset(self._offer.start_methods(policy)) & resolution.methods_allowed
+        remaining = [m for m in reset_flow.remaining_methods(flow, offered) if m in resolution.registered]
+        ready = reset_flow.ready_for_password(flow)
+        return FlowProgress(
+            flowId=flow.flow_id, verified=list(flow.verified), methodsRequired=resolution.methods_required,
+            next="password" if ready else "method", methods=[] if ready else remaining,
+            questions=not ready and reset_flow.questions_possible(flow),
+        )
+
+    async def _failed_answer(self, flow: ResetFlow, method: Method, client_ip: str | None) -> None:
+        """A wrong app code or wrong answers: counted on the flow (5 lock it) and for the user (G1)."""
+        outcome = await self._flows.failed(flow, method)
+        user_id = flow.resolution.user_id if flow.resolution else None
+        if user_id is not None:
+            await self._throttle.record_failure(user_id, actor(flow), client_ip)
+        await self._audit.progress(flow, method, Outcome.FAILURE, "wrong-answer")
+        if outcome is not None and outcome[1].state is FlowState.LOCKED:
+            locked_now = outcome[0]
+            if locked_now and user_id is not None:  # this answer locked it: one failed flow (G1), counted once
+                await self._throttle.record_failed_flow(user_id, actor(flow), client_ip)
+            raise FlowLocked(f"flow {flow.flow_id} locked by wrong answers")
+
+    async def _lock(self, flow: ResetFlow, client_ip: str | None) -> None:
+        locked_now = await self._flows.lock(flow)
+        user_id = flow.resolution.user_id if flow.resolution else None
+        if locked_now and user_id is not None:
+            await self._throttle.record_failed_flow(user_id, actor(flow), client_ip)
+
+    async def _is_blocked(self, user_id: str | None) -> bool:
+        """A user blocked by the throttle (G1); no user, no block."""
+        return user_id is not None and await self._throttle.is_blocked(user_id)
+
+    def _now(self) -> datetime:
+        return self._flows.now()
+
+
+def _normalise(method: ContactCode, contact: str, default_region: str | None) -> str:
+    try:
+        return method.normalise(contact, default_region)
+    except ContactError as error:
+        raise InvalidRequest([FieldError("contact", str(error))]) from None

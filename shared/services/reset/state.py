@@ -1,0 +1,98 @@
+"""The flow's state as stored: opening a flow by its secret, and each change of its state under its ETag.
+
+The rules of each change are shared/domain/reset_flow.py's; this keeps a flow's row and says when it is gone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import TypeVar
+
+from shared.domain import reset_flow
+from shared.domain.clock import Clock
+from shared.domain.ids import is_guid
+from shared.domain.policy import Method
+from shared.domain.reset_flow import FlowState, ResetFlow, Resolution
+from shared.errors import FlowLocked, FlowNotFound, MethodsMissing
+from shared.services.reset.ports import FlowRows
+
+T = TypeVar("T")
+
+
+class ResetFlows:
+    def __init__(self, rows: FlowRows, code_key: bytes, clock: Clock) -> None:
+        self._rows = rows
+        self._code_key = code_key
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def new(self, username: str, client_ip: str | None) -> tuple[ResetFlow, str]:
+        """A new flow for `username`, and the secret that opens it (kept only as an HMAC)."""
+        flow_id = str(uuid.uuid4())
+        secret = reset_flow.new_flow_secret()
+        flow = ResetFlow(flow_id=flow_id, secret_digest=reset_flow.secret_digest(self._code_key, flow_id, secret),
+                         username=reset_flow.normalise_username(username), created_at=self._clock(),
+                         client_ip=client_ip)
+        return flow, secret
+
+    async def save_new(self, flow: ResetFlow) -> None:
+        await self._rows.create(flow)
+
+    async def open(self, flow_id: str, secret: str) -> ResetFlow:
+        """The flow this secret opens: FlowNotFound for unknown, wrong-secret, expired or finished; FlowLocked."""
+        if not is_guid(flow_id) or not secret or len(secret) > 128:
+            raise FlowNotFound("malformed flow id or secret")
+        flow = await self._rows.get(flow_id.lower())
+        if flow is None or not reset_flow.secret_matches(flow, self._code_key, secret):
+            raise FlowNotFound("unknown flow or wrong secret")
+        if reset_flow.is_expired(flow, self._clock()) or flow.state is FlowState.COMPLETED:
+            raise FlowNotFound("flow expired or finished")
+        if flow.state is FlowState.LOCKED:
+            raise FlowLocked(f"flow {flow.flow_id} locked")
+        return flow
+
+    async def open_ready(self, flow_id: str, secret: str) -> ResetFlow:
+        """A13: the password step of a flow whose required methods are not all verified is refused, no Graph."""
+        flow = await self.open(flow_id, secret)
+        if not reset_flow.ready_for_password(flow):
+            raise MethodsMissing(f"flow {flow.flow_id} has not verified its required methods")
+        return flow
+
+    async def resolved(self, flow: ResetFlow, resolution: Resolution) -> ResetFlow:
+        """The first resolution wins."""
+        return await self._changed(flow, lambda f: (None, reset_flow.resolved(f, resolution)))
+
+    async def verified(self, flow: ResetFlow, method: Method) -> ResetFlow:
+        return await self._changed(flow, lambda f: (None, reset_flow.record_verified(f, method)))
+
+    async def questions_chosen(self, flow: ResetFlow, chosen: tuple[str, ...]) -> ResetFlow:
+        """The questions asked in this flow, chosen once (a second choice keeps the first)."""
+        return await self._changed(flow, lambda f: (None, f if f.question_ids else replace(f, question_ids=chosen)))
+
+    async def failed(self, flow: ResetFlow, method: Method) -> tuple[bool, ResetFlow] | None:
+        """Count a wrong answer to `method`: (whether this answer locked the flow, the flow), None if gone."""
+        def counted(f: ResetFlow) -> tuple[bool, ResetFlow]:
+            updated = reset_flow.record_failure(f, method)
+            return f.state is FlowState.ACTIVE and updated.state is FlowState.LOCKED, updated
+
+        return await self._rows.change(flow.flow_id, counted)
+
+    async def lock(self, flow: ResetFlow) -> bool:
+        """Lock the flow; True when this call locked it (it was active)."""
+        outcome = await self._rows.change(flow.flow_id, lambda f: (f.state is FlowState.ACTIVE, reset_flow.lock(f)))
+        return outcome is not None and outcome[0]
+
+    async def completed(self, flow: ResetFlow, now: datetime) -> bool:
+        """Mark the flow done; False when its row vanished."""
+        return await self._rows.change(flow.flow_id, lambda f: (None, reset_flow.completed(f, now))) is not None
+
+    async def _changed(self, flow: ResetFlow, rule: Callable[[ResetFlow], tuple[None, ResetFlow]]) -> ResetFlow:
+        outcome = await self._rows.change(flow.flow_id, rule)
+        if outcome is None:
+            raise FlowNotFound("flow vanished")
+        return outcome[1]
