@@ -3,7 +3,9 @@
 It serves LDAPS on 127.0.0.1 with a certificate of a CA made here (IP and DNS names of the loopback), so a
 client that checks the host name against the certificate, as the agent does, can connect. The domain's
 password rules stay Samba's defaults (complexity on, history 24); the minimum age is set to 0 so tests can
-change a password twice, and a lockout threshold is set so tests can lock an account out.
+change a password twice, a lockout threshold is set so tests can lock an account out, and `old password
+allowed period` is 0 (Samba's default of 60 minutes, like Windows' NTLM grace, would let the old password
+bind for an hour after a reset).
 
 Needs Debian's `samba-ad-dc` (samba-tool and the samba daemon); it runs as root.
 """
@@ -123,6 +125,7 @@ class SambaDC:
                 f"--adminpass={ADMIN_PASSWORD}", "--use-rfc2307",
                 "--option=interfaces=lo", "--option=bind interfaces only=yes",
                 "--option=server services=ldap", f"--option=pid directory={self.location}",
+                "--option=old password allowed period=0",
                 f"--option=log file={self.location}/log.samba",
                 "--option=tls enabled=yes", f"--option=tls keyfile={tls}/key.pem",
                 f"--option=tls certfile={tls}/cert.pem", f"--option=tls cafile={tls}/ca.pem",
@@ -140,7 +143,8 @@ class SambaDC:
         if port_open(self.ldaps_port):
             raise RuntimeError(f"port {self.ldaps_port} is taken: another samba (or LDAP server) runs here")
         self._process = ManagedProcess(
-            "samba", ["samba", "-i", "-M", "single", "-s", str(self.conf)], echo=self.echo)
+            "samba", ["samba", "-i", "-M", "single", "-s", str(self.conf), "--option=old password allowed period=0"],
+            echo=self.echo)
         self._process.start()
         self.wait_ready(timeout)
         return self
