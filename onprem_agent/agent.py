@@ -168,7 +168,7 @@ class Agent:
         try:
             self.handle(message)
         except Exception as exc:  # noqa: BLE001  (the message returns after its visibility timeout, tried again)
-            log.warning("message %s failed: %s", message.id, type(exc).__name__, exc_info=True)
+            log.warning("message %s failed: %s", message.id, type(exc).__name__)
 
     def heartbeat(self) -> Heartbeat:
         beat = Heartbeat(agent_id=self.agent_id, version=VERSION, at=self._clock(),

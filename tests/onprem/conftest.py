@@ -183,7 +183,7 @@ class Site:
         jobs = self.queue(JOBS_QUEUE)
         try:
             jobs.create_queue()
-        except Exception:  # noqa: BLE001  (already there)
+        except Exception:
             pass
         jobs.send_message(job.model_dump_json())
 

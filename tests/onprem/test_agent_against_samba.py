@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from devtools.samba_dc import BASE_DN
 from onprem_agent.directory import POLICY_HINTS_OID, map_ldap_result
 from shared.domain.onprem_jobs import JOBS_QUEUE, JobKind, JobResult, Verdict
 from tests.onprem.conftest import ELSEWHERE_OU, Domain, Site, quoted
@@ -159,4 +158,21 @@ def test_an_unreachable_first_dc_fails_over_to_the_next(site: Site, domain: Doma
     beat = agent.heartbeat()
     assert beat.dcs_reached == [f"127.0.0.1:{domain.dc.ldaps_port}"] and beat.dcs_configured == 2
     assert beat.jobs_applied == 1 and not beat.policy_hints
-    assert BASE_DN
+
+
+def test_a_dc_certificate_from_another_ca_is_refused_and_nothing_applies(site: Site, domain: Domain) -> None:
+    from devtools.samba_dc import _write_certificates
+    from onprem_agent.__main__ import build
+
+    _write_certificates(site.folder / "other-ca")
+    dn, sid, old = domain.make_user()
+    config = site.config()
+    other = config.model_copy(update={"directory": config.directory.model_copy(
+        update={"ca_file": site.folder / "other-ca" / "ca.pem"})})
+    agent = build(other)
+    site.send(site.job(JobKind.RESET, sid, NEW))
+    with ThreadPoolExecutor(1) as pool:
+        agent.poll_once(pool, 1)
+    [result] = [JobResult.model_validate_json(r) for r in site.results()]
+    assert result.verdict is Verdict.FAILED and result.rule == "no domain controller answered"
+    assert domain.binds(dn, old) and not domain.binds(dn, NEW)

@@ -94,7 +94,7 @@ def _wait_state(site: Site, job_id: str, states: set[str], timeout: float) -> st
             state = str(site.ledger_row(job_id).get("state"))
             if state in states:
                 return state
-        except Exception:  # noqa: BLE001  (no row yet)
+        except Exception:
             pass
         time.sleep(0.01)
     raise TimeoutError(f"job {job_id} did not reach {states}")
