@@ -39,6 +39,8 @@ class DirectoryConfig(_Section):
             parsed = []
             for item in value:
                 if isinstance(item, str):
+                    if "://" in item and not item.startswith("ldaps://"):
+                        raise ValueError("domain controllers are reached over LDAPS only (ldaps://host:636)")
                     host, _, port = item.removeprefix("ldaps://").partition(":")
                     parsed.append((host, int(port or 636)))
                 else:

@@ -176,3 +176,26 @@ def test_a_dc_certificate_from_another_ca_is_refused_and_nothing_applies(site: S
     [result] = [JobResult.model_validate_json(r) for r in site.results()]
     assert result.verdict is Verdict.FAILED and result.rule == "no domain controller answered"
     assert domain.binds(dn, old) and not domain.binds(dn, NEW)
+
+
+def test_a_job_the_service_cancelled_never_applies(site: Site, domain: Domain) -> None:
+    from azure.data.tables import TableServiceClient
+
+    from shared.domain.onprem_jobs import LEDGER_TABLE
+
+    dn, sid, old = domain.make_user()
+    job = site.job(JobKind.RESET, sid, NEW)
+    tables = TableServiceClient.from_connection_string(site.azurite.connection_string)
+    table = tables.create_table_if_not_exists(LEDGER_TABLE.format(prefix=site.prefix))
+    table.create_entity({"PartitionKey": job.job_id, "RowKey": "job", "state": "cancelled"})
+    site.send(job)
+    [result] = _run_once(site)
+    assert result.verdict is Verdict.CANCELLED
+    assert domain.binds(dn, old) and not domain.binds(dn, NEW)
+
+
+def test_a_plain_ldap_url_is_refused_by_the_config(site: Site) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="LDAPS only"):
+        site.config(servers=["ldap://127.0.0.1:389"])
