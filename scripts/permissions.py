@@ -26,7 +26,7 @@ SERVICE_PERMISSIONS: tuple[Permission, ...] = (
     Permission("AuditLog.Read.All", "Entra's own registration report beside the compliance sweep (P1/P2 only)"),
     Permission("User-PasswordProfile.ReadWrite.All", "set the new password of a cloud user (the reset itself)"),
     Permission("User.RevokeSessions.All", "end the user's sign-in sessions after a reset"),
-    Permission("User.ReadWrite.All", "set or clear one user's 'password never expires' (passwordPolicies)"),
+    Permission("User.ReadUpdate.All", "set or clear one user's 'password never expires' (passwordPolicies)"),
     Permission("Domain.ReadWrite.All", "read and set the organisation's password expiration per domain"),
     Permission("Mail.Send", "send codes, notices and reminders from SSPR_MAIL_SENDER; scope it to that mailbox "
                             "with an Exchange application access policy"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 import uuid
+from typing import Any
 from uuid import UUID
 
 from msgraph import GraphServiceClient
@@ -109,6 +110,18 @@ async def ensure_api_app(client: GraphServiceClient, args: argparse.Namespace, r
                    client.applications_with_app_id(args.api_app_id).patch(Application(app_roles=roles)))
 
 
+async def every_page(what: str, builder: Any) -> list[Any]:
+    """Every item of a Graph list, following `@odata.nextLink` to the last page (Graph pages every list)."""
+    items: list[Any] = []
+    link: str | None = None
+    while True:
+        page = await call(what, builder.with_url(link).get() if link else builder.get())
+        items.extend((page.value if page else None) or [])
+        link = page.odata_next_link if page else None
+        if not link:
+            return items
+
+
 async def ensure_payload_permission(client: GraphServiceClient, api_app_id: str, report: Report) -> None:
     graph = await call("reading Microsoft Graph's service principal",
                        client.service_principals_with_app_id(GRAPH_APP_ID).get())
@@ -121,8 +134,8 @@ async def ensure_payload_permission(client: GraphServiceClient, api_app_id: str,
     if role is None or role.id is None:
         raise ScriptFailure(f"Microsoft Graph offers no application permission named {HOOK_PAYLOAD_PERMISSION}")
     assignments = client.service_principals.by_service_principal_id(api.id).app_role_assignments
-    page = await call("reading the API's app role assignments", assignments.get())
-    held = {(str(a.resource_id), str(a.app_role_id)) for a in (page.value if page else None) or []}
+    held = {(str(a.resource_id), str(a.app_role_id))
+            for a in await every_page("reading the API's app role assignments", assignments)}
     if (graph.id, str(role.id)) in held:
         report.unchanged(f"{HOOK_PAYLOAD_PERMISSION} on the API's service principal")
     elif report.change("grant", f"{HOOK_PAYLOAD_PERMISSION} on the API's service principal (Entra requires it of "
@@ -164,8 +177,7 @@ async def ensure_extension(client: GraphServiceClient, wanted: OnTokenIssuanceSt
                            report: Report) -> str | None:
     """The extension's id (None in a dry run that would create it)."""
     extensions = client.identity.custom_authentication_extensions
-    page = await call("reading custom authentication extensions", extensions.get())
-    current = next((e for e in (page.value if page else None) or []
+    current = next((e for e in await every_page("reading custom authentication extensions", extensions)
                     if isinstance(e, OnTokenIssuanceStartCustomExtension) and e.display_name == wanted.display_name),
                    None)
     what = f"custom authentication extension '{wanted.display_name}'"
@@ -186,7 +198,7 @@ async def ensure_extension(client: GraphServiceClient, wanted: OnTokenIssuanceSt
 async def ensure_listener(client: GraphServiceClient, name: str, extension_id: str | None, app_ids: list[str],
                           report: Report) -> None:
     listeners = client.identity.authentication_event_listeners
-    page = await call("reading authentication event listeners", listeners.get())
+    every = await every_page("reading authentication event listeners", listeners)
     listener_name = f"{name} listener"
 
     def ours(item: OnTokenIssuanceStartListener) -> bool:
@@ -195,7 +207,7 @@ async def ensure_listener(client: GraphServiceClient, name: str, extension_id: s
         return item.display_name == listener_name or (extension_id is not None and extension is not None
                                                       and extension.id == extension_id)
 
-    found = [item for item in (page.value if page else None) or [] if isinstance(item, OnTokenIssuanceStartListener)]
+    found = [item for item in every if isinstance(item, OnTokenIssuanceStartListener)]
     current = next((item for item in found if ours(item)), None)
     wanted_apps = sorted(set(app_ids))
     conditions = AuthenticationConditions(applications=AuthenticationConditionsApplications(

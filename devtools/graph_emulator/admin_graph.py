@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import GraphError
-from .graph import READ_ROLES, GraphRequest, GraphResult, collection, entity, json_object, route
+from .graph import READ_ROLES, GraphRequest, GraphResult, collection, entity, json_object, paged, route
 from .tenant import App, DirectoryRole, Tenant, iso, utc_now
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -27,7 +27,8 @@ ID_NAMESPACE = uuid.UUID("3c1f7a52-9d0e-4b8a-a6f1-2e5d7c9b0a41")
 # Application permissions (app roles) Microsoft Graph's service principal offers here: the service's own, the
 # deployer's, and broader ones a careless grant might pick, so tests can tell them apart.
 GRAPH_APP_ROLES = (
-    "Organization.Read.All", "Organization.ReadWrite.All", "User.Read.All", "User.ReadWrite.All",
+    "Organization.Read.All", "Organization.ReadWrite.All", "User.Read.All", "User.ReadUpdate.All",
+    "User.ReadWrite.All",
     "GroupMember.Read.All", "Group.Read.All", "Group.ReadWrite.All", "RoleManagement.Read.Directory",
     "RoleManagement.ReadWrite.Directory", "AuditLog.Read.All", "User-PasswordProfile.ReadWrite.All",
     "User.RevokeSessions.All", "Domain.Read.All", "Domain.ReadWrite.All", "Mail.Send", "Directory.Read.All",
@@ -52,6 +53,10 @@ EXTENSION_TYPE = "#microsoft.graph.onTokenIssuanceStartCustomExtension"
 LISTENER_TYPE = "#microsoft.graph.onTokenIssuanceStartListener"
 HANDLER_TYPE = "#microsoft.graph.onTokenIssuanceStartCustomExtensionHandler"
 MAX_EXTENSIONS = 100  # Entra's limit of custom extension policies
+# Graph documents no default page size for app role assignments, custom extensions and event listeners, only
+# that a client follows @odata.nextLink (https://learn.microsoft.com/graph/paging): small pages here, so a
+# script that reads only the first page is caught.
+ADMIN_PAGE_SIZE = 25
 TIMEOUT_RANGE_MS = (200, 2000)  # contracts.md section 3
 MAX_RETRIES = 1
 CREATED = "2026-01-05T03:00:00Z"
@@ -162,8 +167,9 @@ def principal_app(req: GraphRequest) -> App:
        READ_APP_ROLE_ASSIGNMENTS)
 async def list_app_role_assignments(req: GraphRequest) -> GraphResult:
     app = principal_app(req)
-    return collection(req, f"servicePrincipals('{app.service_principal_id}')/appRoleAssignments",
-                      assignments_of(req.tenant, app))
+    return paged(req, assignments_of(req.tenant, app),
+                 f"servicePrincipals('{app.service_principal_id}')/appRoleAssignments", dict,
+                 default_size=ADMIN_PAGE_SIZE)
 
 
 @route("POST", "/servicePrincipals/{id}/appRoleAssignments", r"/servicePrincipals/(?P<id>[^/]+)/appRoleAssignments",
@@ -336,7 +342,8 @@ def checked_extension(body: dict[str, Any], current: dict[str, Any] | None = Non
 @route("GET", "/identity/customAuthenticationExtensions", r"/identity/customAuthenticationExtensions",
        READ_EXTENSIONS)
 async def list_extensions(req: GraphRequest) -> GraphResult:
-    return collection(req, "identity/customAuthenticationExtensions", list(req.tenant.custom_extensions.values()))
+    return paged(req, list(req.tenant.custom_extensions.values()), "identity/customAuthenticationExtensions", dict,
+                 default_size=ADMIN_PAGE_SIZE)
 
 
 @route("GET", "/identity/customAuthenticationExtensions/{id}", r"/identity/customAuthenticationExtensions/(?P<id>[^/]+)",
@@ -399,7 +406,8 @@ def checked_listener(tenant: Tenant, body: dict[str, Any], current: dict[str, An
 
 @route("GET", "/identity/authenticationEventListeners", r"/identity/authenticationEventListeners", READ_LISTENERS)
 async def list_listeners(req: GraphRequest) -> GraphResult:
-    return collection(req, "identity/authenticationEventListeners", list(req.tenant.event_listeners.values()))
+    return paged(req, list(req.tenant.event_listeners.values()), "identity/authenticationEventListeners", dict,
+                 default_size=ADMIN_PAGE_SIZE)
 
 
 @route("POST", "/identity/authenticationEventListeners", r"/identity/authenticationEventListeners", WRITE_LISTENERS)

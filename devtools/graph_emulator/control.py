@@ -63,6 +63,13 @@ async def reset(request: web.Request) -> web.Response:
     return web.json_response({"status": "reset", "users": len(state.tenant.users)})
 
 
+async def force_resync(request: web.Request) -> web.Response:
+    """Every delta token issued so far answers 410 Gone with Location, as when Graph forces a resync
+    (delta-query-overview); a /_emulator/reset instead makes them expired (400 syncStateNotFound)."""
+    state_of(request).tenant.force_resync()
+    return web.Response(status=204)
+
+
 # ---- faults ----------------------------------------------------------------------------------------------
 
 
@@ -371,6 +378,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/_emulator/stats", stats)
     r.add_delete("/_emulator/stats", clear_stats)
     r.add_post("/_emulator/reset", reset)
+    r.add_post("/_emulator/delta/resync", force_resync)
     r.add_get("/_emulator/faults", get_faults)
     r.add_put("/_emulator/faults", put_faults)
     r.add_delete("/_emulator/faults", delete_faults)

@@ -47,23 +47,32 @@ BATCH_LIMIT = 20
 CHECK_MEMBER_GROUPS_LIMIT = 20
 REPORT_LIMIT, REPORT_WINDOW_S = 5, 10.0
 
-# Application permissions accepted per need: the one contracts.md names first, then the broader ones Graph
-# also accepts.
+# Application permissions accepted per need, by the names of each API's documented permissions table: its
+# least privileged permission first, then the higher privileged ones Graph also accepts. Each set names the
+# Microsoft Learn page (https://learn.microsoft.com/graph/api/<page>) it follows.
 READ_ORG = frozenset({"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All",
-                      "Directory.ReadWrite.All"})
-READ_USERS = frozenset({"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
-WRITE_USERS = frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All"})
+                      "Directory.ReadWrite.All"})  # organization-list, directory-list-subscriptions
+READ_USERS = frozenset({"User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
+                        "Directory.ReadWrite.All"})  # user-list, user-get, user-delta
+# user-update: User.ReadUpdate.All is the least privileged permission to update a user's ordinary properties
+# (passwordPolicies among them); User.ReadWrite.All and Directory.ReadWrite.All are higher privileged.
+WRITE_USERS = frozenset({"User.ReadUpdate.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
+# user-update, passwordProfile: User-PasswordProfile.ReadWrite.All least privileged (plus a directory role).
 WRITE_PASSWORD = frozenset({"User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
-REVOKE_SESSIONS = frozenset({"User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
+REVOKE_SESSIONS = frozenset({"User.RevokeSessions.All", "User.ReadWrite.All",
+                             "Directory.ReadWrite.All"})  # user-revokesigninsessions
 READ_MEMBERS = frozenset({"GroupMember.Read.All", "GroupMember.ReadWrite.All", "Group.Read.All",
-                          "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
+                          "Group.ReadWrite.All", "Directory.Read.All",
+                          "Directory.ReadWrite.All"})  # group-list-transitivemembers, group-delta, checkmembergroups
 READ_ROLES = frozenset({"RoleManagement.Read.Directory", "RoleManagement.ReadWrite.Directory",
-                        "RoleManagement.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"})
+                        "RoleManagement.Read.All", "Directory.Read.All",
+                        "Directory.ReadWrite.All"})  # user-list-transitivememberof, directoryrole-list-members
+# authenticationmethodsroot-list-userregistrationdetails: AuditLog.Read.All only.
 READ_REPORTS = frozenset({"AuditLog.Read.All"})
 READ_DOMAINS = frozenset({"Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All",
-                          "Directory.ReadWrite.All"})
-WRITE_DOMAINS = frozenset({"Domain.ReadWrite.All", "Directory.ReadWrite.All"})
-SEND_MAIL = frozenset({"Mail.Send"})
+                          "Directory.ReadWrite.All"})  # domain-list, domain-get
+WRITE_DOMAINS = frozenset({"Domain.ReadWrite.All", "Directory.ReadWrite.All"})  # domain-update
+SEND_MAIL = frozenset({"Mail.Send"})  # user-sendmail
 NO_PERMISSION: frozenset[str] = frozenset()
 
 # Directory roles that let a caller reset a password: any of these for ordinary users, only the second set
@@ -173,9 +182,9 @@ def page_size(req: GraphRequest, default: int = DEFAULT_TOP) -> int:
 
 
 def paged(req: GraphRequest, items: list[Any], context: str, render: Callable[[Any], dict[str, Any]],
-          count: bool = False) -> GraphResult:
+          count: bool = False, default_size: int = DEFAULT_TOP) -> GraphResult:
     """One page of ``items`` with an absolute ``@odata.nextLink`` that repeats the caller's options."""
-    size = page_size(req)
+    size = page_size(req, default_size)
     offset = int(decode_token(req.query["skiptoken"]).get("o", 0)) if "skiptoken" in req.query else 0
     chunk = items[offset:offset + size]
     next_link = None
@@ -255,6 +264,17 @@ def user_filter(raw: str) -> Callable[[User], bool]:
     else:
         return lambda user: all(test(user) for test in tests)
     raise GraphError(400, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified.")
+
+
+def require_advanced_query(req: GraphRequest) -> None:
+    """An OData cast on directory objects is an advanced query (https://learn.microsoft.com/graph/aad-advanced-queries):
+    it needs `ConsistencyLevel: eventual` and `$count=true` on every request, nextLinks included. Real Graph may
+    answer a cast without them by ignoring the cast; the emulator never honours it silently and refuses."""
+    eventual = req.headers.get("ConsistencyLevel", "").strip().lower() == "eventual"
+    if not eventual or req.query.get("count", "").lower() != "true":
+        raise GraphError(400, "Request_UnsupportedQuery",
+                         "The specified type cast is an advanced query: send the 'ConsistencyLevel: eventual' "
+                         "header and $count=true.")
 
 
 def find_user(req: GraphRequest) -> User:
@@ -417,10 +437,7 @@ async def users_delta(req: GraphRequest) -> GraphResult:
     else:
         token = {"e": tenant_epoch(tenant), "s": None, "u": tenant.seq, "o": 0,
                  "sel": list(user_selection(req)), "n": page_size(req)}
-    if token.get("e") != tenant_epoch(tenant):
-        raise GraphError(410, "syncStateNotFound",
-                         "The sync state of this delta token is no longer available; restart the delta query "
-                         "without a token.", headers={"Location": f"{req.base}/users/delta"})
+    check_sync_state(req, token, "/users/delta")
     select = tuple(token["sel"])
     render = user_renderer(select if "id" in select else ("id", *select))
     since, upto, offset, size = token["s"], token["u"], token["o"], token["n"]
@@ -446,6 +463,21 @@ async def users_delta(req: GraphRequest) -> GraphResult:
 
 def tenant_epoch(tenant: Tenant) -> str:
     return tenant.epoch
+
+
+def check_sync_state(req: GraphRequest, token: dict[str, Any], path: str) -> None:
+    """A token of an earlier state. https://learn.microsoft.com/graph/delta-query-overview: an expired token
+    answers a 40X error with code syncStateNotFound (400 for directory objects); a resync the service forces
+    answers 410 Gone with a Location header to start again from."""
+    epoch = token.get("e")
+    if epoch == tenant_epoch(req.tenant):
+        return
+    if epoch in req.tenant.resync_epochs:
+        raise GraphError(410, "resyncRequired", "The service requires a full resync: restart the delta query "
+                         "from the Location header.", headers={"Location": f"{req.base}{path}"})
+    raise GraphError(400, "syncStateNotFound",
+                     "The sync state generation is not found. The delta token is expired and data must be "
+                     "synchronized again.")
 
 
 @route("GET", "/users/{id}", rf"/users/{_ID}", READ_USERS)
@@ -542,9 +574,10 @@ async def check_member_groups(req: GraphRequest) -> GraphResult:
 @route("GET", "/users/{id}/transitiveMemberOf/microsoft.graph.directoryRole",
        rf"/users/{_ID}/transitiveMemberOf/(?:microsoft\.)?graph\.directoryRole", READ_ROLES)
 async def user_directory_roles(req: GraphRequest) -> GraphResult:
+    require_advanced_query(req)
     user = find_user(req)
-    roles = [select_dict(req, r.to_graph()) for r in req.tenant.roles_of(user.id)]
-    return collection(req, "directoryRoles", roles)
+    roles = list(req.tenant.roles_of(user.id))
+    return paged(req, roles, "directoryRoles", lambda r: select_dict(req, r.to_graph()), count=True)
 
 
 @route("GET", "/directoryRoles(roleTemplateId='{id}')/members",
@@ -624,10 +657,7 @@ async def groups_delta(req: GraphRequest) -> GraphResult:
         select = [p.strip() for p in req.query.get("select", "").split(",") if p.strip()]
         token = {"e": tenant_epoch(tenant), "s": None, "u": tenant.seq, "o": 0, "ids": ids, "sel": select,
                  "n": page_size(req)}
-    if token.get("e") != tenant_epoch(tenant):
-        raise GraphError(410, "syncStateNotFound",
-                         "The sync state of this delta token is no longer available; restart the delta query "
-                         "without a token.", headers={"Location": f"{req.base}/groups/delta"})
+    check_sync_state(req, token, "/groups/delta")
     since, upto, offset, size = token["s"], token["u"], token["o"], token["n"]
     entries: list[tuple[str, str | None, bool]] = []  # (group id, member id or None, removed)
     if since is None:
@@ -666,6 +696,7 @@ async def get_group(req: GraphRequest) -> GraphResult:
 @route("GET", "/groups/{id}/transitiveMembers/microsoft.graph.user",
        rf"/groups/{_ID}/transitiveMembers/(?:microsoft\.)?graph\.user", READ_MEMBERS)
 async def group_transitive_users(req: GraphRequest) -> GraphResult:
+    require_advanced_query(req)
     group = find_group(req)
     select = user_selection(req)
     users = req.tenant.transitive_user_members(group.id)
@@ -706,6 +737,11 @@ async def remove_group_member(req: GraphRequest) -> GraphResult:
 
 # ---- reports -------------------------------------------------------------------------------------------
 
+# https://learn.microsoft.com/graph/api/authenticationmethodsroot-list-userregistrationdetails: "supports only the
+# $filter and $orderBy OData query parameters". $skiptoken belongs to the nextLinks the emulator writes; $top is
+# accepted although the page does not name it (unverified against real Graph: the sweep sends $top=999).
+REPORT_QUERY_OPTIONS = frozenset({"filter", "orderby", "skiptoken", "top"})
+
 METHOD_SETS = (
     [], ["email"], ["mobilePhone"], ["email", "mobilePhone"], ["microsoftAuthenticatorPush", "softwareOneTimePasscode"],
     ["email", "microsoftAuthenticatorPush"], ["mobilePhone", "microsoftAuthenticatorPush", "softwareOneTimePasscode"],
@@ -717,6 +753,10 @@ METHOD_SETS = (
        r"/reports/authenticationMethods/userRegistrationDetails", READ_REPORTS)
 async def user_registration_details(req: GraphRequest) -> GraphResult:
     throttle_reports(req)
+    unsupported = sorted(k for k in req.query if k not in REPORT_QUERY_OPTIONS)
+    if unsupported:  # e.g. $select, which real Graph may refuse on this report
+        raise GraphError(400, "BadRequest", f"Query option '${unsupported[0]}' is not supported on "
+                         "userRegistrationDetails: only $filter and $orderby are.")
     tenant = req.tenant
     if not tenant.premium():
         raise GraphError(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",

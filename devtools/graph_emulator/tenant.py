@@ -255,6 +255,7 @@ class Tenant:
         self.user_app_roles: dict[str, dict[str, list[str]]] = {}  # user id -> resource appId -> roles
         self.groups: dict[str, Group] = {}
         self.epoch = uuid.uuid4().hex[:12]  # delta tokens of an earlier tenant (before a reset) are refused
+        self.resync_epochs: set[str] = set()  # epochs ended by a forced resync: their tokens answer 410
         self.seq = 0
         self.changes: list[tuple[int, str]] = []  # (seq, user id), append-only, seq ascending
         self.removed: dict[str, int] = {}  # deleted user id -> seq of deletion
@@ -415,6 +416,11 @@ class Tenant:
         return user.password if user.password is not None else self.default_password
 
     # ---- changes (each one feeds /users/delta) ------------------------------------------------------
+
+    def force_resync(self) -> None:
+        """End every delta token issued so far the way Graph's forced resync does (410 Gone + Location)."""
+        self.resync_epochs.add(self.epoch)
+        self.epoch = uuid.uuid4().hex[:12]
 
     def touch(self, user: User) -> None:
         self.seq += 1

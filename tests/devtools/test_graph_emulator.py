@@ -82,18 +82,23 @@ def user_token(http: httpx.Client, username: str, password: str = PASSWORD) -> h
         "scope": f"api://{SVC}/access_as_user openid profile"})
 
 
+# The advanced-query settings an OData cast on directory objects needs (aad-advanced-queries).
+EVENTUAL = {"ConsistencyLevel": "eventual"}
+
+
 def graph(http: httpx.Client, method: str, path: str, token: str | None = None, **kwargs: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token or app_token(http)}"}
+    headers = {"Authorization": f"Bearer {token or app_token(http)}", **kwargs.pop("headers", {})}
     return http.request(method, path if path.startswith("http") else f"/v1.0{path}", headers=headers, **kwargs)
 
 
-def page_all(http: httpx.Client, url: str, token: str) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
+def page_all(http: httpx.Client, url: str, token: str,
+             headers: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
     items: list[dict[str, Any]] = []
     pages = 0
     body: dict[str, Any] = {}
     next_url: str | None = url
     while next_url:
-        response = graph(http, "GET", next_url, token)
+        response = graph(http, "GET", next_url, token, headers=headers or {})
         assert response.status_code == 200, response.text
         body = response.json()
         items.extend(body["value"])
@@ -322,11 +327,13 @@ def test_delta_link_returns_only_users_changed_since(http: httpx.Client) -> None
 def test_transitive_members_flatten_nested_groups_across_pages(http: httpx.Client) -> None:
     token = app_token(http)
     members, pages, _ = page_all(
-        http, f"/groups/{PILOT}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top=3", token)
+        http, f"/groups/{PILOT}/transitiveMembers/microsoft.graph.user?$select=id,userPrincipalName&$top=3&$count=true",
+        token, EVENTUAL)
     upns = [m["userPrincipalName"] for m in members]
     assert {"casey@contoso.example", "fiona@contoso.example", "audrey@contoso.example"} <= set(upns)
     assert upns.count("frank@contoso.example") == 1 and pages == -(-len(upns) // 3)
-    sdk_style = graph(http, "GET", f"/groups/{PILOT_FINANCE}/transitiveMembers/graph.user", token).json()
+    sdk_style = graph(http, "GET", f"/groups/{PILOT_FINANCE}/transitiveMembers/graph.user?$count=true", token,
+                      headers=EVENTUAL).json()
     assert len(sdk_style["value"]) == 4  # fiona, frank, synced.p1, audrey
     assert graph(http, "GET", f"/groups/{PILOT}", token).json()["displayName"] == "SSPR Pilot"
 
@@ -344,9 +351,11 @@ def test_check_member_groups_is_transitive(http: httpx.Client) -> None:
 
 def test_directory_roles_and_licences(http: httpx.Client) -> None:
     token = app_token(http)
-    roles = graph(http, "GET", "/users/admin@contoso.example/transitiveMemberOf/microsoft.graph.directoryRole", token)
+    roles = graph(http, "GET", "/users/admin@contoso.example/transitiveMemberOf/microsoft.graph.directoryRole"
+                  "?$count=true", token, headers=EVENTUAL)
     assert [r["displayName"] for r in roles.json()["value"]] == ["Global Administrator"]
-    assert graph(http, "GET", f"/users/{CASEY}/transitiveMemberOf/graph.directoryRole", token).json()["value"] == []
+    assert graph(http, "GET", f"/users/{CASEY}/transitiveMemberOf/graph.directoryRole?$count=true", token,
+                 headers=EVENTUAL).json()["value"] == []
     details = graph(http, "GET", "/users/synced.p1@contoso.example/licenseDetails", token).json()["value"]
     plans = {p["servicePlanName"]: p for d in details for p in d["servicePlans"]}
     assert plans["AAD_PREMIUM"]["servicePlanId"] == "41781fb2-bc02-4b7c-bd55-b576c07bb09d"
@@ -514,3 +523,61 @@ def test_authorization_code_flow_with_pkce_signs_in_through_the_form(http: httpx
     preflight = http.options(token_url, headers={"Origin": "http://localhost:5173",
                                                  "Access-Control-Request-Method": "POST"})
     assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == "*"
+
+
+# ---- strictness the documentation asks for -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [
+    f"/groups/{PILOT}/transitiveMembers/microsoft.graph.user?$top=2",
+    "/users/admin@contoso.example/transitiveMemberOf/microsoft.graph.directoryRole",
+])
+def test_a_cast_without_the_advanced_query_settings_is_refused_on_every_page(http: httpx.Client, path: str) -> None:
+    token = app_token(http)
+    for headers, query in (({}, ""), (EVENTUAL, ""), ({}, "$count=true")):
+        refused = graph(http, "GET", path + ("&" if "?" in path else "?") + query if query else path, token,
+                        headers=headers)
+        assert refused.status_code == 400, (headers, query)
+        assert refused.json()["error"]["code"] == "Request_UnsupportedQuery"
+    counted = path + ("&" if "?" in path else "?") + "$count=true"
+    first = graph(http, "GET", counted, token, headers=EVENTUAL)
+    assert first.status_code == 200 and "@odata.count" in first.json()
+    if "@odata.nextLink" in first.json():
+        next_link = first.json()["@odata.nextLink"]
+        assert graph(http, "GET", next_link, token).json()["error"]["code"] == "Request_UnsupportedQuery"
+        assert graph(http, "GET", next_link, token, headers=EVENTUAL).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/users/delta?$select=id", f"/groups/delta?$filter=id eq '{PILOT}'"])
+def test_an_expired_delta_token_answers_400_sync_state_not_found_and_a_forced_resync_410(
+        http: httpx.Client, path: str) -> None:
+    token = app_token(http)
+    _, _, last = page_all(http, path, token)
+    delta_link = last["@odata.deltaLink"]
+    http.post("/_emulator/reset").raise_for_status()  # a new tenant state: the old token has expired
+    expired = graph(http, "GET", delta_link, token)
+    assert expired.status_code == 400 and expired.json()["error"]["code"] == "syncStateNotFound"
+
+    _, _, last = page_all(http, path, token)
+    http.post("/_emulator/delta/resync").raise_for_status()
+    gone = graph(http, "GET", last["@odata.deltaLink"], token)
+    assert gone.status_code == 410
+    assert gone.headers["Location"].endswith(path.split("?")[0])
+
+
+def test_the_registration_report_refuses_query_options_it_does_not_document(http: httpx.Client) -> None:
+    token = app_token(http)
+    path = "/reports/authenticationMethods/userRegistrationDetails"
+    refused = graph(http, "GET", f"{path}?$select=id,isSsprRegistered", token)
+    assert refused.status_code == 400 and "$select" in refused.json()["error"]["message"]
+    assert graph(http, "GET", f"{path}?$filter=isSsprRegistered eq true&$top=5", token).status_code == 200
+
+
+def test_user_read_update_all_is_enough_to_write_password_policies_but_not_a_password(http: httpx.Client) -> None:
+    claims = {"aud": GRAPH, "roles": ["User.ReadUpdate.All"], "azp": SVC}
+    token = http.post("/_emulator/tokens", json={"claims": claims}).json()["access_token"]
+    policies = graph(http, "PATCH", f"/users/{CASEY}", token, json={"passwordPolicies": "DisablePasswordExpiration"})
+    assert policies.status_code == 204, policies.text
+    password = graph(http, "PATCH", f"/users/{CASEY}", token,
+                     json={"passwordProfile": {"password": "Brand-New-Pass-42"}})
+    assert password.status_code == 403

@@ -120,6 +120,19 @@ def test_grant_gives_the_service_exactly_the_contract_permissions_and_user_admin
     assert "New-ApplicationAccessPolicy -AppId " + SERVICE_APP_ID in result.stdout
 
 
+def test_grant_asks_for_user_read_update_all_the_least_privileged_way_to_write_password_policies(
+        tenant: GraphEmulator) -> None:
+    assert grant(tenant).returncode == 0
+
+    roles = service_token_roles(tenant)
+    assert "User.ReadUpdate.All" in roles and "User.ReadWrite.All" not in roles
+    service = app_token(tenant, SERVICE_APP_ID, SERVICE_APP_SECRET, resource=GRAPH)
+    written = httpx.patch(f"{tenant.graph_url}/users/casey@contoso.example", timeout=10,
+                          json={"passwordPolicies": "DisablePasswordExpiration"},
+                          headers={"Authorization": f"Bearer {service}"})
+    assert written.status_code == 204, written.text
+
+
 def test_grant_run_again_changes_nothing_and_says_so(tenant: GraphEmulator) -> None:
     assert grant(tenant).returncode == 0
 
@@ -293,3 +306,28 @@ def test_replay_poison_moves_each_message_back_unchanged_once_and_dry_run_moves_
 
     again = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert f"Nothing to move: {queue}-poison is empty." in again.stdout
+
+
+def test_register_finds_its_extension_and_listener_beyond_the_first_page(bare_api_app: GraphEmulator) -> None:
+    for n in range(25):  # the emulator pages these lists 25 at a time: ours land on the second page
+        decoy = graph(bare_api_app, "POST", "/identity/customAuthenticationExtensions", {
+            "@odata.type": "#microsoft.graph.onTokenIssuanceStartCustomExtension", "displayName": f"decoy {n}",
+            "endpointConfiguration": {"@odata.type": "#microsoft.graph.httpRequestEndpoint",
+                                      "targetUrl": "https://decoy.example/hook"},
+            "authenticationConfiguration": {"@odata.type": "#microsoft.graph.azureAdTokenAuthentication",
+                                            "resourceId": "api://decoy.example"}})
+        graph(bare_api_app, "POST", "/identity/authenticationEventListeners", {
+            "@odata.type": "#microsoft.graph.onTokenIssuanceStartListener", "displayName": f"decoy {n} listener",
+            "conditions": {"applications": {"includeApplications": [{"appId": PAGES_APP_ID}]}},
+            "handler": {"@odata.type": "#microsoft.graph.onTokenIssuanceStartCustomExtensionHandler",
+                        "customExtension": {"id": decoy["id"]}}})
+    assert register(bare_api_app).returncode == 0
+
+    again = register(bare_api_app)
+
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to change: everything was already in place." in again.stdout, again.stdout
+    every = graph(bare_api_app, "GET", "/identity/customAuthenticationExtensions?$top=999")["value"]
+    assert [e["displayName"] for e in every].count("SSPR registration check") == 1
+    listed = graph(bare_api_app, "GET", "/identity/authenticationEventListeners?$top=999")["value"]
+    assert [e["displayName"] for e in listed].count("SSPR registration check listener") == 1

@@ -1,0 +1,63 @@
+"""The service's door to Microsoft Graph: one shared client and a small part per use case.
+
+    client.py   GraphClient: SDK over httpx, bounded concurrency, retries (F5), error translation
+    users.py    GraphUsers: one user (reset, contact, roles, password, sessions, password policies)
+    groups.py   GraphGroups: who is in scope (enablement pages, membership checks, delta queries)
+    tenant.py   GraphTenant: organization, subscriptions, licences, domains, Global Administrators
+    reports.py  GraphReports: the userRegistrationDetails report
+    mail.py     GraphMail: sendMail
+
+`GraphGateway` is the composition root's convenience: every part over one client, as attributes (`users`,
+`groups`, `tenant`, `reports`, `mail`) and, through inheritance, under the old method names. Services depend
+on a Protocol of the few methods they call, so a part can be handed over on its own.
+"""
+
+from __future__ import annotations
+
+from azure.core.credentials_async import AsyncTokenCredential
+from msgraph import GraphServiceClient
+
+from shared.adapters.graph.client import CALL_DEADLINE_TIMEOUTS, GRAPH_SCOPE, RETRY, RETRY_STATUSES, GraphClient
+from shared.adapters.graph.groups import GraphGroups
+from shared.adapters.graph.mail import GraphMail
+from shared.adapters.graph.reports import GraphReports
+from shared.adapters.graph.tenant import GraphTenant, Organization
+from shared.adapters.graph.users import GraphUsers, ResetUser, UserContact
+from shared.config import Settings
+from shared.errors import GraphError, GraphUnavailable
+
+__all__ = [
+    "CALL_DEADLINE_TIMEOUTS", "GRAPH_SCOPE", "RETRY", "RETRY_STATUSES", "GraphClient", "GraphGateway", "GraphGroups",
+    "GraphMail", "GraphReports", "GraphTenant", "GraphUsers", "Organization", "ResetUser", "UserContact",
+]
+
+
+class GraphGateway(GraphUsers, GraphGroups, GraphTenant, GraphReports, GraphMail):
+    """Every Graph part over one client: `gateway.users.reset_user(...)` or, as before, `gateway.reset_user(...)`."""
+
+    def __init__(self, graph: GraphClient) -> None:
+        super().__init__(graph)
+        self.client = graph
+        self.users = GraphUsers(graph)
+        self.groups = GraphGroups(graph)
+        self.tenant = GraphTenant(graph)
+        self.reports = GraphReports(graph)
+        self.mail = GraphMail(graph)
+
+    @classmethod
+    def create(cls, settings: Settings, credential: AsyncTokenCredential) -> GraphGateway:
+        return cls(GraphClient.create(settings, credential))
+
+    @property
+    def sdk(self) -> GraphServiceClient:
+        return self._graph.sdk
+
+    async def warm_up(self) -> None:
+        """Pay the SDK's lazy imports (request builders, models, serializers) now, not in a user's request."""
+        try:
+            await self.organization()
+        except (GraphError, GraphUnavailable):
+            pass  # warming is best effort; health reports reachability
+
+    async def close(self) -> None:
+        await self._graph.close()
