@@ -23,7 +23,7 @@ import pytest
 
 from devtools.azurite import Azurite
 from devtools.processes import REPO_ROOT
-from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, SERVICE_APP_SECRET, GraphEmulator, start_graph_emulator
+from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, SERVICE_APP_SECRET, GraphEmulator, emulator_running
 from scripts.permissions import (
     HOOK_PAYLOAD_PERMISSION,
     PRIVILEGED_AUTHENTICATION_ADMINISTRATOR,
@@ -43,11 +43,8 @@ RESOURCE_ID = f"api://{FUNCTION_HOST}/{SERVICE_APP_ID}"
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[GraphEmulator]:
-    own = start_graph_emulator()
-    try:
+    with emulator_running() as own:
         yield own
-    finally:
-        own.process.stop()
 
 
 @pytest.fixture
