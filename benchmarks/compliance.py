@@ -29,9 +29,10 @@ import httpx
 from azure.data.tables import UpdateMode
 
 from benchmarks.baseline import point_read_throughput, report
-from benchmarks.kit import bench_stack, graph_requests, peak_rss_mb, per_tenant_size, reset_graph_stats
+from benchmarks.kit import bench_stack, measured_on_host, per_tenant_size, run_seconds
 from devtools.stack import GraphEmulator
-from devtools.tokens import bearer, graph_token, user_token
+from devtools.tenant import enabled_member_ids
+from devtools.tokens import bearer, user_token
 from shared.adapters.compliance_store import SUMMARY_COLUMNS, WRITE_PARALLELISM, user_entity
 from shared.adapters.policy_store import PolicyStore
 from shared.adapters.storage import StorageClients
@@ -47,15 +48,7 @@ SEED_PARALLELISM = 32
 
 
 def enabled_members(emulator: GraphEmulator) -> list[str]:
-    token = graph_token(emulator)
-    ids: list[str] = []
-    url: str | None = f"{emulator.graph_url}/users?$select=id,accountEnabled,userType&$top=999"
-    with httpx.Client(headers=bearer(token), timeout=60) as http:
-        while url:
-            page = http.get(url).json()
-            ids.extend(u["id"].lower() for u in page["value"] if u["accountEnabled"] and u["userType"] != "Guest")
-            url = page.get("@odata.nextLink")
-    return ids
+    return [uid.lower() for uid in enabled_member_ids(emulator)]
 
 
 async def seed(settings: dict[str, str], users: list[str]) -> int:
@@ -175,12 +168,9 @@ def measure(users: int) -> dict[str, Any]:
         raw_seconds = asyncio.run(raw_scan_seconds(settings))
         write_seconds = asyncio.run(raw_write_seconds(settings, members))
         points = asyncio.run(point_read_throughput(stack.azurite.connection_string, entities=5000))
-        host = stack.start_host()
-        reset_graph_stats(stack.emulator)
-        run = sweep(host.base_url, stack.emulator, timeout=max(300.0, users / 100))
-        requests = graph_requests(stack.emulator)
-        rss = peak_rss_mb(host)
-    seconds = (datetime.fromisoformat(run["completedAt"]) - datetime.fromisoformat(run["createdAt"])).total_seconds()
+        run, requests, rss = measured_on_host(
+            stack, lambda host: sweep(host.base_url, stack.emulator, timeout=max(300.0, users / 100)))
+    seconds = run_seconds(run)
     entra = float(run["entraSeconds"] or 0.0)
     sweep_seconds = max(seconds - entra, 1e-3)
     sweep_rate = run["users"] / sweep_seconds

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
 from typing import Any
 
 import httpx
 
 from benchmarks.baseline import batch_write_throughput, report
-from benchmarks.kit import bench_stack, graph_requests, peak_rss_mb, per_tenant_size, reset_graph_stats
+from benchmarks.kit import bench_stack, measured_on_host, per_tenant_size, run_seconds
 from devtools.stack import GraphEmulator
 from devtools.tokens import bearer, user_token
 
@@ -46,12 +45,9 @@ def measure(users: int) -> dict[str, Any]:
         # As many entities as the run examines: Azurite slows down as a table grows, so a smaller raw
         # sample would flatter the denominator at 10,000 and be unfair at 100,000.
         raw = asyncio.run(batch_write_throughput(stack.azurite.connection_string, entities=users))
-        host = stack.start_host()
-        reset_graph_stats(stack.emulator)
-        run = enable_all(host.base_url, stack.emulator, timeout=max(120.0, users / 200))
-        requests = graph_requests(stack.emulator)
-        rss = peak_rss_mb(host)
-    seconds = (datetime.fromisoformat(run["completedAt"]) - datetime.fromisoformat(run["createdAt"])).total_seconds()
+        run, requests, rss = measured_on_host(
+            stack, lambda host: enable_all(host.base_url, stack.emulator, timeout=max(120.0, users / 200)))
+    seconds = run_seconds(run)
     rate = run["usersProcessed"] / seconds
     return {
         "users": run["usersProcessed"], "in_scope": run["inScope"], "seconds": seconds, "rate": rate,
@@ -67,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f"{r['transactions']:,}; host peak RSS {r['rss_mb']:.0f} MB; raw Azurite {r['raw_rate']:.0f} "
         f"entities/s; ratio {r['ratio']:.0%}"))
     largest = max(results, key=lambda r: r["users"])
-    result = {
+    result: dict[str, object] = {
         "workload": "enable All through the queue worker: " + " and ".join(f"{r['users']:,}" for r in results)
                     + " users",
         "figure": "; ".join(f"{r['users']:,}: {r['rate']:.0f} users/s, {r['graph_requests']} Graph requests, "

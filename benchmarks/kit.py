@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from devtools.stack import FunctionHost, GraphEmulator, Stack, private_stack
+from devtools.stack import FunctionHost, Stack, private_stack
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -19,7 +22,8 @@ def bench_stack(users: int | None = None, **overrides: str) -> Iterator[Stack]:
     """Azurite, an emulator (with `users` generated users) and their settings, all the benchmark's own. The host is
     not started: the benchmark starts it (`Stack.start_host`) after its seeding and raw baseline, so neither runs
     beside the host nor is timed with it; it is stopped on exit."""
-    with private_stack(users=users, start_host=False, **overrides) as stack:
+    with private_stack(users=users, start_host=False) as stack:
+        stack.settings.update(overrides)
         yield stack
 
 
@@ -33,13 +37,19 @@ def peak_rss_mb(host: FunctionHost) -> float:
     return float("nan")
 
 
-def reset_graph_stats(emulator: GraphEmulator) -> None:
-    httpx.delete(f"{emulator.base_url}/_emulator/stats", timeout=10).raise_for_status()
+def measured_on_host(stack: Stack, work: Callable[[FunctionHost], T]) -> tuple[T, int, float]:
+    """Start the stack's host and do `work` on it: what it returned, the Graph requests the emulator served
+    meanwhile and the host's peak RSS in MB."""
+    host = stack.start_host()
+    httpx.delete(f"{stack.emulator.base_url}/_emulator/stats", timeout=10).raise_for_status()
+    done = work(host)
+    stats = httpx.get(f"{stack.emulator.base_url}/_emulator/stats", timeout=10).json()
+    return done, int(stats["graph"]["total"]), peak_rss_mb(host)
 
 
-def graph_requests(emulator: GraphEmulator) -> int:
-    """Graph requests the emulator served since its stats were last reset."""
-    return int(httpx.get(f"{emulator.base_url}/_emulator/stats", timeout=10).json()["graph"]["total"])
+def run_seconds(run: dict[str, Any]) -> float:
+    """A finished run's seconds from its acceptance to its completion, as the run itself records them."""
+    return (datetime.fromisoformat(run["completedAt"]) - datetime.fromisoformat(run["createdAt"])).total_seconds()
 
 
 def per_tenant_size(argv: list[str] | None, description: str | None, measure: Callable[[int], dict[str, Any]],

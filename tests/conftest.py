@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from devtools.azurite import Azurite
-from devtools.stack import FunctionHost, GraphEmulator, app_settings, azurite_running, emulator_running, host_running
+from devtools.stack import FunctionHost, GraphEmulator, app_settings, azurite_running, host_running
+from tests.fixtures import own_emulator
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +21,7 @@ def azurite() -> Iterator[Azurite]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def graph_emulator() -> Iterator[GraphEmulator]:
-    with emulator_running() as emulator:
-        yield emulator
+graph_emulator = own_emulator("session", "graph_emulator")
 
 
 @pytest.fixture(scope="session")

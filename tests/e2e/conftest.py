@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from devtools.azurite import Azurite
-from devtools.stack import DEMO_TENANT_ID, PAGES_APP_ID, FunctionHost, GraphEmulator, emulator_running, private_stack
+from devtools.stack import DEMO_TENANT_ID, PAGES_APP_ID, FunctionHost, GraphEmulator, private_stack
 from devtools.tokens import API_SCOPE, DEMO_PASSWORD
+from tests.fixtures import own_emulator
 
 CHROMIUM = os.environ.get("SSPR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -28,10 +29,7 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PILOT_GROUP = "c0ffee00-5e1f-4ea5-b0a7-000000002001"
 
 
-@pytest.fixture(scope="package")
-def e2e_emulator() -> Iterator[GraphEmulator]:
-    with emulator_running() as emulator:
-        yield emulator
+e2e_emulator = own_emulator("package", "e2e_emulator")
 
 
 @pytest.fixture(scope="package")

@@ -16,13 +16,10 @@ import schemathesis
 from schemathesis.openapi import from_dict
 
 from devtools.azurite import Azurite
-from devtools.stack import FunctionHost, GraphEmulator, emulator_running, private_stack
+from devtools.stack import FunctionHost, GraphEmulator, private_stack
+from tests.fixtures import own_emulator
 
-
-@pytest.fixture(scope="session")
-def fuzz_emulator() -> Iterator[GraphEmulator]:
-    with emulator_running() as emulator:
-        yield emulator
+fuzz_emulator = own_emulator("session", "fuzz_emulator")
 
 
 @pytest.fixture(scope="session")

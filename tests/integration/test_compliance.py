@@ -28,6 +28,7 @@ from azure.storage.queue import BinaryBase64EncodePolicy, QueueClient
 
 from devtools.azurite import Azurite
 from devtools.stack import MASTER_KEY, GraphEmulator, Stack, app_settings, private_stack
+from devtools.tenant import enabled_member_ids, set_faults
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.compliance_store import CSV_PAGE_ROWS, ComplianceQueue, ComplianceStore, UserFilter
@@ -50,7 +51,7 @@ from shared.errors import NotFound, StorageUnavailable
 from shared.services.compliance import ComplianceService, ReportsPacer
 from shared.services.maintenance import MaintenanceService
 from shared.services.policy import PolicyCache
-from tests.integration.tokens import bearer, graph_token, user_token
+from tests.integration.tokens import bearer, user_token
 
 ADMIN = "admin@contoso.example"
 READER = "reader@contoso.example"
@@ -115,14 +116,7 @@ def all_rows(stack: Stack, run_id: str, **filters: Any) -> list[dict[str, Any]]:
 
 
 def enabled_members(emulator: GraphEmulator) -> set[str]:
-    users: list[dict[str, Any]] = []
-    url: str | None = f"{emulator.graph_url}/users?$select=id,accountEnabled,userType&$top=999"
-    with httpx.Client(headers=bearer(graph_token(emulator)), timeout=30) as http:
-        while url:
-            page = http.get(url).json()
-            users.extend(page["value"])
-            url = page.get("@odata.nextLink")
-    return {u["id"] for u in users if u["accountEnabled"] and u["userType"] != "Guest"}
+    return set(enabled_member_ids(emulator))
 
 
 def register(settings: dict[str, str], user_id: str, *methods: Method, confirmed: datetime = NOW,
@@ -165,11 +159,7 @@ def audit(stack: Stack, activity: str) -> list[dict[str, Any]]:
 
 
 def faults(emulator: GraphEmulator, *rules: dict[str, Any]) -> None:
-    if rules:
-        httpx.put(f"{emulator.base_url}/_emulator/faults", json={"seed": 7, "rules": list(rules)},
-                  timeout=10).raise_for_status()
-    else:
-        httpx.delete(f"{emulator.base_url}/_emulator/faults", timeout=10).raise_for_status()
+    set_faults(emulator, *rules)
 
 
 def admin_call(stack: Stack, function: str, body: str = "") -> None:

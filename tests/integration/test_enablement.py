@@ -18,7 +18,8 @@ from azure.storage.queue import QueueClient
 
 from devtools.azurite import Azurite
 from devtools.stack import FunctionHost, GraphEmulator, host_running, private_stack
-from tests.integration.tokens import bearer, graph_token, user_token
+from devtools.tenant import enabled_member_ids, set_faults
+from tests.integration.tokens import bearer, user_token
 
 ADMIN = "admin@contoso.example"
 READER = "reader@contoso.example"
@@ -95,29 +96,13 @@ def policy_audit(host: FunctionHost, emulator: GraphEmulator) -> list[dict[str, 
                           headers=bearer(user_token(emulator, READER)), timeout=15).json()["value"])
 
 
-def graph_users(emulator: GraphEmulator) -> list[dict[str, Any]]:
-    """Every directory user as Graph lists it: the oracle the rows are checked against."""
-    token = graph_token(emulator)
-    users: list[dict[str, Any]] = []
-    url: str | None = f"{emulator.graph_url}/users?$select=id,accountEnabled,userType&$top=999"
-    with httpx.Client(headers=bearer(token), timeout=30) as http:
-        while url:
-            page = http.get(url).json()
-            users.extend(page["value"])
-            url = page.get("@odata.nextLink")
-    return users
-
-
 def enabled_members(emulator: GraphEmulator) -> set[str]:
-    return {u["id"] for u in graph_users(emulator) if u["accountEnabled"] and u["userType"] != "Guest"}
+    """Every enabled member as Graph lists them: the oracle the rows are checked against."""
+    return set(enabled_member_ids(emulator))
 
 
 def faults(emulator: GraphEmulator, *rules: dict[str, Any]) -> None:
-    if rules:
-        httpx.put(f"{emulator.base_url}/_emulator/faults", json={"seed": 7, "rules": list(rules)},
-                  timeout=10).raise_for_status()
-    else:
-        httpx.delete(f"{emulator.base_url}/_emulator/faults", timeout=10).raise_for_status()
+    set_faults(emulator, *rules)
 
 
 @pytest.fixture

@@ -23,13 +23,8 @@ NEW_PASSWORD = "Correct-Horse-Battery-93"
 
 
 @pytest.fixture(scope="module")
-def settings(azurite: Azurite, graph_emulator: GraphEmulator) -> dict[str, str]:
-    return app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX)
-
-
-@pytest.fixture(scope="module")
-def api(settings: dict[str, str], graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
-    with api_running(settings) as client:
+def api(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
+    with api_running(app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX)) as client:
         yield client
 
 

@@ -49,6 +49,7 @@ from tests.integration.reset_helpers import (
     messages_to,
     outbox,
     set_policy,
+    wait_for,
 )
 from tests.integration.tokens import DEMO_PASSWORD
 
@@ -56,7 +57,6 @@ PREFIX = "rss" + uuid.uuid4().hex[:8]
 NEW_PASSWORD = "Correct-Horse-Battery-93"
 CODE_KEY = base64.b64decode(DEV_CODE_HMAC_KEY)
 NOTICE_SUBJECT = "Your password was reset"
-WAIT_SECONDS = 25
 # Every user a test needs, created before the enablement run so that each of them is enabled.
 PEOPLE = [
     "c1", "unregistered", "proof", "canary", "race", "wrong", "g429", "admin1", "admin2", "a5", "a7", "a8", "a9",
@@ -155,15 +155,6 @@ def throttle_row(stack: Stack, user_id: str) -> dict[str, Any]:
 
 def notices_to(stack: Stack, address: str) -> list[dict[str, Any]]:
     return [m for m in messages_to(stack.emulator, address) if m["subject"] == NOTICE_SUBJECT]
-
-
-def wait_for(what: str, check: Any, seconds: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.2)  # waiting for the notifications worker (another process), not for time to pass
-    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 def queue_drained(queue: QueueClient) -> bool:

@@ -24,7 +24,6 @@ from devtools.stack import (
     FunctionHost,
     GraphEmulator,
     app_settings,
-    emulator_running,
     host_running,
 )
 from shared.adapters.audit_store import AuditStore
@@ -36,6 +35,7 @@ from shared.adapters.storage import StorageClients
 from shared.adapters.sync_store import Phase, SyncStore
 from shared.config import load_settings
 from shared.services.scope_sync import ScopeSyncService
+from tests.fixtures import own_emulator
 from tests.integration.test_enablement import enable, wait_until_finished
 from tests.integration.tokens import bearer, graph_token, user_token
 
@@ -49,10 +49,7 @@ NILS = "c0ffee00-5e1f-4ea5-b0a7-00000000100c"  # in no group
 SYNCED_ACTIVITY = "Synchronize self-service password reset scope"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[GraphEmulator]:
-    with emulator_running() as own:
-        yield own
+emulator = own_emulator("module", "emulator")
 
 
 @pytest.fixture(scope="module")

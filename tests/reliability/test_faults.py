@@ -29,8 +29,9 @@ from azure.storage.queue import QueueClient
 
 from devtools.azurite import Azurite
 from devtools.stack import FunctionHost, GraphEmulator, private_stack
+from devtools.tenant import enabled_member_ids
 from tests.integration.reset_helpers import Member, Resetter, code_sent_to, enable_everyone, messages_to
-from tests.integration.tokens import DEMO_PASSWORD, bearer, graph_token, user_token
+from tests.integration.tokens import DEMO_PASSWORD, bearer, user_token
 
 PREFIX = "flt" + uuid.uuid4().hex[:8]
 ADMIN = "admin@contoso.example"
@@ -105,15 +106,7 @@ def wait_for_run(stack: FaultStack, run_id: str, timeout: float) -> dict[str, An
 
 def enabled_members(emulator: GraphEmulator) -> set[str]:
     """Every enabled member as Graph lists them (read with the faults off): what All must enable."""
-    token = graph_token(emulator)
-    users: list[dict[str, Any]] = []
-    url: str | None = f"{emulator.graph_url}/users?$select=id,accountEnabled,userType&$top=999"
-    with httpx.Client(headers=bearer(token), timeout=30) as http:
-        while url:
-            page = http.get(url).json()
-            users.extend(page["value"])
-            url = page.get("@odata.nextLink")
-    return {u["id"] for u in users if u["accountEnabled"] and u["userType"] != "Guest"}
+    return set(enabled_member_ids(emulator))
 
 
 def poisoned(azurite: Azurite, queue: str) -> list[str]:

@@ -21,7 +21,6 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,13 +32,12 @@ from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64Encod
 from devtools.stack import FunctionHost, GraphEmulator, private_stack
 from devtools.tokens import events_token, token_issuance_start
 from shared.domain.policy import DEFAULT_DOCUMENT
-from tests.integration.reset_helpers import Member, Resetter, enable_everyone, set_policy
+from tests.integration.reset_helpers import Member, Resetter, enable_everyone, set_policy, wait_for
 from tests.integration.tokens import bearer, user_token
 
 PREFIX = "can" + uuid.uuid4().hex[:8]
 ADMIN = "admin@contoso.example"
 NOTICE_SUBJECT = "Your password was reset"
-WAIT_SECONDS = 25
 LOG_LINES_KEPT = 5000  # devtools.processes.ManagedProcess keeps this many lines: the log is whole only below it
 PEEK_LIMIT = 32  # the most one peek returns: a queue holding more would be searched only in part
 
@@ -157,15 +155,6 @@ def leaks(marks: dict[str, str], sinks: list[Sink], allowed: dict[str, set[str]]
 
 
 # ---- waiting for the other processes --------------------------------------------------------------------------
-
-
-def wait_for(what: str, check: Callable[[], Any], seconds: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.2)  # waiting for the notifications worker (another process), not for time to pass
-    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 def delivery(emulator: GraphEmulator, contact: str, count: int) -> tuple[str, str]:
