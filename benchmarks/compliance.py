@@ -29,7 +29,7 @@ import httpx
 from azure.data.tables import UpdateMode
 
 from benchmarks.baseline import point_read_throughput, report
-from benchmarks.kit import bench_stack, measured_on_host, per_tenant_size, run_seconds
+from benchmarks.kit import bench_stack, measured_on_host, per_tenant_size, run_seconds, tenant_sizes
 from devtools.stack import GraphEmulator
 from devtools.tenant import enabled_member_ids
 from devtools.tokens import bearer, user_token
@@ -195,8 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f"{r['raw_rw_rate']:.0f} users/s (ratio {r['ratio']:.0%}); raw point reads {r['point_reads']:.0f}/s"))
     largest = max(results, key=lambda r: r["users"])
     result: dict[str, object] = {
-        "workload": "compliance run, 60% registered, no reminders: " + " and ".join(f"{r['users']:,}" for r in results)
-                    + " users",
+        "workload": "compliance run, 60% registered, no reminders: " + tenant_sizes(results),
         "figure": "; ".join(f"{r['users']:,}: {r['seconds']:.0f} s ({r['entra_seconds']:.0f} s Entra report), "
                             f"{r['sweep_rate']:.0f} users/s sweeping, {r['graph_requests']} Graph requests, "
                             f"{r['transactions']:,} transactions, peak RSS {r['rss_mb']:.0f} MB" for r in results),

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from benchmarks.baseline import batch_write_throughput, report
-from benchmarks.kit import bench_stack, measured_on_host, per_tenant_size, run_seconds
+from benchmarks.kit import bench_stack, measured_on_host, per_tenant_size, run_seconds, tenant_sizes
 from devtools.stack import GraphEmulator
 from devtools.tokens import bearer, user_token
 
@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f"entities/s; ratio {r['ratio']:.0%}"))
     largest = max(results, key=lambda r: r["users"])
     result: dict[str, object] = {
-        "workload": "enable All through the queue worker: " + " and ".join(f"{r['users']:,}" for r in results)
-                    + " users",
+        "workload": "enable All through the queue worker: " + tenant_sizes(results),
         "figure": "; ".join(f"{r['users']:,}: {r['rate']:.0f} users/s, {r['graph_requests']} Graph requests, "
                             f"{r['transactions']:,} transactions, peak RSS {r['rss_mb']:.0f} MB" for r in results),
         "baseline": f"raw Azurite 100-entity upserts {largest['raw_rate']:.0f} entities/s",

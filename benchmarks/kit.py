@@ -66,3 +66,8 @@ def per_tenant_size(argv: list[str] | None, description: str | None, measure: Ca
         results.append(result)
         print(f"   {line(result)}", flush=True)
     return results
+
+
+def tenant_sizes(results: list[dict[str, Any]]) -> str:
+    """The sizes the runs had, for the workload line: "10,018 and 100,018 users"."""
+    return " and ".join(f"{r['users']:,}" for r in results) + " users"

@@ -18,14 +18,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient
 
 from devtools.azurite import Azurite
-from devtools.stack import (
-    MASTER_KEY,
-    SERVICE_APP_ID,
-    FunctionHost,
-    GraphEmulator,
-    app_settings,
-    host_running,
-)
+from devtools.stack import MASTER_KEY, SERVICE_APP_ID, FunctionHost, GraphEmulator, app_settings, host_running
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.credentials import graph_credential
 from shared.adapters.enablement_store import EnablementStore
