@@ -20,30 +20,19 @@ the floor of the work a sweep cannot avoid and the ratio the target is judged by
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 from azure.data.tables import UpdateMode
 
 from benchmarks.baseline import point_read_throughput, report
-from benchmarks.enablement import peak_rss_mb
-from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import (
-    DEMO_TENANT_ID,
-    SERVICE_APP_ID,
-    SERVICE_APP_SECRET,
-    GraphEmulator,
-    app_settings,
-    start_function_host,
-    start_graph_emulator,
-)
+from benchmarks.kit import bench_stack, measured_on_host, per_tenant_size, run_seconds, tenant_sizes
+from devtools.stack import GraphEmulator
+from devtools.tenant import enabled_member_ids
+from devtools.tokens import bearer, user_token
 from shared.adapters.compliance_store import SUMMARY_COLUMNS, WRITE_PARALLELISM, user_entity
 from shared.adapters.policy_store import PolicyStore
 from shared.adapters.storage import StorageClients
@@ -52,7 +41,6 @@ from shared.domain.compliance import SWEEP_SHARDS, assess_user, shard_range
 from shared.domain.enablement import partition_for
 from shared.domain.policy import DEFAULT_DOCUMENT, Policy
 from shared.domain.security_info import SecurityInfoSummary
-from tests.integration.tokens import bearer, user_token
 
 ADMIN = "admin@contoso.example"
 REGISTERED_SHARE = 0.6
@@ -60,19 +48,7 @@ SEED_PARALLELISM = 32
 
 
 def enabled_members(emulator: GraphEmulator) -> list[str]:
-    token = httpx.post(
-        f"{emulator.base_url}/{DEMO_TENANT_ID}/oauth2/v2.0/token",
-        data={"grant_type": "client_credentials", "client_id": SERVICE_APP_ID, "client_secret": SERVICE_APP_SECRET,
-              "scope": "https://graph.microsoft.com/.default"}, timeout=10,
-    ).json()["access_token"]
-    ids: list[str] = []
-    url: str | None = f"{emulator.graph_url}/users?$select=id,accountEnabled,userType&$top=999"
-    with httpx.Client(headers=bearer(token), timeout=60) as http:
-        while url:
-            page = http.get(url).json()
-            ids.extend(u["id"].lower() for u in page["value"] if u["accountEnabled"] and u["userType"] != "Guest")
-            url = page.get("@odata.nextLink")
-    return ids
+    return [uid.lower() for uid in enabled_member_ids(emulator)]
 
 
 async def seed(settings: dict[str, str], users: list[str]) -> int:
@@ -185,29 +161,16 @@ def sweep(base_url: str, emulator: GraphEmulator, timeout: float) -> dict[str, A
 
 
 def measure(users: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="sspr-bench-compliance-") as location:
-        azurite = Azurite(Path(location)).start()
-        emulator = start_graph_emulator("--users", str(users))
-        try:
-            settings = app_settings(azurite, emulator, FUNCHOST_DISABLE_TIMERS="1")
-            members = enabled_members(emulator)
-            registered = asyncio.run(seed(settings, members))
-            raw_seconds = asyncio.run(raw_scan_seconds(settings))
-            write_seconds = asyncio.run(raw_write_seconds(settings, members))
-            points = asyncio.run(point_read_throughput(azurite.connection_string, entities=5000))
-            host = start_function_host(REPO_ROOT, settings)
-            try:
-                httpx.delete(f"{emulator.base_url}/_emulator/stats", timeout=10).raise_for_status()
-                run = sweep(host.base_url, emulator, timeout=max(300.0, users / 100))
-                stats = httpx.get(f"{emulator.base_url}/_emulator/stats", timeout=10).json()
-                assert host.process.proc is not None
-                rss = peak_rss_mb(host.process.proc.pid)
-            finally:
-                host.stop()
-        finally:
-            emulator.process.stop()
-            azurite.stop()
-    seconds = (datetime.fromisoformat(run["completedAt"]) - datetime.fromisoformat(run["createdAt"])).total_seconds()
+    with bench_stack(users, FUNCHOST_DISABLE_TIMERS="1") as stack:
+        settings = stack.settings
+        members = enabled_members(stack.emulator)
+        registered = asyncio.run(seed(settings, members))
+        raw_seconds = asyncio.run(raw_scan_seconds(settings))
+        write_seconds = asyncio.run(raw_write_seconds(settings, members))
+        points = asyncio.run(point_read_throughput(stack.azurite.connection_string, entities=5000))
+        run, requests, rss = measured_on_host(
+            stack, lambda host: sweep(host.base_url, stack.emulator, timeout=max(300.0, users / 100)))
+    seconds = run_seconds(run)
     entra = float(run["entraSeconds"] or 0.0)
     sweep_seconds = max(seconds - entra, 1e-3)
     sweep_rate = run["users"] / sweep_seconds
@@ -215,7 +178,7 @@ def measure(users: int) -> dict[str, Any]:
     return {
         "users": run["users"], "registered": registered, "seconds": seconds, "entra_seconds": entra,
         "sweep_seconds": sweep_seconds, "rate": run["users"] / seconds, "sweep_rate": sweep_rate,
-        "graph_requests": stats["graph"]["total"], "transactions": run["tableTransactions"], "rss_mb": rss,
+        "graph_requests": requests, "transactions": run["tableTransactions"], "rss_mb": rss,
         "raw_rate": len(members) / raw_seconds, "read_ratio": sweep_rate / (len(members) / raw_seconds),
         "raw_rw_rate": len(members) / (raw_seconds + write_seconds),
         "ratio": sweep_rate / (len(members) / (raw_seconds + write_seconds)), "point_reads": points.reads_per_second,
@@ -223,26 +186,16 @@ def measure(users: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--users", type=int, nargs="+", default=[10_000, 100_000],
-                        help="generated users per run (the 18 named demo users come on top)")
-    args = parser.parse_args(argv)
-    results = []
-    for n in args.users:
-        print(f"-- {n:,} generated users", flush=True)
-        r = measure(n)
-        results.append(r)
-        print(f"   {r['users']:,} users ({r['registered']:,} registered) in {r['seconds']:.1f} s "
-              f"(Entra report {r['entra_seconds']:.1f} s, sweep {r['sweep_seconds']:.1f} s) = {r['rate']:.0f} users/s "
-              f"overall, {r['sweep_rate']:.0f} users/s sweeping; Graph requests {r['graph_requests']}; row "
-              f"transactions {r['transactions']:,}; host peak RSS {r['rss_mb']:.0f} MB; raw Azurite scan of the same "
-              f"rows {r['raw_rate']:.0f} users/s (ratio {r['read_ratio']:.0%}); raw scan + raw write of the rows "
-              f"{r['raw_rw_rate']:.0f} users/s (ratio {r['ratio']:.0%}); raw point reads {r['point_reads']:.0f}/s",
-              flush=True)
+    results = per_tenant_size(argv, __doc__, measure, lambda r: (
+        f"{r['users']:,} users ({r['registered']:,} registered) in {r['seconds']:.1f} s "
+        f"(Entra report {r['entra_seconds']:.1f} s, sweep {r['sweep_seconds']:.1f} s) = {r['rate']:.0f} users/s "
+        f"overall, {r['sweep_rate']:.0f} users/s sweeping; Graph requests {r['graph_requests']}; row "
+        f"transactions {r['transactions']:,}; host peak RSS {r['rss_mb']:.0f} MB; raw Azurite scan of the same "
+        f"rows {r['raw_rate']:.0f} users/s (ratio {r['read_ratio']:.0%}); raw scan + raw write of the rows "
+        f"{r['raw_rw_rate']:.0f} users/s (ratio {r['ratio']:.0%}); raw point reads {r['point_reads']:.0f}/s"))
     largest = max(results, key=lambda r: r["users"])
     result: dict[str, object] = {
-        "workload": "compliance run, 60% registered, no reminders: " + " and ".join(f"{r['users']:,}" for r in results)
-                    + " users",
+        "workload": "compliance run, 60% registered, no reminders: " + tenant_sizes(results),
         "figure": "; ".join(f"{r['users']:,}: {r['seconds']:.0f} s ({r['entra_seconds']:.0f} s Entra report), "
                             f"{r['sweep_rate']:.0f} users/s sweeping, {r['graph_requests']} Graph requests, "
                             f"{r['transactions']:,} transactions, peak RSS {r['rss_mb']:.0f} MB" for r in results),

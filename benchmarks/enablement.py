@@ -10,30 +10,18 @@ own count of user-row writes and deletes), peak RSS of the host process (VmHWM),
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import tempfile
 import time
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from benchmarks.baseline import batch_write_throughput, report
-from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import GraphEmulator, app_settings, start_function_host, start_graph_emulator
-from tests.integration.tokens import bearer, user_token
+from benchmarks.kit import bench_stack, measured_on_host, per_tenant_size, run_seconds, tenant_sizes
+from devtools.stack import GraphEmulator
+from devtools.tokens import bearer, user_token
 
 ADMIN = "admin@contoso.example"
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def enable_all(base_url: str, emulator: GraphEmulator, timeout: float) -> dict[str, Any]:
@@ -53,52 +41,30 @@ def enable_all(base_url: str, emulator: GraphEmulator, timeout: float) -> dict[s
 
 
 def measure(users: int) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="sspr-bench-enablement-") as location:
-        azurite = Azurite(Path(location)).start()
-        emulator = start_graph_emulator("--users", str(users))
-        try:
-            # As many entities as the run examines: Azurite slows down as a table grows, so a smaller raw
-            # sample would flatter the denominator at 10,000 and be unfair at 100,000.
-            raw = asyncio.run(batch_write_throughput(azurite.connection_string, entities=users))
-            host = start_function_host(REPO_ROOT, app_settings(azurite, emulator, FUNCHOST_DISABLE_TIMERS="1"))
-            try:
-                httpx.delete(f"{emulator.base_url}/_emulator/stats", timeout=10).raise_for_status()
-                run = enable_all(host.base_url, emulator, timeout=max(120.0, users / 200))
-                stats = httpx.get(f"{emulator.base_url}/_emulator/stats", timeout=10).json()
-                assert host.process.proc is not None
-                rss = peak_rss_mb(host.process.proc.pid)
-            finally:
-                host.stop()
-        finally:
-            emulator.process.stop()
-            azurite.stop()
-    seconds = (datetime.fromisoformat(run["completedAt"]) - datetime.fromisoformat(run["createdAt"])).total_seconds()
+    with bench_stack(users, FUNCHOST_DISABLE_TIMERS="1") as stack:
+        # As many entities as the run examines: Azurite slows down as a table grows, so a smaller raw
+        # sample would flatter the denominator at 10,000 and be unfair at 100,000.
+        raw = asyncio.run(batch_write_throughput(stack.azurite.connection_string, entities=users))
+        run, requests, rss = measured_on_host(
+            stack, lambda host: enable_all(host.base_url, stack.emulator, timeout=max(120.0, users / 200)))
+    seconds = run_seconds(run)
     rate = run["usersProcessed"] / seconds
     return {
         "users": run["usersProcessed"], "in_scope": run["inScope"], "seconds": seconds, "rate": rate,
-        "graph_requests": stats["graph"]["total"], "transactions": run["tableTransactions"], "rss_mb": rss,
+        "graph_requests": requests, "transactions": run["tableTransactions"], "rss_mb": rss,
         "raw_rate": raw.entities_per_second, "ratio": rate / raw.entities_per_second,
     }
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--users", type=int, nargs="+", default=[10_000, 100_000],
-                        help="generated users per run (the 18 named demo users come on top)")
-    args = parser.parse_args(argv)
-    results = []
-    for n in args.users:
-        print(f"-- {n:,} generated users", flush=True)
-        r = measure(n)
-        results.append(r)
-        print(f"   {r['users']:,} users examined ({r['in_scope']:,} in scope) in {r['seconds']:.1f} s = "
-              f"{r['rate']:.0f} users/s; Graph requests {r['graph_requests']}; table transactions "
-              f"{r['transactions']:,}; host peak RSS {r['rss_mb']:.0f} MB; raw Azurite {r['raw_rate']:.0f} "
-              f"entities/s; ratio {r['ratio']:.0%}", flush=True)
+    results = per_tenant_size(argv, __doc__, measure, lambda r: (
+        f"{r['users']:,} users examined ({r['in_scope']:,} in scope) in {r['seconds']:.1f} s = "
+        f"{r['rate']:.0f} users/s; Graph requests {r['graph_requests']}; table transactions "
+        f"{r['transactions']:,}; host peak RSS {r['rss_mb']:.0f} MB; raw Azurite {r['raw_rate']:.0f} "
+        f"entities/s; ratio {r['ratio']:.0%}"))
     largest = max(results, key=lambda r: r["users"])
-    result = {
-        "workload": "enable All through the queue worker: " + " and ".join(f"{r['users']:,}" for r in results)
-                    + " users",
+    result: dict[str, object] = {
+        "workload": "enable All through the queue worker: " + tenant_sizes(results),
         "figure": "; ".join(f"{r['users']:,}: {r['rate']:.0f} users/s, {r['graph_requests']} Graph requests, "
                             f"{r['transactions']:,} transactions, peak RSS {r['rss_mb']:.0f} MB" for r in results),
         "baseline": f"raw Azurite 100-entity upserts {largest['raw_rate']:.0f} entities/s",

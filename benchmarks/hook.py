@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import aiohttp
 import httpx
 
 from benchmarks.baseline import percentile, point_read_latency, report
-from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, app_settings, start_function_host, start_graph_emulator
+from benchmarks.kit import bench_stack
+from devtools.tokens import events_token, token_issuance_start
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.policy_store import NEVER_SAVED, PolicyStore
 from shared.adapters.security_info_store import SUMMARY_ROW
@@ -37,8 +34,6 @@ from shared.config import load_settings
 from shared.domain.enablement import EnabledUser, Scope
 from shared.domain.policy import DEFAULT_DOCUMENT, Policy
 
-AUTH_EVENTS_APP_ID = "99045fe1-7639-4a75-9d4a-577b6ca3810f"
-AUTH_EVENTS_SECRET = "dev-authevents-secret"  # the emulator's public dev secret
 HOOK = "/api/hooks/token-issuance-start"
 
 
@@ -69,16 +64,6 @@ async def seed(settings: dict[str, str], users: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def payload(user_id: str) -> dict[str, object]:
-    return {"type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
-            "source": f"/tenants/{DEMO_TENANT_ID}/applications/{SERVICE_APP_ID}",
-            "data": {"@odata.type": "microsoft.graph.onTokenIssuanceStartCalloutData", "tenantId": DEMO_TENANT_ID,
-                     "authenticationContext": {"correlationId": str(uuid.uuid4()), "protocol": "OAUTH2.0",
-                                               "client": {"ip": "30.51.176.110", "locale": "en-us"},
-                                               "user": {"id": user_id, "userType": "Member",
-                                                        "userPrincipalName": "user@contoso.example"}}}}
-
-
 async def load(base_url: str, token: str, users: list[str], requests: int, concurrency: int) -> tuple[list[float], float, int]:
     """(latencies in ms, seconds, non-200 answers) of `requests` calls from `concurrency` callers."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -91,7 +76,7 @@ async def load(base_url: str, token: str, users: list[str], requests: int, concu
         async def caller() -> None:
             nonlocal failures
             for _ in remaining:
-                body = payload(random.choice(users))
+                body = token_issuance_start(random.choice(users))
                 t0 = time.perf_counter()
                 async with session.post(HOOK, json=body) as response:
                     await response.read()
@@ -120,7 +105,7 @@ async def load_open(base_url: str, token: str, users: list[str], rate: float, se
         async def call(scheduled: float) -> None:
             nonlocal failures
             async with slots:
-                async with session.post(HOOK, json=payload(random.choice(users))) as response:
+                async with session.post(HOOK, json=token_issuance_start(random.choice(users))) as response:
                     await response.read()
                     failures += response.status != 200
             samples.append((time.perf_counter() - scheduled) * 1000)
@@ -146,35 +131,22 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the open-loop phase")
     args = parser.parse_args(argv)
     users = [str(uuid.uuid4()) for _ in range(args.users)]
-    with tempfile.TemporaryDirectory(prefix="sspr-bench-hook-") as location:
-        azurite = Azurite(Path(location)).start()
-        emulator = start_graph_emulator()
-        try:
-            settings = app_settings(azurite, emulator)
-            seed_seconds = asyncio.run(seed(settings, users))
-            baseline = asyncio.run(point_read_latency(azurite.connection_string))
-            token = httpx.post(f"{emulator.base_url}/{DEMO_TENANT_ID}/oauth2/v2.0/token", timeout=10, data={
-                "grant_type": "client_credentials", "client_id": AUTH_EVENTS_APP_ID,
-                "client_secret": AUTH_EVENTS_SECRET, "scope": f"{SERVICE_APP_ID}/.default"}).json()["access_token"]
-            spawned = time.perf_counter()
-            host = start_function_host(REPO_ROOT, settings)
-            ready_seconds = time.perf_counter() - spawned
-            try:
-                with httpx.Client(base_url=host.base_url, timeout=10) as http:
-                    t0 = time.perf_counter()
-                    first = http.post(HOOK, json=payload(users[1]), headers={"Authorization": f"Bearer {token}"})
-                    first_ms = (time.perf_counter() - t0) * 1000
-                    spawn_to_answer = time.perf_counter() - spawned
-                    assert first.status_code == 200 and first.json()["data"]["actions"][0]["claims"], first.text
-                samples, seconds, failures = asyncio.run(
-                    load(host.base_url, token, users, args.requests, args.concurrency))
-                open_samples, open_failures = asyncio.run(
-                    load_open(host.base_url, token, users, args.rate, args.seconds, args.concurrency))
-            finally:
-                host.stop()
-        finally:
-            emulator.process.stop()
-            azurite.stop()
+    with bench_stack() as stack:
+        seed_seconds = asyncio.run(seed(stack.settings, users))
+        baseline = asyncio.run(point_read_latency(stack.azurite.connection_string))
+        token = events_token(stack.emulator)
+        spawned = time.perf_counter()
+        host = stack.start_host()
+        ready_seconds = time.perf_counter() - spawned
+        with httpx.Client(base_url=host.base_url, timeout=10) as http:
+            t0 = time.perf_counter()
+            first = http.post(HOOK, json=token_issuance_start(users[1]), headers={"Authorization": f"Bearer {token}"})
+            first_ms = (time.perf_counter() - t0) * 1000
+            spawn_to_answer = time.perf_counter() - spawned
+            assert first.status_code == 200 and first.json()["data"]["actions"][0]["claims"], first.text
+        samples, seconds, failures = asyncio.run(load(host.base_url, token, users, args.requests, args.concurrency))
+        open_samples, open_failures = asyncio.run(
+            load_open(host.base_url, token, users, args.rate, args.seconds, args.concurrency))
     p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
     open_p50, open_p99 = percentile(open_samples, 0.5), percentile(open_samples, 0.99)
     result: dict[str, object] = {

@@ -17,20 +17,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 from azure.data.tables.aio import TableServiceClient
 
 from benchmarks.baseline import percentile, report
-from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import GraphEmulator, app_settings, start_function_host, start_graph_emulator
+from benchmarks.kit import bench_stack
+from devtools.stack import GraphEmulator
+from devtools.tokens import DEMO_PASSWORD
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.policy_store import NEVER_SAVED, PolicyStore
 from shared.adapters.proof_of_work import solve
@@ -52,7 +50,7 @@ def create_users(emulator: GraphEmulator, count: int) -> list[tuple[str, str, st
             upn = f"bench-{uuid.uuid4().hex[:10]}@contoso.example"
             made = http.post("/_emulator/users", json={"userPrincipalName": upn, "displayName": "Bench User",
                                                        "givenName": "Bench", "surname": "User", "mail": upn,
-                                                       "password": "Demo-Pass-2026!"})
+                                                       "password": DEMO_PASSWORD})
             made.raise_for_status()
             users.append((made.json()["id"], upn, upn.replace("@contoso.example", "@alt.example")))
     return users
@@ -155,25 +153,15 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--users", type=int, default=200, help="flows to run (one per user)")
     parser.add_argument("--concurrency", type=int, default=20)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="sspr-bench-reset-") as location:
-        azurite = Azurite(Path(location)).start()
-        emulator = start_graph_emulator()
-        try:
-            settings = app_settings(azurite, emulator)
-            users = create_users(emulator, args.users)
-            asyncio.run(seed(settings, users))
-            raw = asyncio.run(raw_insert_throughput(azurite.connection_string, 4000, args.concurrency))
-            host = start_function_host(REPO_ROOT, settings)
-            try:
-                with httpx.Client(base_url=host.base_url, timeout=30) as http:
-                    solutions = [solve(http.get("/api/reset/pow").json()) for _ in users]
-                samples, seconds, failures = asyncio.run(
-                    run_flows(host.base_url, emulator, users, solutions, args.concurrency))
-            finally:
-                host.stop()
-        finally:
-            emulator.process.stop()
-            azurite.stop()
+    with bench_stack() as stack:
+        users = create_users(stack.emulator, args.users)
+        asyncio.run(seed(stack.settings, users))
+        raw = asyncio.run(raw_insert_throughput(stack.azurite.connection_string, 4000, args.concurrency))
+        host = stack.start_host()
+        with httpx.Client(base_url=host.base_url, timeout=30) as http:
+            solutions = [solve(http.get("/api/reset/pow").json()) for _ in users]
+        samples, seconds, failures = asyncio.run(
+            run_flows(host.base_url, stack.emulator, users, solutions, args.concurrency))
     flows_per_second = args.users / seconds
     steps = ", ".join(f"{s} p50 {percentile(samples[s], 0.5):.0f} / p99 {percentile(samples[s], 0.99):.0f} ms"
                       for s in STEPS if samples[s])

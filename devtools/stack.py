@@ -1,17 +1,23 @@
-"""Start the real parts on free ports: the Graph + identity emulator and the local Functions host.
+"""Start the real parts on free ports: Azurite, the Graph + identity emulator and the local Functions host.
 
-Used by the tests (tests/conftest.py) and the benchmarks, so both run what `make run` runs, never on its ports.
+Used by the tests (their conftests and fixtures) and the benchmarks, so both run what `make run` runs, never on
+its ports: `private_stack` starts what a test or benchmark needs and stops it again.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from devtools.azurite import Azurite
-from devtools.processes import ManagedProcess, free_port
+from devtools.processes import REPO_ROOT, ManagedProcess, free_port
 
 DEMO_TENANT_ID = "c0ffee00-5e1f-4ea5-b0a7-000000000001"
 SERVICE_APP_ID = "c0ffee00-5e1f-4ea5-b0a7-0000000000a1"
@@ -112,3 +118,94 @@ def start_function_host(app_dir: Path, settings: dict[str, str], *extra_args: st
         env=env,
     ).start(ready_prefix="funchost ready", timeout=timeout)
     return FunctionHost(process, port)
+
+
+# ---- the parts as context managers: started on entry, stopped on exit, whatever happened in between ------------
+
+@contextmanager
+def azurite_running(prefix: str = "sspr-azurite-") -> Iterator[Azurite]:
+    """A fresh Azurite with its data in a temporary folder that goes with it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as location:
+        azurite = Azurite(Path(location)).start()
+        try:
+            yield azurite
+        finally:
+            azurite.stop()
+
+
+@contextmanager
+def emulator_running(*extra_args: str, users: int | None = None) -> Iterator[GraphEmulator]:
+    """A Graph + identity emulator of its own; `users` generated users on top of the demo tenant's."""
+    emulator = start_graph_emulator(*extra_args, *(("--users", str(users)) if users is not None else ()))
+    try:
+        yield emulator
+    finally:
+        emulator.process.stop()
+
+
+@contextmanager
+def host_running(settings: dict[str, str], *extra_args: str, app_dir: Path = REPO_ROOT,
+                 timeout: float = 60) -> Iterator[FunctionHost]:
+    """The local host serving `app_dir` (the product's function_app unless told) with exactly `settings`."""
+    host = start_function_host(app_dir, settings, *extra_args, timeout=timeout)
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+@contextmanager
+def api_running(settings: dict[str, str], timeout: float = 30) -> Iterator[httpx.Client]:
+    """The product's host on `settings` and a client of its /api, both closed on exit."""
+    with host_running(settings) as host, httpx.Client(base_url=f"{host.base_url}/api", timeout=timeout) as client:
+        yield client
+
+
+@dataclass
+class Stack:
+    """Azurite, an emulator, the app settings that join them and the host started on them (one at a time)."""
+
+    azurite: Azurite
+    emulator: GraphEmulator
+    settings: dict[str, str]
+    app_dir: Path = REPO_ROOT
+    _host: FunctionHost | None = None
+
+    @property
+    def host(self) -> FunctionHost:
+        if self._host is None:
+            raise RuntimeError("no host was started on this stack")
+        return self._host
+
+    def start_host(self, *extra_args: str, timeout: float = 60) -> FunctionHost:
+        """Start a host on the stack's settings; one still running (or killed) is stopped first."""
+        self.stop_host()
+        self._host = start_function_host(self.app_dir, self.settings, *extra_args, timeout=timeout)
+        return self._host
+
+    def stop_host(self) -> None:
+        # The stopped host stays reachable, so its log can still be read.
+        if self._host is not None:
+            self._host.stop()
+
+
+@contextmanager
+def private_stack(prefix: str = "sspr", *, users: int | None = None, azurite: Azurite | None = None,
+                  emulator: GraphEmulator | None = None, start_host: bool = True,
+                  **overrides: str) -> Iterator[Stack]:
+    """A host on tables and queues named `prefix`, with the app settings `overrides`; the Azurite and emulator
+    given are shared, the ones not given are started for this stack alone (the emulator with `users` generated
+    users). With `start_host=False` the caller starts the host (`Stack.start_host`), e.g. after seeding.
+    Everything this started is stopped on exit."""
+    with ExitStack() as parts:
+        if azurite is None:
+            azurite = parts.enter_context(azurite_running(f"sspr-{prefix}-"))
+        if emulator is None:
+            emulator = parts.enter_context(emulator_running(users=users))
+        elif users is not None:
+            raise ValueError("generated users need an emulator of the stack's own")
+        stack = Stack(azurite, emulator, app_settings(azurite, emulator, SSPR_TABLE_PREFIX=prefix, **overrides))
+        parts.callback(stack.stop_host)
+        if start_host:
+            stack.start_host()
+        yield stack

@@ -6,52 +6,26 @@ Nothing of ours is mocked: tests talk to these processes over HTTP like the serv
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import (  # noqa: F401  (re-exported for tests)
-    DEMO_TENANT_ID,
-    FUNCTION_KEY,
-    MASTER_KEY,
-    SERVICE_APP_ID,
-    SERVICE_APP_SECRET,
-    FunctionHost,
-    GraphEmulator,
-    app_settings,
-    start_function_host,
-    start_graph_emulator,
-)
+from devtools.stack import FunctionHost, GraphEmulator, app_settings, azurite_running, host_running
+from tests.fixtures import own_emulator
 
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
-    with tempfile.TemporaryDirectory(prefix="sspr-azurite-") as location:
-        server = Azurite(Path(location)).start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with azurite_running() as server:
+        yield server
 
 
-@pytest.fixture(scope="session")
-def graph_emulator() -> Iterator[GraphEmulator]:
-    emulator = start_graph_emulator()
-    try:
-        yield emulator
-    finally:
-        emulator.process.stop()
+graph_emulator = own_emulator("session", "graph_emulator")
 
 
 @pytest.fixture(scope="session")
 def service_host(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[FunctionHost]:
     """The product's own function_app, served by the local host against Azurite and the emulator."""
-    host = start_function_host(REPO_ROOT, app_settings(azurite, graph_emulator))
-    try:
+    with host_running(app_settings(azurite, graph_emulator)) as host:
         yield host
-    finally:
-        host.stop()

@@ -21,7 +21,7 @@ import pytest
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from devtools.processes import REPO_ROOT
-from tests.conftest import FunctionHost, start_function_host
+from devtools.stack import FunctionHost, start_function_host
 
 HOSTAPP = Path(__file__).resolve().parent / "hostapp"
 FUNCTION_KEY = "hostapp-function-key"

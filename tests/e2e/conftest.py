@@ -18,43 +18,24 @@ import httpx
 import pytest
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import (
-    DEMO_TENANT_ID,
-    FunctionHost,
-    GraphEmulator,
-    app_settings,
-    start_function_host,
-    start_graph_emulator,
-)
+from devtools.stack import DEMO_TENANT_ID, PAGES_APP_ID, FunctionHost, GraphEmulator, private_stack
+from devtools.tokens import API_SCOPE, DEMO_PASSWORD
+from tests.fixtures import own_emulator
 
 CHROMIUM = os.environ.get("SSPR_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-DEMO_PASSWORD = "Demo-Pass-2026!"
-PAGES_APP_ID = "c0ffee00-5e1f-4ea5-b0a7-0000000000a2"
-API_SCOPE = "api://c0ffee00-5e1f-4ea5-b0a7-0000000000a1/access_as_user"
 PILOT_GROUP = "c0ffee00-5e1f-4ea5-b0a7-000000002001"
 
 
-@pytest.fixture(scope="package")
-def e2e_emulator() -> Iterator[GraphEmulator]:
-    emulator = start_graph_emulator()
-    try:
-        yield emulator
-    finally:
-        emulator.process.stop()
+e2e_emulator = own_emulator("package", "e2e_emulator")
 
 
 @pytest.fixture(scope="package")
 def pages_host(azurite: Azurite, e2e_emulator: GraphEmulator) -> Iterator[FunctionHost]:
-    settings = app_settings(azurite, e2e_emulator, SSPR_TABLE_PREFIX="e2e")
-    host = start_function_host(REPO_ROOT, settings)
-    try:
-        yield host
-    finally:
-        host.stop()
+    with private_stack("e2e", azurite=azurite, emulator=e2e_emulator) as stack:
+        yield stack.host
 
 
 # Package scope: Playwright's sync API runs an event loop in this thread while it lives, so it must end with

@@ -16,28 +16,17 @@ import schemathesis
 from schemathesis.openapi import from_dict
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import FunctionHost, GraphEmulator, app_settings, start_function_host, start_graph_emulator
+from devtools.stack import FunctionHost, GraphEmulator, private_stack
+from tests.fixtures import own_emulator
 
-
-@pytest.fixture(scope="session")
-def fuzz_emulator() -> Iterator[GraphEmulator]:
-    emulator = start_graph_emulator()
-    try:
-        yield emulator
-    finally:
-        emulator.process.stop()
+fuzz_emulator = own_emulator("session", "fuzz_emulator")
 
 
 @pytest.fixture(scope="session")
 def fuzz_host(azurite: Azurite, fuzz_emulator: GraphEmulator) -> Iterator[FunctionHost]:
     prefix = "fz" + uuid.uuid4().hex[:8]
-    host = start_function_host(REPO_ROOT, app_settings(azurite, fuzz_emulator, SSPR_TABLE_PREFIX=prefix,
-                                                        FUNCHOST_DISABLE_TIMERS="1"))
-    try:
-        yield host
-    finally:
-        host.stop()
+    with private_stack(prefix, azurite=azurite, emulator=fuzz_emulator, FUNCHOST_DISABLE_TIMERS="1") as stack:
+        yield stack.host
 
 
 @pytest.fixture(scope="session")

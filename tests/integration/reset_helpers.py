@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -33,6 +34,16 @@ def code_sent_to(emulator: GraphEmulator, contact: str, count: int = 1) -> str:
             return re.findall(r"(?<!\d)(\d{8})(?!\d)", messages[0]["body"])[0]
         time.sleep(0.2)  # waiting for the notifications worker (another process), not for time to pass
     raise AssertionError(f"no code #{count} reached {contact}")
+
+
+def wait_for(what: str, check: Callable[[], Any], seconds: float = WAIT_SECONDS) -> Any:
+    """What `check` returns once it is truthy; `what` names it when it never is."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        time.sleep(0.2)  # waiting for the notifications worker (another process), not for time to pass
+    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 def messages_to(emulator: GraphEmulator, contact: str) -> list[dict[str, Any]]:

@@ -13,13 +13,11 @@ import base64
 import csv
 import io
 import json
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,18 +27,8 @@ from azure.data.tables import TableClient
 from azure.storage.queue import BinaryBase64EncodePolicy, QueueClient
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import (
-    DEMO_TENANT_ID,
-    MASTER_KEY,
-    SERVICE_APP_ID,
-    SERVICE_APP_SECRET,
-    FunctionHost,
-    GraphEmulator,
-    app_settings,
-    start_function_host,
-    start_graph_emulator,
-)
+from devtools.stack import MASTER_KEY, GraphEmulator, Stack, app_settings, private_stack
+from devtools.tenant import enabled_member_ids, set_faults
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.compliance_store import CSV_PAGE_ROWS, ComplianceQueue, ComplianceStore, UserFilter
@@ -77,14 +65,9 @@ FRANK = "c0ffee00-5e1f-4ea5-b0a7-00000000100f"
 AUDREY = "c0ffee00-5e1f-4ea5-b0a7-000000001010"
 PAULA = "c0ffee00-5e1f-4ea5-b0a7-00000000100b"
 NOW = datetime.now(UTC)
-
-
-@dataclass
-class Stack:
-    azurite: Azurite
-    emulator: GraphEmulator
-    settings: dict[str, str]
-    host: FunctionHost
+# Timers off; the notifications worker off, so the queued reminders stay readable; leases short, for the crashes.
+QUIET_WORKER = {"FUNCHOST_DISABLE_TIMERS": "1", "FUNCHOST_QUEUE_LEASE_SECONDS": "2",
+                "AzureWebJobs.send_notification.Disabled": "true"}
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
@@ -132,23 +115,8 @@ def all_rows(stack: Stack, run_id: str, **filters: Any) -> list[dict[str, Any]]:
             return rows
 
 
-def graph_token(emulator: GraphEmulator) -> str:
-    return str(httpx.post(
-        f"{emulator.base_url}/{DEMO_TENANT_ID}/oauth2/v2.0/token",
-        data={"grant_type": "client_credentials", "client_id": SERVICE_APP_ID, "client_secret": SERVICE_APP_SECRET,
-              "scope": "https://graph.microsoft.com/.default"}, timeout=10,
-    ).json()["access_token"])
-
-
 def enabled_members(emulator: GraphEmulator) -> set[str]:
-    users: list[dict[str, Any]] = []
-    url: str | None = f"{emulator.graph_url}/users?$select=id,accountEnabled,userType&$top=999"
-    with httpx.Client(headers=bearer(graph_token(emulator)), timeout=30) as http:
-        while url:
-            page = http.get(url).json()
-            users.extend(page["value"])
-            url = page.get("@odata.nextLink")
-    return {u["id"] for u in users if u["accountEnabled"] and u["userType"] != "Guest"}
+    return set(enabled_member_ids(emulator))
 
 
 def register(settings: dict[str, str], user_id: str, *methods: Method, confirmed: datetime = NOW,
@@ -191,11 +159,7 @@ def audit(stack: Stack, activity: str) -> list[dict[str, Any]]:
 
 
 def faults(emulator: GraphEmulator, *rules: dict[str, Any]) -> None:
-    if rules:
-        httpx.put(f"{emulator.base_url}/_emulator/faults", json={"seed": 7, "rules": list(rules)},
-                  timeout=10).raise_for_status()
-    else:
-        httpx.delete(f"{emulator.base_url}/_emulator/faults", timeout=10).raise_for_status()
+    set_faults(emulator, *rules)
 
 
 def admin_call(stack: Stack, function: str, body: str = "") -> None:
@@ -221,11 +185,8 @@ def enable_all(stack: Stack) -> None:
 
 @pytest.fixture(scope="module")
 def stack(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[Stack]:
-    settings = app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX, FUNCHOST_DISABLE_TIMERS="1",
-                            FUNCHOST_QUEUE_LEASE_SECONDS="2", **{"AzureWebJobs.send_notification.Disabled": "true"})
-    host = start_function_host(REPO_ROOT, settings)
-    started = Stack(azurite, graph_emulator, settings, host)
-    try:
+    with private_stack(PREFIX, azurite=azurite, emulator=graph_emulator, **QUIET_WORKER) as started:
+        settings = started.settings
         enable_all(started)
         register(settings, CASEY, Method.EMAIL)  # capable
         register(settings, SVEN, Method.EMAIL, Method.MOBILE_PHONE)  # capable
@@ -233,8 +194,6 @@ def stack(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[Stack]:
         register(settings, ADMIN_ID, Method.EMAIL, admin=True)  # an admin with one method: not capable
         register(settings, FRANK, Method.EMAIL, confirmed=NOW - timedelta(days=200))  # reconfirmation overdue
         yield started
-    finally:
-        started.host.stop()
 
 
 # ---- the demo tenant ------------------------------------------------------------------------------------------
@@ -419,43 +378,30 @@ def test_only_an_admin_may_start_and_a_reader_may_read(stack: Stack) -> None:
 
 
 def test_a_worker_killed_mid_run_resumes_to_the_rows_of_a_clean_run() -> None:
-    with tempfile.TemporaryDirectory(prefix="sspr-compliance-crash-") as location:
-        azurite = Azurite(Path(location)).start()
-        emulator = start_graph_emulator("--users", "3000")
-        try:
-            settings = app_settings(azurite, emulator, SSPR_TABLE_PREFIX="crash", FUNCHOST_QUEUE_LEASE_SECONDS="2",
-                                    FUNCHOST_DISABLE_TIMERS="1", **{"AzureWebJobs.send_notification.Disabled": "true"})
-            stack = Stack(azurite, emulator, settings, start_function_host(REPO_ROOT, settings))
-            try:
-                enable_all(stack)
-                register(settings, CASEY, Method.EMAIL)
-                faults(emulator, {"latencyMs": 1200, "pathContains": "/reports/", "methods": ["GET"]})  # slow pages
-                accepted = start_run(stack, body={"sendReminders": False})
-                assert accepted.status_code == 202, accepted.text
-                run_id = accepted.json()["id"]
-                with TableClient.from_connection_string(azurite.connection_string, "crashComplianceRuns") as runs:
-                    deadline = time.monotonic() + 30
-                    while int(runs.get_entity(run_id, "entra").get("pages") or 0) < 1:
-                        assert time.monotonic() < deadline
-                        time.sleep(0.05)
-                stack.host.process.kill()  # SIGKILL: no grace, the shard's message stays leased
-            finally:
-                stack.host.stop()
-            with TableClient.from_connection_string(azurite.connection_string, "crashComplianceRuns") as runs:
-                assert runs.get_entity(run_id, "entra")["done"] is False  # killed mid-run
-            faults(emulator)
+    with private_stack("crash", users=3000, **QUIET_WORKER) as stack:
+        azurite, emulator, settings = stack.azurite, stack.emulator, stack.settings
+        enable_all(stack)
+        register(settings, CASEY, Method.EMAIL)
+        faults(emulator, {"latencyMs": 1200, "pathContains": "/reports/", "methods": ["GET"]})  # slow pages
+        accepted = start_run(stack, body={"sendReminders": False})
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["id"]
+        with TableClient.from_connection_string(azurite.connection_string, "crashComplianceRuns") as runs:
+            deadline = time.monotonic() + 30
+            while int(runs.get_entity(run_id, "entra").get("pages") or 0) < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        stack.host.process.kill()  # SIGKILL: no grace, the shard's message stays leased
+        stack.stop_host()
+        with TableClient.from_connection_string(azurite.connection_string, "crashComplianceRuns") as runs:
+            assert runs.get_entity(run_id, "entra")["done"] is False  # killed mid-run
+        faults(emulator)
 
-            stack.host = start_function_host(REPO_ROOT, settings)
-            try:
-                resumed = wait_until_finished(stack, run_id, 60)
-                resumed_rows = all_rows_fast(stack, run_id)
-                clean = run_to_completion(stack, {"sendReminders": False})
-                clean_rows = all_rows_fast(stack, clean["id"])
-            finally:
-                stack.host.stop()
-        finally:
-            emulator.process.stop()
-            azurite.stop()
+        stack.start_host()
+        resumed = wait_until_finished(stack, run_id, 60)
+        resumed_rows = all_rows_fast(stack, run_id)
+        clean = run_to_completion(stack, {"sendReminders": False})
+        clean_rows = all_rows_fast(stack, clean["id"])
     assert resumed["state"] == "completed" and resumed["entraComparison"] == "compared", resumed
     counts = ("users", "capable", "notRegistered", "byStatus", "byMethod", "topReasons", "entraDisagree")
     assert {k: resumed[k] for k in counts} == {k: clean[k] for k in counts}
@@ -508,16 +454,11 @@ def seed_enablement(connection_string: str, prefix: str, user_ids: list[str]) ->
 
 @pytest.fixture(scope="module")
 def big(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[Stack]:
-    settings = app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=BIG_PREFIX, FUNCHOST_DISABLE_TIMERS="1",
-                            FUNCHOST_QUEUE_LEASE_SECONDS="2", **{"AzureWebJobs.send_notification.Disabled": "true"})
-    started = Stack(azurite, graph_emulator, settings, start_function_host(REPO_ROOT, settings))
-    try:
+    with private_stack(BIG_PREFIX, azurite=azurite, emulator=graph_emulator, **QUIET_WORKER) as started:
         enable_all(started)
         seed_enablement(azurite.connection_string, BIG_PREFIX, fake_user_ids(BIG_USERS, seed=1))
-        register(settings, CASEY, Method.EMAIL)
+        register(started.settings, CASEY, Method.EMAIL)
         yield started
-    finally:
-        started.host.stop()
 
 
 def test_a_worker_killed_in_the_sweep_resumes_to_the_totals_and_rows_of_a_clean_run(big: Stack) -> None:
@@ -537,7 +478,7 @@ def test_a_worker_killed_in_the_sweep_resumes_to_the_totals_and_rows_of_a_clean_
         assert runs.get_entity(run_id, "entra")["done"] is True  # the Entra report was behind us
     assert any(pages >= 1 and not done for pages, done in killed.values()), killed  # killed mid-sweep
 
-    big.host = start_function_host(REPO_ROOT, big.settings)
+    big.start_host()
     resumed = wait_until_finished(big, run_id, 240)
     clean = wait_until_finished(big, run_to_start(big), 240)
 

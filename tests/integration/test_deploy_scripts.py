@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,13 +22,14 @@ import pytest
 
 from devtools.azurite import Azurite
 from devtools.processes import REPO_ROOT
-from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, SERVICE_APP_SECRET, GraphEmulator, start_graph_emulator
+from devtools.stack import DEMO_TENANT_ID, SERVICE_APP_ID, SERVICE_APP_SECRET, GraphEmulator
 from scripts.permissions import (
     HOOK_PAYLOAD_PERMISSION,
     PRIVILEGED_AUTHENTICATION_ADMINISTRATOR,
     SERVICE_PERMISSION_NAMES,
     USER_ADMINISTRATOR,
 )
+from tests.fixtures import own_emulator
 from tests.integration.tokens import OTHER_APP_ID, OTHER_APP_SECRET, PAGES_APP_ID, app_token
 
 GRAPH = "https://graph.microsoft.com"
@@ -41,13 +41,7 @@ FUNCTION_HOST = "sspr-prod.azurewebsites.net"
 RESOURCE_ID = f"api://{FUNCTION_HOST}/{SERVICE_APP_ID}"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[GraphEmulator]:
-    own = start_graph_emulator()
-    try:
-        yield own
-    finally:
-        own.process.stop()
+emulator = own_emulator("module", "emulator")
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ emulator with 5,000 users and host, so killing that host disturbs nobody else.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,17 +17,8 @@ from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import (
-    DEMO_TENANT_ID,
-    SERVICE_APP_ID,
-    SERVICE_APP_SECRET,
-    FunctionHost,
-    GraphEmulator,
-    app_settings,
-    start_function_host,
-    start_graph_emulator,
-)
+from devtools.stack import FunctionHost, GraphEmulator, host_running, private_stack
+from devtools.tenant import enabled_member_ids, set_faults
 from tests.integration.tokens import bearer, user_token
 
 ADMIN = "admin@contoso.example"
@@ -107,33 +96,13 @@ def policy_audit(host: FunctionHost, emulator: GraphEmulator) -> list[dict[str, 
                           headers=bearer(user_token(emulator, READER)), timeout=15).json()["value"])
 
 
-def graph_users(emulator: GraphEmulator) -> list[dict[str, Any]]:
-    """Every directory user as Graph lists it: the oracle the rows are checked against."""
-    token = httpx.post(
-        f"{emulator.base_url}/{DEMO_TENANT_ID}/oauth2/v2.0/token",
-        data={"grant_type": "client_credentials", "client_id": SERVICE_APP_ID, "client_secret": SERVICE_APP_SECRET,
-              "scope": "https://graph.microsoft.com/.default"}, timeout=10,
-    ).json()["access_token"]
-    users: list[dict[str, Any]] = []
-    url: str | None = f"{emulator.graph_url}/users?$select=id,accountEnabled,userType&$top=999"
-    with httpx.Client(headers=bearer(token), timeout=30) as http:
-        while url:
-            page = http.get(url).json()
-            users.extend(page["value"])
-            url = page.get("@odata.nextLink")
-    return users
-
-
 def enabled_members(emulator: GraphEmulator) -> set[str]:
-    return {u["id"] for u in graph_users(emulator) if u["accountEnabled"] and u["userType"] != "Guest"}
+    """Every enabled member as Graph lists them: the oracle the rows are checked against."""
+    return set(enabled_member_ids(emulator))
 
 
 def faults(emulator: GraphEmulator, *rules: dict[str, Any]) -> None:
-    if rules:
-        httpx.put(f"{emulator.base_url}/_emulator/faults", json={"seed": 7, "rules": list(rules)},
-                  timeout=10).raise_for_status()
-    else:
-        httpx.delete(f"{emulator.base_url}/_emulator/faults", timeout=10).raise_for_status()
+    set_faults(emulator, *rules)
 
 
 @pytest.fixture
@@ -355,24 +324,16 @@ def test_a_graph_429_storm_is_waited_out_and_the_run_still_completes(
 
 @pytest.fixture(scope="module")
 def crash_stack() -> Iterator[tuple[Azurite, GraphEmulator, dict[str, str]]]:
-    with tempfile.TemporaryDirectory(prefix="sspr-enablement-crash-") as location:
-        azurite = Azurite(Path(location)).start()
-        emulator = start_graph_emulator("--users", "5000")
-        try:
-            settings = app_settings(azurite, emulator, SSPR_TABLE_PREFIX="crash", FUNCHOST_QUEUE_LEASE_SECONDS="2",
-                                    FUNCHOST_DISABLE_TIMERS="1")
-            yield azurite, emulator, settings
-        finally:
-            emulator.process.stop()
-            azurite.stop()
+    with private_stack("crash", users=5000, start_host=False, FUNCHOST_QUEUE_LEASE_SECONDS="2",
+                       FUNCHOST_DISABLE_TIMERS="1") as stack:
+        yield stack.azurite, stack.emulator, stack.settings
 
 
 def test_a_worker_killed_mid_run_resumes_to_the_rows_of_a_clean_run_with_nothing_poisoned(
         crash_stack: tuple[Azurite, GraphEmulator, dict[str, str]]) -> None:
     azurite, emulator, settings = crash_stack
     faults(emulator, {"latencyMs": 400, "pathContains": "/users", "methods": ["GET"]})  # a slow directory
-    host = start_function_host(REPO_ROOT, settings)
-    try:
+    with host_running(settings) as host:
         accepted = request(host, emulator, {"scope": "all"})
         assert accepted.status_code == 202, accepted.text
         run_id = accepted.json()["id"]
@@ -381,19 +342,14 @@ def test_a_worker_killed_mid_run_resumes_to_the_rows_of_a_clean_run_with_nothing
             assert time.monotonic() < deadline, seen
             time.sleep(0.05)
         host.process.kill()  # SIGKILL: no grace, messages stay leased
-    finally:
-        host.stop()
     assert seen["state"] == "running" and seen["pagesDone"] < 6, seen  # 5,018 users are 6 pages
     faults(emulator)
 
-    host = start_function_host(REPO_ROOT, settings)
-    try:
+    with host_running(settings) as host:
         resumed = wait_until_finished(host, emulator, run_id, 60)
         crashed_rows = enabled_rows(azurite, "crash")
         clean = enable(host, emulator, {"scope": "all"}, timeout=60)
         clean_rows = enabled_rows(azurite, "crash")
-    finally:
-        host.stop()
 
     expected = enabled_members(emulator)
     assert resumed["state"] == "completed", resumed

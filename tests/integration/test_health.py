@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
 from devtools.azurite import Azurite
 from devtools.processes import REPO_ROOT, free_port
-from tests.conftest import (
+from devtools.stack import (
     SERVICE_APP_SECRET,
     FunctionHost,
     GraphEmulator,
     app_settings,
+    azurite_running,
+    host_running,
     start_function_host,
 )
 
@@ -58,36 +58,28 @@ def test_health_needs_no_key(service_host: FunctionHost) -> None:
 
 
 def test_health_goes_503_when_azurite_stops_and_recovers_when_it_returns(graph_emulator: GraphEmulator) -> None:
-    with tempfile.TemporaryDirectory(prefix="sspr-azurite-health-") as location:
-        azurite = Azurite(Path(location)).start()
-        host = start_function_host(REPO_ROOT, app_settings(azurite, graph_emulator))
-        try:
-            url = f"{host.base_url}/api/health"
-            assert httpx.get(url, timeout=10).status_code == 200
-            azurite.stop()
-            down = _poll_until(url, 503)  # the probe result is reused for up to 5 s
-            assert down.json()["checks"]["storage"]["status"] == "unavailable"
-            assert down.json()["checks"]["graph"]["status"] == "ok"
-            assert "AccountKey" not in down.text and "Traceback" not in down.text
-            azurite.start()
-            assert _poll_until(url, 200).status_code == 200
-        finally:
-            host.stop()
-            azurite.stop()
+    with azurite_running("sspr-azurite-health-") as azurite, \
+            host_running(app_settings(azurite, graph_emulator)) as host:
+        url = f"{host.base_url}/api/health"
+        assert httpx.get(url, timeout=10).status_code == 200
+        azurite.stop()
+        down = _poll_until(url, 503)  # the probe result is reused for up to 5 s
+        assert down.json()["checks"]["storage"]["status"] == "unavailable"
+        assert down.json()["checks"]["graph"]["status"] == "ok"
+        assert "AccountKey" not in down.text and "Traceback" not in down.text
+        azurite.start()
+        assert _poll_until(url, 200).status_code == 200
 
 
 def test_health_goes_503_when_graph_is_unreachable(azurite: Azurite, graph_emulator: GraphEmulator) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
     settings = app_settings(azurite, graph_emulator, SSPR_AUTHORITY_HOST=nowhere, SSPR_GRAPH_BASE_URL=f"{nowhere}/v1.0")
-    host = start_function_host(REPO_ROOT, settings)
-    try:
+    with host_running(settings) as host:
         response = httpx.get(f"{host.base_url}/api/health", timeout=10)
         assert response.status_code == 503
         checks = response.json()["checks"]
         assert checks["graph"] == {"status": "unavailable", "latencyMs": checks["graph"]["latencyMs"], "reason": "unreachable"}
         assert checks["storage"]["status"] == "ok"
-    finally:
-        host.stop()
 
 
 def test_the_app_refuses_to_start_with_a_bad_setting_and_names_it(azurite: Azurite, graph_emulator: GraphEmulator) -> None:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,8 +22,8 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from devtools.azurite import Azurite, connection_string
-from devtools.processes import REPO_ROOT, free_port
-from devtools.stack import FunctionHost, GraphEmulator, app_settings, start_function_host
+from devtools.processes import free_port
+from devtools.stack import FunctionHost, GraphEmulator, app_settings, azurite_running, host_running
 from shared.adapters.audit_store import AuditQuery, AuditStore
 from shared.adapters.policy_store import PolicyStore
 from shared.adapters.storage import StorageClients
@@ -69,11 +67,8 @@ def runs_settled(request: pytest.FixtureRequest, graph_emulator: GraphEmulator) 
 
 @pytest.fixture(scope="module")
 def host(settings: dict[str, str]) -> Iterator[FunctionHost]:
-    process = start_function_host(REPO_ROOT, settings)
-    try:
+    with host_running(settings) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture(scope="module")
@@ -338,8 +333,7 @@ class Clock:
 
 async def test_the_cache_reads_storage_once_per_ttl_and_serves_the_last_policy_through_a_short_outage(
         graph_emulator: GraphEmulator) -> None:
-    with tempfile.TemporaryDirectory(prefix="sspr-azurite-policy-") as location:
-        azurite = Azurite(Path(location)).start()
+    with azurite_running("sspr-azurite-policy-") as azurite:
         clients = StorageClients.from_settings(load_settings(app_settings(azurite, graph_emulator)))
         try:
             store, clock = PolicyStore(clients), Clock()
@@ -360,7 +354,6 @@ async def test_the_cache_reads_storage_once_per_ttl_and_serves_the_last_policy_t
                 await cache.get()  # 6 minutes stale: the caller must degrade
         finally:
             await clients.close()
-            azurite.stop()
 
 
 async def test_a_save_through_the_policy_service_reaches_this_process_cache_at_once(storage: StorageClients,

@@ -20,8 +20,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import FunctionHost, GraphEmulator, app_settings, start_function_host
+from devtools.stack import GraphEmulator, api_running, app_settings
 from shared.domain.policy import DEFAULT_DOCUMENT
 from tests.integration.tokens import DEMO_PASSWORD, bearer, user_token
 
@@ -36,18 +35,13 @@ def settings(azurite: Azurite, graph_emulator: GraphEmulator) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def api(settings: dict[str, str], graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
-    host: FunctionHost = start_function_host(REPO_ROOT, settings)
-    client = httpx.Client(base_url=f"{host.base_url}/api", timeout=30)
-    admin = bearer(user_token(graph_emulator, "admin@contoso.example"))
-    current = client.get("/manage/policy", headers=admin)
-    document = {**DEFAULT_DOCUMENT, "methodsAllowed": {**DEFAULT_DOCUMENT["methodsAllowed"], "officePhone": True}}
-    saved = client.put("/manage/policy", json=document, headers={**admin, "If-Match": current.headers["ETag"]})
-    assert saved.status_code == 200, saved.text
-    try:
+    with api_running(settings) as client:
+        admin = bearer(user_token(graph_emulator, "admin@contoso.example"))
+        current = client.get("/manage/policy", headers=admin)
+        document = {**DEFAULT_DOCUMENT, "methodsAllowed": {**DEFAULT_DOCUMENT["methodsAllowed"], "officePhone": True}}
+        saved = client.put("/manage/policy", json=document, headers={**admin, "If-Match": current.headers["ETag"]})
+        assert saved.status_code == 200, saved.text
         yield client
-    finally:
-        client.close()
-        host.stop()
 
 
 class Person:

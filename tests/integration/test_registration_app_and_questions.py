@@ -22,8 +22,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import FunctionHost, GraphEmulator, app_settings, start_function_host
+from devtools.stack import GraphEmulator, api_running, app_settings
 from shared.adapters.secret_box import SecretBox
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients
@@ -51,13 +50,8 @@ def settings(azurite: Azurite, graph_emulator: GraphEmulator) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def api(settings: dict[str, str]) -> Iterator[httpx.Client]:
-    host: FunctionHost = start_function_host(REPO_ROOT, settings)
-    client = httpx.Client(base_url=f"{host.base_url}/api", timeout=30)
-    try:
+    with api_running(settings) as client:
         yield client
-    finally:
-        client.close()
-        host.stop()
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ import httpx
 import pytest
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import FunctionHost, GraphEmulator, app_settings, start_function_host
+from devtools.stack import GraphEmulator, api_running, app_settings
 from tests.integration.reset_helpers import Member, Resetter, code_sent_to, enable_everyone, messages_to, set_policy
 
 PREFIX = "rst" + uuid.uuid4().hex[:8]
@@ -24,19 +23,9 @@ NEW_PASSWORD = "Correct-Horse-Battery-93"
 
 
 @pytest.fixture(scope="module")
-def settings(azurite: Azurite, graph_emulator: GraphEmulator) -> dict[str, str]:
-    return app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX)
-
-
-@pytest.fixture(scope="module")
-def api(settings: dict[str, str], graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
-    host: FunctionHost = start_function_host(REPO_ROOT, settings)
-    client = httpx.Client(base_url=f"{host.base_url}/api", timeout=30)
-    try:
+def api(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
+    with api_running(app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX)) as client:
         yield client
-    finally:
-        client.close()
-        host.stop()
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import FunctionHost, GraphEmulator, app_settings, start_function_host
+from devtools.stack import GraphEmulator, api_running, app_settings
 from shared.domain.policy import DEFAULT_DOCUMENT
 from tests.integration.reset_helpers import Member, Resetter, code_sent_to, enable_everyone, set_policy
 
@@ -24,13 +23,8 @@ ANSWERS = ["Uppsala", "Barksalot", "Fourth floor", "Ekbacken", "Volvo 240"]
 
 @pytest.fixture(scope="module")
 def api(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
-    host: FunctionHost = start_function_host(REPO_ROOT, app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX))
-    client = httpx.Client(base_url=f"{host.base_url}/api", timeout=30)
-    try:
+    with api_running(app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX)) as client:
         yield client
-    finally:
-        client.close()
-        host.stop()
 
 
 def register_questions(member: Member, api: httpx.Client) -> dict[str, str]:

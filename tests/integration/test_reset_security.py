@@ -17,14 +17,12 @@ import functools
 import html
 import json
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,8 +32,7 @@ from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import DEV_CODE_HMAC_KEY, FunctionHost, GraphEmulator, app_settings, start_function_host
+from devtools.stack import DEV_CODE_HMAC_KEY, FunctionHost, GraphEmulator, app_settings, azurite_running, host_running
 from shared import i18n
 from shared.adapters.proof_of_work import solve
 from shared.adapters.reset_store import ResetFlowStore
@@ -52,6 +49,7 @@ from tests.integration.reset_helpers import (
     messages_to,
     outbox,
     set_policy,
+    wait_for,
 )
 from tests.integration.tokens import DEMO_PASSWORD
 
@@ -59,7 +57,6 @@ PREFIX = "rss" + uuid.uuid4().hex[:8]
 NEW_PASSWORD = "Correct-Horse-Battery-93"
 CODE_KEY = base64.b64decode(DEV_CODE_HMAC_KEY)
 NOTICE_SUBJECT = "Your password was reset"
-WAIT_SECONDS = 25
 # Every user a test needs, created before the enablement run so that each of them is enabled.
 PEOPLE = [
     "c1", "unregistered", "proof", "canary", "race", "wrong", "g429", "admin1", "admin2", "a5", "a7", "a8", "a9",
@@ -88,13 +85,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[Stack]:
     settings = app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX)
-    host = start_function_host(REPO_ROOT, settings)
-    client = httpx.Client(base_url=f"{host.base_url}/api", timeout=60)
-    try:
+    with host_running(settings) as host, httpx.Client(base_url=f"{host.base_url}/api", timeout=60) as client:
         yield Stack(host, client, settings, graph_emulator)
-    finally:
-        client.close()
-        host.stop()
 
 
 @pytest.fixture(scope="module")
@@ -163,15 +155,6 @@ def throttle_row(stack: Stack, user_id: str) -> dict[str, Any]:
 
 def notices_to(stack: Stack, address: str) -> list[dict[str, Any]]:
     return [m for m in messages_to(stack.emulator, address) if m["subject"] == NOTICE_SUBJECT]
-
-
-def wait_for(what: str, check: Any, seconds: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.2)  # waiting for the notifications worker (another process), not for time to pass
-    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 def queue_drained(queue: QueueClient) -> bool:
@@ -736,12 +719,9 @@ def test_F6_graph_down_during_the_password_step_answers_503_keeps_the_flow_usabl
 
 def test_F6_storage_down_during_verify_answers_a_generic_503_and_writes_nothing_half(
         graph_emulator: GraphEmulator) -> None:
-    with tempfile.TemporaryDirectory(prefix="sspr-azurite-reset-") as location:
-        azurite = Azurite(Path(location)).start()
+    with azurite_running("sspr-azurite-reset-") as azurite:
         settings = app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX="rsd" + uuid.uuid4().hex[:8])
-        host = start_function_host(REPO_ROOT, settings)
-        api = httpx.Client(base_url=f"{host.base_url}/api", timeout=60)
-        try:
+        with host_running(settings) as host, httpx.Client(base_url=f"{host.base_url}/api", timeout=60) as api:
             member = Member(graph_emulator, api)
             set_policy(api, graph_emulator, scope="all")
             enable_everyone(api, graph_emulator)
@@ -761,10 +741,6 @@ def test_F6_storage_down_during_verify_answers_a_generic_503_and_writes_nothing_
 
             verified = resetter.verify("email", code)  # storage back: the same flow and code work
             assert verified.status_code == 200, verified.text
-        finally:
-            api.close()
-            host.stop()
-            azurite.stop()
 
 
 # ---- G1, G2, G3 ----------------------------------------------------------------------------------------------------

@@ -18,18 +18,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import (
-    DEMO_TENANT_ID,
-    MASTER_KEY,
-    SERVICE_APP_ID,
-    SERVICE_APP_SECRET,
-    FunctionHost,
-    GraphEmulator,
-    app_settings,
-    start_function_host,
-    start_graph_emulator,
-)
+from devtools.stack import MASTER_KEY, SERVICE_APP_ID, FunctionHost, GraphEmulator, app_settings, host_running
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.credentials import graph_credential
 from shared.adapters.enablement_store import EnablementStore
@@ -39,8 +28,9 @@ from shared.adapters.storage import StorageClients
 from shared.adapters.sync_store import Phase, SyncStore
 from shared.config import load_settings
 from shared.services.scope_sync import ScopeSyncService
+from tests.fixtures import own_emulator
 from tests.integration.test_enablement import enable, wait_until_finished
-from tests.integration.tokens import bearer, user_token
+from tests.integration.tokens import bearer, graph_token, user_token
 
 PREFIX = "scopesync"
 PILOT = "c0ffee00-5e1f-4ea5-b0a7-000000002001"
@@ -52,13 +42,7 @@ NILS = "c0ffee00-5e1f-4ea5-b0a7-00000000100c"  # in no group
 SYNCED_ACTIVITY = "Synchronize self-service password reset scope"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[GraphEmulator]:
-    own = start_graph_emulator()
-    try:
-        yield own
-    finally:
-        own.process.stop()
+emulator = own_emulator("module", "emulator")
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +52,8 @@ def settings(azurite: Azurite, emulator: GraphEmulator) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def host(settings: dict[str, str]) -> Iterator[FunctionHost]:
-    own = start_function_host(REPO_ROOT, settings)
-    try:
+    with host_running(settings) as own:
         yield own
-    finally:
-        own.stop()
 
 
 @pytest.fixture
@@ -150,9 +131,7 @@ async def test_selected_scope_picks_up_joins_leaves_and_disabled_users_like_a_fr
 
 def graph_call(emulator: GraphEmulator, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
     """A Graph request as the service app (client credentials), e.g. the member changes an admin makes."""
-    token = httpx.post(f"{emulator.base_url}/{DEMO_TENANT_ID}/oauth2/v2.0/token", timeout=10, data={
-        "grant_type": "client_credentials", "client_id": SERVICE_APP_ID, "client_secret": SERVICE_APP_SECRET,
-        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    token = graph_token(emulator)
     url = path if path.startswith("http") else f"{emulator.graph_url}{path}"
     return httpx.request(method, url, json=body, headers=bearer(token), timeout=10)
 

@@ -15,12 +15,10 @@ Where the rest of issue 8's faults are proven (not repeated here):
 
 from __future__ import annotations
 
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,17 +28,8 @@ from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import (
-    DEMO_TENANT_ID,
-    SERVICE_APP_ID,
-    SERVICE_APP_SECRET,
-    FunctionHost,
-    GraphEmulator,
-    app_settings,
-    start_function_host,
-    start_graph_emulator,
-)
+from devtools.stack import FunctionHost, GraphEmulator, private_stack
+from devtools.tenant import enabled_member_ids
 from tests.integration.reset_helpers import Member, Resetter, code_sent_to, enable_everyone, messages_to
 from tests.integration.tokens import DEMO_PASSWORD, bearer, user_token
 
@@ -74,20 +63,9 @@ class FaultStack:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[FaultStack]:
-    with tempfile.TemporaryDirectory(prefix="sspr-faults-") as location:
-        azurite = Azurite(Path(location)).start()
-        emulator = start_graph_emulator("--users", "5000")
-        host = None
-        try:
-            settings = app_settings(azurite, emulator, SSPR_TABLE_PREFIX=PREFIX, FUNCHOST_DISABLE_TIMERS="1")
-            host = start_function_host(REPO_ROOT, settings)
-            with httpx.Client(base_url=f"{host.base_url}/api", timeout=60) as api:
-                yield FaultStack(azurite, emulator, host, api)
-        finally:
-            if host is not None:
-                host.stop()
-            emulator.process.stop()
-            azurite.stop()
+    with private_stack(PREFIX, users=5000, FUNCHOST_DISABLE_TIMERS="1") as parts, \
+            httpx.Client(base_url=f"{parts.host.base_url}/api", timeout=60) as api:
+        yield FaultStack(parts.azurite, parts.emulator, parts.host, api)
 
 
 @dataclass
@@ -128,19 +106,7 @@ def wait_for_run(stack: FaultStack, run_id: str, timeout: float) -> dict[str, An
 
 def enabled_members(emulator: GraphEmulator) -> set[str]:
     """Every enabled member as Graph lists them (read with the faults off): what All must enable."""
-    token = httpx.post(
-        f"{emulator.base_url}/{DEMO_TENANT_ID}/oauth2/v2.0/token", timeout=10,
-        data={"grant_type": "client_credentials", "client_id": SERVICE_APP_ID, "client_secret": SERVICE_APP_SECRET,
-              "scope": "https://graph.microsoft.com/.default"},
-    ).json()["access_token"]
-    users: list[dict[str, Any]] = []
-    url: str | None = f"{emulator.graph_url}/users?$select=id,accountEnabled,userType&$top=999"
-    with httpx.Client(headers=bearer(token), timeout=30) as http:
-        while url:
-            page = http.get(url).json()
-            users.extend(page["value"])
-            url = page.get("@odata.nextLink")
-    return {u["id"] for u in users if u["accountEnabled"] and u["userType"] != "Guest"}
+    return set(enabled_member_ids(emulator))
 
 
 def poisoned(azurite: Azurite, queue: str) -> list[str]:

@@ -18,13 +18,10 @@ from __future__ import annotations
 import base64
 import functools
 import re
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,25 +29,15 @@ import pyotp
 from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
 
-from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import (
-    DEMO_TENANT_ID,
-    SERVICE_APP_ID,
-    FunctionHost,
-    GraphEmulator,
-    app_settings,
-    start_function_host,
-    start_graph_emulator,
-)
+from devtools.stack import FunctionHost, GraphEmulator, private_stack
+from devtools.tokens import events_token, token_issuance_start
 from shared.domain.policy import DEFAULT_DOCUMENT
-from tests.integration.reset_helpers import Member, Resetter, enable_everyone, set_policy
-from tests.integration.tokens import AUTH_EVENTS_APP_ID, AUTH_EVENTS_SECRET, app_token, bearer, user_token
+from tests.integration.reset_helpers import Member, Resetter, enable_everyone, set_policy, wait_for
+from tests.integration.tokens import bearer, user_token
 
 PREFIX = "can" + uuid.uuid4().hex[:8]
 ADMIN = "admin@contoso.example"
 NOTICE_SUBJECT = "Your password was reset"
-WAIT_SECONDS = 25
 LOG_LINES_KEPT = 5000  # devtools.processes.ManagedProcess keeps this many lines: the log is whole only below it
 PEEK_LIMIT = 32  # the most one peek returns: a queue holding more would be searched only in part
 
@@ -170,15 +157,6 @@ def leaks(marks: dict[str, str], sinks: list[Sink], allowed: dict[str, set[str]]
 # ---- waiting for the other processes --------------------------------------------------------------------------
 
 
-def wait_for(what: str, check: Callable[[], Any], seconds: float = WAIT_SECONDS) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.2)  # waiting for the notifications worker (another process), not for time to pass
-    raise AssertionError(f"{what} did not happen within {seconds} s")
-
-
 def delivery(emulator: GraphEmulator, contact: str, count: int) -> tuple[str, str]:
     """(code, outbox key) of the newest message with a code to `contact`, once `count` such messages arrived."""
     def coded() -> list[dict[str, Any]]:  # newest first, as the outbox lists them
@@ -192,17 +170,6 @@ def queues_drained(connection: str) -> bool:
     queues = QueueServiceClient.from_connection_string(connection)
     return all(queues.get_queue_client(q.name).get_queue_properties().approximate_message_count == 0
                for q in queues.list_queues() if not q.name.endswith("-poison"))
-
-
-def hook_payload(user_id: str) -> dict[str, Any]:
-    """Entra's OnTokenIssuanceStart payload (as benchmarks/hook.py sends it)."""
-    return {"type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
-            "source": f"/tenants/{DEMO_TENANT_ID}/applications/{SERVICE_APP_ID}",
-            "data": {"@odata.type": "microsoft.graph.onTokenIssuanceStartCalloutData", "tenantId": DEMO_TENANT_ID,
-                     "authenticationContext": {"correlationId": str(uuid.uuid4()), "protocol": "OAUTH2.0",
-                                               "client": {"ip": "30.51.176.110", "locale": "en-us"},
-                                               "user": {"id": user_id, "userType": "Member",
-                                                        "userPrincipalName": "user@contoso.example"}}}}
 
 
 def wrong_code(*right: str) -> str:
@@ -225,21 +192,9 @@ def test_no_marked_secret_of_any_journey_reaches_a_table_queue_log_mail_sms_or_a
 ) -> None:
     began = time.monotonic()
     answers = Answers()
-    with tempfile.TemporaryDirectory(prefix="sspr-canary-") as location:
-        azurite = Azurite(Path(location)).start()
-        emulator = start_graph_emulator()
-        host: FunctionHost | None = None
-        try:
-            settings = app_settings(azurite, emulator, SSPR_TABLE_PREFIX=PREFIX)
-            host = start_function_host(REPO_ROOT, settings)
-            with httpx.Client(base_url=f"{host.base_url}/api", timeout=60,
-                              event_hooks={"response": [answers]}) as api:
-                run_every_journey_and_search(api, emulator, host, settings["AzureWebJobsStorage"], answers)
-        finally:
-            if host is not None:
-                host.stop()
-            emulator.process.stop()
-            azurite.stop()
+    with private_stack(PREFIX) as stack, httpx.Client(base_url=f"{stack.host.base_url}/api", timeout=60,
+                                                       event_hooks={"response": [answers]}) as api:
+        run_every_journey_and_search(api, stack.emulator, stack.host, stack.settings["AzureWebJobsStorage"], answers)
     print(f"secrets canary: {time.monotonic() - began:.1f} s, {len(answers.sinks)} answers searched")
 
 
@@ -299,9 +254,9 @@ def run_every_journey_and_search(api: httpx.Client, emulator: GraphEmulator, hos
         assert info.status_code == 200, info.text
 
         # -- the sign-in hook, called by Entra with the authentication-events app's token
-        events = app_token(emulator, AUTH_EVENTS_APP_ID, AUTH_EVENTS_SECRET)
+        events = events_token(emulator)
         marks |= token_marks("authentication-events token", events)
-        hooked = api.post("/hooks/token-issuance-start", json=hook_payload(member.id), headers=bearer(events))
+        hooked = api.post("/hooks/token-issuance-start", json=token_issuance_start(member.id), headers=bearer(events))
         assert hooked.status_code == 200, hooked.text
 
         # -- a reset: email code (a wrong one first), questions (a wrong answer first), a refused and a set password
