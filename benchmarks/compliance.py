@@ -44,8 +44,9 @@ from devtools.stack import (
     start_function_host,
     start_graph_emulator,
 )
-from shared.adapters.compliance_store import SUMMARY_COLUMNS, WRITE_PARALLELISM, user_entity
+from shared.adapters.compliance_store import WRITE_PARALLELISM, user_entity
 from shared.adapters.policy_store import PolicyStore
+from shared.adapters.security_info_store import SUMMARY_COLUMNS
 from shared.adapters.storage import StorageClients
 from shared.config import load_settings
 from shared.domain.compliance import SWEEP_SHARDS, assess_user, shard_range

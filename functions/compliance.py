@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from functions import api, composition
 from functions.openapi_spec import Operation
 from shared import queues
-from shared.adapters.compliance_store import CSV_PAGE_ROWS, UserFilter, decode_continuation
 from shared.domain.access import Access
 from shared.domain.audit import SYSTEM
 from shared.domain.compliance import ComplianceMessage, NotCapableReason, Run, Status
+from shared.domain.compliance_report import CSV_PAGE_ROWS, UserFilter, decode_continuation
 from shared.domain.ids import is_guid
 from shared.domain.policy import Method
 from shared.errors import Conflict, FieldError, InvalidRequest

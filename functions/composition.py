@@ -157,13 +157,14 @@ def compliance() -> ComplianceService:
     """One per process: its store bounds the table transactions and its pacer the reports requests in flight."""
     from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore
     from shared.services.compliance import ComplianceService
+    from shared.services.compliance_reminders import ComplianceReminders
 
     global _compliance
     if _compliance is None:
+        reminders = ComplianceReminders(ReminderStore(storage()), MessageQueues(storage()),
+                                        timedelta(days=settings.registration_reminder_days))
         _compliance = ComplianceService(ComplianceStore(storage()), ComplianceQueue(storage()), graph(),
-                                        policy_cache(), ReminderStore(storage()), MessageQueues(storage()),
-                                        timedelta(days=settings.registration_reminder_days), AuditStore(storage()),
-                                        utc_now)
+                                        policy_cache(), reminders, AuditStore(storage()), utc_now)
     return _compliance
 
 

@@ -19,8 +19,8 @@ from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 
 from shared.adapters.etag_retry import LostRace, retry_lost_races
 from shared.adapters.run_store import KeyRange
-from shared.adapters.storage_errors import storage_errors
 from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage_errors import storage_errors
 from shared.domain.policy import Method
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
 from shared.domain.totp import PendingSetup

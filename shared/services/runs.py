@@ -23,6 +23,19 @@ R = TypeVar("R", bound=RunLifecycle)
 T = TypeVar("T")
 
 
+class ShardRow(Protocol):
+    """A shard's row as read: whether it is done, and the ETag it was read at."""
+
+    @property
+    def done(self) -> bool: ...
+
+    @property
+    def etag(self) -> str: ...
+
+
+S = TypeVar("S", bound=ShardRow)
+
+
 class RunRows(Protocol[R]):
     """What the book needs of a job's runs table."""
 
@@ -77,6 +90,23 @@ class RunBook(Generic[R]):
                 return current, current_etag
             started = current.started(self._clock())
             return started, await self._runs.update_run(started, current_etag)
+
+        return await retry_checkpoint(f"{self._job} run", attempt)
+
+    async def checkpoint(self, run: R, etag: str, shard: S, reread: Callable[[], Awaitable[S | None]],
+                         write: Callable[[R, str], Awaitable[R]]) -> R | None:
+        """`write(run, etag)`: the shard's row and the run's new counters in one transaction under both ETags
+        (shared/adapters/run_store.py `RunTable.checkpoint`); the run it wrote. After a lost race the run is read
+        again and merged into; None when the shard was done or advanced meanwhile (another delivery of it is ahead,
+        or finished it) or the run has ended: nothing is counted twice."""
+        async def attempt(again: bool) -> R | None:
+            nonlocal run, etag
+            if again:
+                run, etag = await self.load(run.id)
+                fresh = await reread()
+                if fresh is None or fresh.done or fresh.etag != shard.etag or run.state in TERMINAL:
+                    return None
+            return await write(run, etag)
 
         return await retry_checkpoint(f"{self._job} run", attempt)
 

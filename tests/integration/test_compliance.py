@@ -61,6 +61,7 @@ from shared.domain.policy import DEFAULT_DOCUMENT, Method, Policy
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
 from shared.errors import NotFound, StorageUnavailable
 from shared.services.compliance import ComplianceService, ReportsPacer
+from shared.services.compliance_reminders import ComplianceReminders
 from shared.services.maintenance import MaintenanceService
 from shared.services.policy import PolicyCache
 from tests.integration.tokens import bearer, user_token
@@ -641,8 +642,9 @@ async def in_process(azurite: Azurite, emulator: GraphEmulator, users: list[str]
     compliance = store(storage)
     graph = GraphGateway.create(config, graph_credential(config))
     service = ComplianceService(
-        compliance, ComplianceQueue(storage), graph, PolicyCache(policies), ReminderStore(storage),
-        MessageQueues(storage), timedelta(days=7), AuditStore(storage), lambda: clock[0], ReportsPacer(quota=100))
+        compliance, ComplianceQueue(storage), graph, PolicyCache(policies),
+        ComplianceReminders(ReminderStore(storage), MessageQueues(storage), timedelta(days=7)), AuditStore(storage),
+        lambda: clock[0], ReportsPacer(quota=100))
     return InProcess(service, compliance, storage, graph, settings, prefix, clock)
 
 
