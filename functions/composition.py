@@ -178,13 +178,13 @@ def maintenance() -> MaintenanceService:
     from shared.adapters.proof_of_work import ProofOfWork
     from shared.adapters.reset_store import ResetFlowStore
     from shared.adapters.throttle_store import ThrottleStore
-    from shared.services.maintenance import MaintenanceService
+    from shared.services.maintenance import MaintenanceService, standard_purges
 
-    return MaintenanceService(ChallengeStore(storage()), SecurityInfoStore(storage()), ThrottleStore(storage()),
-                              MailLedger(storage()), ReminderStore(storage()), EnablementStore(storage()),
-                              timedelta(days=settings.registration_reminder_days), utc_now,
-                              reset_flows=ResetFlowStore(storage()), proofs=ProofOfWork(storage(), code_key(), utc_now),
-                              compliance=ComplianceStore(storage()))
+    purges = standard_purges(ChallengeStore(storage()), SecurityInfoStore(storage()), ThrottleStore(storage()),
+                             MailLedger(storage()), ReminderStore(storage()), EnablementStore(storage()),
+                             timedelta(days=settings.registration_reminder_days), reset_flows=ResetFlowStore(storage()),
+                             proofs=ProofOfWork(storage(), code_key(), utc_now), compliance=ComplianceStore(storage()))
+    return MaintenanceService(purges, utc_now)
 
 
 def scope_sync() -> ScopeSyncService:

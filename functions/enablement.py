@@ -127,10 +127,12 @@ async def request_enablement(req: func.HttpRequest) -> func.HttpResponse:
     body = api.parse_json(req, EnablementRequest)
     saved = await composition.policy().apply_scope(Scope(body.scope), body.groupId, principal.actor(),
                                                    api.client_ip(req))
-    assert saved.run is not None  # apply_scope always starts one
     composition.policy_cache().invalidate()  # the scope changed: this process applies it at once
-    return api.json_response({"id": saved.run.id, "state": saved.run.state.value, "policyETag": saved.etag},
-                             status=202, headers={"Location": f"/api/manage/enablement/{saved.run.id}"})
+    run = saved.run
+    if run is None:  # apply_scope always starts a run for the scope it saved
+        raise RuntimeError("the scope was saved without an enablement run")
+    return api.json_response({"id": run.id, "state": run.state.value, "policyETag": saved.etag},
+                             status=202, headers={"Location": f"/api/manage/enablement/{run.id}"})
 
 
 @bp.route(route="manage/enablement", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -58,14 +58,12 @@ from shared.domain.compliance import (
     shard_range,
     sweep_shard,
 )
-from shared.domain.compliance_report import CSV_PAGE_ROWS, UserFilter, encode_continuation, user_document
+from shared.domain.compliance_report import CSV_PAGE_ROWS as CSV_PAGE_ROWS  # the report's page, by its store
+from shared.domain.compliance_report import UserFilter, encode_continuation, user_document
 from shared.domain.enablement import PARTITION_BUCKETS
 from shared.domain.policy import Method
 from shared.domain.runs import TERMINAL
 from shared.domain.security_info import SecurityInfoSummary
-
-__all__ = ["CSV_PAGE_ROWS", "CompliancePurge", "ComplianceQueue", "ComplianceStore", "Lock", "SweepPage",
-           "UserFilter", "user_entity"]
 
 RUNS_TABLE = "ComplianceRuns"
 USERS_TABLE = "ComplianceUsers"

@@ -37,16 +37,15 @@ from shared.adapters.storage import StorageClients
 from shared.adapters.storage_errors import storage_errors
 from shared.domain.enablement import (
     PARTITION_BUCKETS,
-    TERMINAL,
     TRANSACTION_LIMIT,
     EnabledUser,
     EnablementMessage,
     Run,
-    RunState,
-    Scope,
     is_guid,
     partition_for,
 )
+from shared.domain.policy import Scope
+from shared.domain.runs import TERMINAL, RunState
 
 USERS_TABLE = "Enablement"
 RUNS_TABLE = "EnablementRuns"
@@ -55,8 +54,6 @@ LOCK_KEY = ("lock", "enablement")
 # Transactions in flight per process: hides round trips without starving the event loop (measured: more does
 # not help on Azurite, where the SDK's batch encoding is the cost).
 WRITE_PARALLELISM = 8
-
-__all__ = ["EnablementQueue", "EnablementStore", "Lock", "Shard"]
 
 
 @dataclass(frozen=True)

@@ -51,15 +51,13 @@ from shared.domain.compliance import (
 from shared.domain.compliance_report import UserFilter
 from shared.domain.eligibility import LicenceCatalog, SubscribedSku
 from shared.domain.policy import Policy
-from shared.domain.runs import TERMINAL, UnknownShard
+from shared.domain.runs import TERMINAL
 from shared.domain.security_info import SecurityInfoSummary
 from shared.errors import Conflict, GraphError, GraphUnavailable, NotFound
 from shared.services.compliance_reminders import ComplianceReminders
 from shared.services.runs import RunBook, retry_checkpoint
 
 log = logging.getLogger("sspr.compliance")
-
-__all__ = ["ComplianceDirectory", "ComplianceService", "ReportsPacer", "RunProgress", "UnknownShard"]
 
 ENTRA_SLICE = 60  # pages of userRegistrationDetails per message (~2 minutes at the quota), then re-enqueued
 REPORTS_QUOTA = 5  # requests ...

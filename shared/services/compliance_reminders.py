@@ -11,6 +11,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from shared.adapters.reminder_store import MessageQueues, ReminderStore
+from shared.adapters.run_store import KeyRange
 from shared.domain.compliance import Run, UserCompliance, shard_range
 from shared.domain.policy import Policy
 from shared.domain.security_info import SecurityInfoSummary
@@ -44,7 +45,8 @@ class ComplianceReminders:
         finds claimed by this run, and never queues a second one: `remindersSent` is the reminders queued."""
         if not due:
             return 0
-        slots = await self._slots.registration_slots_between(after, last, shard_range(index))
+        lo, hi = shard_range(index)
+        slots = await self._slots.registration_slots_in(KeyRange(after=after, lo=lo, last=last, hi=hi))
         gate = asyncio.Semaphore(REMINDER_CONCURRENCY)
 
         async def remind(user: UserCompliance) -> bool:

@@ -34,23 +34,13 @@ from shared.adapters.audit_store import AuditStore
 from shared.adapters.enablement_store import EnablementQueue, EnablementStore, Lock, Shard
 from shared.adapters.etag_retry import LostRace
 from shared.domain.audit import SYSTEM, Activity, Actor, AuditEvent, AuditService, Outcome
-from shared.domain.enablement import (
-    PARTITION_BUCKETS,
-    TERMINAL,
-    DirectoryPage,
-    EnablementMessage,
-    Run,
-    RunState,
-    Scope,
-    enabled_users,
-)
-from shared.domain.runs import UnknownShard
+from shared.domain.enablement import PARTITION_BUCKETS, DirectoryPage, EnablementMessage, Run, enabled_users
+from shared.domain.policy import Scope
+from shared.domain.runs import TERMINAL, RunState, UnknownShard
 from shared.errors import Conflict, FieldError, GraphError, GraphUnavailable, InvalidRequest, NotFound
 from shared.services.runs import RunBook
 
 log = logging.getLogger("sspr.enablement")
-
-__all__ = ["EnablementDirectory", "EnablementService", "Reservation", "UnknownShard"]
 
 # A reserved run slot whose run row was never created (the caller crashed between reserve and start) blocks new
 # requests only this long.
