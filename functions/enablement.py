@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from functions import api, composition
 from functions.openapi_spec import Operation
+from functions.shard_worker import run_shard
 from shared import queues
 from shared.domain.access import Access
 from shared.domain.enablement import EnablementMessage, Run, progress
@@ -25,7 +26,6 @@ from shared.errors import FieldError, InvalidRequest
 
 bp = func.Blueprint()
 
-MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount: the last try fails the run, then poison
 
 
 class EnablementRequest(BaseModel):
@@ -155,9 +155,4 @@ async def read_enablement(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.queue_trigger(arg_name="msg", queue_name=queues.trigger_queue(queues.ENABLEMENT), connection="AzureWebJobsStorage")
 async def enablement_worker(msg: func.QueueMessage) -> None:
-    # An invalid message raises before anything is touched, so it ends in the poison queue unchanged.
-    try:
-        message = EnablementMessage.model_validate_json(msg.get_body())
-    except ValidationError as exc:
-        raise ValueError(f"invalid enablement message: {exc.error_count()} error(s)") from None
-    await composition.enablement().process(message, final_attempt=(msg.dequeue_count or 1) >= MAX_DEQUEUE_COUNT)
+    await run_shard(msg, EnablementMessage, "enablement", composition.enablement().process)

@@ -38,13 +38,12 @@ from azure.data.tables import TableEntity
 from shared import queues
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.etag_retry import LostRace
-from shared.adapters.run_store import KeyRange, Lock, RunTable, upsert_batches
+from shared.adapters.run_store import KeyRange, Lock, RunTable, ShardQueue, upsert_batches
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients, delete_rows
 from shared.adapters.storage_errors import storage_errors
 from shared.domain.compliance import (
     SWEEP_SHARDS,
-    ComplianceMessage,
     EntraFacts,
     EntraShard,
     EntraState,
@@ -379,12 +378,8 @@ def _user_query(run_id: str, where: UserFilter) -> tuple[str, dict[str, Any]]:
     return " and ".join(clauses), params
 
 
-class ComplianceQueue:
-    """Shard messages of compliance runs on queue `<prefix>-compliance` (base64, as the queue trigger reads them)."""
+class ComplianceQueue(ShardQueue):
+    """Shard messages of compliance runs (ComplianceMessage) on queue `<prefix>-compliance`."""
 
     def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
-
-    async def send(self, message: ComplianceMessage) -> None:
-        with storage_errors("compliance enqueue"):
-            await (await self._storage.queue_ready(QUEUE)).send_message(message.model_dump_json())
+        super().__init__(storage, QUEUE, "compliance")

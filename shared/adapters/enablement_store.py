@@ -3,7 +3,8 @@
 Table "Enablement": PartitionKey = hash bucket of the user id (shared/domain/enablement.py), RowKey = user id,
 so "is user X enabled?" is one point read and a page's rows go in single-partition transactions of up to 100.
 
-Table "EnablementRuns", one partition per run so a shard's checkpoint is one transaction:
+Table "EnablementRuns", the run kit's layout (shared/adapters/run_store.py), one partition per run so a shard's
+checkpoint is one transaction:
     (runId, "run")          the run: state, counters, generation
     (runId, "page-000042")  a Graph page: its cursor (the nextLink that reads it) and whether it is done
     (runId, "sweep-07")     the sweep of Enablement partition "07" and whether it is done
@@ -32,14 +33,13 @@ from azure.data.tables.aio import TableClient
 
 from shared import queues
 from shared.adapters.etag_retry import LostRace, is_conflict, replace_if_unchanged
-from shared.adapters.run_store import KeyRange, Lock, RunTable, upsert_batches
+from shared.adapters.run_store import KeyRange, Lock, RunTable, ShardQueue, upsert_batches
 from shared.adapters.storage import StorageClients
 from shared.adapters.storage_errors import storage_errors
 from shared.domain.enablement import (
     PARTITION_BUCKETS,
     TRANSACTION_LIMIT,
     EnabledUser,
-    EnablementMessage,
     Run,
     is_guid,
     partition_for,
@@ -379,12 +379,8 @@ class EnablementStore:
         return purged
 
 
-class EnablementQueue:
-    """Shard messages of enablement runs on queue `sspr-enablement` (base64, as the queue trigger reads them)."""
+class EnablementQueue(ShardQueue):
+    """Shard messages of enablement runs (EnablementMessage) on queue `sspr-enablement`."""
 
     def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
-
-    async def send(self, message: EnablementMessage) -> None:
-        with storage_errors("enablement enqueue"):
-            await (await self._storage.queue_ready(QUEUE)).send_message(message.model_dump_json())
+        super().__init__(storage, QUEUE, "enablement")

@@ -24,6 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient
+from pydantic import BaseModel
 
 from shared.adapters.etag_retry import replace_if_unchanged, submit_if_unchanged, write_if_unchanged
 from shared.adapters.run_index import INDEX_PARTITION, index_row, newest_run_ids, newest_runs
@@ -211,6 +212,19 @@ class RunTable(Generic[R]):
         table = await self.table()
         with storage_errors(f"{self._job} purge"):
             await delete_rows(table, [entry])
+
+
+class ShardQueue:
+    """A job's shard messages on its queue (ids only; base64, as the queue trigger reads them)."""
+
+    def __init__(self, storage: StorageClients, queue: str, job: str) -> None:
+        self._storage = storage
+        self._queue = queue
+        self._job = job
+
+    async def send(self, message: BaseModel) -> None:
+        with storage_errors(f"{self._job} enqueue"):
+            await (await self._storage.queue_ready(self._queue)).send_message(message.model_dump_json())
 
 
 async def upsert_batches(table: TableClient, entities: list[dict[str, Any]], gate: asyncio.Semaphore,
