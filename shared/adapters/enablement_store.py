@@ -28,13 +28,13 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableEntity, TableTransactionError
+from azure.data.tables import TableEntity
 from azure.data.tables.aio import TableClient
 
 from shared import queues
 from shared.adapters.etag_retry import LostRace, is_conflict, replace_if_unchanged
 from shared.adapters.run_store import KeyRange, Lock, RunTable, ShardQueue, upsert_batches
-from shared.adapters.storage import StorageClients
+from shared.adapters.storage import StorageClients, delete_rows
 from shared.adapters.storage_errors import storage_errors
 from shared.domain.enablement import (
     PARTITION_BUCKETS,
@@ -246,28 +246,10 @@ class EnablementStore:
         return removed, transactions
 
     async def _delete(self, table: TableClient, rows: list[TableEntity]) -> int:
-        ops = [
-            ("delete", {"PartitionKey": r["PartitionKey"], "RowKey": r["RowKey"]},
-             {"etag": r.metadata["etag"], "match_condition": MatchConditions.IfNotModified})
-            for r in rows
-        ]
-        try:
-            async with self._writes:
-                await table.submit_transaction(ops)
-            return len(ops)
-        except TableTransactionError:
-            deleted = 0
-            for row in rows:
-                try:
-                    await table.delete_entity(row["PartitionKey"], row["RowKey"], etag=row.metadata["etag"],
-                                              match_condition=MatchConditions.IfNotModified)
-                    deleted += 1
-                except ResourceNotFoundError:
-                    continue  # deleted by an earlier delivery of this sweep
-                except HttpResponseError as exc:
-                    if not is_conflict(exc):
-                        raise
-            return deleted
+        """One partition's rows under the ETags read; a row already gone (a repeated sweep) or rewritten stays out
+        of the count."""
+        async with self._writes:
+            return await delete_rows(table, rows)
 
     # ---- runs (the run kit's table, shared/adapters/run_store.py) -------------------------------------------------
 

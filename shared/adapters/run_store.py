@@ -138,11 +138,9 @@ class RunTable(Generic[R]):
     async def latest_runs(self, limit: int) -> list[R]:
         return await newest_runs(await self.table(), self.get_run, limit, f"{self._job} run")
 
-    def newest_run_ids(self) -> AsyncIterator[str]:
-        async def ids() -> AsyncIterator[str]:
-            async for run_id in newest_run_ids(await self.table(), f"{self._job} run"):
-                yield run_id
-        return ids()
+    async def newest_run_ids(self) -> AsyncIterator[str]:
+        async for run_id in newest_run_ids(await self.table(), f"{self._job} run"):
+            yield run_id
 
     # ---- shard rows and checkpoints -------------------------------------------------------------------------------
 
