@@ -33,8 +33,9 @@ from benchmarks.kit import bench_stack, measured_on_host, per_tenant_size, run_s
 from devtools.stack import GraphEmulator
 from devtools.tenant import enabled_member_ids
 from devtools.tokens import bearer, user_token
-from shared.adapters.compliance_store import SUMMARY_COLUMNS, WRITE_PARALLELISM, user_entity
+from shared.adapters.compliance_store import WRITE_PARALLELISM, user_entity
 from shared.adapters.policy_store import PolicyStore
+from shared.adapters.security_info_store import SUMMARY_COLUMNS
 from shared.adapters.storage import StorageClients
 from shared.config import load_settings
 from shared.domain.compliance import SWEEP_SHARDS, assess_user, shard_range

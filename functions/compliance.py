@@ -17,11 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions import api, composition
 from functions.openapi_spec import Operation
+from functions.shard_worker import run_shard
 from shared import queues
-from shared.adapters.compliance_store import CSV_PAGE_ROWS, UserFilter, decode_continuation
 from shared.domain.access import Access
 from shared.domain.audit import SYSTEM
 from shared.domain.compliance import ComplianceMessage, NotCapableReason, Run, Status
+from shared.domain.compliance_report import CSV_PAGE_ROWS, UserFilter, decode_continuation
 from shared.domain.ids import is_guid
 from shared.domain.policy import Method
 from shared.errors import Conflict, FieldError, InvalidRequest
@@ -31,7 +32,6 @@ log = logging.getLogger("sspr.compliance")
 
 bp = func.Blueprint()
 
-MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount: the last try gives up on Entra's report
 HISTORY = 30
 
 RUN_CSV_COLUMNS = ["id", "state", "trigger", "createdAt", "completedAt", "users", "capable", "notRegistered",
@@ -286,9 +286,4 @@ async def compliance_timer(timer: func.TimerRequest) -> None:
 
 @bp.queue_trigger(arg_name="msg", queue_name=queues.trigger_queue(queues.COMPLIANCE), connection="AzureWebJobsStorage")
 async def compliance_worker(msg: func.QueueMessage) -> None:
-    # An invalid message raises before anything is touched, so it ends in the poison queue unchanged.
-    try:
-        message = ComplianceMessage.model_validate_json(msg.get_body())
-    except ValidationError as exc:
-        raise ValueError(f"invalid compliance message: {exc.error_count()} error(s)") from None
-    await composition.compliance().process(message, final_attempt=(msg.dequeue_count or 1) >= MAX_DEQUEUE_COUNT)
+    await run_shard(msg, ComplianceMessage, "compliance", composition.compliance().process)

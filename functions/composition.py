@@ -165,13 +165,14 @@ def compliance() -> ComplianceService:
     """One per process: its store bounds the table transactions and its pacer the reports requests in flight."""
     from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore
     from shared.services.compliance import ComplianceService
+    from shared.services.compliance_reminders import ComplianceReminders
 
     global _compliance
     if _compliance is None:
+        reminders = ComplianceReminders(ReminderStore(storage()), MessageQueues(storage()),
+                                        timedelta(days=settings.registration_reminder_days))
         _compliance = ComplianceService(ComplianceStore(storage()), ComplianceQueue(storage()), graph(),
-                                        policy_cache(), ReminderStore(storage()), MessageQueues(storage()),
-                                        timedelta(days=settings.registration_reminder_days), AuditStore(storage()),
-                                        utc_now)
+                                        policy_cache(), reminders, AuditStore(storage()), utc_now)
     return _compliance
 
 
@@ -185,13 +186,13 @@ def maintenance() -> MaintenanceService:
     from shared.adapters.proof_of_work import ProofOfWork
     from shared.adapters.reset_store import ResetFlowStore
     from shared.adapters.throttle_store import ThrottleStore
-    from shared.services.maintenance import MaintenanceService
+    from shared.services.maintenance import MaintenanceService, standard_purges
 
-    return MaintenanceService(ChallengeStore(storage()), SecurityInfoStore(storage()), ThrottleStore(storage()),
-                              MailLedger(storage()), ReminderStore(storage()), EnablementStore(storage()),
-                              timedelta(days=settings.registration_reminder_days), utc_now,
-                              reset_flows=ResetFlowStore(storage()), proofs=ProofOfWork(storage(), code_key(), utc_now),
-                              compliance=ComplianceStore(storage()))
+    purges = standard_purges(ChallengeStore(storage()), SecurityInfoStore(storage()), ThrottleStore(storage()),
+                             MailLedger(storage()), ReminderStore(storage()), EnablementStore(storage()),
+                             timedelta(days=settings.registration_reminder_days), reset_flows=ResetFlowStore(storage()),
+                             proofs=ProofOfWork(storage(), code_key(), utc_now), compliance=ComplianceStore(storage()))
+    return MaintenanceService(purges, utc_now)
 
 
 def scope_sync() -> ScopeSyncService:

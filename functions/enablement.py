@@ -12,10 +12,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from functions import api, composition
 from functions.openapi_spec import Operation
+from functions.shard_worker import run_shard
 from shared import queues
 from shared.domain.access import Access
 from shared.domain.enablement import EnablementMessage, Run, progress
@@ -25,7 +26,6 @@ from shared.errors import FieldError, InvalidRequest
 
 bp = func.Blueprint()
 
-MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount: the last try fails the run, then poison
 
 
 class EnablementRequest(BaseModel):
@@ -127,10 +127,12 @@ async def request_enablement(req: func.HttpRequest) -> func.HttpResponse:
     body = api.parse_json(req, EnablementRequest)
     saved = await composition.policy().apply_scope(Scope(body.scope), body.groupId, principal.actor(),
                                                    api.client_ip(req))
-    assert saved.run is not None  # apply_scope always starts one
     composition.policy_cache().invalidate()  # the scope changed: this process applies it at once
-    return api.json_response({"id": saved.run.id, "state": saved.run.state.value, "policyETag": saved.etag},
-                             status=202, headers={"Location": f"/api/manage/enablement/{saved.run.id}"})
+    run = saved.run
+    if run is None:  # apply_scope always starts a run for the scope it saved
+        raise RuntimeError("the scope was saved without an enablement run")
+    return api.json_response({"id": run.id, "state": run.state.value, "policyETag": saved.etag},
+                             status=202, headers={"Location": f"/api/manage/enablement/{run.id}"})
 
 
 @bp.route(route="manage/enablement", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -153,9 +155,4 @@ async def read_enablement(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.queue_trigger(arg_name="msg", queue_name=queues.trigger_queue(queues.ENABLEMENT), connection="AzureWebJobsStorage")
 async def enablement_worker(msg: func.QueueMessage) -> None:
-    # An invalid message raises before anything is touched, so it ends in the poison queue unchanged.
-    try:
-        message = EnablementMessage.model_validate_json(msg.get_body())
-    except ValidationError as exc:
-        raise ValueError(f"invalid enablement message: {exc.error_count()} error(s)") from None
-    await composition.enablement().process(message, final_attempt=(msg.dequeue_count or 1) >= MAX_DEQUEUE_COUNT)
+    await run_shard(msg, EnablementMessage, "enablement", composition.enablement().process)

@@ -3,7 +3,8 @@
 Table "Enablement": PartitionKey = hash bucket of the user id (shared/domain/enablement.py), RowKey = user id,
 so "is user X enabled?" is one point read and a page's rows go in single-partition transactions of up to 100.
 
-Table "EnablementRuns", one partition per run so a shard's checkpoint is one transaction:
+Table "EnablementRuns", the run kit's layout (shared/adapters/run_store.py), one partition per run so a shard's
+checkpoint is one transaction:
     (runId, "run")          the run: state, counters, generation
     (runId, "page-000042")  a Graph page: its cursor (the nextLink that reads it) and whether it is done
     (runId, "sweep-07")     the sweep of Enablement partition "07" and whether it is done
@@ -20,39 +21,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableEntity
 from azure.data.tables.aio import TableClient
 
 from shared import queues
-from shared.adapters.etag_retry import (
-    is_conflict,
-    replace_if_unchanged,
-    submit_if_unchanged,
-    write_if_unchanged,
-)
-from shared.adapters.run_index import INDEX_PARTITION, index_row, newest_run_ids, newest_runs
+from shared.adapters.etag_retry import LostRace, is_conflict, replace_if_unchanged
+from shared.adapters.run_store import KeyRange, Lock, RunTable, ShardQueue, upsert_batches
 from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage_errors import storage_errors
 from shared.domain.enablement import (
     PARTITION_BUCKETS,
-    TERMINAL,
     TRANSACTION_LIMIT,
     EnabledUser,
-    EnablementMessage,
     Run,
-    RunState,
-    Scope,
     is_guid,
     partition_for,
 )
-from shared.errors import StorageUnavailable
+from shared.domain.policy import Scope
+from shared.domain.runs import TERMINAL, RunState
 
 USERS_TABLE = "Enablement"
 RUNS_TABLE = "EnablementRuns"
@@ -61,17 +54,6 @@ LOCK_KEY = ("lock", "enablement")
 # Transactions in flight per process: hides round trips without starving the event loop (measured: more does
 # not help on Azurite, where the SDK's batch encoding is the cost).
 WRITE_PARALLELISM = 8
-
-
-
-@dataclass(frozen=True)
-class Lock:
-    run_id: str | None
-    generation: int
-    etag: str | None  # None: the lock row does not exist yet
-    reserved_at: datetime | None = None  # set while `run_id` is reserved but its run row may not exist yet
-    previous_run_id: str | None = None  # the run the reservation replaced (restored if it is released)
-    previous_generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,51 +125,48 @@ class EnablementStore:
     def __init__(self, storage: StorageClients) -> None:
         self._storage = storage
         self._writes = asyncio.Semaphore(WRITE_PARALLELISM)
+        self.runs: RunTable[Run] = RunTable(storage, RUNS_TABLE, LOCK_KEY[1], _run_entity, _run_from)
 
     async def _users(self) -> TableClient:
         return await self._storage.table_ready(USERS_TABLE)
-
-    async def _runs(self) -> TableClient:
-        return await self._storage.table_ready(RUNS_TABLE)
 
     # ---- the hot path ----------------------------------------------------------------------------------------
 
     async def get_enablement(self, user_id: str) -> dict[str, Any] | None:
         """The user's Enablement row (one point read), or None when SSPR is not enabled for them."""
-        if not is_guid(user_id):
-            return None  # never a key built from something that is not a GUID (security.md D6)
-        key = user_id.lower()
-        try:
-            return dict(await (await self._users()).get_entity(partition_for(key), key))
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement read failed: {type(exc).__name__}") from None
+        row = await self._point_read(user_id)
+        return None if row is None else dict(row)
 
     # ---- user rows --------------------------------------------------------------------------------------------
 
     async def enabled_user_ids(self) -> AsyncIterator[tuple[str, str]]:
         """Every Enablement row as (partition, user id), streamed 1,000 a page, in partition then id order."""
         table = await self._users()
-        try:
+        with storage_errors("enablement rows read"):
             async for row in table.list_entities(select=["PartitionKey", "RowKey"], results_per_page=1000):
                 yield str(row["PartitionKey"]), str(row["RowKey"])
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement rows read failed: {type(exc).__name__}") from None
+
+    async def rows_in_range(self, bucket: str, ids: KeyRange, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Up to `limit` rows (id and scope) of partition `bucket` with ids in `ids`, in id order, and whether more
+        follow: a compliance sweep's read of the scope."""
+        table = await self._users()
+        clauses, params = ids.clauses("RowKey")
+        with storage_errors("enablement read"):
+            pager: Any = table.query_entities(" and ".join(["PartitionKey eq @pk", *clauses]),
+                                              parameters={"pk": bucket, **params}, select=["RowKey", "scope"],
+                                              results_per_page=limit).by_page()
+            rows: list[dict[str, Any]] = []
+            async for page in pager:
+                rows = [dict(e) async for e in page]
+                if rows:  # the service may answer an empty page with a continuation (a timeout): read on
+                    break
+            more = pager.continuation_token is not None
+        return rows, more and bool(rows)
 
     async def write_users(self, users: list[EnabledUser]) -> int:
         """Upsert the rows, grouped by partition in transactions of up to 100; returns the transaction count."""
-        by_partition: dict[str, list[EnabledUser]] = defaultdict(list)
-        for user in users:
-            by_partition[user.partition].append(user)
-        batches = [
-            [("upsert", _user_entity(u), {"mode": UpdateMode.REPLACE}) for u in rows[i:i + TRANSACTION_LIMIT]]
-            for rows in by_partition.values()
-            for i in range(0, len(rows), TRANSACTION_LIMIT)
-        ]
-        table = await self._users()
-        await asyncio.gather(*(self._submit(table, batch) for batch in batches))
-        return len(batches)
+        return await upsert_batches(await self._users(), [_user_entity(u) for u in users], self._writes,
+                                    "enablement")
 
     async def user_row(self, user_id: str) -> tuple[EnabledUser, str] | None:
         """The user's row as stored and its ETag (one point read), or None when there is none."""
@@ -198,56 +177,48 @@ class EnablementStore:
 
     async def _point_read(self, user_id: str) -> TableEntity | None:
         if not is_guid(user_id):
-            return None
+            return None  # never a key built from something that is not a GUID (security.md D6)
         key = user_id.lower()
-        try:
-            return await (await self._users()).get_entity(partition_for(key), key)
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement read failed: {type(exc).__name__}") from None
+        table = await self._users()
+        with storage_errors("enablement read"):
+            try:
+                return await table.get_entity(partition_for(key), key)
+            except ResourceNotFoundError:
+                return None
 
     async def put_user_if_unchanged(self, user: EnabledUser, etag: str | None) -> bool:
         """Create the row (etag None: there was none) or replace it if still at `etag`; False when someone else
         wrote or removed it since it was read (an enablement run: its row wins)."""
         table = await self._users()
-        try:
-            if etag is None:
-                await table.create_entity(_user_entity(user))
-            else:
-                await table.update_entity(_user_entity(user), **replace_if_unchanged(etag))
-        except ResourceExistsError:
-            return False
-        except HttpResponseError as exc:
-            if is_conflict(exc) or exc.status_code == 404:
+        with storage_errors("enablement write"):
+            try:
+                if etag is None:
+                    await table.create_entity(_user_entity(user))
+                else:
+                    await table.update_entity(_user_entity(user), **replace_if_unchanged(etag))
+            except ResourceExistsError:
                 return False
-            raise StorageUnavailable(f"enablement write failed: {exc.status_code}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement write failed: {type(exc).__name__}") from None
+            except HttpResponseError as exc:
+                if is_conflict(exc) or exc.status_code == 404:
+                    return False
+                raise
         return True
 
     async def delete_user_if_unchanged(self, user_id: str, etag: str) -> bool:
         """Delete the user's row if still at `etag`; False when it changed since it was read or is gone."""
         key = user_id.lower()
-        try:
-            await (await self._users()).delete_entity(partition_for(key), key, etag=etag,
-                                                      match_condition=MatchConditions.IfNotModified)
-        except ResourceNotFoundError:
-            return False
-        except HttpResponseError as exc:
-            if is_conflict(exc):
-                return False
-            raise StorageUnavailable(f"enablement delete failed: {exc.status_code}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement delete failed: {type(exc).__name__}") from None
-        return True
-
-    async def _submit(self, table: TableClient, batch: list[Any]) -> None:
-        async with self._writes:
+        table = await self._users()
+        with storage_errors("enablement delete"):
             try:
-                await table.submit_transaction(batch)
-            except AzureError as exc:
-                raise StorageUnavailable(f"enablement write failed: {type(exc).__name__}") from None
+                await table.delete_entity(partition_for(key), key, etag=etag,
+                                          match_condition=MatchConditions.IfNotModified)
+            except ResourceNotFoundError:
+                return False
+            except HttpResponseError as exc:
+                if is_conflict(exc):
+                    return False
+                raise
+        return True
 
     async def sweep_partition(self, bucket: int, generation: int) -> tuple[int, int]:
         """Delete the partition's rows older than `generation` (users who left the scope).
@@ -258,7 +229,7 @@ class EnablementStore:
         table = await self._users()
         removed = transactions = 0
         chunk: list[TableEntity] = []
-        try:
+        with storage_errors("enablement sweep"):
             rows = table.query_entities(
                 "PartitionKey eq @pk and generation lt @gen", parameters={"pk": f"{bucket:02d}", "gen": generation},
                 select=["PartitionKey", "RowKey"], results_per_page=1000,
@@ -272,99 +243,51 @@ class EnablementStore:
             if chunk:
                 removed += await self._delete(table, chunk)
                 transactions += 1
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement sweep failed: {type(exc).__name__}") from None
         return removed, transactions
 
     async def _delete(self, table: TableClient, rows: list[TableEntity]) -> int:
-        ops = [
-            ("delete", {"PartitionKey": r["PartitionKey"], "RowKey": r["RowKey"]},
-             {"etag": r.metadata["etag"], "match_condition": MatchConditions.IfNotModified})
-            for r in rows
-        ]
-        try:
-            async with self._writes:
-                await table.submit_transaction(ops)
-            return len(ops)
-        except TableTransactionError:
-            deleted = 0
-            for row in rows:
-                try:
-                    await table.delete_entity(row["PartitionKey"], row["RowKey"], etag=row.metadata["etag"],
-                                              match_condition=MatchConditions.IfNotModified)
-                    deleted += 1
-                except ResourceNotFoundError:
-                    continue  # deleted by an earlier delivery of this sweep
-                except HttpResponseError as exc:
-                    if not is_conflict(exc):
-                        raise
-            return deleted
+        """One partition's rows under the ETags read; a row already gone (a repeated sweep) or rewritten stays out
+        of the count."""
+        async with self._writes:
+            return await delete_rows(table, rows)
 
-    # ---- runs --------------------------------------------------------------------------------------------------
+    # ---- runs (the run kit's table, shared/adapters/run_store.py) -------------------------------------------------
 
     async def read_lock(self) -> Lock:
-        try:
-            entity = await (await self._runs()).get_entity(*LOCK_KEY)
-        except ResourceNotFoundError:
-            return Lock(None, 0, None)
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement lock read failed: {type(exc).__name__}") from None
-        return Lock(entity.get("runId"), int(entity.get("generation") or 0), str(entity.metadata["etag"]),
-                    entity.get("reservedAt"), entity.get("previousRunId"), int(entity.get("previousGeneration") or 0))
+        return await self.runs.read_lock()
 
     async def claim_lock(self, lock: Lock, run_id: str, generation: int, reserved_at: datetime | None = None) -> str:
         """Name `run_id` as the latest run, if nobody else claimed the lock since `lock` was read; the new ETag.
 
         With `reserved_at`, the lock also records the run it replaces, so `release_lock` can undo the claim.
         """
-        entity: dict[str, Any] = {"PartitionKey": LOCK_KEY[0], "RowKey": LOCK_KEY[1], "runId": run_id,
-                                  "generation": generation}
+        columns: dict[str, Any] = {"runId": run_id, "generation": generation}
         if reserved_at is not None:
-            entity.update(reservedAt=reserved_at, previousRunId=lock.run_id, previousGeneration=lock.generation)
-        return await write_if_unchanged(await self._runs(), entity, lock.etag, "enablement lock")
+            columns.update(reservedAt=reserved_at, previousRunId=lock.run_id, previousGeneration=lock.generation)
+        return await self.runs.write_lock(columns, lock.etag)
 
     async def release_lock(self, lock: Lock, etag: str) -> bool:
         """Give a reserved lock back to the run it replaced, unless it changed since `etag`; whether it did."""
-        entity = {"PartitionKey": LOCK_KEY[0], "RowKey": LOCK_KEY[1], "runId": lock.run_id,
-                  "generation": lock.generation}
         try:
-            await (await self._runs()).update_entity(entity, **replace_if_unchanged(etag))
-        except HttpResponseError as exc:
-            if is_conflict(exc) or isinstance(exc, ResourceNotFoundError):
-                return False
-            raise StorageUnavailable(f"enablement lock release failed: {type(exc).__name__}") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement lock release failed: {type(exc).__name__}") from None
+            await self.runs.write_lock({"runId": lock.run_id, "generation": lock.generation}, etag)
+        except LostRace:
+            return False
         return True
 
     async def create_run(self, run: Run) -> None:
         """The run row and its first page (cursor: the run's initial request) in one transaction, plus an index row."""
-        table = await self._runs()
-        first_page = {"PartitionKey": run.id, "RowKey": _page_key(0), "cursor": None, "done": False}
-        try:
-            await table.submit_transaction([("create", _run_entity(run)), ("create", first_page)])
-            await table.create_entity(index_row(run.id, run.created_at))
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement run create failed: {type(exc).__name__}") from None
+        await self.runs.create_run(run, [{"RowKey": _page_key(0), "cursor": None, "done": False}])
 
     async def get_run(self, run_id: str) -> tuple[Run, str] | None:
-        if not is_guid(run_id):
-            return None
-        try:
-            entity = await (await self._runs()).get_entity(run_id.lower(), "run")
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement run read failed: {type(exc).__name__}") from None
-        return _run_from(entity), str(entity.metadata["etag"])
+        return await self.runs.get_run(run_id)
 
     async def latest_runs(self, limit: int) -> list[Run]:
-        return await newest_runs(await self._runs(), self.get_run, limit, "enablement run")
+        return await self.runs.latest_runs(limit)
 
     async def latest_completed_run(self, scan: int = 100) -> Run | None:
         """The newest completed run among the latest `scan` runs (newest first, read one at a time), or None."""
         seen = 0
-        async for run_id in newest_run_ids(await self._runs(), "enablement run"):
+        async for run_id in self.runs.newest_run_ids():
             found = await self.get_run(run_id)
             if found and found[0].state is RunState.COMPLETED:
                 return found[0]
@@ -375,7 +298,7 @@ class EnablementStore:
 
     async def update_run(self, run: Run, etag: str) -> str:
         """Replace the run row if unchanged since `etag`; returns the new ETag."""
-        return await write_if_unchanged(await self._runs(), _run_entity(run), etag, "enablement run")
+        return await self.runs.update_run(run, etag)
 
     async def get_page(self, run_id: str, index: int) -> Shard | None:
         return await self._shard(run_id, _page_key(index), index)
@@ -384,46 +307,27 @@ class EnablementStore:
         return await self._shard(run_id, _sweep_key(bucket), bucket)
 
     async def _shard(self, run_id: str, row_key: str, index: int) -> Shard | None:
-        try:
-            entity = await (await self._runs()).get_entity(run_id.lower(), row_key)
-        except ResourceNotFoundError:
+        entity = await self.runs.get_row(run_id, row_key)
+        if entity is None:
             return None
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement shard read failed: {type(exc).__name__}") from None
         return Shard(index, bool(entity.get("done")), entity.get("cursor"), str(entity.metadata["etag"]))
 
     async def add_page(self, run_id: str, index: int, cursor: str) -> None:
         """The row of the next page with the cursor that reads it; kept as is if it exists already."""
-        entity = {"PartitionKey": run_id, "RowKey": _page_key(index), "cursor": cursor, "done": False}
-        try:
-            await (await self._runs()).create_entity(entity)
-        except ResourceExistsError:
-            pass
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement page write failed: {type(exc).__name__}") from None
+        await self.runs.add_row(run_id, _page_key(index), {"cursor": cursor, "done": False})
 
     async def checkpoint_page(self, run: Run, run_etag: str, page: Shard, processed: int, written: int) -> None:
         """Mark the page done and store the run's new counters, atomically; creates the sweep rows with the last page."""
-        ops: list[Any] = [
-            ("update", {"PartitionKey": run.id, "RowKey": _page_key(page.index), "cursor": page.cursor, "done": True,
-                        "processed": processed, "written": written}, replace_if_unchanged(page.etag)),
-            ("update", _run_entity(run), replace_if_unchanged(run_etag)),
-        ]
+        rows: list[tuple[str, dict[str, Any], str | None]] = [
+            (_page_key(page.index), {"cursor": page.cursor, "done": True, "processed": processed, "written": written},
+             page.etag)]
         if run.pages_complete:
-            ops.extend(("upsert", {"PartitionKey": run.id, "RowKey": _sweep_key(b), "done": False})
-                       for b in range(PARTITION_BUCKETS))
-        await self._transact(ops)
+            rows += [(_sweep_key(b), {"done": False}, None) for b in range(PARTITION_BUCKETS)]
+        await self.runs.checkpoint(run, run_etag, rows)
 
     async def checkpoint_sweep(self, run: Run, run_etag: str, sweep: Shard, removed: int) -> None:
-        ops: list[Any] = [
-            ("update", {"PartitionKey": run.id, "RowKey": _sweep_key(sweep.index), "done": True, "removed": removed},
-             replace_if_unchanged(sweep.etag)),
-            ("update", _run_entity(run), replace_if_unchanged(run_etag)),
-        ]
-        await self._transact(ops)
-
-    async def _transact(self, ops: list[Any]) -> None:
-        await submit_if_unchanged(await self._runs(), ops, "enablement checkpoint")
+        await self.runs.checkpoint(run, run_etag, [(_sweep_key(sweep.index), {"done": True, "removed": removed},
+                                                    sweep.etag)])
 
     # ---- purge of finished runs (security.md E4) -----------------------------------------------------------------
 
@@ -435,47 +339,30 @@ class EnablementStore:
         cut short is finished by the next one.
         """
         lock = await self.read_lock()
-        table = await self._runs()
         purged = 0
         kept_completed = False
-        try:
-            index = table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION},
-                                         select=["PartitionKey", "RowKey", "runId"], results_per_page=100)
-            async for entry in index:
-                found = await self.get_run(str(entry.get("runId") or ""))
-                if found is not None:
-                    run = found[0]
-                    if run.state is RunState.COMPLETED and not kept_completed:
-                        kept_completed = True  # the newest completed run: the index lists newest first
-                        continue
-                    if run.id == lock.run_id or run.state not in TERMINAL:
-                        continue
-                    if (run.completed_at or run.updated_at) >= cutoff:
-                        continue
-                    rows = [r async for r in table.query_entities(
-                        "PartitionKey eq @pk", parameters={"pk": run.id}, select=["PartitionKey", "RowKey"],
-                        results_per_page=1000)]
-                    await delete_rows(table, [r for r in rows if r["RowKey"] != "run"])
-                    await delete_rows(table, [r for r in rows if r["RowKey"] == "run"])
-                elif str(entry.get("runId") or "") == lock.run_id:
-                    continue  # reserved, its run row not written yet
-                await delete_rows(table, [entry])
-                purged += 1
-                if purged >= limit:
-                    break
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement run purge failed: {type(exc).__name__}") from None
+        async for entry, found in self.runs.index():
+            if found is not None:
+                run = found[0]
+                if run.state is RunState.COMPLETED and not kept_completed:
+                    kept_completed = True  # the newest completed run: the index lists newest first
+                    continue
+                if run.id == lock.run_id or run.state not in TERMINAL:
+                    continue
+                if (run.completed_at or run.updated_at) >= cutoff:
+                    continue
+                await self.runs.delete_run(run.id)
+            elif str(entry.get("runId") or "") == lock.run_id:
+                continue  # reserved, its run row not written yet
+            await self.runs.delete_index_entry(entry)
+            purged += 1
+            if purged >= limit:
+                break
         return purged
 
 
-class EnablementQueue:
-    """Shard messages of enablement runs on queue `sspr-enablement` (base64, as the queue trigger reads them)."""
+class EnablementQueue(ShardQueue):
+    """Shard messages of enablement runs (EnablementMessage) on queue `sspr-enablement`."""
 
     def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
-
-    async def send(self, message: EnablementMessage) -> None:
-        try:
-            await (await self._storage.queue_ready(QUEUE)).send_message(message.model_dump_json())
-        except AzureError as exc:
-            raise StorageUnavailable(f"enablement enqueue failed: {type(exc).__name__}") from None
+        super().__init__(storage, QUEUE, "enablement")

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableEntity
 
 from shared.adapters.etag_retry import LostRace, write_if_unchanged
+from shared.adapters.run_store import KeyRange
 from shared.adapters.storage import StorageClients, delete_rows
-from shared.errors import StorageUnavailable
+from shared.adapters.storage_errors import storage_errors
 
 TABLE = "Reminders"
 REGISTRATION_ROW = "registration"
@@ -48,33 +49,23 @@ class ReminderStore:
 
     async def registration_slot(self, user_id: str) -> ReminderSlot | None:
         table = await self._storage.table_ready(TABLE)
-        try:
-            entity = await table.get_entity(user_id, REGISTRATION_ROW)
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise StorageUnavailable(f"reminder read failed: {type(exc).__name__}") from None
+        with storage_errors("reminder read"):
+            try:
+                entity = await table.get_entity(user_id, REGISTRATION_ROW)
+            except ResourceNotFoundError:
+                return None
         return _slot_from(entity)
 
-    async def registration_slots_between(self, after: str | None, last: str | None,
-                                         ids: tuple[str | None, str | None]) -> dict[str, ReminderSlot]:
-        """The registration slots of the users with ids after `after` (else from `ids[0]`) up to `last` (else
-        before `ids[1]`; None: no bound): one partition-range scan, for a compliance sweep's page."""
-        clauses = ["RowKey eq @row"]
-        params: dict[str, Any] = {"row": REGISTRATION_ROW}
-        if after is not None or ids[0] is not None:
-            clauses.append("PartitionKey gt @after" if after is not None else "PartitionKey ge @after")
-            params["after"] = after if after is not None else ids[0]
-        if last is not None or ids[1] is not None:
-            clauses.append("PartitionKey le @last" if last is not None else "PartitionKey lt @last")
-            params["last"] = last if last is not None else ids[1]
+    async def registration_slots_in(self, users: KeyRange) -> dict[str, ReminderSlot]:
+        """The registration slots of the users with ids in `users`: one partition-range scan, for a compliance
+        sweep's page."""
+        clauses, params = users.clauses("PartitionKey")
         table = await self._storage.table_ready(TABLE)
-        try:
-            rows = table.query_entities(" and ".join(clauses), parameters=params, results_per_page=1000,
+        with storage_errors("reminder read"):
+            rows = table.query_entities(" and ".join(["RowKey eq @row", *clauses]),
+                                        parameters={"row": REGISTRATION_ROW, **params}, results_per_page=1000,
                                         select=["PartitionKey", "sentAt", "messageId", "claimedBy"])
             return {str(e["PartitionKey"]): _slot_from(e) async for e in rows}
-        except AzureError as exc:
-            raise StorageUnavailable(f"reminder read failed: {type(exc).__name__}") from None
 
     async def claim_registration_slot(self, user_id: str, seen: ReminderSlot | None, now: datetime,
                                       message_id: str, claimed_by: str | None = None) -> str | None:
@@ -92,7 +83,7 @@ class ReminderStore:
         """Delete up to `limit` registration slots claimed before `cutoff` (now minus the reminder period)."""
         table = await self._storage.table_ready(TABLE)
         old: list[TableEntity] = []
-        try:
+        with storage_errors("reminder purge read"):
             rows = table.query_entities("RowKey eq @row and sentAt lt @cutoff",
                                         parameters={"row": REGISTRATION_ROW, "cutoff": cutoff},
                                         select=["PartitionKey", "RowKey"], results_per_page=1000)
@@ -100,8 +91,6 @@ class ReminderStore:
                 old.append(row)
                 if len(old) >= limit:
                     break
-        except AzureError as exc:
-            raise StorageUnavailable(f"reminder purge read failed: {type(exc).__name__}") from None
         return await delete_rows(table, old)
 
 
@@ -112,8 +101,6 @@ class MessageQueues:
         self._storage = storage
 
     async def send(self, queue: str, body: dict[str, Any]) -> None:
-        try:
+        with storage_errors(f"queue {queue} send"):
             client = await self._storage.queue_ready(queue)
             await client.send_message(json.dumps(body, separators=(",", ":")))
-        except AzureError as exc:
-            raise StorageUnavailable(f"queue {queue} send failed: {type(exc).__name__}") from None

@@ -1,4 +1,4 @@
-"""The newest-first index of job runs (enablement, compliance) kept in each job's runs table.
+"""The newest-first index of a job's runs, kept in the job's runs table (shared/adapters/run_store.py).
 
 One index row per run, in partition INDEX_PARTITION, keyed so that the newest run sorts first; "the latest N runs"
 is then one partition query that stops after N, however many runs the table holds.
@@ -10,10 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from azure.core.exceptions import AzureError
 from azure.data.tables.aio import TableClient
 
-from shared.errors import StorageUnavailable
+from shared.adapters.storage_errors import storage_errors
 
 INDEX_PARTITION = "index"
 MAX_MILLIS = 10**13  # past year 2286
@@ -29,12 +28,10 @@ def index_row(run_id: str, created_at: datetime) -> dict[str, Any]:
 
 async def newest_run_ids(table: TableClient, what: str, page: int = 20) -> AsyncIterator[str]:
     """The run ids of `table`, newest first (the caller stops when it has enough)."""
-    try:
+    with storage_errors(f"{what} list"):
         async for row in table.query_entities("PartitionKey eq @pk", parameters={"pk": INDEX_PARTITION},
                                               select=["runId"], results_per_page=page):
             yield str(row["runId"])
-    except AzureError as exc:
-        raise StorageUnavailable(f"{what} list failed: {type(exc).__name__}") from None
 
 
 async def newest_runs(table: TableClient, read: Callable[[str], Awaitable[tuple[R, str] | None]], limit: int,

@@ -18,7 +18,9 @@ from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNot
 from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
 
 from shared.adapters.etag_retry import LostRace, retry_lost_races
+from shared.adapters.run_store import KeyRange
 from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage_errors import storage_errors
 from shared.domain.policy import Method
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
 from shared.domain.totp import PendingSetup
@@ -220,3 +222,21 @@ class SecurityInfoStore:
         except AzureError as exc:
             raise StorageUnavailable(f"security info purge read failed: {type(exc).__name__}") from None
         return await delete_rows(table, expired)
+
+    async def summaries_in(self, users: KeyRange, wanted: set[str]) -> dict[str, SecurityInfoSummary]:
+        """The summaries of the users in `wanted` whose ids are in `users`: one partition-range scan reading the
+        summary columns only (a sweep's read); summaries of other users in the range are read past, never kept."""
+        table = await self._storage.table_ready(TABLE)
+        clauses, params = users.clauses("PartitionKey")
+        found: dict[str, SecurityInfoSummary] = {}
+        with storage_errors("security info read"):
+            rows = table.query_entities(" and ".join([*clauses, "RowKey eq @summary"]),
+                                        parameters={**params, "summary": SUMMARY_ROW}, select=SUMMARY_COLUMNS,
+                                        results_per_page=1000)
+            async for e in rows:
+                if e["PartitionKey"] in wanted:
+                    found[e["PartitionKey"]] = _summary_from(e)
+        return found
+
+
+SUMMARY_COLUMNS = ["PartitionKey", "methods", "lastConfirmedAt", "firstPromptedAt", "isAdmin"]  # what a sweep reads

@@ -22,11 +22,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 
 from shared.adapters.etag_retry import write_if_unchanged
 from shared.adapters.storage import StorageClients
-from shared.errors import StorageUnavailable
+from shared.adapters.storage_errors import storage_errors
 
 TABLE = "ScopeSync"
 KEY = ("delta", "users")
@@ -59,12 +59,11 @@ class SyncStore:
 
     async def get(self, key: tuple[str, str] = KEY) -> SyncState | None:
         table = await self._storage.table_ready(TABLE)
-        try:
-            e = await table.get_entity(*key)
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise StorageUnavailable(f"scope sync read failed: {type(exc).__name__}") from None
+        with storage_errors("scope sync read"):
+            try:
+                e = await table.get_entity(*key)
+            except ResourceNotFoundError:
+                return None
         return SyncState(
             run_id=str(e["runId"]), link=e.get("link"), phase=Phase(e.get("phase") or Phase.BASELINE.value),
             synced_at=e.get("syncedAt"), changed_at=e.get("changedAt"), added=int(e.get("added") or 0),

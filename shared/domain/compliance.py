@@ -24,14 +24,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.enablement import STALL_AFTER, is_enabled
+from shared.domain.enablement import is_enabled
 from shared.domain.ids import GUID_PATTERN
 from shared.domain.policy import Method, Policy, Scope, effective_requirements
+from shared.domain.runs import RunLifecycle, RunState
 from shared.domain.security_info import SecurityInfoSummary, registration_status
 
 # A reconfirmation falling due within this many days shows as "due" (it is "overdue" from its due date on).
 RECONFIRM_DUE_SOON = timedelta(days=14)
-MAX_ERRORS = 20
 TOP_REASONS = 5
 
 # The first id of each sweep shard but the first: shard i holds the ids in [BOUNDS[i-1], BOUNDS[i]), the first and
@@ -248,16 +248,6 @@ class Tally:
 # ---- runs ----------------------------------------------------------------------------------------------------------
 
 
-class RunState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-TERMINAL = frozenset({RunState.COMPLETED, RunState.FAILED})
-
-
 class EntraState(StrEnum):
     PENDING = "pending"  # the entra shard has not finished
     COMPARED = "compared"
@@ -265,7 +255,7 @@ class EntraState(StrEnum):
 
 
 @dataclass(frozen=True)
-class Run:
+class Run(RunLifecycle):
     """One compliance sweep; counters move only in a shard's final checkpoint (one transaction with its row)."""
 
     id: str
@@ -290,17 +280,6 @@ class Run:
     def shards_total(self) -> int:
         return SWEEP_SHARDS
 
-    def stalled(self, now: datetime) -> bool:
-        return self.state not in TERMINAL and now - self.updated_at > STALL_AFTER
-
-    def blocks_new_run(self, now: datetime) -> bool:
-        return self.state not in TERMINAL and not self.stalled(now)
-
-    def started(self, now: datetime) -> Run:
-        if self.state is not RunState.QUEUED:
-            return self
-        return replace(self, state=RunState.RUNNING, started_at=now, updated_at=now)
-
     def after_entra(self, state: EntraState, reason: str | None, now: datetime) -> Run:
         return replace(self.started(now), entra=state, entra_reason=reason, updated_at=now)
 
@@ -311,12 +290,6 @@ class Run:
         return replace(run, shards_done=done, tally=run.tally.plus(tally), transactions=run.transactions + transactions,
                        updated_at=now, state=RunState.COMPLETED if finished else RunState.RUNNING,
                        completed_at=now if finished else None)
-
-    def failed(self, reason: str, now: datetime) -> Run:
-        return replace(self.with_error(reason), state=RunState.FAILED, completed_at=now, updated_at=now)
-
-    def with_error(self, message: str) -> Run:
-        return replace(self, errors=(*self.errors, message)[-MAX_ERRORS:])
 
 
 @dataclass(frozen=True)

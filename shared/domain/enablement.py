@@ -14,42 +14,23 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.ids import GUID_PATTERN, is_guid
 
+# Scope and RunState are the policy's and the run kit's; named here too, as an enablement run's fields.
+from shared.domain.policy import Scope as Scope
+from shared.domain.runs import RunLifecycle
+from shared.domain.runs import RunState as RunState
+
 # Rows are spread over this many partitions (hash buckets of the user id). 16 measured best on Azurite for
 # pages of 999 users (about 62 users per bucket and page: one transaction each); it also keeps every bucket's
 # sweep a single shard message, and 16 partitions stay far below Azure's per-partition target at any tenant size.
 PARTITION_BUCKETS = 16
 TRANSACTION_LIMIT = 100  # entities per single-partition transaction (Azure Tables)
-MAX_ERRORS = 20
-# A queued or running run with no checkpoint for this long is stalled (its messages were poisoned or lost):
-# longer than the 10-minute lease after which a crashed host's message reappears.
-STALL_AFTER = timedelta(minutes=15)
-
-
-
-class Scope(StrEnum):
-    ALL = "all"
-    SELECTED = "selected"
-    NONE = "none"
-
-
-class RunState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-
-
-TERMINAL = frozenset({RunState.COMPLETED, RunState.FAILED})
-
-
 
 
 def partition_for(user_id: str) -> str:
@@ -168,7 +149,7 @@ def enabled_users(users: list[DirectoryUser], run: Run) -> list[EnabledUser]:
 
 
 @dataclass(frozen=True)
-class Run:
+class Run(RunLifecycle):
     """One enablement request and its progress; the counters move only in the checkpoint of a shard."""
 
     id: str
@@ -205,17 +186,8 @@ class Run:
             return None
         return max(0, self.in_scope - (self.previous_rows - self.removed))
 
-    def stalled(self, now: datetime) -> bool:
-        return self.state not in TERMINAL and now - self.updated_at > STALL_AFTER
-
     def blocks_new_request(self, now: datetime) -> bool:
-        """The conflict rule: one run at a time, unless the running one has stalled."""
-        return self.state not in TERMINAL and not self.stalled(now)
-
-    def started(self, now: datetime) -> Run:
-        if self.state is not RunState.QUEUED:
-            return self
-        return replace(self, state=RunState.RUNNING, started_at=now, updated_at=now)
+        return self.blocks_new_run(now)
 
     def after_page(self, processed: int, written: int, transactions: int, last: bool, page_index: int,
                    total: int | None, now: datetime) -> Run:
@@ -245,12 +217,6 @@ class Run:
             completed_at=now if done else None,
             users_total=self.users_processed if done else self.users_total,
         )
-
-    def failed(self, reason: str, now: datetime) -> Run:
-        return replace(self.with_error(reason), state=RunState.FAILED, completed_at=now, updated_at=now)
-
-    def with_error(self, message: str) -> Run:
-        return replace(self, errors=(*self.errors, message)[-MAX_ERRORS:])
 
 
 @dataclass(frozen=True)

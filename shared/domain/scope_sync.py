@@ -24,7 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from shared.domain.enablement import DirectoryUser, EnabledUser, Run, Scope, in_scope
+from shared.domain.enablement import DirectoryUser, EnabledUser, Run, in_scope
+from shared.domain.policy import Scope
 
 
 @dataclass(frozen=True)

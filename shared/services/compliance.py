@@ -31,42 +31,34 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal, Protocol
 
 from shared.adapters.audit_store import AuditStore
-from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore, UserFilter
+from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore
 from shared.adapters.etag_retry import LostRace
-from shared.adapters.reminder_store import MessageQueues, ReminderStore
 from shared.domain.audit import SYSTEM, Activity, Actor, AuditEvent, AuditService, Outcome
 from shared.domain.compliance import (
-    TERMINAL,
     ComplianceMessage,
     EntraState,
     Run,
     RunState,
     Shard,
-    UserCompliance,
     assess_user,
     entra_facts,
     shard_key,
-    shard_range,
 )
+from shared.domain.compliance_report import UserFilter
 from shared.domain.eligibility import LicenceCatalog, SubscribedSku
 from shared.domain.policy import Policy
+from shared.domain.runs import TERMINAL
 from shared.domain.security_info import SecurityInfoSummary
-from shared.domain.signin import (
-    NOTIFICATIONS_QUEUE,
-    REGISTRATION_REMINDER_KIND,
-    reminder_due,
-    reminder_message_id,
-)
-from shared.errors import Conflict, GraphError, GraphUnavailable, NotFound, SsprError
+from shared.errors import Conflict, GraphError, GraphUnavailable, NotFound
+from shared.services.compliance_reminders import ComplianceReminders
+from shared.services.runs import RunBook, retry_checkpoint
 
 log = logging.getLogger("sspr.compliance")
 
-CHECKPOINT_ATTEMPTS = 50
-REMINDER_CONCURRENCY = 16
 ENTRA_SLICE = 60  # pages of userRegistrationDetails per message (~2 minutes at the quota), then re-enqueued
 REPORTS_QUOTA = 5  # requests ...
 # ... per this many seconds, per app (Graph reports APIs); half a second more than the quota's 10 s, because
@@ -75,7 +67,9 @@ REPORTS_WINDOW_SECONDS = 10.5
 NOT_PREMIUM = "the tenant has no Entra ID P1/P2, so Entra's userRegistrationDetails report is not available"
 
 
-class Directory(Protocol):
+class ComplianceDirectory(Protocol):
+    """What a compliance run reads of the directory: the licences, and Entra's own registration report."""
+
     async def subscribed_skus(self) -> list[SubscribedSku]: ...
 
     async def user_registration_details_page(self, cursor: str | None) -> tuple[list[dict[str, object]], str | None]: ...
@@ -83,10 +77,6 @@ class Directory(Protocol):
 
 class Policies(Protocol):
     async def get(self) -> Policy: ...
-
-
-class UnknownShard(Exception):
-    """A message names a run or shard this service never created: poison it, touch nothing."""
 
 
 class ReportsPacer:
@@ -116,19 +106,18 @@ class RunProgress:
 
 
 class ComplianceService:
-    def __init__(self, store: ComplianceStore, queue: ComplianceQueue, directory: Directory, policies: Policies,
-                 reminder_slots: ReminderStore, messages: MessageQueues, reminder_period: timedelta,
-                 audit: AuditStore, clock: Callable[[], datetime], pacer: ReportsPacer | None = None) -> None:
+    def __init__(self, store: ComplianceStore, queue: ComplianceQueue, directory: ComplianceDirectory,
+                 policies: Policies, reminders: ComplianceReminders, audit: AuditStore, clock: Callable[[], datetime],
+                 pacer: ReportsPacer | None = None) -> None:
         self._store = store
         self._queue = queue
         self._directory = directory
         self._policies = policies
-        self._reminder_slots = reminder_slots
-        self._messages = messages
-        self._reminder_period = reminder_period
+        self._reminders = reminders
         self._audit = audit
         self._clock = clock
         self._pacer = pacer or ReportsPacer()
+        self._runs = RunBook(store.runs, "compliance", self._record_completion, clock)
 
     # ---- starting a run ------------------------------------------------------------------------------------------
 
@@ -175,12 +164,9 @@ class ComplianceService:
             raise Conflict(f"compliance run {run.id} is {run.state.value}", runningRunId=run.id,
                            detail=f"Compliance run {run.id} is still {run.state.value}; wait until it completes.")
         if run.state not in TERMINAL:  # stalled: close it so its late messages change nothing
-            stalled = run.failed("stalled: no progress for 15 minutes", now)
-            try:
-                etag = await self._store.update_run(stalled, etag)
-            except LostRace:
-                raise Conflict(f"compliance run {run.id} moved meanwhile", runningRunId=run.id) from None
-            await self._finish(stalled, etag)
+            await self._runs.supersede(run, etag, "stalled: no progress for 15 minutes",
+                                       lambda: Conflict(f"compliance run {run.id} moved meanwhile",
+                                                        runningRunId=run.id))
 
     async def _premium(self) -> tuple[bool, str | None]:
         """Entra ID P1/P2 present (the tenant check's rule: an active SKU with a provisioned P1/P2 plan)?"""
@@ -229,19 +215,10 @@ class ComplianceService:
         else:
             await self._process_partition(run_id, message.index)
 
-    async def _load(self, run_id: str) -> tuple[Run, str]:
-        found = await self._store.get_run(run_id)
-        if found is None:
-            raise UnknownShard(f"no compliance run {run_id}")
-        return found
-
     async def _process_entra(self, run_id: str, final_attempt: bool) -> None:
-        run, etag = await self._load(run_id)
-        shard = await self._store.get_entra(run_id)
-        if shard is None:
-            raise UnknownShard(f"run {run_id} has no entra shard")
+        run, etag, shard = await self._runs.load_shard(run_id, lambda: self._store.get_entra(run_id), "entra shard")
         if run.state in TERMINAL:
-            await self._finish(run, etag)
+            await self._runs.finish(run, etag)
             return
         if shard.done or run.entra is not EntraState.PENDING:
             await self._send_partitions(run_id)  # a redelivery after the checkpoint: make sure they were sent
@@ -271,37 +248,25 @@ class ComplianceService:
             if next_link is None:
                 await self._close_entra(run_id, EntraState.COMPARED, None)
                 return
-        await self._touch(run_id)  # a long report is progress, not a stall
+        await self._runs.touch(run_id)  # a long report is progress, not a stall
         await self._queue.send(ComplianceMessage(runId=run_id, step="entra"))  # the next slice
 
-    async def _touch(self, run_id: str) -> None:
-        """Best effort: move the run's `updated_at`, so a long Entra report does not read as stalled."""
-        try:
-            run, etag = await self._load(run_id)
-            await self._store.update_run(replace(run, updated_at=self._clock()), etag)
-        except (LostRace, SsprError):
-            pass  # someone else moved the run row: that is progress too
-
     async def _close_entra(self, run_id: str, state: EntraState, reason: str | None) -> None:
-        for _ in range(CHECKPOINT_ATTEMPTS):
-            run, etag = await self._load(run_id)
+        async def attempt(_: bool) -> None:
+            run, etag = await self._runs.load(run_id)
             shard = await self._store.get_entra(run_id)
             if shard is None or shard.done or run.state in TERMINAL:
-                break
-            try:
-                await self._store.finish_entra(run.after_entra(state, reason, self._clock()), etag, shard)
-                break
-            except LostRace:
-                continue
+                return
+            await self._store.finish_entra(run.after_entra(state, reason, self._clock()), etag, shard)
+
+        await retry_checkpoint("compliance run", attempt)
         await self._send_partitions(run_id)
 
     async def _process_partition(self, run_id: str, index: int) -> None:
-        run, etag = await self._load(run_id)
-        shard = await self._store.get_shard(run_id, index)
-        if shard is None:
-            raise UnknownShard(f"run {run_id} has no sweep shard {index}")
+        run, etag, shard = await self._runs.load_shard(run_id, lambda: self._store.get_shard(run_id, index),
+                                                       f"sweep shard {index}")
         if run.state in TERMINAL or shard.done:
-            await self._finish(run, etag)
+            await self._runs.finish(run, etag)
             return
         policy = await self._policies.get()
         while not (shard.pages > 0 and shard.continuation is None):  # until the shard's last page is done
@@ -314,8 +279,8 @@ class ComplianceService:
                                  run.created_at, entra.get(uid))
                      for uid, row in zip(ids, page.rows, strict=True)]
             transactions = await self._store.write_users(run_id, users)
-            queued = await self._remind(run, policy, [u for u in users if u.needs_reminder],
-                                        page.summaries, after, page.last, index) if run.send_reminders else 0
+            queued = await self._reminders.page(run, policy, [u for u in users if u.needs_reminder], page.summaries,
+                                                after, page.last, index, self._clock()) if run.send_reminders else 0
             try:
                 shard = await self._store.checkpoint_shard(
                     run_id, shard, page.last, shard.tally.add_users(users).with_reminders(queued),
@@ -324,65 +289,23 @@ class ComplianceService:
                 return  # another delivery of this shard is ahead of us; it finishes the shard
         await self._finish_shard(run_id, shard)
 
-    async def _remind(self, run: Run, policy: Policy, due: list[UserCompliance],
-                      summaries: dict[str, SecurityInfoSummary], after: str | None, last: str | None,
-                      index: int) -> int:
-        """Queue the reminders of a page (at most once per period per user, REMINDER_AT_MOST_ONCE_PER_PERIOD) and
-        count those that this run queued, including on an earlier delivery of the same page.
-
-        Like the sign-in path (shared/services/signin.py) the message goes first, under its deterministic id, and
-        the period is claimed after; the claim also names this run, so a redelivery - after a crash between the
-        claim and the checkpoint, or beside a concurrent delivery that won the claim - still counts the reminder it
-        finds claimed by this run, and never queues a second one: `remindersSent` is the reminders queued."""
-        if not due:
-            return 0
-        slots = await self._reminder_slots.registration_slots_between(after, last, shard_range(index))
-        gate = asyncio.Semaphore(REMINDER_CONCURRENCY)
-        now = self._clock()
-
-        async def remind(user: UserCompliance) -> bool:
-            slot = slots.get(user.user_id)
-            if slot is not None and slot.claimed_by == run.id:
-                return True  # queued by this run on an earlier delivery of this page
-            summary = summaries.get(user.user_id) or SecurityInfoSummary(user.user_id)
-            if not reminder_due(summary, user.enabled, policy, slot.sent_at if slot else None,
-                                self._reminder_period, now):
-                return False
-            message_id = reminder_message_id(user.user_id, slot.message_id if slot else None)
-            async with gate:
-                await self._messages.send(NOTIFICATIONS_QUEUE, {"kind": REGISTRATION_REMINDER_KIND, "id": message_id,
-                                                                "userId": user.user_id})
-                if await self._reminder_slots.claim_registration_slot(user.user_id, slot, now, message_id,
-                                                                      claimed_by=run.id):
-                    return True
-                won = await self._reminder_slots.registration_slot(user.user_id)  # someone claimed it first
-                return won is not None and won.claimed_by == run.id
-
-        return sum(await asyncio.gather(*(remind(u) for u in due)))
-
     async def _finish_shard(self, run_id: str, shard: Shard) -> None:
-        for _ in range(CHECKPOINT_ATTEMPTS):
-            run, etag = await self._load(run_id)
-            if run.state in TERMINAL:
-                return
-            updated = run.after_shard(shard.tally, shard.transactions, self._clock())
-            try:
-                await self._store.finish_shard(updated, etag, shard)
-            except LostRace:
-                fresh = await self._store.get_shard(run_id, shard.index)
-                if fresh is None or fresh.done or fresh.etag != shard.etag:
-                    return  # another delivery of this shard finished it or is ahead of us
-                continue  # another shard moved the run row: merge into its new counters
-            if updated.state is RunState.COMPLETED:
-                run, etag = await self._load(run_id)
-                await self._finish(run, etag)
+        """Shard done + the run's merged counters in one transaction; the 16th completes the run."""
+        run, etag = await self._runs.load(run_id)
+        if run.state in TERMINAL:
             return
-        raise LostRace("run row kept changing")
 
-    async def _finish(self, run: Run, etag: str) -> None:
-        """Audit a completed or failed run once it is terminal (again after a crash between the two)."""
-        if run.state not in TERMINAL or run.audited:
-            return
+        async def write(current: Run, current_etag: str) -> Run:
+            updated = current.after_shard(shard.tally, shard.transactions, self._clock())
+            await self._store.finish_shard(updated, current_etag, shard)
+            return updated
+
+        updated = await self._runs.checkpoint(run, etag, shard, lambda: self._store.get_shard(run_id, shard.index),
+                                              write)
+        if updated is not None and updated.state is RunState.COMPLETED:
+            await self._runs.finish_latest(run_id)
+
+    async def _record_completion(self, run: Run) -> None:
         ok = run.state is RunState.COMPLETED
         tally = run.tally
         await self._audit.write(AuditEvent(
@@ -398,8 +321,3 @@ class ComplianceService:
                 service=AuditService.SSPR_ADMIN, actor=SYSTEM, flow_id=run.id,
                 details={"count": tally.reminders, "source": "compliance run"},
             ))
-        try:
-            await self._store.update_run(replace(run, audited=True), etag)
-        except (LostRace, SsprError):
-            pass  # another delivery recorded it meanwhile; at worst the events are written twice
-

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -34,27 +34,22 @@ from shared.adapters.audit_store import AuditStore
 from shared.adapters.enablement_store import EnablementQueue, EnablementStore, Lock, Shard
 from shared.adapters.etag_retry import LostRace
 from shared.domain.audit import SYSTEM, Activity, Actor, AuditEvent, AuditService, Outcome
-from shared.domain.enablement import (
-    PARTITION_BUCKETS,
-    TERMINAL,
-    DirectoryPage,
-    EnablementMessage,
-    Run,
-    RunState,
-    Scope,
-    enabled_users,
-)
-from shared.errors import Conflict, FieldError, GraphError, GraphUnavailable, InvalidRequest, NotFound, SsprError
+from shared.domain.enablement import PARTITION_BUCKETS, DirectoryPage, EnablementMessage, Run, enabled_users
+from shared.domain.policy import Scope
+from shared.domain.runs import TERMINAL, RunState, UnknownShard
+from shared.errors import Conflict, FieldError, GraphError, GraphUnavailable, InvalidRequest, NotFound
+from shared.services.runs import RunBook
 
 log = logging.getLogger("sspr.enablement")
 
-CHECKPOINT_ATTEMPTS = 50
 # A reserved run slot whose run row was never created (the caller crashed between reserve and start) blocks new
 # requests only this long.
 RESERVATION_TTL = timedelta(minutes=1)
 
 
-class Directory(Protocol):
+class EnablementDirectory(Protocol):
+    """What an enablement run reads of the directory."""
+
     async def group_exists(self, group_id: str) -> bool: ...
 
     async def enablement_page(self, group_id: str | None, cursor: str | None, with_count: bool) -> DirectoryPage: ...
@@ -73,18 +68,15 @@ class Reservation:
     lock_etag: str
 
 
-class UnknownShard(Exception):
-    """A message names a run or shard this service never created: poison it, touch nothing."""
-
-
 class EnablementService:
-    def __init__(self, store: EnablementStore, queue: EnablementQueue, directory: Directory, audit: AuditStore,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: EnablementStore, queue: EnablementQueue, directory: EnablementDirectory,
+                 audit: AuditStore, clock: Callable[[], datetime]) -> None:
         self._store = store
         self._queue = queue
         self._directory = directory
         self._audit = audit
         self._clock = clock
+        self._runs = RunBook(store.runs, "enablement", self._record_completion, clock)
 
     # ---- the admin's side -----------------------------------------------------------------------------------
 
@@ -98,8 +90,7 @@ class EnablementService:
         """400 for a missing group, 409 while a run is going; otherwise claim the run slot for a new run."""
         group_id = group_id.lower() if group_id else None
         if scope is Scope.SELECTED:
-            assert group_id is not None  # the request model requires it
-            if not await self._directory.group_exists(group_id):
+            if group_id is None or not await self._directory.group_exists(group_id):
                 raise InvalidRequest([FieldError(
                     "groupId", f"no group with id {group_id} exists in the directory (it may have been deleted)"
                 )])
@@ -161,13 +152,9 @@ class EnablementService:
                 detail=f"Enablement request {run.id} is still {run.state.value}; wait until it completes.",
             )
         if run.state not in TERMINAL:  # stalled: close it so its late messages change nothing
-            stalled = run.failed("stalled: no progress for 15 minutes; superseded by a new request", now)
-            try:
-                await self._store.update_run(stalled, etag)
-            except LostRace:
-                raise Conflict(f"enablement run {run.id} moved meanwhile", runningRequestId=run.id) from None
-            await self._record_completion(stalled)
-            return stalled
+            return await self._runs.supersede(
+                run, etag, "stalled: no progress for 15 minutes; superseded by a new request",
+                lambda: Conflict(f"enablement run {run.id} moved meanwhile", runningRequestId=run.id))
         return run
 
     async def status(self, run_id: str) -> Run:
@@ -188,40 +175,32 @@ class EnablementService:
         else:
             await self._process_sweep(message.runId.lower(), message.index)
 
-    async def _load(self, run_id: str) -> tuple[Run, str]:
-        found = await self._store.get_run(run_id)
-        if found is None:
-            raise UnknownShard(f"no enablement run {run_id}")
-        return found
-
     async def _process_page(self, run_id: str, index: int, final_attempt: bool) -> None:
-        run, etag = await self._load(run_id)
-        page = await self._store.get_page(run_id, index)
-        if page is None:
-            raise UnknownShard(f"run {run_id} has no page {index}")
+        run, etag, page = await self._runs.load_shard(run_id, lambda: self._store.get_page(run_id, index),
+                                                      f"page {index}")
         if run.state in TERMINAL:
-            await self._finish(run, etag)
+            await self._runs.finish(run, etag)
             return
         if page.done:  # a duplicate, or a redelivery after the checkpoint: only make sure the sweeps were sent
             if run.pages_complete:
                 await self._send_sweeps(run)
             return
         if run.state is RunState.QUEUED:
-            run, etag = await self._mark_started(run, etag)
+            run, etag = await self._runs.mark_started(run, etag)
         try:
             directory_page = await self._read_page(run, page, index)
         except GraphError as error:
             if error.status == 404 and run.scope is Scope.SELECTED:
-                await self._fail(run_id, f"the group {run.group_id} no longer exists in the directory")
+                await self._runs.fail(run_id, f"the group {run.group_id} no longer exists in the directory")
                 return
-            await self._fail(run_id, f"Microsoft Graph refused page {index + 1} ({error.status} {error.code})")
+            await self._runs.fail(run_id, f"Microsoft Graph refused page {index + 1} ({error.status} {error.code})")
             return
         except GraphUnavailable:
             note = f"page {index + 1}: Microsoft Graph throttled or unavailable; retrying"
             if final_attempt:
-                await self._fail(run_id, f"page {index + 1}: Microsoft Graph stayed throttled or unavailable")
+                await self._runs.fail(run_id, f"page {index + 1}: Microsoft Graph stayed throttled or unavailable")
             else:
-                await self._note(run_id, note)
+                await self._runs.note(run_id, note)
             raise
         if directory_page.next_link:
             await self._store.add_page(run_id, index + 1, directory_page.next_link)
@@ -240,32 +219,15 @@ class EnablementService:
         group = run.group_id if run.scope is Scope.SELECTED else None
         return await self._directory.enablement_page(group, page.cursor, with_count=index == 0)
 
-    async def _mark_started(self, run: Run, etag: str) -> tuple[Run, str]:
-        for _ in range(CHECKPOINT_ATTEMPTS):
-            try:
-                started = run.started(self._clock())
-                return started, await self._store.update_run(started, etag)
-            except LostRace:
-                run, etag = await self._load(run.id)
-                if run.state is not RunState.QUEUED:
-                    return run, etag
-        raise LostRace("run row kept changing")
-
     async def _checkpoint_page(self, run: Run, etag: str, page: Shard, processed: int, written: int,
                                transactions: int, last: bool, total: int | None) -> Run | None:
         """Page done + counters in one transaction; None when another delivery of this page won the race."""
-        for _ in range(CHECKPOINT_ATTEMPTS):
-            updated = run.after_page(processed, written, transactions, last, page.index, total, self._clock())
-            try:
-                await self._store.checkpoint_page(updated, etag, page, processed, written)
-                return updated
-            except LostRace:
-                run, etag = await self._load(run.id)
-                fresh = await self._store.get_page(run.id, page.index)
-                if fresh is None or fresh.done or run.state in TERMINAL:
-                    return None
-                page = fresh
-        raise LostRace("run row kept changing")
+        async def write(current: Run, current_etag: str) -> Run:
+            updated = current.after_page(processed, written, transactions, last, page.index, total, self._clock())
+            await self._store.checkpoint_page(updated, current_etag, page, processed, written)
+            return updated
+
+        return await self._runs.checkpoint(run, etag, page, lambda: self._store.get_page(run.id, page.index), write)
 
     async def _send_sweeps(self, run: Run) -> None:
         for bucket in range(PARTITION_BUCKETS):
@@ -274,42 +236,24 @@ class EnablementService:
                 await self._queue.send(EnablementMessage(runId=run.id, step="sweep", index=bucket))
 
     async def _process_sweep(self, run_id: str, bucket: int) -> None:
-        run, etag = await self._load(run_id)
         if bucket >= PARTITION_BUCKETS:
+            await self._runs.load(run_id)
             raise UnknownShard(f"run {run_id} has no sweep {bucket}")
-        sweep = await self._store.get_sweep(run_id, bucket)
-        if sweep is None:
-            raise UnknownShard(f"run {run_id} has no sweep {bucket} yet")
+        run, etag, sweep = await self._runs.load_shard(run_id, lambda: self._store.get_sweep(run_id, bucket),
+                                                       f"sweep {bucket} yet")
         if run.state in TERMINAL or sweep.done:
-            await self._finish(run, etag)
+            await self._runs.finish(run, etag)
             return
         removed, transactions = await self._store.sweep_partition(bucket, run.generation)
-        for _ in range(CHECKPOINT_ATTEMPTS):
-            updated = run.after_sweep(removed, transactions, self._clock())
-            try:
-                await self._store.checkpoint_sweep(updated, etag, sweep, removed)
-                break
-            except LostRace:
-                run, etag = await self._load(run_id)
-                fresh = await self._store.get_sweep(run_id, bucket)
-                if fresh is None or fresh.done or run.state in TERMINAL:
-                    return
-                sweep = fresh
-        else:
-            raise LostRace("run row kept changing")
-        if updated.state is RunState.COMPLETED:
-            run, etag = await self._load(run_id)
-            await self._finish(run, etag)
 
-    async def _finish(self, run: Run, etag: str) -> None:
-        """Audit a completed or failed run once it is terminal (again after a crash between the two)."""
-        if run.state not in TERMINAL or run.audited:
-            return
-        await self._record_completion(run)
-        try:
-            await self._store.update_run(_audited(run), etag)
-        except LostRace:
-            pass  # another delivery recorded it meanwhile
+        async def write(current: Run, current_etag: str) -> Run:
+            updated = current.after_sweep(removed, transactions, self._clock())
+            await self._store.checkpoint_sweep(updated, current_etag, sweep, removed)
+            return updated
+
+        updated = await self._runs.checkpoint(run, etag, sweep, lambda: self._store.get_sweep(run_id, bucket), write)
+        if updated is not None and updated.state is RunState.COMPLETED:
+            await self._runs.finish_latest(run_id)
 
     async def _record_completion(self, run: Run) -> None:
         ok = run.state is RunState.COMPLETED
@@ -321,28 +265,3 @@ class EnablementService:
                      "inScope": run.in_scope, "removed": run.removed, "added": run.added,
                      "generation": run.generation},
         ))
-
-    async def _fail(self, run_id: str, reason: str) -> None:
-        for _ in range(CHECKPOINT_ATTEMPTS):
-            run, etag = await self._load(run_id)
-            if run.state in TERMINAL:
-                return
-            failed = run.failed(reason, self._clock())
-            try:
-                etag = await self._store.update_run(failed, etag)
-            except LostRace:
-                continue
-            await self._finish(failed, etag)
-            return
-
-    async def _note(self, run_id: str, message: str) -> None:
-        """Best effort: a safe note in the run's errors; losing it to a race loses nothing else."""
-        try:
-            run, etag = await self._load(run_id)
-            await self._store.update_run(run.with_error(message), etag)
-        except (LostRace, SsprError):
-            pass
-
-
-def _audited(run: Run) -> Run:
-    return replace(run, audited=True)

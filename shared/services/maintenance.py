@@ -19,7 +19,9 @@ Audit events are never purged here: how long an audit trail is kept is the organ
 (and often a legal one), made on the storage account (lifecycle rules, export to Log Analytics), not by the
 service that writes the trail.
 
-Each kind deletes at most `limit` rows per invocation (bounded work: a backlog is worked off over several runs),
+A kind of state is one `Purge` (what it is called in the report, and the call that deletes it); `standard_purges`
+lists the service's. A new job whose rows expire adds its own purge there, beside the runs of the run kit
+(shared/adapters/run_store.py). Each kind deletes at most `limit` rows per invocation (bounded work: a backlog is worked off over several runs),
 in single-partition transactions of up to 100 rows, each row under the ETag it was read with, so a row in use
 again is left alone. Deleting what is already gone is a no-op: a second purge, or two overlapping, change nothing.
 """
@@ -27,7 +29,7 @@ again is left alone. Deleting what is already gone is a no-op: a second purge, o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
@@ -56,12 +58,12 @@ PURGE_LIMIT = 5000  # rows per kind per invocation
 class PurgeReport:
     """Rows deleted per kind in one purge."""
 
-    challenges: int
-    pending_setups: int
-    throttle_rows: int
-    mail_ledger: int
-    reminder_slots: int
-    enablement_runs: int
+    challenges: int = 0
+    pending_setups: int = 0
+    throttle_rows: int = 0
+    mail_ledger: int = 0
+    reminder_slots: int = 0
+    enablement_runs: int = 0
     reset_flows: int = 0
     proofs_of_work: int = 0
     compliance_runs: int = 0
@@ -72,41 +74,57 @@ class PurgeReport:
         return sum(asdict(self).values())
 
 
+# One kind of expired state: given now and the row limit, delete and say how many, by PurgeReport field.
+Purge = Callable[[datetime, int], Awaitable[dict[str, int]]]
+
+
+def expiring(kind: str, purge: Callable[[datetime, int], Awaitable[int]], age: timedelta = timedelta(0)) -> Purge:
+    """The purge of rows older than `age` (a store's `purge_expired(cutoff, limit)`), reported as `kind`."""
+    async def run(now: datetime, limit: int) -> dict[str, int]:
+        return {kind: await purge(now - age, limit)}
+    return run
+
+
+def compliance_purge(store: ComplianceStore) -> Purge:
+    async def run(now: datetime, limit: int) -> dict[str, int]:
+        purged = await store.purge_expired(now, limit)
+        return {"compliance_runs": purged.runs, "compliance_rows": purged.user_rows}
+    return run
+
+
+def standard_purges(challenges: ChallengeStore, security_info: SecurityInfoStore, throttle: ThrottleStore,
+                    ledger: MailLedger, reminders: ReminderStore, enablement: EnablementStore,
+                    reminder_period: timedelta, reset_flows: ResetFlowStore | None = None,
+                    proofs: ProofOfWork | None = None, compliance: ComplianceStore | None = None) -> list[Purge]:
+    """The service's purges, in the order of the module docstring (the optional ones when given)."""
+    purges = [
+        expiring("challenges", challenges.purge_expired, CHALLENGE_GRACE),
+        expiring("pending_setups", security_info.purge_expired, PENDING_GRACE),
+        expiring("throttle_rows", throttle.purge_expired),
+        expiring("mail_ledger", ledger.purge_expired, LEDGER_RETENTION),
+        expiring("reminder_slots", reminders.purge_expired, reminder_period),
+        expiring("enablement_runs", enablement.purge_finished_runs, RUN_RETENTION),
+    ]
+    if reset_flows is not None:
+        purges.append(expiring("reset_flows", reset_flows.purge_expired, FLOW_LIFETIME + FLOW_GRACE))
+    if proofs is not None:
+        purges.append(expiring("proofs_of_work", proofs.purge_expired))
+    if compliance is not None:
+        purges.append(compliance_purge(compliance))
+    return purges
+
+
 class MaintenanceService:
-    def __init__(self, challenges: ChallengeStore, security_info: SecurityInfoStore, throttle: ThrottleStore,
-                 ledger: MailLedger, reminders: ReminderStore, enablement: EnablementStore,
-                 reminder_period: timedelta, clock: Callable[[], datetime], limit: int = PURGE_LIMIT,
-                 reset_flows: ResetFlowStore | None = None, proofs: ProofOfWork | None = None,
-                 compliance: ComplianceStore | None = None) -> None:
-        self._compliance = compliance
-        self._reset_flows = reset_flows
-        self._proofs = proofs
-        self._challenges = challenges
-        self._security_info = security_info
-        self._throttle = throttle
-        self._ledger = ledger
-        self._reminders = reminders
-        self._enablement = enablement
-        self._reminder_period = reminder_period
+    def __init__(self, purges: Sequence[Purge], clock: Callable[[], datetime], limit: int = PURGE_LIMIT) -> None:
+        self._purges = list(purges)
         self._clock = clock
         self._limit = limit
 
     async def purge_expired(self) -> PurgeReport:
-        """One purge of every kind (see the module docstring); what it deleted."""
+        """One purge of every kind (see the module docstring), one after the other; what it deleted."""
         now = self._clock()
-        report = PurgeReport(
-            challenges=await self._challenges.purge_expired(now - CHALLENGE_GRACE, self._limit),
-            pending_setups=await self._security_info.purge_expired(now - PENDING_GRACE, self._limit),
-            throttle_rows=await self._throttle.purge_expired(now, self._limit),
-            mail_ledger=await self._ledger.purge_expired(now - LEDGER_RETENTION, self._limit),
-            reminder_slots=await self._reminders.purge_expired(now - self._reminder_period, self._limit),
-            enablement_runs=await self._enablement.purge_finished_runs(now - RUN_RETENTION, self._limit),
-            reset_flows=await self._reset_flows.purge_expired(now - FLOW_LIFETIME - FLOW_GRACE, self._limit)
-            if self._reset_flows else 0,
-            proofs_of_work=await self._proofs.purge_expired(now, self._limit) if self._proofs else 0,
-        )
-        if self._compliance is not None:
-            compliance = await self._compliance.purge_expired(now, self._limit)
-            report = replace(report, compliance_runs=compliance.runs, compliance_rows=compliance.user_rows)
+        report = PurgeReport()
+        for purge in self._purges:
+            report = replace(report, **await purge(now, self._limit))
         log.info("purge of expired state: %s", asdict(report))
         return report

@@ -52,7 +52,9 @@ from shared.adapters.etag_retry import LostRace
 from shared.adapters.policy_store import PolicyStore
 from shared.adapters.sync_store import GROUPS_KEY, Phase, SyncState, SyncStore
 from shared.domain.audit import SYSTEM, Activity, AuditEvent, AuditService
-from shared.domain.enablement import DirectoryPage, DirectoryUser, Run, RunState, Scope
+from shared.domain.enablement import DirectoryPage, DirectoryUser, Run
+from shared.domain.policy import Scope
+from shared.domain.runs import RunState
 from shared.domain.scope_sync import (
     MAX_GROUPS_FOLLOWED,
     Change,
@@ -72,7 +74,9 @@ CHECK_CONCURRENCY = 8  # users decided at once (each may be one Graph call and o
 MAX_USERS_PER_TICK = 20_000
 
 
-class Directory(Protocol):
+class ScopeSyncDirectory(Protocol):
+    """What the scope re-sync reads of the directory: the delta of users and groups, and single users."""
+
     async def users_delta_page(self, cursor: str | None) -> DeltaPage: ...
 
     async def check_member_groups(self, user_id: str, group_ids: list[str]) -> set[str]: ...
@@ -108,7 +112,7 @@ class SyncOutcome:
 
 
 class ScopeSyncService:
-    def __init__(self, state: SyncStore, enablement: EnablementStore, policy: PolicyStore, directory: Directory,
+    def __init__(self, state: SyncStore, enablement: EnablementStore, policy: PolicyStore, directory: ScopeSyncDirectory,
                  audit: AuditStore, clock: Callable[[], datetime], max_users: int = MAX_USERS_PER_TICK) -> None:
         self._state = state
         self._enablement = enablement
@@ -165,11 +169,12 @@ class ScopeSyncService:
 
     async def _sync_group(self, run: Run, outcome: SyncOutcome) -> SyncOutcome:
         """Follow the Selected group's membership (module docstring): one round of `/groups/delta` pages."""
-        assert run.group_id is not None  # a Selected run names its group
+        if run.group_id is None:  # a Selected run always names its group: nothing to follow otherwise
+            return outcome
+        group = run.group_id.lower()
         stored = await self._state.get(GROUPS_KEY)
         state = stored if stored is not None and stored.run_id == run.id else \
-            SyncState(run.id, None, Phase.BASELINE, groups=(run.group_id.lower(),),
-                      etag=stored.etag if stored else None)
+            SyncState(run.id, None, Phase.BASELINE, groups=(group,), etag=stored.etag if stored else None)
         found: set[str] = set()  # nested groups a baseline round lists
         while True:
             try:
@@ -184,7 +189,7 @@ class ScopeSyncService:
                 # full enumeration with the transitive members; the groups followed are read again from scratch.
                 await self._restart_users(run)
                 state = await self._save_group_state(replace(state, link=None, phase=Phase.BASELINE,
-                                                              groups=(run.group_id.lower(),)), state.etag)
+                                                              groups=(group,)), state.etag)
                 found = set()
                 outcome = replace(outcome, restarted=True)
                 continue
@@ -254,8 +259,8 @@ class ScopeSyncService:
         if run.scope is Scope.NONE:
             return None, "SSPR is enabled for nobody"
         policy, _ = await self._policy.get()
-        if (policy.scope.value, policy.group_id, policy.include_guests) != \
-                (run.scope.value, run.group_id, run.include_guests):
+        if (policy.scope, policy.group_id, policy.include_guests) != \
+                (run.scope, run.group_id, run.include_guests):
             return None, "the policy's scope has no completed enablement run yet"
         return run, ""
 
@@ -294,8 +299,7 @@ class ScopeSyncService:
         desired = None
         if user is not None:
             is_member: bool | None = None
-            if needs_membership_check(user, run):
-                assert run.group_id is not None  # a Selected run names its group
+            if needs_membership_check(user, run) and run.group_id is not None:
                 if members is not None:
                     is_member = user.id.lower() in members
                 else:
@@ -306,9 +310,8 @@ class ScopeSyncService:
             return change
         if current is not None and current.generation > run.generation:
             return Change.NONE  # a newer run wrote this row: it is that run's to decide
-        if desired is None:
-            assert etag is not None
-            written = await self._enablement.delete_user_if_unchanged(user_id, etag)
+        if desired is None:  # removed: so there is a row, read with its ETag
+            written = etag is not None and await self._enablement.delete_user_if_unchanged(user_id, etag)
         else:
             written = await self._enablement.put_user_if_unchanged(desired, etag)
         return change if written else Change.NONE  # lost to a writer that read later than we did

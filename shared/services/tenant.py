@@ -15,18 +15,19 @@ of one `licenseDetails` call per user. Which users are "in scope" comes from a `
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import AsyncIterator, Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from shared import i18n
 from shared.adapters.enablement_store import EnablementStore
-from shared.adapters.graph import GraphGateway
 from shared.domain.eligibility import (
     Eligibility,
     LicenceCatalog,
     ScopeTally,
+    SubscribedSku,
+    Subscription,
     UserLicensing,
     assess,
     catalog_key,
@@ -108,8 +109,18 @@ class EligibilityReport:
         }
 
 
+class TenantDirectory(Protocol):
+    """What the eligibility check reads of the directory: subscriptions, SKUs and every user's licences."""
+
+    async def subscriptions(self) -> list[Subscription]: ...
+
+    async def subscribed_skus(self) -> list[SubscribedSku]: ...
+
+    def user_licensing_pages(self, page_size: int = 999) -> AsyncIterator[list[UserLicensing]]: ...
+
+
 class TenantEligibilityService:
-    def __init__(self, graph: GraphGateway, scope: ScopeSource) -> None:
+    def __init__(self, graph: TenantDirectory, scope: ScopeSource) -> None:
         self._graph = graph
         self._scope = scope
 

@@ -49,7 +49,8 @@ from shared.domain.policy import DEFAULT_DOCUMENT, Method, Policy
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
 from shared.errors import NotFound, StorageUnavailable
 from shared.services.compliance import ComplianceService, ReportsPacer
-from shared.services.maintenance import MaintenanceService
+from shared.services.compliance_reminders import ComplianceReminders
+from shared.services.maintenance import MaintenanceService, standard_purges
 from shared.services.policy import PolicyCache
 from tests.integration.tokens import bearer, user_token
 
@@ -582,8 +583,9 @@ async def in_process(azurite: Azurite, emulator: GraphEmulator, users: list[str]
     compliance = store(storage)
     graph = GraphGateway.create(config, graph_credential(config))
     service = ComplianceService(
-        compliance, ComplianceQueue(storage), graph, PolicyCache(policies), ReminderStore(storage),
-        MessageQueues(storage), timedelta(days=7), AuditStore(storage), lambda: clock[0], ReportsPacer(quota=100))
+        compliance, ComplianceQueue(storage), graph, PolicyCache(policies),
+        ComplianceReminders(ReminderStore(storage), MessageQueues(storage), timedelta(days=7)), AuditStore(storage),
+        lambda: clock[0], ReportsPacer(quota=100))
     return InProcess(service, compliance, storage, graph, settings, prefix, clock)
 
 
@@ -632,10 +634,10 @@ async def test_the_purge_keeps_run_totals_for_90_days_and_per_user_rows_of_the_n
         entra_before = user_rows_by_run(azurite, inproc.prefix, "ComplianceEntra")  # Entra's facts, per run
         assert {run.id: rows_before[run.id] for run in runs} == {run.id: len(users) for run in runs}
 
-        maintenance = MaintenanceService(
+        maintenance = MaintenanceService(standard_purges(
             ChallengeStore(inproc.storage), SecurityInfoStore(inproc.storage), ThrottleStore(inproc.storage),
             MailLedger(inproc.storage), ReminderStore(inproc.storage), EnablementStore(inproc.storage),
-            timedelta(days=7), lambda: NOW, compliance=inproc.store)
+            timedelta(days=7), compliance=inproc.store), lambda: NOW)
         first = await maintenance.purge_expired()
         second = await maintenance.purge_expired()
 

@@ -25,7 +25,7 @@ from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients
 from shared.adapters.throttle_store import ThrottleStore
 from shared.domain.enablement import Run, RunState, Scope
-from shared.services.maintenance import MaintenanceService, PurgeReport
+from shared.services.maintenance import MaintenanceService, PurgeReport, standard_purges
 
 NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
 REMINDER_PERIOD = timedelta(days=7)
@@ -41,9 +41,9 @@ async def storage(azurite: Azurite) -> AsyncIterator[StorageClients]:
 
 
 def service(storage: StorageClients) -> MaintenanceService:
-    return MaintenanceService(ChallengeStore(storage), SecurityInfoStore(storage), ThrottleStore(storage),
-                              MailLedger(storage), ReminderStore(storage), EnablementStore(storage),
-                              REMINDER_PERIOD, lambda: NOW)
+    return MaintenanceService(standard_purges(ChallengeStore(storage), SecurityInfoStore(storage),
+                                              ThrottleStore(storage), MailLedger(storage), ReminderStore(storage),
+                                              EnablementStore(storage), REMINDER_PERIOD), lambda: NOW)
 
 
 async def put(storage: StorageClients, table: str, *entities: dict[str, Any]) -> None:
@@ -149,9 +149,9 @@ async def test_the_purge_works_through_a_backlog_in_bounded_steps(storage: Stora
     client = await storage.table_ready("Challenges")
     for flow in flows:
         await client.upsert_entity(challenge(flow, NOW - timedelta(days=2), expiresAt=NOW - timedelta(days=2)))
-    bounded = MaintenanceService(ChallengeStore(storage), SecurityInfoStore(storage), ThrottleStore(storage),
-                                 MailLedger(storage), ReminderStore(storage), EnablementStore(storage),
-                                 REMINDER_PERIOD, lambda: NOW, limit=100)
+    bounded = MaintenanceService(standard_purges(ChallengeStore(storage), SecurityInfoStore(storage),
+                                                 ThrottleStore(storage), MailLedger(storage), ReminderStore(storage),
+                                                 EnablementStore(storage), REMINDER_PERIOD), lambda: NOW, limit=100)
 
     assert [(await bounded.purge_expired()).challenges for _ in range(4)] == [100, 100, 50, 0]
     assert await keys(storage, "Challenges") == set()
