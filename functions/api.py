@@ -102,7 +102,7 @@ async def authenticate(req: func.HttpRequest, access: Access) -> Principal:
     A user's token must have been requested by a configured client app (D8): an administrator's token that an
     unrelated app of the tenant obtained must not read or change anything, so Conditional Access on the pages app
     also guards this API. App-only tokens carry the app's own roles and are judged by those."""
-    principal = await composition.tokens().principal(bearer_token(req))
+    principal = await composition.root.tokens.principal(bearer_token(req))
     if not principal.is_app:
         require_allowed_client(principal)
     if not principal.may(access):
@@ -119,7 +119,7 @@ async def authenticate_user(req: func.HttpRequest) -> Principal:
     The user is `principal.object_id`: an endpoint never takes a user id from the request, so nobody can touch
     another user's security info.
     """
-    principal = await composition.tokens().principal(bearer_token(req))
+    principal = await composition.root.tokens.principal(bearer_token(req))
     if principal.is_app or USER_SCOPE not in principal.scopes or not principal.object_id:
         raise Forbidden(f"token of {principal.app_id} is not a user's delegated token for this API")
     # Another app the user consented to must not add a phone number that later resets their password.

@@ -105,10 +105,10 @@ async def search_audit(req: func.HttpRequest) -> func.HttpResponse:
     q = _search_params(req)
     user = str(q.user) if q.user else None
     if q.format == "csv" or (q.format is None and api.wants_csv(req)):
-        events, truncated = await composition.audit().export(q.start, q.end, user, q.activity)
+        events, truncated = await composition.root.audit.export(q.start, q.end, user, q.activity)
         response = api.csv_response(CSV_COLUMNS, (_document(e) for e in events), "sspr-audit.csv")
         if truncated:
             response.headers["X-Export-Truncated"] = "true"
         return response
-    page = await composition.audit().search(q.start, q.end, user, q.activity, q.pageSize, q.continuation)
+    page = await composition.root.audit.search(q.start, q.end, user, q.activity, q.pageSize, q.continuation)
     return api.json_response({"value": [_document(e) for e in page.events], "continuation": page.continuation})

@@ -218,7 +218,7 @@ def _run_id(req: func.HttpRequest) -> str:
 async def start_compliance_run(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)
     body = api.parse_json(req, ComplianceRunRequest) if req.get_body().strip() else ComplianceRunRequest()
-    run = await composition.compliance().start("manual", principal.actor(), api.client_ip(req), body.sendReminders)
+    run = await composition.root.compliance.start("manual", principal.actor(), api.client_ip(req), body.sendReminders)
     return api.json_response({"id": run.id, "state": run.state.value}, status=202,
                              headers={"Location": f"/api/manage/compliance/runs/{run.id}"})
 
@@ -228,7 +228,7 @@ async def start_compliance_run(req: func.HttpRequest) -> func.HttpResponse:
 async def list_compliance_runs(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
     q = _query(RunsQuery, req)
-    runs = [_summary(r) for r in await composition.compliance().history(HISTORY)]
+    runs = [_summary(r) for r in await composition.root.compliance.history(HISTORY)]
     if q.format == "csv" or (q.format is None and api.wants_csv(req)):
         return api.csv_response(RUN_CSV_COLUMNS, runs, "sspr-compliance-runs.csv")
     return api.json_response({"value": runs})
@@ -238,7 +238,7 @@ async def list_compliance_runs(req: func.HttpRequest) -> func.HttpResponse:
 @api.endpoint
 async def read_compliance_run(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
-    return api.json_response(_document(await composition.compliance().status(_run_id(req))))
+    return api.json_response(_document(await composition.root.compliance.status(_run_id(req))))
 
 
 @bp.route(route="manage/compliance/runs/{id}/users", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -249,14 +249,14 @@ async def list_compliance_users(req: func.HttpRequest) -> func.HttpResponse:
     q = _query(UserQuery, req)
     where = UserFilter(q.status, q.method, q.reason)
     if q.format == "csv" or (q.format is None and api.wants_csv(req)):
-        rows, following = await composition.compliance().users(run_id, where, CSV_PAGE_ROWS, _continuation(run_id, q))
+        rows, following = await composition.root.compliance.users(run_id, where, CSV_PAGE_ROWS, _continuation(run_id, q))
         response = api.csv_response(USER_CSV_COLUMNS, ({k: _csv_value(v) for k, v in r.items()} for r in rows),
                                     f"sspr-compliance-{run_id}.csv")
         if following:
             response.headers["X-Continuation"] = following
             response.headers["Link"] = f'<{_next_page_url(req, following)}>; rel="next"'
         return response
-    rows, following = await composition.compliance().users(run_id, where, q.pageSize, _continuation(run_id, q))
+    rows, following = await composition.root.compliance.users(run_id, where, q.pageSize, _continuation(run_id, q))
     return api.json_response({"value": rows, "continuation": following})
 
 
@@ -277,7 +277,7 @@ def _next_page_url(req: func.HttpRequest, continuation: str) -> str:
 @bp.timer_trigger(schedule="%SSPR_COMPLIANCE_SCHEDULE%", arg_name="timer", run_on_startup=False)
 async def compliance_timer(timer: func.TimerRequest) -> None:
     try:
-        run = await composition.compliance().start("timer", SYSTEM)
+        run = await composition.root.compliance.start("timer", SYSTEM)
     except Conflict as exc:
         log.warning("scheduled compliance run skipped: %s", exc)
         return
@@ -286,4 +286,4 @@ async def compliance_timer(timer: func.TimerRequest) -> None:
 
 @bp.queue_trigger(arg_name="msg", queue_name=queues.trigger_queue(queues.COMPLIANCE), connection="AzureWebJobsStorage")
 async def compliance_worker(msg: func.QueueMessage) -> None:
-    await run_shard(msg, ComplianceMessage, "compliance", composition.compliance().process)
+    await run_shard(msg, ComplianceMessage, "compliance", composition.root.compliance.process)

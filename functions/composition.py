@@ -1,359 +1,363 @@
-"""The composition root: settings validated at import (fail closed), adapters built once per process.
+"""The composition root: one container that builds every adapter and service once per process, on first use.
 
-Blueprints take their services from here. Adapters are created lazily on first use, inside the event loop
-that runs the async functions, because async SDK clients bind to the loop that first uses them.
+Settings are validated at import (fail closed). Blueprints reach services only through `root`; nothing else in
+`functions/` builds an adapter. Each property is built lazily, inside the event loop that runs the async
+functions (async SDK clients bind to the loop that first uses them), and its imports stay inside it, so a process
+pays only for what it serves: the sign-in hook's cold start never imports the reset flow or zxcvbn.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime, timedelta
+import base64
+from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 
-from shared.adapters.audit_store import AuditStore
-from shared.adapters.credentials import graph_credential
-from shared.adapters.enablement_store import EnablementQueue, EnablementStore
-from shared.adapters.graph import GraphGateway
-from shared.adapters.policy_store import PolicyStore
-from shared.adapters.reminder_store import MessageQueues, ReminderStore
-from shared.adapters.security_info_store import SecurityInfoStore
-from shared.adapters.storage import StorageClients
-from shared.adapters.tokens import TokenValidator
 from shared.config import Settings, load_settings
-from shared.services.audit import AuditLog
-from shared.services.enablement import EnablementService
-from shared.services.health import HealthProbe
-from shared.services.password_expiration import PasswordExpirationService
-from shared.services.policy import PolicyCache, PolicyService
-from shared.services.signin import RegistrationReminders, SignInEventIntake, SignInHook
-from shared.services.tenant import EnablementRows, TenantEligibilityService
+from shared.domain.clock import utc_now
 
-if TYPE_CHECKING:  # imported lazily below, so a process pays for them only when it uses them
+if TYPE_CHECKING:
+    from shared.adapters.audit_store import AuditStore
+    from shared.adapters.enablement_store import EnablementStore
+    from shared.adapters.graph import GraphGateway
+    from shared.adapters.notification_queue import NotificationQueue
     from shared.adapters.phone import PhoneSender
+    from shared.adapters.policy_store import PolicyStore
+    from shared.adapters.reminder_store import MessageQueues, ReminderStore
+    from shared.adapters.reset_store import ResetFlowStore
     from shared.adapters.secret_box import SecretBox
+    from shared.adapters.security_info_store import SecurityInfoStore
+    from shared.adapters.storage import StorageClients
+    from shared.adapters.tokens import TokenValidator
+    from shared.services.audit import AuditLog
     from shared.services.compliance import ComplianceService
+    from shared.services.enablement import EnablementService
+    from shared.services.health import HealthProbe
     from shared.services.maintenance import MaintenanceService
-    from shared.services.methods.authenticator_app import AuthenticatorAppCodes
     from shared.services.notifications import NotificationService
+    from shared.services.password_expiration import PasswordExpirationService
+    from shared.services.policy import PolicyCache, PolicyService
     from shared.services.registration.app import AuthenticatorAppService
     from shared.services.registration.flow import RegistrationService
     from shared.services.registration.questions import SecurityQuestionsService
     from shared.services.registration.security_info import SecurityInfoService
     from shared.services.reset.flow import ResetService
     from shared.services.scope_sync import ScopeSyncService
+    from shared.services.signin import RegistrationReminders, SignInEventIntake, SignInHook
+    from shared.services.tenant import TenantEligibilityService
     from shared.services.throttle import ThrottleService
 
-log = logging.getLogger("sspr")
 
-settings: Settings = load_settings()
+class Root:
+    """Every adapter and service of one process, each built once, on first use."""
 
-_storage: StorageClients | None = None
-_graph: GraphGateway | None = None
-_tokens: TokenValidator | None = None
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
+    # ---- the outside world ---------------------------------------------------------------------------------
 
-def storage() -> StorageClients:
-    global _storage
-    if _storage is None:
-        _storage = StorageClients.from_settings(settings)
-    return _storage
+    @cached_property
+    def storage(self) -> StorageClients:
+        from shared.adapters.storage import StorageClients
 
+        return StorageClients.from_settings(self.settings)
 
-def graph() -> GraphGateway:
-    global _graph
-    if _graph is None:
-        _graph = GraphGateway.create(settings, graph_credential(settings))
-    return _graph
+    @cached_property
+    def graph(self) -> GraphGateway:
+        from shared.adapters.credentials import graph_credential
+        from shared.adapters.graph import GraphGateway
 
+        return GraphGateway.create(self.settings, graph_credential(self.settings))
 
-def tokens() -> TokenValidator:
-    """Validates Entra access tokens issued to this API (audience: its app id, or api://<app id>)."""
-    global _tokens
-    if _tokens is None:
-        _tokens = TokenValidator(
-            openid_configuration_url=settings.openid_configuration_url,
-            issuer=settings.issuer,
-            v1_issuer=settings.v1_issuer,
-            audiences=[str(settings.api_client_id), f"api://{settings.api_client_id}"],
-            tenant_id=str(settings.tenant_id),
+    @cached_property
+    def tokens(self) -> TokenValidator:
+        """Validates Entra access tokens issued to this API (audience: its app id, or api://<app id>)."""
+        from shared.adapters.tokens import TokenValidator
+
+        s = self.settings
+        return TokenValidator(openid_configuration_url=s.openid_configuration_url, issuer=s.issuer,
+                              v1_issuer=s.v1_issuer, audiences=[str(s.api_client_id), f"api://{s.api_client_id}"],
+                              tenant_id=str(s.tenant_id))
+
+    @cached_property
+    def phone(self) -> PhoneSender:
+        """The SMS / voice sender of SSPR_SMS_PROVIDER (emulator, acs or none)."""
+        from shared.adapters.phone import phone_sender
+
+        return phone_sender(self.settings)
+
+    @cached_property
+    def code_key(self) -> bytes:
+        return base64.b64decode(self.settings.code_hmac_key)
+
+    @cached_property
+    def secret_box(self) -> SecretBox:
+        """AES-256-GCM for TOTP seeds, keyed from SSPR_TOTP_ENCRYPTION_KEY (HKDF)."""
+        from shared.adapters.secret_box import SecretBox
+
+        return SecretBox.from_base64(self.settings.totp_encryption_key)
+
+    # ---- stores (thin, stateless wrappers over the storage clients) ----------------------------------------
+
+    @cached_property
+    def audit_store(self) -> AuditStore:
+        from shared.adapters.audit_store import AuditStore
+
+        return AuditStore(self.storage)
+
+    @cached_property
+    def policy_store(self) -> PolicyStore:
+        from shared.adapters.policy_store import PolicyStore
+
+        return PolicyStore(self.storage)
+
+    @cached_property
+    def enablement_store(self) -> EnablementStore:
+        from shared.adapters.enablement_store import EnablementStore
+
+        return EnablementStore(self.storage)
+
+    @cached_property
+    def security_info_store(self) -> SecurityInfoStore:
+        from shared.adapters.security_info_store import SecurityInfoStore
+
+        return SecurityInfoStore(self.storage)
+
+    @cached_property
+    def reminder_store(self) -> ReminderStore:
+        from shared.adapters.reminder_store import ReminderStore
+
+        return ReminderStore(self.storage)
+
+    @cached_property
+    def message_queues(self) -> MessageQueues:
+        from shared.adapters.reminder_store import MessageQueues
+
+        return MessageQueues(self.storage)
+
+    @cached_property
+    def reset_flow_store(self) -> ResetFlowStore:
+        from shared.adapters.reset_store import ResetFlowStore
+
+        return ResetFlowStore(self.storage)
+
+    @cached_property
+    def notification_queue(self) -> NotificationQueue:
+        from shared.adapters.notification_queue import NotificationQueue
+
+        return NotificationQueue(self.storage)
+
+    @property
+    def reminder_interval(self) -> timedelta:
+        return timedelta(days=self.settings.registration_reminder_days)
+
+    # ---- admin: policy, enablement, tenant, audit, password expiration -------------------------------------
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from shared.services.audit import AuditLog
+
+        return AuditLog(self.audit_store)
+
+    @cached_property
+    def policy_cache(self) -> PolicyCache:
+        """The policy as hot paths read it: one storage read per 30 s per process."""
+        from shared.services.policy import PolicyCache
+
+        return PolicyCache(self.policy_store)
+
+    @cached_property
+    def policy(self) -> PolicyService:
+        """The source of truth of the scope: saving a scope change starts an enablement run."""
+        from shared.services.policy import PolicyService
+
+        return PolicyService(self.policy_store, self.audit_store, utc_now, self.enablement, cache=self.policy_cache)
+
+    @cached_property
+    def enablement(self) -> EnablementService:
+        """Its store bounds the table transactions this process has in flight."""
+        from shared.adapters.enablement_store import EnablementQueue
+        from shared.services.enablement import EnablementService
+
+        return EnablementService(self.enablement_store, EnablementQueue(self.storage), self.graph, self.audit_store,
+                                 utc_now)
+
+    @cached_property
+    def tenant_eligibility(self) -> TenantEligibilityService:
+        """Scope: the Enablement table once a run completed, all enabled members before that."""
+        from shared.services.tenant import EnablementRows, TenantEligibilityService
+
+        return TenantEligibilityService(self.graph, EnablementRows(self.enablement_store))
+
+    @cached_property
+    def password_expiration(self) -> PasswordExpirationService:
+        from shared.services.password_expiration import PasswordExpirationService
+
+        return PasswordExpirationService(self.graph, self.audit_store, utc_now)
+
+    # ---- sign-in: the hook, streamed sign-in events, registration reminders --------------------------------
+
+    @cached_property
+    def signin_hook(self) -> SignInHook:
+        """The hottest path: its stores and the policy cache are built once."""
+        from shared.services.signin import SignInHook
+
+        return SignInHook(self.security_info_store, self.enablement_store, self.policy_cache,
+                          self.settings.page_url("register"), utc_now)
+
+    async def authenticate_calling_app(self, token: str, app_id: str) -> None:
+        """A valid access token for this API, requested by app `app_id` (D3); Unauthenticated otherwise."""
+        from shared.adapters.tokens import require_calling_app
+
+        require_calling_app(await self.tokens.validate(token), app_id)
+
+    @cached_property
+    def signin_events(self) -> SignInEventIntake:
+        from shared.services.signin import SignInEventIntake
+
+        return SignInEventIntake(self.message_queues)
+
+    @cached_property
+    def registration_reminders(self) -> RegistrationReminders:
+        from shared.services.signin import RegistrationReminders
+
+        return RegistrationReminders(self.security_info_store, self.enablement_store, self.policy_cache,
+                                     self.reminder_store, self.message_queues, self.reminder_interval, utc_now)
+
+    # ---- jobs: compliance runs, purge, scope re-sync --------------------------------------------------------
+
+    @cached_property
+    def compliance(self) -> ComplianceService:
+        """Its store bounds the table transactions and its pacer the reports requests in flight."""
+        from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore
+        from shared.services.compliance import ComplianceService
+        from shared.services.compliance_reminders import ComplianceReminders
+
+        reminders = ComplianceReminders(self.reminder_store, self.message_queues, self.reminder_interval)
+        return ComplianceService(ComplianceStore(self.storage), ComplianceQueue(self.storage), self.graph,
+                                 self.policy_cache, reminders, self.audit_store, utc_now)
+
+    @cached_property
+    def maintenance(self) -> MaintenanceService:
+        from shared.adapters.challenge_store import ChallengeStore
+        from shared.adapters.compliance_store import ComplianceStore
+        from shared.adapters.mail import MailLedger
+        from shared.adapters.proof_of_work import ProofOfWork
+        from shared.adapters.throttle_store import ThrottleStore
+        from shared.services.maintenance import MaintenanceService, standard_purges
+
+        storage = self.storage
+        purges = standard_purges(ChallengeStore(storage), self.security_info_store, ThrottleStore(storage),
+                                 MailLedger(storage), self.reminder_store, self.enablement_store,
+                                 self.reminder_interval, reset_flows=self.reset_flow_store,
+                                 proofs=ProofOfWork(storage, self.code_key, utc_now),
+                                 compliance=ComplianceStore(storage))
+        return MaintenanceService(purges, utc_now)
+
+    @cached_property
+    def scope_sync(self) -> ScopeSyncService:
+        from shared.adapters.sync_store import SyncStore
+        from shared.services.scope_sync import ScopeSyncService
+
+        return ScopeSyncService(SyncStore(self.storage), self.enablement_store, self.policy_store, self.graph,
+                                self.audit_store, utc_now)
+
+    # ---- registration of security info and the notifications worker ----------------------------------------
+
+    @cached_property
+    def throttle(self) -> ThrottleService:
+        from shared.adapters.throttle_store import ThrottleStore
+        from shared.services.throttle import ThrottleService
+
+        return ThrottleService(ThrottleStore(self.storage), self.audit_store, utc_now)
+
+    @cached_property
+    def security_info(self) -> SecurityInfoService:
+        """Registration's one saver of security info: the policy as saved (no cache), admins asked of Graph."""
+        from shared.services.registration.security_info import CurrentPolicy, SecurityInfoService
+
+        return SecurityInfoService(self.security_info_store, self.graph, CurrentPolicy(self.policy_store),
+                                   self.audit_store, utc_now)
+
+    @cached_property
+    def registration(self) -> RegistrationService:
+        from shared.adapters.challenge_store import ChallengeStore
+        from shared.services.methods import standard_methods
+        from shared.services.registration.flow import RegistrationService
+
+        return RegistrationService(self.security_info, ChallengeStore(self.storage), self.throttle,
+                                   self.notification_queue, standard_methods(self.phone), self.audit_store,
+                                   self.code_key, utc_now)
+
+    @cached_property
+    def authenticator_app(self) -> AuthenticatorAppService:
+        from shared.services.registration.app import AuthenticatorAppService
+
+        return AuthenticatorAppService(self.security_info_store, self.secret_box, self.throttle, self.graph,
+                                       self.security_info, self.audit_store, utc_now)
+
+    @cached_property
+    def security_questions(self) -> SecurityQuestionsService:
+        from shared.services.registration.questions import SecurityQuestionsService
+
+        return SecurityQuestionsService(self.security_info, self.audit_store, utc_now)
+
+    @cached_property
+    def notifications(self) -> NotificationService:
+        from shared.adapters.challenge_store import ChallengeStore
+        from shared.adapters.mail import MailLedger, MailSender
+        from shared.services.notifications import CodeDelivery, NotificationService, ReminderMails, ResetNotices
+
+        mail, ledger, graph = MailSender(self.graph, self.settings.mail_sender), MailLedger(self.storage), self.graph
+        return NotificationService(
+            CodeDelivery(ChallengeStore(self.storage), mail, self.phone, graph, self.policy_cache, self.code_key,
+                         utc_now, reset_challenges=self.reset_flow_store.challenges),
+            ResetNotices(mail, graph, ledger, self.policy_cache, utc_now, security_info=self.security_info_store),
+            ReminderMails(mail, graph, ledger, self.settings.page_url("register"), utc_now),
         )
-    return _tokens
 
-
-def audit() -> AuditLog:
-    return AuditLog(AuditStore(storage()))
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def tenant_eligibility() -> TenantEligibilityService:
-    # Scope: the Enablement table once a run completed, all enabled members before that.
-    return TenantEligibilityService(graph(), EnablementRows(EnablementStore(storage())))
-
-
-def password_expiration() -> PasswordExpirationService:
-    return PasswordExpirationService(graph(), AuditStore(storage()), utc_now)
-
-
-def policy() -> PolicyService:
-    # The policy is the source of truth of the scope: saving a scope change starts an enablement run.
-    return PolicyService(PolicyStore(storage()), AuditStore(storage()), utc_now, enablement(), cache=policy_cache())
-
-
-_policy_cache: PolicyCache | None = None
-
-
-def policy_cache() -> PolicyCache:
-    """The policy as hot paths read it: one storage read per 30 s per process (shared/services/policy.py)."""
-    global _policy_cache
-    if _policy_cache is None:
-        _policy_cache = PolicyCache(PolicyStore(storage()))
-    return _policy_cache
-
-
-_enablement: EnablementService | None = None
-
-
-def enablement() -> EnablementService:
-    """One per process: its store bounds the table transactions this process has in flight."""
-    global _enablement
-    if _enablement is None:
-        _enablement = EnablementService(EnablementStore(storage()), EnablementQueue(storage()), graph(),
-                                        AuditStore(storage()), utc_now)
-    return _enablement
-
-
-# ---- sign-in (hook, streamed sign-in events, registration reminders) -------------------------------------------
-
-_signin_hook: SignInHook | None = None
-
-
-def signin_hook() -> SignInHook:
-    """One per process: the hook is the hottest path, so its stores and the policy cache are built once."""
-    global _signin_hook
-    if _signin_hook is None:
-        _signin_hook = SignInHook(SecurityInfoStore(storage()), EnablementStore(storage()), policy_cache(),
-                                  settings.page_url("register"), utc_now)
-    return _signin_hook
-
-
-async def authenticate_calling_app(token: str, app_id: str) -> None:
-    """A valid access token for this API, requested by app `app_id` (D3); Unauthenticated otherwise."""
-    from shared.adapters.tokens import require_calling_app
-
-    require_calling_app(await tokens().validate(token), app_id)
-
-
-def signin_events() -> SignInEventIntake:
-    return SignInEventIntake(MessageQueues(storage()))
-
-
-def registration_reminders() -> RegistrationReminders:
-    return RegistrationReminders(SecurityInfoStore(storage()), EnablementStore(storage()), policy_cache(),
-                                 ReminderStore(storage()), MessageQueues(storage()),
-                                 timedelta(days=settings.registration_reminder_days), utc_now)
-
-
-# ---- compliance runs -------------------------------------------------------------------------------------------
-
-_compliance: ComplianceService | None = None
-
-
-def compliance() -> ComplianceService:
-    """One per process: its store bounds the table transactions and its pacer the reports requests in flight."""
-    from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore
-    from shared.services.compliance import ComplianceService
-    from shared.services.compliance_reminders import ComplianceReminders
-
-    global _compliance
-    if _compliance is None:
-        reminders = ComplianceReminders(ReminderStore(storage()), MessageQueues(storage()),
-                                        timedelta(days=settings.registration_reminder_days))
-        _compliance = ComplianceService(ComplianceStore(storage()), ComplianceQueue(storage()), graph(),
-                                        policy_cache(), reminders, AuditStore(storage()), utc_now)
-    return _compliance
-
-
-# ---- maintenance timers: purge of expired state, scope re-sync ---------------------------------------------------
-
-
-def maintenance() -> MaintenanceService:
-    from shared.adapters.challenge_store import ChallengeStore
-    from shared.adapters.compliance_store import ComplianceStore
-    from shared.adapters.mail import MailLedger
-    from shared.adapters.proof_of_work import ProofOfWork
-    from shared.adapters.reset_store import ResetFlowStore
-    from shared.adapters.throttle_store import ThrottleStore
-    from shared.services.maintenance import MaintenanceService, standard_purges
-
-    purges = standard_purges(ChallengeStore(storage()), SecurityInfoStore(storage()), ThrottleStore(storage()),
-                             MailLedger(storage()), ReminderStore(storage()), EnablementStore(storage()),
-                             timedelta(days=settings.registration_reminder_days), reset_flows=ResetFlowStore(storage()),
-                             proofs=ProofOfWork(storage(), code_key(), utc_now), compliance=ComplianceStore(storage()))
-    return MaintenanceService(purges, utc_now)
-
-
-def scope_sync() -> ScopeSyncService:
-    from shared.adapters.sync_store import SyncStore
-    from shared.services.scope_sync import ScopeSyncService
-
-    return ScopeSyncService(SyncStore(storage()), EnablementStore(storage()), PolicyStore(storage()), graph(),
-                            AuditStore(storage()), utc_now)
-
-
-# ---- registration of security info, one-time codes and the notifications worker ----------------------------
-
-_phone: PhoneSender | None = None
-_code_key: bytes | None = None
-
-
-def phone() -> PhoneSender:
-    """The SMS / voice sender of SSPR_SMS_PROVIDER (emulator, acs or none), one per process."""
-    from shared.adapters.phone import phone_sender
-
-    global _phone
-    if _phone is None:
-        _phone = phone_sender(settings)
-    return _phone
-
-
-def code_key() -> bytes:
-    global _code_key
-    if _code_key is None:
-        import base64
-
-        _code_key = base64.b64decode(settings.code_hmac_key)
-    return _code_key
-
-
-def code_throttle() -> ThrottleService:
-    from shared.adapters.throttle_store import ThrottleStore
-    from shared.services.throttle import ThrottleService
-
-    return ThrottleService(ThrottleStore(storage()), AuditStore(storage()), utc_now)
-
-
-def security_info() -> SecurityInfoService:
-    """Registration's one saver of security info: the policy as saved (no cache), admins asked of Graph."""
-    from shared.services.registration.security_info import CurrentPolicy, SecurityInfoService
-
-    return SecurityInfoService(SecurityInfoStore(storage()), graph(), CurrentPolicy(PolicyStore(storage())),
-                               AuditStore(storage()), utc_now)
-
-
-def registration() -> RegistrationService:
-    from shared.adapters.challenge_store import ChallengeStore
-    from shared.adapters.notification_queue import NotificationQueue
-    from shared.services.methods import standard_methods
-    from shared.services.registration.flow import RegistrationService
-
-    return RegistrationService(
-        security_info(), ChallengeStore(storage()), code_throttle(), NotificationQueue(storage()),
-        standard_methods(phone()), AuditStore(storage()), code_key(), utc_now,
-    )
-
-
-def notifications() -> NotificationService:
-    from shared.adapters.challenge_store import ChallengeStore
-    from shared.adapters.mail import MailLedger, MailSender
-    from shared.adapters.reset_store import ResetFlowStore
-    from shared.services.notifications import CodeDelivery, NotificationService, ReminderMails, ResetNotices
-
-    mail, ledger = MailSender(graph(), settings.mail_sender), MailLedger(storage())
-    return NotificationService(
-        CodeDelivery(ChallengeStore(storage()), mail, phone(), graph(), policy_cache(), code_key(), utc_now,
-                     reset_challenges=ResetFlowStore(storage()).challenges),
-        ResetNotices(mail, graph(), ledger, policy_cache(), utc_now, security_info=SecurityInfoStore(storage())),
-        ReminderMails(mail, graph(), ledger, settings.page_url("register"), utc_now),
-    )
-
-
-# ---- authenticator app (TOTP) and security questions ----------------------------------------------------------
-
-_secret_box: SecretBox | None = None
-
-
-def secret_box() -> SecretBox:
-    """AES-256-GCM for TOTP seeds, keyed from SSPR_TOTP_ENCRYPTION_KEY (HKDF), one per process."""
-    from shared.adapters.secret_box import SecretBox
-
-    global _secret_box
-    if _secret_box is None:
-        _secret_box = SecretBox.from_base64(settings.totp_encryption_key)
-    return _secret_box
-
-
-def authenticator_app() -> AuthenticatorAppService:
-    from shared.services.registration.app import AuthenticatorAppService
-
-    return AuthenticatorAppService(SecurityInfoStore(storage()), secret_box(), code_throttle(), graph(),
-                                   security_info(), AuditStore(storage()), utc_now)
-
-
-def authenticator_app_codes() -> AuthenticatorAppCodes:
-    """Checks codes of registered authenticator apps (for the reset flow)."""
-    from shared.services.methods.authenticator_app import AuthenticatorAppCodes
-
-    return AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box())
-
-
-def security_questions() -> SecurityQuestionsService:
-    from shared.services.registration.questions import SecurityQuestionsService
-
-    return SecurityQuestionsService(security_info(), AuditStore(storage()), utc_now)
-
-
-# ---- the self-service reset (one per process: it caches the tenant's subscriptions for 10 minutes) ---------------
-
-_reset: ResetService | None = None
-
-
-def reset() -> ResetService:
-    from shared.adapters.notification_queue import NotificationQueue
-    from shared.adapters.proof_of_work import ProofOfWork
-    from shared.adapters.reset_store import ResetFlowStore
-    from shared.services.methods import standard_methods
-    from shared.services.methods.authenticator_app import AuthenticatorAppCodes
-    from shared.services.password_targets import PasswordTargets
-    from shared.services.password_targets.entra import EntraTarget
-    from shared.services.reset.audit import ResetAudit
-    from shared.services.reset.challenges import ResetChallenges
-    from shared.services.reset.flow import ResetService
-    from shared.services.reset.offer import ResetOffer
-    from shared.services.reset.password import PasswordStep
-    from shared.services.reset.state import ResetFlows
-    from shared.services.reset.user import UserResolver
-
-    global _reset
-    if _reset is None:
-        flows = ResetFlowStore(storage())
-        queue = NotificationQueue(storage())
-        audit = ResetAudit(AuditStore(storage()), utc_now)
-        users = UserResolver(graph(), SecurityInfoStore(storage()), EnablementStore(storage()))
-        methods = standard_methods(phone(), AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box()))
-        _reset = ResetService(
-            ResetFlows(flows, code_key(), utc_now), ProofOfWork(storage(), code_key(), utc_now),
-            ResetOffer(policy_cache(), methods, settings.page_url("register")), code_throttle(), users,
-            ResetChallenges(flows.challenges, queue, code_key(), utc_now),
-            PasswordStep(users, PasswordTargets([EntraTarget(graph())]), queue, audit, utc_now), audit,
+    # ---- the self-service reset (its resolver caches the tenant's subscriptions for 10 minutes) ------------
+
+    @cached_property
+    def reset(self) -> ResetService:
+        from shared.adapters.proof_of_work import ProofOfWork
+        from shared.services.methods import standard_methods
+        from shared.services.methods.authenticator_app import AuthenticatorAppCodes
+        from shared.services.password_targets import PasswordTargets
+        from shared.services.password_targets.entra import EntraTarget
+        from shared.services.reset.audit import ResetAudit
+        from shared.services.reset.challenges import ResetChallenges
+        from shared.services.reset.flow import ResetService
+        from shared.services.reset.offer import ResetOffer
+        from shared.services.reset.password import PasswordStep
+        from shared.services.reset.state import ResetFlows
+        from shared.services.reset.user import UserResolver
+
+        flows, queue, key = self.reset_flow_store, self.notification_queue, self.code_key
+        audit = ResetAudit(self.audit_store, utc_now)
+        users = UserResolver(self.graph, self.security_info_store, self.enablement_store)
+        methods = standard_methods(self.phone, AuthenticatorAppCodes(self.security_info_store, self.secret_box))
+        return ResetService(
+            ResetFlows(flows, key, utc_now), ProofOfWork(self.storage, key, utc_now),
+            ResetOffer(self.policy_cache, methods, self.settings.page_url("register")), self.throttle, users,
+            ResetChallenges(flows.challenges, queue, key, utc_now),
+            PasswordStep(users, PasswordTargets([EntraTarget(self.graph)]), queue, audit, utc_now), audit,
         )
-    return _reset
+
+    # ---- health and warm-up ---------------------------------------------------------------------------------
+
+    @cached_property
+    def health(self) -> HealthProbe:
+        from shared.services.health import HealthProbe
+
+        return HealthProbe(self.storage, self.graph)
+
+    def load_common_passwords(self) -> None:
+        """Read and index the banned-password list now (~30 ms), so a user's first keystroke does not pay it."""
+        from shared.adapters.common_passwords import common_passwords
+
+        common_passwords()
 
 
-_health: HealthProbe | None = None
-
-
-def health() -> HealthProbe:
-    global _health
-    if _health is None:
-        _health = HealthProbe(storage(), graph())
-    return _health
-
-
-def load_common_passwords() -> None:
-    """Read and index the banned-password list now (~30 ms), so a user's first keystroke does not pay it."""
-    from shared.adapters.common_passwords import common_passwords
-
-    common_passwords()
+root = Root(load_settings())
+settings: Settings = root.settings

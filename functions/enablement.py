@@ -19,6 +19,7 @@ from functions.openapi_spec import Operation
 from functions.shard_worker import run_shard
 from shared import queues
 from shared.domain.access import Access
+from shared.domain.clock import utc_now
 from shared.domain.enablement import EnablementMessage, Run, progress
 from shared.domain.ids import GUID_PATTERN, is_guid
 from shared.domain.policy import Scope
@@ -108,7 +109,7 @@ OPERATIONS = [
 
 
 def _document(run: Run) -> dict[str, object]:
-    now = composition.utc_now()
+    now = utc_now()
     p = progress(run, now)
     return EnablementRunDocument(
         id=run.id, state=run.state.value, scope=run.scope.value, groupId=run.group_id,
@@ -125,9 +126,8 @@ def _document(run: Run) -> dict[str, object]:
 async def request_enablement(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)
     body = api.parse_json(req, EnablementRequest)
-    saved = await composition.policy().apply_scope(Scope(body.scope), body.groupId, principal.actor(),
+    saved = await composition.root.policy.apply_scope(Scope(body.scope), body.groupId, principal.actor(),
                                                    api.client_ip(req))
-    composition.policy_cache().invalidate()  # the scope changed: this process applies it at once
     run = saved.run
     if run is None:  # apply_scope always starts a run for the scope it saved
         raise RuntimeError("the scope was saved without an enablement run")
@@ -139,7 +139,7 @@ async def request_enablement(req: func.HttpRequest) -> func.HttpResponse:
 @api.endpoint
 async def list_enablement(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
-    runs = await composition.enablement().latest(20)
+    runs = await composition.root.enablement.latest(20)
     return api.json_response({"value": [_document(r) for r in runs]})
 
 
@@ -150,9 +150,9 @@ async def read_enablement(req: func.HttpRequest) -> func.HttpResponse:
     run_id = req.route_params.get("id", "")
     if not is_guid(run_id):
         raise InvalidRequest([FieldError("id", "must be the GUID of an enablement request")])
-    return api.json_response(_document(await composition.enablement().status(run_id)))
+    return api.json_response(_document(await composition.root.enablement.status(run_id)))
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=queues.trigger_queue(queues.ENABLEMENT), connection="AzureWebJobsStorage")
 async def enablement_worker(msg: func.QueueMessage) -> None:
-    await run_shard(msg, EnablementMessage, "enablement", composition.enablement().process)
+    await run_shard(msg, EnablementMessage, "enablement", composition.root.enablement.process)

@@ -21,5 +21,5 @@ OPERATIONS = [
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def health(req: func.HttpRequest) -> func.HttpResponse:
-    report = await composition.health().report()
+    report = await composition.root.health.report()
     return json_response(report.as_dict(), status=200 if report.ok else 503)

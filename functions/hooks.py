@@ -132,12 +132,12 @@ async def _answer(req: func.HttpRequest) -> func.HttpResponse:
         fields = "; ".join(f"{e.field} {e.message}" for e in field_errors(exc))
         log.error("token issuance hook: payload not understood (%s); answering with no claims", fields)
         return _claims_response({})
-    claims = await composition.signin_hook().claims_for(event.data.authenticationContext.user.id.lower())
+    claims = await composition.root.signin_hook.claims_for(event.data.authenticationContext.user.id.lower())
     return _claims_response(claims)
 
 
 async def _authenticate_authentication_events(req: func.HttpRequest) -> None:
-    await composition.authenticate_calling_app(bearer_token(req), AUTHENTICATION_EVENTS_APP_ID)
+    await composition.root.authenticate_calling_app(bearer_token(req), AUTHENTICATION_EVENTS_APP_ID)
 
 
 def _declared_length(req: func.HttpRequest) -> int | None:

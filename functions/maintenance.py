@@ -14,9 +14,9 @@ bp = func.Blueprint()
 
 @bp.timer_trigger(schedule="%SSPR_MAINTENANCE_SCHEDULE%", arg_name="timer", run_on_startup=False)
 async def purge_expired_state(timer: func.TimerRequest) -> None:
-    await composition.maintenance().purge_expired()
+    await composition.root.maintenance.purge_expired()
 
 
 @bp.timer_trigger(schedule="%SSPR_SCOPE_SYNC_SCHEDULE%", arg_name="timer", run_on_startup=False)
 async def sync_enablement_scope(timer: func.TimerRequest) -> None:
-    await composition.scope_sync().sync()
+    await composition.root.scope_sync.sync()

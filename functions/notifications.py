@@ -16,4 +16,4 @@ bp = func.Blueprint()
 
 @bp.queue_trigger(arg_name="message", queue_name=queues.trigger_queue(queues.NOTIFICATIONS), connection="AzureWebJobsStorage")
 async def send_notification(message: func.QueueMessage) -> None:
-    await composition.notifications().handle(message.get_body().decode("utf-8", errors="replace"))
+    await composition.root.notifications.handle(message.get_body().decode("utf-8", errors="replace"))

@@ -85,7 +85,7 @@ OPERATIONS = [
 @api.endpoint
 async def get_password_expiration(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
-    domains = await composition.password_expiration().organisation_policy()
+    domains = await composition.root.password_expiration.organisation_policy()
     return api.json_response(domains_document(domains))
 
 
@@ -95,7 +95,7 @@ async def put_password_expiration(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)
     body = api.parse_json(req, PasswordExpirationUpdate)
     changes = [DomainExpiration(d.id, d.validityDays, d.notificationDays) for d in body.domains]
-    domains = await composition.password_expiration().update_organisation_policy(
+    domains = await composition.root.password_expiration.update_organisation_policy(
         changes, principal.actor(), api.client_ip(req)
     )
     return api.json_response(domains_document(domains))
@@ -106,7 +106,7 @@ async def put_password_expiration(req: func.HttpRequest) -> func.HttpResponse:
 async def put_password_never_expires(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)
     body = api.parse_json(req, NeverExpiresUpdate)
-    expiry = await composition.password_expiration().set_never_expires(
+    expiry = await composition.root.password_expiration.set_never_expires(
         req.route_params.get("id", ""), body.neverExpires, principal.actor(), api.client_ip(req)
     )
     return api.json_response(expiry.as_dict())

@@ -41,7 +41,7 @@ OPERATIONS = [
 @api.endpoint
 async def read_policy(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
-    current = await composition.policy().read_policy()
+    current = await composition.root.policy.read_policy()
     return api.json_response(current.policy.as_document(), headers={"ETag": current.etag})
 
 
@@ -51,7 +51,7 @@ async def replace_policy(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate(req, Access.WRITE)
     expected = api.if_match(req)
     new = api.parse_json(req, Policy)
-    saved = await composition.policy().update_policy(new, expected, principal.actor(), api.client_ip(req))
+    saved = await composition.root.policy.update_policy(new, expected, principal.actor(), api.client_ip(req))
     headers = {"ETag": saved.etag}
     if saved.run is not None:
         headers["Location"] = f"/api/manage/enablement/{saved.run.id}"

@@ -76,7 +76,7 @@ async def _user(req: func.HttpRequest) -> User:
 @api.endpoint
 async def my_security_info(req: func.HttpRequest) -> func.HttpResponse:
     user = await _user(req)
-    view = await composition.registration().overview(user)
+    view = await composition.root.registration.overview(user)
     return api.json_response(view.model_dump(mode="json"))
 
 
@@ -85,7 +85,7 @@ async def my_security_info(req: func.HttpRequest) -> func.HttpResponse:
 async def add_email(req: func.HttpRequest) -> func.HttpResponse:
     user = await _user(req)
     body = api.parse_json(req, EmailInput)
-    started = await composition.registration().start(user, Method.EMAIL, body.address, None, api.client_ip(req))
+    started = await composition.root.registration.start(user, Method.EMAIL, body.address, None, api.client_ip(req))
     return api.json_response(started.model_dump(mode="json"), status=202)
 
 
@@ -104,7 +104,7 @@ async def add_office_phone(req: func.HttpRequest) -> func.HttpResponse:
 async def _add_phone(req: func.HttpRequest, method: Method) -> func.HttpResponse:
     user = await _user(req)
     body = api.parse_json(req, PhoneInput)
-    started = await composition.registration().start(user, method, body.number, body.defaultRegion,
+    started = await composition.root.registration.start(user, method, body.number, body.defaultRegion,
                                                      api.client_ip(req))
     return api.json_response(started.model_dump(mode="json"), status=202)
 
@@ -114,7 +114,7 @@ async def _add_phone(req: func.HttpRequest, method: Method) -> func.HttpResponse
 async def verify_code(req: func.HttpRequest) -> func.HttpResponse:
     user = await _user(req)
     body = api.parse_json(req, CodeInput)
-    verified = await composition.registration().verify(user, req.route_params.get("id", ""), body.code,
+    verified = await composition.root.registration.verify(user, req.route_params.get("id", ""), body.code,
                                                        api.client_ip(req))
     return api.json_response(verified.model_dump(mode="json"))
 
@@ -123,7 +123,7 @@ async def verify_code(req: func.HttpRequest) -> func.HttpResponse:
 @api.endpoint
 async def resend_code(req: func.HttpRequest) -> func.HttpResponse:
     user = await _user(req)
-    started = await composition.registration().resend(user, req.route_params.get("id", ""), api.client_ip(req))
+    started = await composition.root.registration.resend(user, req.route_params.get("id", ""), api.client_ip(req))
     return api.json_response(started.model_dump(mode="json"), status=202)
 
 
@@ -131,7 +131,7 @@ async def resend_code(req: func.HttpRequest) -> func.HttpResponse:
 @api.endpoint
 async def reconfirm(req: func.HttpRequest) -> func.HttpResponse:
     user = await _user(req)
-    status = await composition.registration().reconfirm(user, api.client_ip(req))
+    status = await composition.root.registration.reconfirm(user, api.client_ip(req))
     return api.json_response(status.model_dump(mode="json"))
 
 
@@ -144,5 +144,5 @@ async def remove_method(req: func.HttpRequest) -> func.HttpResponse:
     except ValueError:
         raise InvalidRequest([FieldError("method", "is not a method: " + ", ".join(m.value for m in Method))]) from None
     confirm = (req.params.get("confirm") or "").lower() == "true"
-    status = await composition.registration().remove(user, method, confirm, api.client_ip(req))
+    status = await composition.root.registration.remove(user, method, confirm, api.client_ip(req))
     return api.json_response(status.model_dump(mode="json"))

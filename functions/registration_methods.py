@@ -73,7 +73,7 @@ OPERATIONS = [
 @api.endpoint
 async def start_authenticator_app(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate_user(req)
-    setup = await composition.authenticator_app().start(principal, api.client_ip(req))
+    setup = await composition.root.authenticator_app.start(principal, api.client_ip(req))
     return api.json_response(setup.model_dump(mode="json"), status=201)
 
 
@@ -82,7 +82,7 @@ async def start_authenticator_app(req: func.HttpRequest) -> func.HttpResponse:
 async def confirm_authenticator_app(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate_user(req)
     body = api.parse_json(req, AppCodeInput)
-    verified = await composition.authenticator_app().confirm(principal, body.setupId, body.code, api.client_ip(req))
+    verified = await composition.root.authenticator_app.confirm(principal, body.setupId, body.code, api.client_ip(req))
     return api.json_response(verified.model_dump(mode="json"))
 
 
@@ -91,7 +91,7 @@ async def confirm_authenticator_app(req: func.HttpRequest) -> func.HttpResponse:
 async def security_question_catalog(req: func.HttpRequest) -> func.HttpResponse:
     principal = await api.authenticate_user(req)
     language = choose_language(req.headers.get("Accept-Language"))
-    catalog = await composition.security_questions().catalog(principal, language)
+    catalog = await composition.root.security_questions.catalog(principal, language)
     return api.json_response(catalog.model_dump(mode="json"),
                              headers={"Content-Language": language, "Vary": "Accept-Language"})
 
@@ -102,5 +102,5 @@ async def register_security_questions(req: func.HttpRequest) -> func.HttpRespons
     principal = await api.authenticate_user(req)
     body = api.parse_json(req, AnswersInput)
     answers = [Answer(a.questionId, a.answer) for a in body.answers]
-    verified = await composition.security_questions().register(principal, answers, api.client_ip(req))
+    verified = await composition.root.security_questions.register(principal, answers, api.client_ip(req))
     return api.json_response(verified.model_dump(mode="json"))

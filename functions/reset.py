@@ -117,14 +117,14 @@ def _method(req: func.HttpRequest) -> Method:
 @bp.route(route="reset/pow", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def reset_pow(req: func.HttpRequest) -> func.HttpResponse:
-    return json_response(composition.reset().proof_of_work())
+    return json_response(composition.root.reset.proof_of_work())
 
 
 @bp.route(route="reset/flows", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def reset_start(req: func.HttpRequest) -> func.HttpResponse:
     body = api.parse_json(req, StartInput)
-    started = await composition.reset().start(body.username, body.altcha, api.client_ip(req))
+    started = await composition.root.reset.start(body.username, body.altcha, api.client_ip(req))
     return json_response(started.model_dump(mode="json"), status=201)
 
 
@@ -132,7 +132,7 @@ async def reset_start(req: func.HttpRequest) -> func.HttpResponse:
 @api.endpoint
 async def reset_proof(req: func.HttpRequest) -> func.HttpResponse:
     body = api.parse_json(req, ProofInput)
-    service, flow_id = composition.reset(), req.route_params["flowId"]
+    service, flow_id = composition.root.reset, req.route_params["flowId"]
     if body.method == "authenticatorApp":
         progress = await service.verify_app(flow_id, _secret(req), body.code or "", api.request_language(req),
                                             api.client_ip(req))
@@ -145,7 +145,7 @@ async def reset_proof(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="reset/flows/{flowId}/proofs/{method}/resend", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def reset_resend(req: func.HttpRequest) -> func.HttpResponse:
-    requested = await composition.reset().resend(req.route_params["flowId"], _secret(req), _method(req),
+    requested = await composition.root.reset.resend(req.route_params["flowId"], _secret(req), _method(req),
                                                  api.client_ip(req))
     return json_response(requested.model_dump(mode="json"), status=202)
 
@@ -154,7 +154,7 @@ async def reset_resend(req: func.HttpRequest) -> func.HttpResponse:
 @api.endpoint
 async def reset_code(req: func.HttpRequest) -> func.HttpResponse:
     body = api.parse_json(req, CodeInput)
-    progress = await composition.reset().verify_code(req.route_params["flowId"], _secret(req), _method(req),
+    progress = await composition.root.reset.verify_code(req.route_params["flowId"], _secret(req), _method(req),
                                                      body.code, api.request_language(req), api.client_ip(req))
     return json_response(progress.model_dump(mode="json"))
 
@@ -162,7 +162,7 @@ async def reset_code(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="reset/flows/{flowId}/questions", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def reset_questions(req: func.HttpRequest) -> func.HttpResponse:
-    service, flow_id, language = composition.reset(), req.route_params["flowId"], api.request_language(req)
+    service, flow_id, language = composition.root.reset, req.route_params["flowId"], api.request_language(req)
     if req.method == "GET":
         return json_response((await service.questions(flow_id, _secret(req), language)).model_dump(mode="json"))
     body = api.parse_json(req, AnswersInput)
@@ -174,7 +174,7 @@ async def reset_questions(req: func.HttpRequest) -> func.HttpResponse:
 @api.endpoint
 async def reset_password_check(req: func.HttpRequest) -> func.HttpResponse:
     body = api.parse_json(req, PasswordInput)
-    check = await composition.reset().check_password(req.route_params["flowId"], _secret(req), body.password,
+    check = await composition.root.reset.check_password(req.route_params["flowId"], _secret(req), body.password,
                                                      api.request_language(req))
     return json_response(check.model_dump(mode="json"))
 
@@ -183,6 +183,6 @@ async def reset_password_check(req: func.HttpRequest) -> func.HttpResponse:
 @api.endpoint
 async def reset_password(req: func.HttpRequest) -> func.HttpResponse:
     body = api.parse_json(req, PasswordInput)
-    done = await composition.reset().set_password(req.route_params["flowId"], _secret(req), body.password,
+    done = await composition.root.reset.set_password(req.route_params["flowId"], _secret(req), body.password,
                                                   api.request_language(req), api.client_ip(req))
     return json_response(done.model_dump(mode="json"))

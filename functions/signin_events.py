@@ -85,7 +85,7 @@ async def signin_events(req: func.HttpRequest) -> func.HttpResponse:
     except ValidationError as exc:
         raise InvalidRequest(field_errors(exc)) from None
     users = signed_in_users(_record(r) for r in batch.records)
-    queued = await composition.signin_events().enqueue(users)
+    queued = await composition.root.signin_events.enqueue(users)
     return json_response(SignInBatchAccepted(records=len(batch.records), users=queued).model_dump(), status=202)
 
 
@@ -93,7 +93,7 @@ async def signin_events(req: func.HttpRequest) -> func.HttpResponse:
 async def signin_event_worker(message: func.QueueMessage) -> None:
     # An invalid message raises, so after the retries it lands in sspr-signin-events-poison with no side effect.
     event = SignInEventMessage.model_validate(json.loads(message.get_body()))
-    await composition.registration_reminders().after_sign_in(event.userId)
+    await composition.root.registration_reminders.after_sign_in(event.userId)
 
 
 def _record(raw: Any) -> SignInRecord:

@@ -55,5 +55,5 @@ OPERATIONS = [
 async def tenant_eligibility(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
     language = choose_language(req.headers.get("Accept-Language"))
-    report = await composition.tenant_eligibility().report(language)
+    report = await composition.root.tenant_eligibility.report(language)
     return api.json_response(report.as_dict(), headers={"Content-Language": language, "Vary": "Accept-Language"})

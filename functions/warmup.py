@@ -12,13 +12,13 @@ bp = func.Blueprint()
 
 @bp.warm_up_trigger("warmup_context")
 async def warmup(warmup_context: WarmUpContext) -> None:
-    await composition.graph().warm_up()
+    await composition.root.graph.warm_up()
     try:
-        await composition.tokens().prefetch()  # the first sign-in must not wait for the tenant's signing keys
+        await composition.root.tokens.prefetch()  # the first sign-in must not wait for the tenant's signing keys
     except Exception:  # noqa: BLE001 - best effort; a request fetches them again
         logging.getLogger("sspr").warning("warm-up: signing keys not reachable yet")
     try:
-        await composition.storage().ping()
+        await composition.root.storage.ping()
     except Exception:  # noqa: BLE001 - warm-up is best effort; /api/health reports the failure
         logging.getLogger("sspr").warning("warm-up: storage not reachable yet")
-    composition.load_common_passwords()  # the reset's banned-password list, paid here and not by a user
+    composition.root.load_common_passwords()  # the reset's banned-password list, paid here and not by a user
