@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devtools.processes import REPO_ROOT, ManagedProcess, free_port, wait_for_ports
+from devtools.processes import REPO_ROOT, ManagedProcess, OneProcessService, free_port, wait_for_ports
 from shared.config import AZURITE_ACCOUNT, AZURITE_KEY
 
 DEVTOOLS = REPO_ROOT / "devtools"
@@ -40,7 +40,7 @@ def connection_string(blob_port: int, queue_port: int, table_port: int, host: st
 
 
 @dataclass
-class Azurite:
+class Azurite(OneProcessService):
     """One Azurite process (blob, queue, table) with its data under `location`."""
 
     location: Path
@@ -77,13 +77,3 @@ class Azurite:
         wait_for_ports(self.ports, timeout, self._process.proc)
         return self
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def output(self) -> str:
-        return self._process.output() if self._process else ""

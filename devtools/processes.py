@@ -107,3 +107,20 @@ class ManagedProcess:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+class OneProcessService:
+    """What a dev service run as one `ManagedProcess` (Azurite, a Samba DC) says of itself, and how it stops."""
+
+    _process: ManagedProcess | None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.running
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+
+    def output(self) -> str:
+        return self._process.output() if self._process else ""

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from devtools.processes import ManagedProcess, port_open
+from devtools.processes import ManagedProcess, OneProcessService, port_open
 
 REALM = "SSPR.TEST"
 DOMAIN = "SSPR"
@@ -82,7 +82,7 @@ def _write_certificates(tls_dir: Path) -> None:
 
 
 @dataclass
-class SambaDC:
+class SambaDC(OneProcessService):
     """One provisioned domain under `location`, served by one `samba -i -M single` process."""
 
     location: Path
@@ -166,13 +166,3 @@ class SambaDC:
                 time.sleep(0.1)
         raise TimeoutError(f"samba LDAPS did not answer within {timeout:.0f} s")
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop()
-
-    def output(self) -> str:
-        return self._process.output() if self._process else ""

@@ -118,8 +118,19 @@ def _page_config() -> str:
     }, separators=(",", ":"))
 
 
+HEAD_END = "<!-- the page's own head ends here; web/pages/layout.html holds the rest -->\n"
+
+
+@cache
+def _template(name: str) -> str:
+    """Page `name` inside the frame every page shares: its own head (title, scripts) above HEAD_END, its body below."""
+    head, body = _read(WEB_DIR / "pages" / name / "index.html").decode("utf-8").split(HEAD_END, 1)
+    layout = _read(WEB_DIR / "pages" / "layout.html").decode("utf-8")
+    return layout.replace("{{head}}\n", head).replace("{{body}}\n", body)
+
+
 def _page(name: str, req: func.HttpRequest) -> func.HttpResponse:
-    template = _read(WEB_DIR / "pages" / name / "index.html").decode("utf-8")
+    template = _template(name)
     language = req.params.get("lang") if req.params.get("lang") in i18n.LANGUAGES else \
         i18n.choose_language(req.headers.get("Accept-Language"))
     body = (template.replace("{{lang}}", language)

@@ -80,12 +80,12 @@ class AuditPage:
     continuation: str | None
 
 
+@dataclass(frozen=True)
 class AuditStore:
-    def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
+    storage: StorageClients
 
     async def write(self, event: AuditEvent) -> None:
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         with storage_errors("audit write"):
             await table.create_entity(_to_entity(event))
 
@@ -98,7 +98,7 @@ class AuditStore:
         day, after_row = _decode_continuation(continuation) if continuation else (query.end.date(), None)
         if not query.start.date() <= day <= query.end.date():
             raise InvalidRequest([FieldError("continuation", "belongs to another time range: search again")])
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         events: list[AuditEvent] = []
         high = after_row or _row_key(query.end + timedelta(milliseconds=1), "")
         low = _row_key(query.start, "~")

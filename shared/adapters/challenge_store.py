@@ -13,6 +13,7 @@ it (a new flow starts a new challenge), so `purge_expired` deletes it (security.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -79,16 +80,16 @@ def _challenge(e: Any) -> Challenge:
     )
 
 
+@dataclass(frozen=True)
 class ChallengeStore:
     """Challenges of one table: "Challenges" (registration sessions) or "ResetFlows" (a reset flow's partition also
     holds its flow row, which is not a challenge and is skipped here)."""
 
-    def __init__(self, storage: StorageClients, table: str = TABLE) -> None:
-        self._storage = storage
-        self._table = table
+    storage: StorageClients
+    table: str = TABLE
 
     async def create(self, challenge: Challenge) -> None:
-        table = await self._storage.table_ready(self._table)
+        table = await self.storage.table_ready(self.table)
         try:
             await table.create_entity(_entity(challenge))
         except ResourceExistsError:
@@ -97,7 +98,7 @@ class ChallengeStore:
             raise StorageUnavailable(f"challenge write failed: {type(exc).__name__}") from None
 
     async def get(self, partition: str, row: str) -> Challenge | None:
-        table = await self._storage.table_ready(self._table)
+        table = await self.storage.table_ready(self.table)
         try:
             return _challenge(await table.get_entity(partition, row))
         except ResourceNotFoundError:
@@ -107,7 +108,7 @@ class ChallengeStore:
 
     async def in_partition(self, partition: str) -> list[Challenge]:
         """Every challenge of one flow (a registration session has one)."""
-        table = await self._storage.table_ready(self._table)
+        table = await self.storage.table_ready(self.table)
         try:
             rows = table.query_entities("PartitionKey eq @pk", parameters={"pk": partition})
             return [_challenge(e) async for e in rows if e.get("method") is not None]
@@ -120,7 +121,7 @@ class ChallengeStore:
         `rule` returns (result, new challenge); an unchanged challenge is not written. Returns the result of the
         application that was stored, and the stored challenge. `WriteContention` if writers kept overtaking.
         """
-        table = await self._storage.table_ready(self._table)
+        table = await self.storage.table_ready(self.table)
 
         async def attempt() -> tuple[T, Challenge] | None:
             current = await self.get(partition, row)
@@ -149,7 +150,7 @@ class ChallengeStore:
     async def purge_expired(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` challenges whose latest moment is before `cutoff` (each under the ETag read, so a
         challenge used meanwhile stays); the count deleted. Idempotent."""
-        table = await self._storage.table_ready(self._table)
+        table = await self.storage.table_ready(self.table)
         moments = ["createdAt", "sentAt", "expiresAt", "usedAt", "deliveryAt"]
         expired: list[TableEntity] = []
         try:

@@ -6,6 +6,7 @@ Addresses are masked in logs (E2); bodies are never logged (they may carry a cod
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from azure.core import MatchConditions
@@ -32,16 +33,17 @@ def mail_texts(language: str) -> dict[str, str]:
     return i18n.catalog("mail", language)
 
 
+@dataclass(frozen=True)
 class MailSender:
-    def __init__(self, graph: GraphGateway, sender: str) -> None:
-        self._graph = graph
-        self._sender = sender
+    graph: GraphGateway
+    sender: str
 
     async def send(self, to: list[str], subject: str, html: str) -> None:
-        await self._graph.send_mail(self._sender, to, subject, html)
+        await self.graph.send_mail(self.sender, to, subject, html)
         log.info("mail sent to %s", ", ".join(mask_contact(a) or "" for a in to))
 
 
+@dataclass(frozen=True)
 class MailLedger:
     """Which notification messages already sent their mail (table "Notifications", one row per message id).
 
@@ -57,12 +59,11 @@ class MailLedger:
 
     TABLE = "Notifications"
 
-    def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
+    storage: StorageClients
 
     async def claim(self, message_id: str, now: datetime, lease: timedelta) -> str | None:
         """This worker's claim (the row's ETag) to send the message's mail; None if it was sent or is being sent."""
-        table = await self._storage.table_ready(self.TABLE)
+        table = await self.storage.table_ready(self.TABLE)
         entity = {"PartitionKey": message_id, "RowKey": "mail", "state": "sending", "at": now}
         with storage_errors("ledger write"):
             try:
@@ -83,7 +84,7 @@ class MailLedger:
 
     async def mark_sent(self, message_id: str, now: datetime) -> None:
         """The mail went out: no copy of the message sends it again (whoever holds the claim now)."""
-        table = await self._storage.table_ready(self.TABLE)
+        table = await self.storage.table_ready(self.TABLE)
         with storage_errors("ledger write"):
             await table.upsert_entity({"PartitionKey": message_id, "RowKey": "mail", "state": "sent", "at": now},
                                       mode=UpdateMode.REPLACE)
@@ -91,7 +92,7 @@ class MailLedger:
     async def release(self, message_id: str, claim: str) -> None:
         """The send failed: give up this worker's `claim`, so the queue's retry may claim the message again. A claim
         another worker has taken over since (another ETag) is left alone."""
-        table = await self._storage.table_ready(self.TABLE)
+        table = await self.storage.table_ready(self.TABLE)
         with storage_errors("ledger release"):
             try:
                 await table.delete_entity(message_id, "mail", etag=claim,
@@ -101,7 +102,7 @@ class MailLedger:
 
     async def purge_expired(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` ledger rows last written before `cutoff` (under the ETag read); the count deleted."""
-        table = await self._storage.table_ready(self.TABLE)
+        table = await self.storage.table_ready(self.TABLE)
         old: list[TableEntity] = []
         with storage_errors("ledger purge read"):
             async for row in table.query_entities("at lt @cutoff", parameters={"cutoff": cutoff},

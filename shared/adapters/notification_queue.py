@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -14,11 +15,11 @@ from shared.domain.codes import Challenge
 from shared.domain.notifications import ChallengeRef, PasswordResetNotice, VerificationCode, new_message_id
 
 
+@dataclass(frozen=True)
 class NotificationQueue:
     """Puts notification requests on `sspr-notifications` (ids only)."""
 
-    def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
+    storage: StorageClients
 
     async def verification_code(self, challenge: Challenge, message_id: str,
                                 store: Literal["registration", "reset"] = "registration") -> None:
@@ -33,6 +34,6 @@ class NotificationQueue:
                                              resetAt=reset_at.isoformat(), administrator=administrator))
 
     async def _send(self, message: BaseModel) -> None:
-        queue = await self._storage.queue_ready(queues.NOTIFICATIONS)
+        queue = await self.storage.queue_ready(queues.NOTIFICATIONS)
         with storage_errors("notification enqueue"):
             await queue.send_message(message.model_dump_json())

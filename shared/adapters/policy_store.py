@@ -49,10 +49,10 @@ class _Current:
     table_etag: str | None  # None: never saved
 
 
+@dataclass(frozen=True)
 class PolicyStore:
-    def __init__(self, storage: StorageClients, clock: Clock = utc_now) -> None:
-        self._storage = storage
-        self._clock = clock
+    storage: StorageClients
+    clock: Clock = utc_now
 
     async def get(self) -> tuple[Policy, str]:
         """The policy and its ETag; the defaults with ETag `"0"` while no admin has saved one."""
@@ -96,7 +96,7 @@ class PolicyStore:
 
     async def _table(self) -> TableClient:
         with storage_errors("policy table"):
-            return await self._storage.table_ready(TABLE)
+            return await self.storage.table_ready(TABLE)
 
     def _entity(self, policy: Policy, version: int, updated_by: str) -> dict[str, Any]:
         return {
@@ -104,6 +104,6 @@ class PolicyStore:
             "RowKey": ROW,
             "policy": policy.model_dump_json(by_alias=True),
             "version": version,
-            "updatedAt": self._clock(),
+            "updatedAt": self.clock(),
             "updatedBy": updated_by,
         }

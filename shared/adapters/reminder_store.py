@@ -43,12 +43,12 @@ def _slot_from(entity: TableEntity) -> ReminderSlot:
                         entity.get("claimedBy"))
 
 
+@dataclass(frozen=True)
 class ReminderStore:
-    def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
+    storage: StorageClients
 
     async def registration_slot(self, user_id: str) -> ReminderSlot | None:
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         with storage_errors("reminder read"):
             try:
                 entity = await table.get_entity(user_id, REGISTRATION_ROW)
@@ -60,7 +60,7 @@ class ReminderStore:
         """The registration slots of the users with ids in `users`: one partition-range scan, for a compliance
         sweep's page."""
         clauses, params = users.clauses("PartitionKey")
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         with storage_errors("reminder read"):
             rows = table.query_entities(" and ".join(["RowKey eq @row", *clauses]),
                                         parameters={"row": REGISTRATION_ROW, **params}, results_per_page=1000,
@@ -73,7 +73,7 @@ class ReminderStore:
         `claimed_by`: the compliance run claiming it, so a redelivery of its page can tell the reminder is its own."""
         entity = {"PartitionKey": user_id, "RowKey": REGISTRATION_ROW, "sentAt": now, "messageId": message_id,
                   "claimedBy": claimed_by}
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         try:
             return await write_if_unchanged(table, entity, seen.etag if seen else None, "reminder")
         except LostRace:
@@ -81,7 +81,7 @@ class ReminderStore:
 
     async def purge_expired(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` registration slots claimed before `cutoff` (now minus the reminder period)."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         old: list[TableEntity] = []
         with storage_errors("reminder purge read"):
             rows = table.query_entities("RowKey eq @row and sentAt lt @cutoff",
@@ -94,13 +94,13 @@ class ReminderStore:
         return await delete_rows(table, old)
 
 
+@dataclass(frozen=True)
 class MessageQueues:
     """Sends JSON messages (ids only, never secrets) to the app's queues, base64 as the queue trigger reads them."""
 
-    def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
+    storage: StorageClients
 
     async def send(self, queue: str, body: dict[str, Any]) -> None:
         with storage_errors(f"queue {queue} send"):
-            client = await self._storage.queue_ready(queue)
+            client = await self.storage.queue_ready(queue)
             await client.send_message(json.dumps(body, separators=(",", ":")))

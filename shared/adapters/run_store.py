@@ -212,17 +212,17 @@ class RunTable(Generic[R]):
             await delete_rows(table, [entry])
 
 
+@dataclass(frozen=True)
 class ShardQueue:
     """A job's shard messages on its queue (ids only; base64, as the queue trigger reads them)."""
 
-    def __init__(self, storage: StorageClients, queue: str, job: str) -> None:
-        self._storage = storage
-        self._queue = queue
-        self._job = job
+    storage: StorageClients
+    queue: str
+    job: str
 
     async def send(self, message: BaseModel) -> None:
-        with storage_errors(f"{self._job} enqueue"):
-            await (await self._storage.queue_ready(self._queue)).send_message(message.model_dump_json())
+        with storage_errors(f"{self.job} enqueue"):
+            await (await self.storage.queue_ready(self.queue)).send_message(message.model_dump_json())
 
 
 async def upsert_batches(table: TableClient, entities: list[dict[str, Any]], gate: asyncio.Semaphore,

@@ -10,6 +10,7 @@ those (security.md E4), under the ETag read so a setup restarted meanwhile stays
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -79,15 +80,15 @@ def _method_from(entity: dict[str, Any]) -> RegisteredMethod:
     )
 
 
+@dataclass(frozen=True)
 class SecurityInfoStore:
     """Reads and changes one user's security info; every change names the summary ETag it read."""
 
-    def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
+    storage: StorageClients
 
     async def summary(self, user_id: str) -> SecurityInfoSummary:
         """One point read; a user who never registered gets an empty summary (etag None)."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         try:
             entity = await table.get_entity(user_id, SUMMARY_ROW)
         except ResourceNotFoundError:
@@ -97,7 +98,7 @@ class SecurityInfoStore:
         return _summary_from(entity)
 
     async def methods(self, user_id: str) -> list[RegisteredMethod]:
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         try:
             rows = table.query_entities(
                 "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
@@ -122,7 +123,7 @@ class SecurityInfoStore:
             operations.append(("upsert", _method_entity(summary.user_id, method), {"mode": UpdateMode.REPLACE}))
         for kind in delete or []:
             operations.append(("delete", {"PartitionKey": summary.user_id, "RowKey": METHOD_ROW_PREFIX + kind.value}))
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         try:
             await table.submit_transaction(operations)
         except TableTransactionError as exc:
@@ -141,7 +142,7 @@ class SecurityInfoStore:
         """Record `step` as the method's last used TOTP step if it is after the stored one; False if it is not
         (already used, or a later step was used meanwhile) or the method is gone. A read-then-write under the
         row's ETag, retried on 412 with backoff: of parallel submissions of one code exactly one gets True (A10)."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
 
         async def attempt() -> bool:
             try:
@@ -169,7 +170,7 @@ class SecurityInfoStore:
 
     async def put_pending_setup(self, setup: PendingSetup) -> None:
         """Store the user's one pending authenticator app setup, replacing an earlier one."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         entity = {"PartitionKey": setup.user_id, "RowKey": PENDING_APP_ROW, "setupId": setup.setup_id,
                   "secret": setup.sealed_seed, "createdAt": setup.created_at, "expiresAt": setup.expires_at}
         try:
@@ -178,7 +179,7 @@ class SecurityInfoStore:
             raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
 
     async def pending_setup(self, user_id: str) -> PendingSetup | None:
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         try:
             e = await table.get_entity(user_id, PENDING_APP_ROW)
         except ResourceNotFoundError:
@@ -191,7 +192,7 @@ class SecurityInfoStore:
     async def take_pending_setup(self, setup: PendingSetup) -> bool:
         """Delete the pending setup if it is still the one read (ETag); False if another request took or
         replaced it first, so one confirmation wins."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         delete = ("delete", {"PartitionKey": setup.user_id, "RowKey": PENDING_APP_ROW},
                   {"etag": setup.etag, "match_condition": MatchConditions.IfNotModified})
         try:
@@ -207,7 +208,7 @@ class SecurityInfoStore:
 
     async def purge_expired(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` pending setups that expired before `cutoff`; the count deleted. Idempotent."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         expired: list[TableEntity] = []
         try:
             rows = table.query_entities(
@@ -226,7 +227,7 @@ class SecurityInfoStore:
     async def summaries_in(self, users: KeyRange, wanted: set[str]) -> dict[str, SecurityInfoSummary]:
         """The summaries of the users in `wanted` whose ids are in `users`: one partition-range scan reading the
         summary columns only (a sweep's read); summaries of other users in the range are read past, never kept."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         clauses, params = users.clauses("PartitionKey")
         found: dict[str, SecurityInfoSummary] = {}
         with storage_errors("security info read"):

@@ -53,12 +53,12 @@ class SyncState:
     etag: str | None = field(default=None, compare=False)  # None: not stored yet
 
 
+@dataclass(frozen=True)
 class SyncStore:
-    def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
+    storage: StorageClients
 
     async def get(self, key: tuple[str, str] = KEY) -> SyncState | None:
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         with storage_errors("scope sync read"):
             try:
                 e = await table.get_entity(*key)
@@ -79,6 +79,6 @@ class SyncStore:
             "phase": state.phase.value, "syncedAt": state.synced_at, "changedAt": state.changed_at,
             "added": state.added, "updated": state.updated, "removed": state.removed, "groups": ",".join(state.groups),
         }
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         etag = await write_if_unchanged(table, entity, seen_etag, "scope sync")
         return SyncState(**{**state.__dict__, "etag": etag})

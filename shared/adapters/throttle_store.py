@@ -22,6 +22,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -81,12 +82,12 @@ def budget_partition(budget: Budget, client_ip: str | None) -> str:
     return f"budget-{budget.channel.value}-ip-{ip_hash}"
 
 
+@dataclass(frozen=True)
 class ThrottleStore:
-    def __init__(self, storage: StorageClients) -> None:
-        self._storage = storage
+    storage: StorageClients
 
     async def user(self, user_id: str) -> UserThrottle:
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         with storage_errors("throttle read"):
             try:
                 return _user(user_id, await table.get_entity(_user_key(user_id), USER_ROW))
@@ -95,7 +96,7 @@ class ThrottleStore:
 
     async def change_user(self, user_id: str, rule: Callable[[UserThrottle], UserThrottle]) -> tuple[UserThrottle, UserThrottle]:
         """Apply `rule` under the row's ETag (create if absent), re-reading on conflict; returns (before, after)."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
 
         async def attempt() -> tuple[UserThrottle, UserThrottle]:
             before = await self.user(user_id)
@@ -108,7 +109,7 @@ class ThrottleStore:
     async def spend(self, budget: Budget, client_ip: str | None, now: datetime) -> int:
         """Count one send against the budget's current window; returns the count including this send (for a
         global budget: the sum of its shards, which may miss a send racing this one)."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         partition = budget_partition(budget, client_ip)
         window = window_start(now, budget.window).strftime(WINDOW_KEY_FORMAT)
         if budget.scope != "global":
@@ -123,7 +124,7 @@ class ThrottleStore:
 
     async def _increment(self, partition: str, row: str) -> int:
         """Add one to the counter row (created at 1); its new value."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
 
         async def attempt() -> int:
             with storage_errors("budget read"):
@@ -142,7 +143,7 @@ class ThrottleStore:
     async def purge_expired(self, now: datetime, limit: int) -> int:
         """Delete up to `limit` dead user rows and `limit` dead budget rows (each under the ETag read, so a row
         written meanwhile stays); the count deleted. Idempotent."""
-        table = await self._storage.table_ready(TABLE)
+        table = await self.storage.table_ready(TABLE)
         longest = max(CODE_SENDS.window, FAILED_VERIFICATIONS.window)
         dead_users: list[TableEntity] = []
         dead_windows: list[TableEntity] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.adapters.audit_store import AuditPage, AuditQuery, AuditStore
@@ -12,16 +13,16 @@ DEFAULT_RANGE = timedelta(days=7)
 CSV_EXPORT_LIMIT = 10_000
 
 
+@dataclass(frozen=True)
 class AuditLog:
-    def __init__(self, store: AuditStore, clock: Clock = utc_now) -> None:
-        self._store = store
-        self._clock = clock
+    store: AuditStore
+    clock: Clock = utc_now
 
     async def search(self, start: datetime | None, end: datetime | None, user_id: str | None,
                      activity: Activity | None, page_size: int, continuation: str | None) -> AuditPage:
-        end = end or self._clock()
+        end = end or self.clock()
         start = start or end - DEFAULT_RANGE
-        return await self._store.query(AuditQuery(start, end, user_id, activity), page_size, continuation)
+        return await self.store.query(AuditQuery(start, end, user_id, activity), page_size, continuation)
 
     async def export(self, start: datetime | None, end: datetime | None, user_id: str | None,
                      activity: Activity | None) -> tuple[list[AuditEvent], bool]:

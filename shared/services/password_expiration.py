@@ -53,20 +53,20 @@ def _user_object_id(user_id: str) -> str:
         raise InvalidRequest([FieldError("id", "must be the user's object id (a GUID)")]) from None
 
 
+@dataclass(frozen=True)
 class PasswordExpirationService:
-    def __init__(self, graph: GraphGateway, audit: AuditStore, clock: Callable[[], datetime]) -> None:
-        self._graph = graph
-        self._audit = audit
-        self._clock = clock
+    graph: GraphGateway
+    audit: AuditStore
+    clock: Callable[[], datetime]
 
     async def organisation_policy(self) -> list[VerifiedDomain]:
-        return await self._graph.verified_domains()
+        return await self.graph.verified_domains()
 
     async def update_organisation_policy(
         self, changes: Sequence[DomainExpiration], actor: Actor, client_ip: str | None
     ) -> list[VerifiedDomain]:
         """Validate every change against the tenant's verified domains, then PATCH the ones that differ."""
-        current = {d.name.lower(): d for d in await self._graph.verified_domains()}
+        current = {d.name.lower(): d for d in await self.graph.verified_domains()}
         errors = change_errors(changes, current)
         if errors:
             raise InvalidRequest(errors)
@@ -77,7 +77,7 @@ class PasswordExpirationService:
                 target = DomainExpiration(domain.name, change.validity_days, change.notification_days)
                 if target == domain.expiration:
                     continue
-                await self._graph.set_domain_expiration(target)
+                await self.graph.set_domain_expiration(target)
                 applied.append({"id": domain.name, "old": domain.expiration.as_dict(), "new": target.as_dict()})
         except SsprError as error:
             await self._record(Activity.PASSWORD_EXPIRATION_UPDATED, actor, client_ip, {"domains": applied},
@@ -85,7 +85,7 @@ class PasswordExpirationService:
             raise
         if applied:
             await self._record(Activity.PASSWORD_EXPIRATION_UPDATED, actor, client_ip, {"domains": applied})
-        return await self._graph.verified_domains()
+        return await self.graph.verified_domains()
 
     async def set_never_expires(
         self, user_id: str, enabled: bool, actor: Actor, client_ip: str | None
@@ -93,14 +93,14 @@ class PasswordExpirationService:
         """Turn DisablePasswordExpiration on or off for one user, keeping any other passwordPolicies values."""
         object_id = _user_object_id(user_id)
         try:
-            old = await self._graph.user_password_policies(object_id)
+            old = await self.graph.user_password_policies(object_id)
         except GraphError as error:
             if error.status == 404:
                 raise NotFound(f"user {object_id} not found") from None
             raise
         new = with_never_expires(old, enabled)
         if never_expires(old) != enabled:
-            await self._graph.set_user_password_policies(object_id, new)
+            await self.graph.set_user_password_policies(object_id, new)
             await self._record(
                 Activity.PASSWORD_NEVER_EXPIRES_UPDATED, actor, client_ip,
                 {"old": {"neverExpires": never_expires(old), "passwordPolicies": old or "None"},
@@ -112,7 +112,7 @@ class PasswordExpirationService:
     async def _record(self, activity: Activity, actor: Actor, client_ip: str | None, details: dict[str, object],
                       outcome: Outcome = Outcome.SUCCESS, reason: str | None = None,
                       target_user_id: str | None = None) -> None:
-        await self._audit.write(AuditEvent(
-            time=self._clock(), activity=activity, service=AuditService.SSPR_ADMIN, actor=actor, outcome=outcome,
+        await self.audit.write(AuditEvent(
+            time=self.clock(), activity=activity, service=AuditService.SSPR_ADMIN, actor=actor, outcome=outcome,
             target_user_id=target_user_id, client_ip=client_ip, reason=reason, details=details,
         ))

@@ -51,17 +51,16 @@ def scope_changed(old: Policy, new: Policy) -> bool:
     return (old.scope, old.group_id, old.include_guests) != (new.scope, new.group_id, new.include_guests)
 
 
+@dataclass(frozen=True)
 class PolicyService:
-    def __init__(self, store: PolicyStore, audit: AuditStore, clock: Clock = utc_now,
-                 enablement: EnablementService | None = None, cache: PolicyCache | None = None) -> None:
-        self._store = store
-        self._audit = audit
-        self._clock = clock
-        self._enablement = enablement  # None: saving the scope starts no run (tools, tests of the store)
-        self._cache = cache  # this process's hot-path cache: forgotten after every save, so it applies at once
+    store: PolicyStore
+    audit: AuditStore
+    clock: Clock = utc_now
+    enablement: EnablementService | None = None  # None: saving the scope starts no run (tools, tests of the store)
+    cache: PolicyCache | None = None  # this process's hot-path cache: forgotten after every save, so it applies at once
 
     async def read_policy(self) -> VersionedPolicy:
-        policy, etag = await self._store.get()
+        policy, etag = await self.store.get()
         return VersionedPolicy(policy, etag)
 
     async def update_policy(self, new: Policy, if_match: str, actor: Actor, client_ip: str | None) -> VersionedPolicy:
@@ -79,10 +78,10 @@ class PolicyService:
         if expected is None or expected != version_of(current.etag):
             # Refused before a run slot is reserved: a stale edit must not block or start anything.
             raise PreconditionFailed(f"If-Match {if_match[:40]!r} is not the current policy version {current.etag}")
-        starts_run = self._enablement is not None and scope_changed(current.policy, new)
+        starts_run = self.enablement is not None and scope_changed(current.policy, new)
         reservation = await self._reserve(new) if starts_run else None
         try:
-            etag = await self._store.replace(new, if_match, updated_by=actor.id)
+            etag = await self.store.replace(new, if_match, updated_by=actor.id)
         except BaseException:
             if reservation is not None:
                 await self._enablement_service().release(reservation)
@@ -119,7 +118,7 @@ class PolicyService:
             if not new_values:
                 return current  # the policy says so already: the run re-applies it
             try:
-                etag = await self._store.replace(new, current.etag, updated_by=actor.id)
+                etag = await self.store.replace(new, current.etag, updated_by=actor.id)
             except PreconditionFailed:
                 continue  # another admin saved meanwhile: apply the scope to their version
             await self._record(etag, old_values, new_values, actor, client_ip, reservation)
@@ -129,16 +128,16 @@ class PolicyService:
 
     def _invalidate(self) -> None:
         """This process applies a saved policy at once; other processes within their cache's TTL."""
-        if self._cache is not None:
-            self._cache.invalidate()
+        if self.cache is not None:
+            self.cache.invalidate()
 
     async def _reserve(self, new: Policy) -> Reservation:
         return await self._enablement_service().reserve(EnablementScope(new.scope.value), new.group_id)
 
     def _enablement_service(self) -> EnablementService:
-        if self._enablement is None:
+        if self.enablement is None:
             raise RuntimeError("this PolicyService was built without enablement; scope changes cannot be applied")
-        return self._enablement
+        return self.enablement
 
     async def _record(self, etag: str, old_values: dict[str, object], new_values: dict[str, object], actor: Actor,
                       client_ip: str | None, reservation: Reservation | None) -> None:
@@ -146,7 +145,7 @@ class PolicyService:
         if reservation is not None:
             details["enablementRunId"] = reservation.run_id
         event = AuditEvent(
-            time=self._clock(),
+            time=self.clock(),
             activity=Activity.POLICY_UPDATED,
             service=AuditService.SSPR_ADMIN,
             actor=actor,
@@ -154,7 +153,7 @@ class PolicyService:
             details=details,
         )
         try:
-            await self._audit.write(event)
+            await self.audit.write(event)
         except SsprError:
             log.error("policy saved as version %s but its audit event was not written: %s", etag, event.details)
 

@@ -111,16 +111,15 @@ class SyncOutcome:
         return self.added + self.updated + self.removed
 
 
+@dataclass(frozen=True)
 class ScopeSyncService:
-    def __init__(self, state: SyncStore, enablement: EnablementStore, policy: PolicyStore, directory: ScopeSyncDirectory,
-                 audit: AuditStore, clock: Callable[[], datetime], max_users: int = MAX_USERS_PER_TICK) -> None:
-        self._state = state
-        self._enablement = enablement
-        self._policy = policy
-        self._directory = directory
-        self._audit = audit
-        self._clock = clock
-        self._max_users = max_users
+    state: SyncStore
+    enablement: EnablementStore
+    policy: PolicyStore
+    directory: ScopeSyncDirectory
+    audit: AuditStore
+    clock: Callable[[], datetime]
+    max_users: int = MAX_USERS_PER_TICK
 
     async def sync(self) -> SyncOutcome:
         run, reason = await self._current_run()
@@ -133,13 +132,13 @@ class ScopeSyncService:
                 outcome = await self._sync_group(run, outcome)
             except GroupSyncOvertaken:
                 return replace(outcome, skipped="another scope sync moved the delta state on meanwhile")
-        stored = await self._state.get()
+        stored = await self.state.get()
         state = stored if stored is not None and stored.run_id == run.id else \
             SyncState(run.id, None, Phase.BASELINE, etag=stored.etag if stored else None)
         members: set[str] | None = None  # the group's members, read once per tick for an applied full enumeration
-        while outcome.users < self._max_users:
+        while outcome.users < self.max_users:
             try:
-                page = await self._directory.users_delta_page(state.link)
+                page = await self.directory.users_delta_page(state.link)
             except GraphError as error:
                 if error.status != 410 or outcome.restarted:
                     raise
@@ -172,13 +171,13 @@ class ScopeSyncService:
         if run.group_id is None:  # a Selected run always names its group: nothing to follow otherwise
             return outcome
         group = run.group_id.lower()
-        stored = await self._state.get(GROUPS_KEY)
+        stored = await self.state.get(GROUPS_KEY)
         state = stored if stored is not None and stored.run_id == run.id else \
             SyncState(run.id, None, Phase.BASELINE, groups=(group,), etag=stored.etag if stored else None)
         found: set[str] = set()  # nested groups a baseline round lists
         while True:
             try:
-                page = await self._directory.groups_delta_page(list(state.groups), state.link)
+                page = await self.directory.groups_delta_page(list(state.groups), state.link)
             except GraphError as error:
                 if error.status != 410:
                     raise
@@ -214,22 +213,22 @@ class ScopeSyncService:
             state = await self._save_group_state(
                 replace(state, link=page.next_link or page.delta_link,
                         phase=Phase.CHANGES if done else state.phase,
-                        synced_at=self._clock() if done else state.synced_at), state.etag)
+                        synced_at=self.clock() if done else state.synced_at), state.etag)
             if done:
                 return outcome
 
     async def _save_group_state(self, state: SyncState, etag: str | None) -> SyncState:
         try:
-            return await self._state.save(state, etag, GROUPS_KEY)
+            return await self.state.save(state, etag, GROUPS_KEY)
         except LostRace:
             raise GroupSyncOvertaken from None
 
     async def _restart_users(self, run: Run) -> None:
         """Set the users' state to a full, applied enumeration (RESYNC) from scratch."""
-        stored = await self._state.get()
+        stored = await self.state.get()
         base = stored if stored is not None and stored.run_id == run.id else SyncState(run.id, None, Phase.RESYNC)
         try:
-            await self._state.save(replace(base, link=None, phase=Phase.RESYNC), stored.etag if stored else None)
+            await self.state.save(replace(base, link=None, phase=Phase.RESYNC), stored.etag if stored else None)
         except LostRace:
             raise GroupSyncOvertaken from None
 
@@ -240,17 +239,17 @@ class ScopeSyncService:
 
         async def one(user_id: str) -> None:
             async with slots:
-                user = await self._directory.directory_user(user_id)
+                user = await self.directory.directory_user(user_id)
                 counts[await self._apply_user(user, user_id, run, None)] += 1
 
         await asyncio.gather(*(one(u) for u in user_ids))
         return counts
 
     async def _current_run(self) -> tuple[Run | None, str]:
-        lock = await self._enablement.read_lock()
+        lock = await self.enablement.read_lock()
         if lock.run_id is None:
             return None, "no enablement run yet"
-        found = await self._enablement.get_run(lock.run_id)
+        found = await self.enablement.get_run(lock.run_id)
         if found is None:
             return None, f"enablement run {lock.run_id} is being started"
         run = found[0]
@@ -258,7 +257,7 @@ class ScopeSyncService:
             return None, f"the latest enablement run {run.id} is {run.state.value}"
         if run.scope is Scope.NONE:
             return None, "SSPR is enabled for nobody"
-        policy, _ = await self._policy.get()
+        policy, _ = await self.policy.get()
         if (policy.scope, policy.group_id, policy.include_guests) != \
                 (run.scope, run.group_id, run.include_guests):
             return None, "the policy's scope has no completed enablement run yet"
@@ -269,13 +268,13 @@ class ScopeSyncService:
         done = page.next_link is None
         if page.next_link is None and page.delta_link is None:
             raise GraphError(502, "delta_page_without_links")
-        now = self._clock()
+        now = self.clock()
         new = replace(state, link=page.next_link or page.delta_link,
                       phase=Phase.CHANGES if done else state.phase, synced_at=now if done else state.synced_at)
         if outcome.changed:
             new = replace(new, changed_at=now, added=outcome.added, updated=outcome.updated, removed=outcome.removed)
         try:
-            return await self._state.save(new, state.etag), done
+            return await self.state.save(new, state.etag), done
         except LostRace:
             return None, done
 
@@ -294,7 +293,7 @@ class ScopeSyncService:
         return counts
 
     async def _apply_user(self, user: DirectoryUser | None, user_id: str, run: Run, members: set[str] | None) -> Change:
-        stored = await self._enablement.user_row(user_id)
+        stored = await self.enablement.user_row(user_id)
         current, etag = stored if stored is not None else (None, None)
         desired = None
         if user is not None:
@@ -303,7 +302,7 @@ class ScopeSyncService:
                 if members is not None:
                     is_member = user.id.lower() in members
                 else:
-                    is_member = run.group_id in await self._directory.check_member_groups(user.id, [run.group_id])
+                    is_member = run.group_id in await self.directory.check_member_groups(user.id, [run.group_id])
             desired = desired_row(user, run, is_member)
         change = change_of(current, desired)
         if change is Change.NONE:
@@ -311,24 +310,24 @@ class ScopeSyncService:
         if current is not None and current.generation > run.generation:
             return Change.NONE  # a newer run wrote this row: it is that run's to decide
         if desired is None:  # removed: so there is a row, read with its ETag
-            written = etag is not None and await self._enablement.delete_user_if_unchanged(user_id, etag)
+            written = etag is not None and await self.enablement.delete_user_if_unchanged(user_id, etag)
         else:
-            written = await self._enablement.put_user_if_unchanged(desired, etag)
+            written = await self.enablement.put_user_if_unchanged(desired, etag)
         return change if written else Change.NONE  # lost to a writer that read later than we did
 
     async def _group_members(self, run: Run) -> set[str]:
         members: set[str] = set()
         cursor: str | None = None
         while True:
-            page = await self._directory.enablement_page(run.group_id, cursor, with_count=False)
+            page = await self.directory.enablement_page(run.group_id, cursor, with_count=False)
             members.update(u.id.lower() for u in page.users)
             if page.next_link is None:
                 return members
             cursor = page.next_link
 
     async def _record(self, run: Run, outcome: SyncOutcome) -> None:
-        await self._audit.write(AuditEvent(
-            time=self._clock(), activity=Activity.SCOPE_SYNCED, service=AuditService.SSPR_ADMIN, actor=SYSTEM,
+        await self.audit.write(AuditEvent(
+            time=self.clock(), activity=Activity.SCOPE_SYNCED, service=AuditService.SSPR_ADMIN, actor=SYSTEM,
             flow_id=run.id,
             details={"scope": run.scope.value, "groupId": run.group_id, "added": outcome.added,
                      "updated": outcome.updated, "removed": outcome.removed, "usersExamined": outcome.users,

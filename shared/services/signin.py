@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from shared.adapters.enablement_store import EnablementStore
@@ -87,11 +87,11 @@ class SignInHook:
             log.warning("sign-in hook: first prompt of user %s not recorded: %s", summary.user_id, exc)
 
 
+@dataclass(frozen=True)
 class SignInEventIntake:
     """Turns a batch of streamed sign-ins into one queue message per distinct user (ids only)."""
 
-    def __init__(self, queues: MessageQueues) -> None:
-        self._queues = queues
+    queues: MessageQueues
 
     async def enqueue(self, user_ids: Iterable[str]) -> int:
         """Queue one message per distinct user, at most SEND_CONCURRENCY sends at a time. A failed send raises
@@ -101,7 +101,7 @@ class SignInEventIntake:
 
         async def send(user_id: str) -> None:
             async with slots:
-                await self._queues.send(SIGNIN_EVENTS_QUEUE, {"userId": user_id})
+                await self.queues.send(SIGNIN_EVENTS_QUEUE, {"userId": user_id})
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -112,18 +112,17 @@ class SignInEventIntake:
         return len(distinct)
 
 
+@dataclass(frozen=True)
 class RegistrationReminders:
     """After a sign-in: queue a registration reminder mail if one is due, at most once per period per user."""
 
-    def __init__(self, security_info: SecurityInfoStore, enablement: EnablementStore, policies: PolicyCache,
-                 reminders: ReminderStore, queues: MessageQueues, period: timedelta, clock: Clock) -> None:
-        self._security_info = security_info
-        self._enablement = enablement
-        self._policies = policies
-        self._reminders = reminders
-        self._queues = queues
-        self._period = period
-        self._clock = clock
+    security_info: SecurityInfoStore
+    enablement: EnablementStore
+    policies: PolicyCache
+    reminders: ReminderStore
+    queues: MessageQueues
+    period: timedelta
+    clock: Clock
 
     async def after_sign_in(self, user_id: str) -> bool:
         """True when this call claimed the period's reminder. Storage faults raise, so the queue retries.
@@ -134,16 +133,16 @@ class RegistrationReminders:
         of them claims the period; a sign-in after the claim finds the period taken and queues nothing."""
         user_id = user_id.lower()
         summary, row, policy, slot = await asyncio.gather(
-            self._security_info.summary(user_id), self._enablement.get_enablement(user_id), self._policies.get(),
-            self._reminders.registration_slot(user_id),
+            self.security_info.summary(user_id), self.enablement.get_enablement(user_id), self.policies.get(),
+            self.reminders.registration_slot(user_id),
         )
-        now = self._clock()
-        if not reminder_due(summary, is_enabled(row), policy, slot.sent_at if slot else None, self._period, now):
+        now = self.clock()
+        if not reminder_due(summary, is_enabled(row), policy, slot.sent_at if slot else None, self.period, now):
             return False
         message_id = reminder_message_id(user_id, slot.message_id if slot else None)
-        await self._queues.send(NOTIFICATIONS_QUEUE,
+        await self.queues.send(NOTIFICATIONS_QUEUE,
                                 {"kind": REGISTRATION_REMINDER_KIND, "id": message_id, "userId": user_id})
-        if not await self._reminders.claim_registration_slot(user_id, slot, now, message_id):
+        if not await self.reminders.claim_registration_slot(user_id, slot, now, message_id):
             # Another worker claimed the period between our read and our write; it queued this same id.
             log.info("registration reminder %s for user %s: period already claimed", message_id, user_id)
             return False

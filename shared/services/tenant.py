@@ -119,19 +119,19 @@ class TenantDirectory(Protocol):
     def user_licensing_pages(self, page_size: int = 999) -> AsyncIterator[list[UserLicensing]]: ...
 
 
+@dataclass(frozen=True)
 class TenantEligibilityService:
-    def __init__(self, graph: TenantDirectory, scope: ScopeSource) -> None:
-        self._graph = graph
-        self._scope = scope
+    graph: TenantDirectory
+    scope: ScopeSource
 
     async def report(self, language: str) -> EligibilityReport:
-        subscriptions = await self._graph.subscriptions()
-        skus = await self._graph.subscribed_skus()
+        subscriptions = await self.graph.subscriptions()
+        skus = await self.graph.subscribed_skus()
         licences = LicenceCatalog(skus)
-        scope = await self._scope.members()
+        scope = await self.scope.members()
         in_scope = scope.ids
         tally = ScopeTally()
-        async for page in self._graph.user_licensing_pages():
+        async for page in self.graph.user_licensing_pages():
             for user in page:
                 if _in_scope(user, in_scope):
                     tally.add(synced=user.synced, has_premium=licences.has_premium(user.licenses))

@@ -28,6 +28,7 @@ from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients
 from shared.config import load_settings
 from shared.domain.policy import DEFAULT_DOCUMENT, Method
+from shared.domain.security_info import RegisteredMethod
 from shared.services.methods.authenticator_app import AuthenticatorAppCodes
 from tests.integration.tokens import DEMO_PASSWORD, bearer, user_token
 
@@ -254,14 +255,20 @@ async def app_codes(settings: dict[str, str]) -> AsyncIterator[tuple[Authenticat
     await storage.close()
 
 
-async def test_a_registered_apps_code_works_once_then_the_next_steps_code(
-        person: Person, default_policy: None, app_codes: tuple[AuthenticatorAppCodes, SecurityInfoStore]) -> None:
-    codes, store = app_codes
+async def registered_app(person: Person, store: SecurityInfoStore) -> tuple[pyotp.TOTP, datetime, RegisteredMethod]:
+    """The person registers an authenticator app now: its generator, the time of the confirming code, its row."""
     setup = person.post(APP).json()
     app = pyotp.TOTP(setup["secret"])
     now = datetime.now(UTC)
     assert person.post(f"{APP}/verify", {"setupId": setup["setupId"], "code": app.at(now)}).status_code == 200
     [method] = await store.methods(person.id)
+    return app, now, method
+
+
+async def test_a_registered_apps_code_works_once_then_the_next_steps_code(
+        person: Person, default_policy: None, app_codes: tuple[AuthenticatorAppCodes, SecurityInfoStore]) -> None:
+    codes, store = app_codes
+    app, now, method = await registered_app(person, store)
     # The code that confirmed the registration cannot be replayed at a reset.
     assert await codes.verify_totp(person.id, method, app.at(now), now) is None
     later = now + timedelta(seconds=30)
@@ -278,11 +285,7 @@ async def test_a_seed_copied_into_another_users_row_gives_them_nothing(
         person: Person, default_policy: None, graph_emulator: GraphEmulator, api: httpx.Client,
         app_codes: tuple[AuthenticatorAppCodes, SecurityInfoStore]) -> None:
     codes, store = app_codes
-    setup = person.post(APP).json()
-    app = pyotp.TOTP(setup["secret"])
-    now = datetime.now(UTC)
-    assert person.post(f"{APP}/verify", {"setupId": setup["setupId"], "code": app.at(now)}).status_code == 200
-    [method] = await store.methods(person.id)
+    app, now, method = await registered_app(person, store)
     other = Person(graph_emulator, api)
     later = now + timedelta(seconds=30)
     assert await codes.verify_totp(other.id, method, app.at(later), later) is None  # the row, under other's id
@@ -292,11 +295,7 @@ async def test_a_seed_copied_into_another_users_row_gives_them_nothing(
 async def test_sixteen_parallel_submissions_of_one_right_code_succeed_once(
         person: Person, default_policy: None, app_codes: tuple[AuthenticatorAppCodes, SecurityInfoStore]) -> None:
     codes, store = app_codes
-    setup = person.post(APP).json()
-    app = pyotp.TOTP(setup["secret"])
-    now = datetime.now(UTC)
-    assert person.post(f"{APP}/verify", {"setupId": setup["setupId"], "code": app.at(now)}).status_code == 200
-    [method] = await store.methods(person.id)
+    app, now, method = await registered_app(person, store)
     for round_ in range(1, 6):  # many times: a race that is lost only sometimes must still be caught
         moment = now + timedelta(seconds=30 * round_)
         results = await asyncio.gather(*[codes.verify_totp(person.id, method, app.at(moment), moment)

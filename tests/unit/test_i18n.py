@@ -46,7 +46,7 @@ def test_every_text_key_the_pages_use_exists_in_the_pages_catalog() -> None:
 
     web = i18n.CATALOG_DIR.parent
     used: set[str] = set()
-    for page in web.glob("pages/*/index.html"):
+    for page in web.glob("pages/**/*.html"):
         used |= set(re.findall(r'data-i18n(?:-placeholder|-label)?="([^"]+)"', page.read_text(encoding="utf-8")))
     for script in web.glob("assets/*.js"):
         used |= set(re.findall(r'\bt\("([\w.]+)"', script.read_text(encoding="utf-8")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.adapters.secret_box import SecretBox
@@ -16,14 +17,14 @@ from shared.services.methods.base import Proof, Response
 log = logging.getLogger("sspr.registration.app")
 
 
+@dataclass(frozen=True)
 class AuthenticatorAppCodes:
     """Checks a code of a registered authenticator app."""
 
     proof = Proof.APP_CODE
 
-    def __init__(self, store: SecurityInfoStore, box: SecretBox) -> None:
-        self._store = store
-        self._box = box
+    store: SecurityInfoStore
+    box: SecretBox
 
     @property
     def method(self) -> Method:
@@ -46,11 +47,11 @@ class AuthenticatorAppCodes:
         if method.kind is not Method.AUTHENTICATOR_APP or not method.secret:
             return None
         try:
-            seed = self._box.open(method.secret, totp.seed_context(user_id))
+            seed = self.box.open(method.secret, totp.seed_context(user_id))
         except SecretUnreadable:
             log.error("the authenticator app seed of user %s does not open (key changed or row altered)", user_id)
             return None
         step = totp.accepted_step(seed, code, now, method.last_used_step)
-        if step is None or not await self._store.advance_last_used_step(user_id, Method.AUTHENTICATOR_APP, step):
+        if step is None or not await self.store.advance_last_used_step(user_id, Method.AUTHENTICATOR_APP, step):
             return None
         return step

@@ -4,6 +4,7 @@ per message. A notice carries the time of the reset, never the password."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from shared.adapters.mail import MailLedger, MailSender, mail_texts
 from shared.adapters.security_info_store import SecurityInfoStore
@@ -22,20 +23,19 @@ from shared.services.policy import PolicyCache
 log = logging.getLogger("sspr.notifications")
 
 
+@dataclass(frozen=True)
 class ResetNotices:
-    def __init__(self, mail: MailSender, contacts: AdminContacts, ledger: MailLedger, policy: PolicyCache,
-                 clock: Clock, security_info: SecurityInfoStore | None = None) -> None:
-        self._mail = mail
-        self._contacts = contacts
-        self._ledger = ledger
-        self._policy = policy
-        self._clock = clock
-        self._security_info = security_info
+    mail: MailSender
+    contacts: AdminContacts
+    ledger: MailLedger
+    policy: PolicyCache
+    clock: Clock
+    security_info: SecurityInfoStore | None = None
 
     async def send(self, message: PasswordResetNotice) -> bool:
         """Mail every registered and directory address of the user (if the policy says so) and, for an
         administrator's reset, the Global Administrators; True when this call sent the notice."""
-        sent, recipients = await mail_once(self._ledger, self._clock, message.id, "password reset notice",
+        sent, recipients = await mail_once(self.ledger, self.clock, message.id, "password reset notice",
                                            lambda: self._send(message))
         if sent:
             log.info("password reset notice %s sent to %d address(es)", message.id, recipients)
@@ -43,11 +43,11 @@ class ResetNotices:
 
     async def _send(self, message: PasswordResetNotice) -> int:
         """The notice's mails; how many user addresses it went to (or would have, if the policy allowed)."""
-        policy = await self._policy.get()
-        contact = await contact_or_none(self._contacts, message.userId)
+        policy = await self.policy.get()
+        contact = await contact_or_none(self.contacts, message.userId)
         registered: list[str] = []
-        if self._security_info is not None:
-            registered = [m.contact for m in await self._security_info.methods(message.userId)
+        if self.security_info is not None:
+            registered = [m.contact for m in await self.security_info.methods(message.userId)
                           if m.kind.value == "email" and m.contact]
         recipients = list(dict.fromkeys([*registered, *directory_addresses(contact)]))
         texts = mail_texts(language_of(contact))
@@ -55,11 +55,11 @@ class ResetNotices:
         name = contact.display_name if contact else ""
         if policy.notify_users_on_reset and recipients:
             help_text = help_line(texts, policy.helpdesk.url, policy.helpdesk.email)
-            await self._mail.send(recipients, texts["reset.subject"], reset_mail(texts, name, when, help_text))
+            await self.mail.send(recipients, texts["reset.subject"], reset_mail(texts, name, when, help_text))
         if message.administrator and policy.notify_admins_on_admin_reset:
-            admins = [a for a in await self._contacts.global_administrator_mails() if a not in recipients]
+            admins = [a for a in await self.contacts.global_administrator_mails() if a not in recipients]
             if admins:
                 admin_texts = mail_texts("en")
-                await self._mail.send(admins, admin_texts["reset.adminSubject"],
+                await self.mail.send(admins, admin_texts["reset.adminSubject"],
                                       admin_reset_mail(admin_texts, name or message.userId, when))
         return len(recipients)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from shared.adapters.mail import MailLedger, MailSender, mail_texts
 from shared.domain.clock import Clock
@@ -14,27 +15,26 @@ from shared.services.notifications.recipients import Contacts, directory_address
 log = logging.getLogger("sspr.notifications")
 
 
+@dataclass(frozen=True)
 class ReminderMails:
-    def __init__(self, mail: MailSender, contacts: Contacts, ledger: MailLedger, register_url: str,
-                 clock: Clock) -> None:
-        self._mail = mail
-        self._contacts = contacts
-        self._ledger = ledger
-        self._register_url = register_url
-        self._clock = clock
+    mail: MailSender
+    contacts: Contacts
+    ledger: MailLedger
+    register_url: str
+    clock: Clock
 
     async def send(self, message: RegistrationReminder) -> bool:
         """True when this call sent the reminder (or found no address to send it to)."""
-        sent, _ = await mail_once(self._ledger, self._clock, message.id, "registration reminder",
+        sent, _ = await mail_once(self.ledger, self.clock, message.id, "registration reminder",
                                   lambda: self._send(message))
         return sent
 
     async def _send(self, message: RegistrationReminder) -> None:
-        contact = await self._contacts.user_contact(message.userId)
+        contact = await self.contacts.user_contact(message.userId)
         recipients = list(dict.fromkeys(directory_addresses(contact)))
         if not recipients:
             log.info("registration reminder %s: user %s has no mail address", message.id, message.userId)
             return
         texts = mail_texts(language_of(contact))
-        await self._mail.send(recipients, texts["reminder.subject"],
-                              reminder_mail(texts, contact.display_name, self._register_url))
+        await self.mail.send(recipients, texts["reminder.subject"],
+                              reminder_mail(texts, contact.display_name, self.register_url))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from shared.adapters.etag_retry import retry_lost_races
@@ -40,14 +40,14 @@ class PolicySource(Protocol):
     async def get(self) -> Policy: ...
 
 
+@dataclass(frozen=True)
 class CurrentPolicy:
     """The policy as saved, read on every call (registration's one policy source)."""
 
-    def __init__(self, store: PolicyStore) -> None:
-        self._store = store
+    store: PolicyStore
 
     async def get(self) -> Policy:
-        policy, _ = await self._store.get()
+        policy, _ = await self.store.get()
         return policy
 
 
