@@ -321,6 +321,7 @@ def reset() -> ResetService:
     from shared.services.reset.challenges import ResetChallenges
     from shared.services.reset.flow import ResetService
     from shared.services.reset.offer import ResetOffer
+    from shared.services.reset.pace import StepDeadline
     from shared.services.reset.password import PasswordStep
     from shared.services.reset.state import ResetFlows
     from shared.services.reset.user import UserResolver
@@ -333,7 +334,8 @@ def reset() -> ResetService:
         users = UserResolver(graph(), SecurityInfoStore(storage()), EnablementStore(storage()))
         methods = standard_methods(phone(), AuthenticatorAppCodes(SecurityInfoStore(storage()), secret_box()))
         _reset = ResetService(
-            ResetFlows(flows, code_key(), utc_now), ProofOfWork(storage(), code_key(), utc_now),
+            ResetFlows(flows, code_key(), utc_now, StepDeadline(settings.reset_step_deadline_ms / 1000)),
+            ProofOfWork(storage(), code_key(), utc_now),
             ResetOffer(policy_cache(), methods, settings.page_url("register")), code_throttle(), users,
             ResetChallenges(flows.challenges, queue, code_key(), utc_now),
             PasswordStep(users, PasswordTargets([EntraTarget(graph())]), queue, audit, utc_now), audit,
