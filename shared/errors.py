@@ -17,6 +17,7 @@
     |   +-- PhoneUnavailable       409  (the phone provider cannot send this channel: none, or voice via ACS)
     +-- RemovalNeedsConfirmation   409  urn:sspr:problem:removal-needs-confirmation
     +-- NothingToConfirm           409  urn:sspr:problem:nothing-to-confirm
+    +-- CodeReplaced               400  urn:sspr:problem:code-replaced       (the code a resend replaced: not a failure)
     +-- ChallengeLocked            403  urn:sspr:problem:code-locked         (5 wrong codes, A9; as FlowLocked)
     +-- BlockedFromSspr            429  urn:sspr:problem:blocked             (24 h block, G1; until + helpdesk, G5)
     +-- AppCodesPaused             429  urn:sspr:problem:app-codes-paused    (wrong app codes for one user name)
@@ -138,6 +139,16 @@ class CodeNotAccepted(SsprError):
     problem = Problem(
         "urn:sspr:problem:code-not-accepted",
         "That code is not valid. Check it, or ask for a new code.",
+        400,
+    )
+
+
+class CodeReplaced(SsprError):
+    """The code a newer one replaced (the user asked for a new code): no failure, nothing counted."""
+
+    problem = Problem(
+        "urn:sspr:problem:code-replaced",
+        "That code was replaced by the new one you asked for. Type the code from the newest message.",
         400,
     )
 

@@ -406,7 +406,7 @@ def test_A7_a_code_of_flow_x_fails_in_flow_y_and_for_another_method(stack: Stack
     assert x.verify("email", code_x).status_code == 200  # both codes were live: each only in its own flow
 
 
-def test_A8_a_resend_invalidates_the_previous_code_and_keeps_the_failure_count(
+def test_A8_G5_a_resend_invalidates_the_previous_code_keeps_the_failure_count_and_the_old_code_is_told_replaced(
         stack: Stack, people: dict[str, Member]) -> None:
     member = people["a8"]
     member.register_email()
@@ -417,8 +417,12 @@ def test_A8_a_resend_invalidates_the_previous_code_and_keeps_the_failure_count(
     second = code_sent_to(stack.emulator, member.alternate_email, count=3)
     assert second != first
     assert flow_row(stack, resetter.flow_id, "email")["failedAttempts"] == 1  # a resend never resets the count
-    assert kind(resetter.verify("email", first)) == "code-not-accepted"
-    assert flow_row(stack, resetter.flow_id, "email")["failedAttempts"] == 2
+    # The replaced code no longer works, and is told so plainly: not a failure, counted nowhere (G5).
+    replaced = resetter.verify("email", first)
+    assert (replaced.status_code, kind(replaced)) == (400, "code-replaced")
+    assert "replaced" in replaced.json()["title"]
+    assert flow_row(stack, resetter.flow_id, "email")["failedAttempts"] == 1
+    assert len(json.loads(throttle_row(stack, member.id)["failures"])) == 1
     assert resetter.verify("email", second).status_code == 200
 
 

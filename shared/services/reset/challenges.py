@@ -9,10 +9,11 @@ user's own from a decoy: only the former's failures count against the user (C7, 
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import replace
 
-from shared.domain import codes
+from shared.domain import codes, reset_flow
 from shared.domain.clock import Clock
 from shared.domain.codes import CHANNEL_OF_METHOD, Challenge, Verdict
 from shared.domain.notifications import new_message_id
@@ -52,12 +53,12 @@ class ResetChallenges:
         return outcome[0] if outcome else Verdict.EXPIRED
 
     async def put(self, flow: ResetFlow, method: Method, contact: str | None, policy: Policy,
-                  send: bool = True) -> None:
+                  send: bool = True) -> str | None:
         """A real challenge (`contact` given: its code is queued), a decoy (no contact: no code sent, none can
         match), or a blocked user's matched contact (`send` False: kept, but no code sent and none can match).
 
         A new request for the same method replaces the code but keeps the failure count (A8); a locked one stays
-        locked (A9)."""
+        locked (A9). Returns the digest of the live real code it replaced, if any (told "replaced" later)."""
         now = self._clock()
         channel = CHANNEL_OF_METHOD[method]
         ttl = codes.code_ttl(policy.codes, channel)
@@ -76,18 +77,26 @@ class ResetChallenges:
                            delivery_at=now)
 
         existing = await self._rows.get(flow.flow_id, method.value)
+        replaced: str | None = None
         if existing is None:
             stored = renewed(None)
             await self._rows.create(stored)
         else:
-            def rule(current: Challenge) -> tuple[bool, Challenge]:
+            def rule(current: Challenge) -> tuple[tuple[bool, str | None], Challenge]:
                 if codes.is_final(current):
-                    return False, current
-                return True, renewed(current)
+                    return (False, None), current
+                return (True, current.code_digest if is_real(current) else None), renewed(current)
 
             outcome = await self._rows.change(flow.flow_id, method.value, rule)
-            if outcome is None or not outcome[0]:
+            if outcome is None or not outcome[0][0]:
                 raise FlowLocked(f"flow {flow.flow_id}: the {method} challenge is finished")
-            stored = outcome[1]
+            stored, replaced = outcome[1], outcome[0][1]
         if contact is not None and send:
             await self._queue.verification_code(stored, message_id, store="reset")
+        return replaced
+
+    def was_replaced(self, flow: ResetFlow, method: Method, code: str) -> bool:
+        """Whether `code` is the one the method's last new code replaced (A8: it no longer works)."""
+        digest = reset_flow.replaced_digest(flow, method)
+        typed = codes.code_digest(self._code_key, flow.flow_id, method.value, code)
+        return digest is not None and hmac.compare_digest(typed, digest)

@@ -32,6 +32,7 @@ from shared.errors import (
     AppCodesPaused,
     BlockedFromSspr,
     CodeNotAccepted,
+    CodeReplaced,
     FieldError,
     FlowLocked,
     FlowNotFound,
@@ -132,10 +133,12 @@ class ResetService:
                 blocked = True  # this send crossed the limit
         # A blocked user's matched contact is kept without a code, so the code step can say they are blocked.
         step = "code-sent" if sent else "code-withheld-blocked" if matched else "contact-not-matched"
-        await asyncio.gather(
+        replaced, _ = await asyncio.gather(
             self._challenges.put(flow, method, normalised if matched else None, policy, send=sent),
             self._audit.progress(flow, method, Outcome.SUCCESS if sent else Outcome.FAILURE, step),
         )
+        if replaced is not None:
+            await self._flows.code_replaced(flow, method, replaced)
         return proof_requested(method, policy)
 
     @paced
@@ -157,7 +160,9 @@ class ResetService:
                 sent = True
             except BlockedFromSspr:
                 sent = False  # blocked, or this send crossed the limit: the contact is kept, no code sent
-        await self._challenges.put(flow, method, challenge.contact if real else None, policy, send=sent)
+        replaced = await self._challenges.put(flow, method, challenge.contact if real else None, policy, send=sent)
+        if replaced is not None:
+            await self._flows.code_replaced(flow, method, replaced)
         await self._audit.progress(flow, method, Outcome.SUCCESS if sent else Outcome.FAILURE, "code-resent")
         return proof_requested(method, policy)
 
@@ -177,6 +182,9 @@ class ResetService:
         if method in flow.verified:
             raise MethodAlreadyVerified(f"{method} already verified")
         real = is_real(challenge)
+        if real and self._challenges.was_replaced(flow, method, code):
+            # The code a new one replaced (A8): told so, neither a failure nor counted.
+            raise CodeReplaced(f"flow {flow_id}: a replaced {method} code")
         # Every code is judged on the flow's challenge, blocked user or not: 5 wrong ones lock any flow (C7).
         verdict = await self._challenges.submit(flow, method, code)
         if verdict is Verdict.ACCEPTED and blocked_until is None:

@@ -69,6 +69,9 @@ class ResetFlows:
         """The first resolution wins."""
         return await self._changed(flow, lambda f: (None, reset_flow.resolved(f, resolution)))
 
+    async def code_replaced(self, flow: ResetFlow, method: Method, digest: str) -> ResetFlow:
+        return await self._changed(flow, lambda f: (None, reset_flow.record_replaced(f, method, digest)))
+
     async def verified(self, flow: ResetFlow, method: Method) -> ResetFlow:
         return await self._changed(flow, lambda f: (None, reset_flow.record_verified(f, method)))
 
