@@ -329,6 +329,7 @@ class Root:
         from shared.services.reset.challenges import ResetChallenges
         from shared.services.reset.flow import ResetService
         from shared.services.reset.offer import ResetOffer
+        from shared.services.reset.pace import StepDeadline
         from shared.services.reset.password import PasswordStep
         from shared.services.reset.state import ResetFlows
         from shared.services.reset.user import UserResolver
@@ -338,7 +339,8 @@ class Root:
         users = UserResolver(self.graph, self.security_info_store, self.enablement_store)
         methods = standard_methods(self.phone, AuthenticatorAppCodes(self.security_info_store, self.secret_box))
         return ResetService(
-            ResetFlows(flows, key, utc_now), ProofOfWork(self.storage, key, utc_now),
+            ResetFlows(flows, key, utc_now, StepDeadline(self.settings.reset_step_deadline_ms / 1000)),
+            ProofOfWork(self.storage, key, utc_now),
             ResetOffer(self.policy_cache, methods, self.settings.page_url("register")), self.throttle, users,
             ResetChallenges(flows.challenges, queue, key, utc_now),
             PasswordStep(users, PasswordTargets([EntraTarget(self.graph)]), queue, audit, utc_now), audit,

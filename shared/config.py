@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     # address the platform itself appended; 1 = Azure Front Door (or one other proxy) in front of the app.
     trusted_proxy_hops: int = Field(0, alias="SSPR_TRUSTED_PROXY_HOPS", ge=0, le=MAX_TRUSTED_HOPS)
 
+    # When every anonymous reset step answers, from its start (security.md C6): above the proof step's p99.
+    reset_step_deadline_ms: int = Field(400, alias="SSPR_RESET_STEP_DEADLINE_MS", ge=0, le=5000)
+
     # Pages and browsers.
     public_base_url: str = Field(alias="SSPR_PUBLIC_BASE_URL")
     cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field((), alias="SSPR_CORS_ALLOWED_ORIGINS")

@@ -17,8 +17,10 @@
     |   +-- PhoneUnavailable       409  (the phone provider cannot send this channel: none, or voice via ACS)
     +-- RemovalNeedsConfirmation   409  urn:sspr:problem:removal-needs-confirmation
     +-- NothingToConfirm           409  urn:sspr:problem:nothing-to-confirm
+    +-- CodeReplaced               400  urn:sspr:problem:code-replaced       (the code a resend replaced: not a failure)
     +-- ChallengeLocked            403  urn:sspr:problem:code-locked         (5 wrong codes, A9; as FlowLocked)
-    +-- BlockedFromSspr            429  urn:sspr:problem:blocked             (24 h block, G1)
+    +-- BlockedFromSspr            429  urn:sspr:problem:blocked             (24 h block, G1; until + helpdesk, G5)
+    +-- AppCodesPaused             429  urn:sspr:problem:app-codes-paused    (wrong app codes for one user name)
     +-- ChannelPaused              429  urn:sspr:problem:channel-paused      (a channel's send budget is used up, G2)
     +-- ProofOfWorkFailed          403  urn:sspr:problem:proof-of-work-failed (ALTCHA missing, wrong, expired or replayed)
     +-- TooManyRequests            429  urn:sspr:problem:too-many-requests   (reset starts over an IP's budget)
@@ -47,6 +49,7 @@ structured extensions such as `errors` (security.md C4).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 
@@ -140,6 +143,16 @@ class CodeNotAccepted(SsprError):
     )
 
 
+class CodeReplaced(SsprError):
+    """The code a newer one replaced (the user asked for a new code): no failure, nothing counted."""
+
+    problem = Problem(
+        "urn:sspr:problem:code-replaced",
+        "That code was replaced by the new one you asked for. Type the code from the newest message.",
+        400,
+    )
+
+
 class ChallengeLocked(SsprError):
     problem = Problem(
         "urn:sspr:problem:code-locked",
@@ -195,11 +208,44 @@ class NothingToConfirm(SsprError):
 
 
 class BlockedFromSspr(SsprError):
+    """The user is blocked from self-service reset (G1). The reset tells it, with until when and the helpdesk,
+    once the caller has shown what only the user holds (G5); `until` and `helpdesk` are then set."""
+
     problem = Problem(
         "urn:sspr:problem:blocked",
-        "Too many codes or wrong answers: self-service password reset is blocked for your account for 24 hours.",
+        "Self-service password reset is blocked for your account for now. Contact your helpdesk.",
         429,
     )
+
+    def __init__(self, message: str, until: datetime | None = None, detail: str | None = None,
+                 helpdesk: dict[str, str | None] | None = None) -> None:
+        super().__init__(message)
+        self.until, self.detail, self.helpdesk = until, detail, helpdesk
+
+    def problem_extensions(self) -> dict[str, Any]:
+        if self.until is None:
+            return {}
+        return {"blockedUntil": self.until.isoformat(timespec="seconds"), "detail": self.detail,
+                "helpdesk": self.helpdesk or {"url": None, "email": None}}
+
+
+class AppCodesPaused(SsprError):
+    """Too many wrong authenticator app codes for one user name, whoever it names (nobody too): app codes for it
+    are refused until `until`; other methods keep working."""
+
+    problem = Problem(
+        "urn:sspr:problem:app-codes-paused",
+        "Too many wrong app codes for this user name. Use another method, or try again later.",
+        429,
+    )
+
+    def __init__(self, until: datetime, detail: str, helpdesk: dict[str, str | None]) -> None:
+        super().__init__(f"app codes paused until {until.isoformat()}")
+        self.until, self.detail, self.helpdesk = until, detail, helpdesk
+
+    def problem_extensions(self) -> dict[str, Any]:
+        return {"pausedUntil": self.until.isoformat(timespec="seconds"), "detail": self.detail,
+                "helpdesk": self.helpdesk}
 
 
 class ChannelPaused(SsprError):

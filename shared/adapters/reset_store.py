@@ -76,6 +76,7 @@ def _entity(f: ResetFlow) -> dict[str, Any]:
         "verified": json.dumps([m.value for m in f.verified]),
         "failures": json.dumps({m.value: n for m, n in f.failures}),
         "questionIds": json.dumps(list(f.question_ids)),
+        "replaced": json.dumps({m.value: d for m, d in f.replaced}),
         "state": f.state.value,
         "completedAt": f.completed_at,
     }
@@ -93,6 +94,7 @@ def _flow(e: Any) -> ResetFlow:
         verified=tuple(Method(m) for m in json.loads(e.get("verified") or "[]")),
         failures=tuple(sorted((Method(m), int(n)) for m, n in json.loads(e.get("failures") or "{}").items())),
         question_ids=tuple(json.loads(e.get("questionIds") or "[]")),
+        replaced=tuple(sorted((Method(m), str(d)) for m, d in json.loads(e.get("replaced") or "{}").items())),
         state=FlowState(e.get("state") or FlowState.ACTIVE.value),
         completed_at=completed if isinstance(completed, datetime) else None,
         etag=e.metadata.get("etag"),

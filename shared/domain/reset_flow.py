@@ -89,6 +89,7 @@ class ResetFlow:
     verified: tuple[Method, ...] = ()
     failures: tuple[tuple[Method, int], ...] = ()  # wrong answers per method that has no code challenge
     question_ids: tuple[str, ...] = ()
+    replaced: tuple[tuple[Method, str], ...] = ()  # per method, the digest of the code its last new code replaced
     state: FlowState = FlowState.ACTIVE
     completed_at: datetime | None = None
     etag: str | None = field(default=None, compare=False)
@@ -183,6 +184,17 @@ def may_prove(flow: ResetFlow, method: Method) -> bool:
 
 def record_verified(flow: ResetFlow, method: Method) -> ResetFlow:
     return flow if method in flow.verified else replace(flow, verified=(*flow.verified, method))
+
+
+def record_replaced(flow: ResetFlow, method: Method, digest: str) -> ResetFlow:
+    """A new code replaced the one whose digest this is: typed later, it is told "replaced", not counted."""
+    kept = dict(flow.replaced)
+    kept[method] = digest
+    return replace(flow, replaced=tuple(sorted(kept.items())))
+
+
+def replaced_digest(flow: ResetFlow, method: Method) -> str | None:
+    return dict(flow.replaced).get(method)
 
 
 def record_failure(flow: ResetFlow, method: Method) -> ResetFlow:

@@ -11,10 +11,24 @@ worst case (twice the budget across a window boundary) is an acceptable cost bou
 pauses for everyone it covers until the window ends; other channels keep working.
 
 A block here is an SSPR block only: it never disables the directory account or touches its sign-in (G3).
+
+What counts against whom (security.md C7, G5), by name:
+- FLOW_LOCK (reset_flow.record_failure, codes.submit): 5 wrong answers to one method lock the flow, for a decoy
+  and a real challenge alike, blocked user or not: the pattern a caller sees per flow is the same for everyone.
+- USER_REAL_CHALLENGES: only the user's own real challenges count against the user: a code really sent to the
+  contact they registered (CODE_SENDS), a wrong code on such a challenge (FAILED_VERIFICATIONS), a flow locked
+  by those (FAILED_FLOWS), wrong security answers (asked only after a proven method). A decoy's failures (no
+  code was ever sent) and wrong app codes never do, so a stranger who knows a user name but no registered
+  contact cannot get the user blocked, and the counts a stranger can move are the same for nobody.
+- USERNAME_APP_GUESSES: wrong authenticator app codes count against the typed user name (its normalised form,
+  hashed), whoever it names: more than APP_CODE_GUESSES in an hour pause app codes for that name (other methods
+  keep working), the same for nobody as for a real user.
+- Per client address and globally: the send and start budgets below (G2).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -39,6 +53,9 @@ CODE_SENDS = SlidingLimit("codeSends", 10, timedelta(minutes=10))
 FAILED_VERIFICATIONS = SlidingLimit("failedVerifications", 5, timedelta(hours=1))
 # "5 failed flows in 24 h" blocks: the 5th reaches it (more than 4).
 FAILED_FLOWS = SlidingLimit("failedFlows", 4, timedelta(hours=24))
+# Wrong app codes for one typed user name: the 5th within an hour pauses app codes for that name until the
+# oldest of them is an hour old (a 6-digit code then has 5 guesses an hour per name, whoever it names).
+APP_CODE_GUESSES = SlidingLimit("appCodeGuesses", 4, timedelta(hours=1))
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,28 @@ def _block(throttle: UserThrottle, now: datetime) -> UserThrottle:
     if is_blocked(throttle, now):
         return throttle  # a block is not extended by the attempts it refuses
     return replace(throttle, blocked_until=now + BLOCK_DURATION)
+
+
+def blocked_until(throttle: UserThrottle, now: datetime) -> datetime | None:
+    return throttle.blocked_until if is_blocked(throttle, now) else None
+
+
+def username_key(username: str) -> str:
+    """The throttle key of a typed user name (USERNAME_APP_GUESSES): the same for a name that names nobody."""
+    return "name-" + hashlib.sha256(username.strip().lower().encode()).hexdigest()[:40]
+
+
+def record_app_guess(throttle: UserThrottle, now: datetime) -> UserThrottle:
+    """A wrong app code for this user name (kept in the row's `failures`)."""
+    return replace(throttle, failures=_recent((*throttle.failures, now), APP_CODE_GUESSES, now))
+
+
+def app_codes_paused_until(throttle: UserThrottle, now: datetime) -> datetime | None:
+    """When app codes for this user name may be tried again, or None when they may now."""
+    recent = _recent(throttle.failures, APP_CODE_GUESSES, now)
+    if not _crossed(recent, APP_CODE_GUESSES):
+        return None
+    return recent[-(APP_CODE_GUESSES.max_events + 1)] + APP_CODE_GUESSES.window
 
 
 def cleared(throttle: UserThrottle) -> UserThrottle:

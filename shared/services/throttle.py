@@ -7,6 +7,7 @@ reset clears the user's counters. The counters live in `ThrottleStore`; the rule
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.throttle_store import ThrottleStore
@@ -18,7 +19,6 @@ from shared.domain.throttling import UserThrottle
 from shared.errors import BlockedFromSspr, ChannelPaused, TooManyRequests
 
 log = logging.getLogger("sspr.throttle")
-
 
 
 class ThrottleService:
@@ -67,6 +67,20 @@ class ThrottleService:
 
     async def is_blocked(self, user_id: str) -> bool:
         return throttling.is_blocked(await self._store.user(user_id), self._clock())
+
+    async def blocked_until(self, user_id: str) -> datetime | None:
+        """The end of the user's block, or None when the user is not blocked (G1)."""
+        return throttling.blocked_until(await self._store.user(user_id), self._clock())
+
+    async def record_app_guess(self, username: str) -> None:
+        """A wrong app code for a typed user name, whoever it names (USERNAME_APP_GUESSES)."""
+        now = self._clock()
+        await self._store.change_user(throttling.username_key(username),
+                                      lambda t: throttling.record_app_guess(t, now))
+
+    async def app_codes_paused_until(self, username: str) -> datetime | None:
+        return throttling.app_codes_paused_until(await self._store.user(throttling.username_key(username)),
+                                                 self._clock())
 
     async def record_failed_flow(self, user_id: str, actor: Actor, client_ip: str | None) -> None:
         """A reset flow locked by wrong answers (G1: the 5th in 24 hours blocks the user)."""

@@ -1,5 +1,5 @@
 """The locked-out user's journeys on /reset, with the code read from the emulator's outbox: a full reset in
-English, in Swedish on a 360 px phone, keyboard only, and wrong codes until the flow locks."""
+English, in Swedish on a 360 px phone, keyboard only, wrong codes until the flow locks, and a blocked user told so."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.e2e.conftest import (
 )
 
 NEW_PASSWORD = "Harbour-Lantern-47!"
-RESET_USERS = ["rosa.reset", "sixten.reset", "kim.keyboard", "wanda.wrong", "tova.phone"]
+RESET_USERS = ["rosa.reset", "sixten.reset", "kim.keyboard", "wanda.wrong", "tova.phone", "bo.blocked"]
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +182,25 @@ def test_wrong_codes_lock_the_flow_and_the_right_code_is_refused_after(
     assert titles[0] != final, "the locked flow should say so, not repeat 'wrong code'"
     screenshot(page, "reset-locked")
     assert not can_sign_in(e2e_emulator, "wanda.wrong@contoso.example", NEW_PASSWORD)
+
+
+def test_a_blocked_user_is_told_on_the_page_until_when(
+        page: Any, pages_host: FunctionHost, e2e_emulator: GraphEmulator, reset_users: dict[str, str]) -> None:
+    address, upn = reset_users["bo.blocked"], "bo.blocked@contoso.example"
+    for wrongs in (5, 1):  # five wrong codes lock a first flow; the sixth, on a code really sent, blocks (G1)
+        page.goto(f"{pages_host.base_url}/api/pages/reset")
+        start(page, upn)
+        before = len(outbox(e2e_emulator))
+        page.check("#method-email")
+        page.fill("#contact", address)
+        page.click("#send")
+        page.wait_for_selector("#step-code:not([hidden])")
+        right = latest_code(e2e_emulator, address, after=before)
+        for _ in range(wrongs):
+            page.fill("#code", str((int(right) + 1) % 10 ** len(right)).zfill(len(right)))
+            page.click("#verify")
+            expect(page.locator("#verify")).to_be_enabled()
+    page.wait_for_selector("#step-blocked:not([hidden])")
+    detail = page.text_content("#blocked-detail") or ""
+    assert "blocked for your account until 20" in detail and "UTC" in detail and "helpdesk" in detail
+    screenshot(page, "reset-blocked")

@@ -61,7 +61,9 @@ NOTICE_SUBJECT = "Your password was reset"
 PEOPLE = [
     "c1", "unregistered", "proof", "canary", "race", "wrong", "g429", "admin1", "admin2", "a5", "a7", "a8", "a9",
     "a13", "c3", "c4", "c5", "blocked", "cleared", "sends", "sms1", "sms2", "sms3", "b1", "b4", "app", "f6", "f1",
+    "g5", "told",
 ]
+HELPDESK = "helpdesk@contoso.example"
 ADMINS = {"admin1", "admin2"}
 
 
@@ -96,7 +98,7 @@ def people(stack: Stack) -> dict[str, Member]:
     members["disabled"] = Member(stack.emulator, stack.api, extra={"accountEnabled": False})
     members["synced"] = Member(stack.emulator, stack.api,
                                extra={"onPremisesSyncEnabled": True, "licenses": ["O365_BUSINESS_ESSENTIALS"]})
-    set_policy(stack.api, stack.emulator, scope="all")
+    set_policy(stack.api, stack.emulator, scope="all", helpdesk={"url": None, "email": HELPDESK})
     enable_everyone(stack.api, stack.emulator)
     return members
 
@@ -387,7 +389,7 @@ def test_A7_a_code_of_flow_x_fails_in_flow_y_and_for_another_method(stack: Stack
     assert x.verify("email", code_x).status_code == 200  # both codes were live: each only in its own flow
 
 
-def test_A8_a_resend_invalidates_the_previous_code_and_keeps_the_failure_count(
+def test_A8_G5_a_resend_invalidates_the_previous_code_keeps_the_failure_count_and_the_old_code_is_told_replaced(
         stack: Stack, people: dict[str, Member]) -> None:
     member = people["a8"]
     member.register_email()
@@ -398,8 +400,12 @@ def test_A8_a_resend_invalidates_the_previous_code_and_keeps_the_failure_count(
     second = code_sent_to(stack.emulator, member.alternate_email, count=3)
     assert second != first
     assert flow_row(stack, resetter.flow_id, "email")["failedAttempts"] == 1  # a resend never resets the count
-    assert kind(resetter.verify("email", first)) == "code-not-accepted"
-    assert flow_row(stack, resetter.flow_id, "email")["failedAttempts"] == 2
+    # The replaced code no longer works, and is told so plainly: not a failure, counted nowhere (G5).
+    replaced = resetter.verify("email", first)
+    assert (replaced.status_code, kind(replaced)) == (400, "code-replaced")
+    assert "replaced" in replaced.json()["title"]
+    assert flow_row(stack, resetter.flow_id, "email")["failedAttempts"] == 1
+    assert len(json.loads(throttle_row(stack, member.id)["failures"])) == 1
     assert resetter.verify("email", second).status_code == 200
 
 
@@ -755,7 +761,7 @@ def blocked(stack: Stack, people: dict[str, Member]) -> Member:
     assert [kind(first.verify("email", other(code))) for _ in range(5)][-1] == "flow-locked"
     assert throttle_row(stack, member.id).get("blockedUntil") is None
     second, code = ready_to_verify(stack, member)
-    assert kind(second.verify("email", other(code))) == "code-not-accepted"
+    assert kind(second.verify("email", other(code))) == "blocked"  # the failure that blocks says so (G5)
     member.live_flow, member.live_code = second, code  # type: ignore[attr-defined]
     return member
 
@@ -764,16 +770,16 @@ def test_G1_G3_more_than_5_failed_verifications_block_the_user_with_generic_answ
         stack: Stack, blocked: Member) -> None:
     row = throttle_row(stack, blocked.id)
     assert row["blockedUntil"] > datetime.now(UTC) + timedelta(hours=23)
-    # The right, live code of the last flow is now refused with the generic answer.
+    # The right, live code of the last flow is now refused: the person holding it is told of the block (G5).
     flow, code = blocked.live_flow, blocked.live_code  # type: ignore[attr-defined]
     refused = flow.verify("email", code)
-    assert (refused.status_code, kind(refused)) == (400, "code-not-accepted")
-    # A new flow answers as for anyone, and no code is sent to the registered address.
+    assert (refused.status_code, kind(refused)) == (429, "blocked")
+    # A new flow answers the proof as for anyone, and no code is sent to the registered address.
     codes_before = len(coded_messages(stack, blocked.alternate_email))
     fresh = Resetter(stack.api)
     assert fresh.start(blocked.upn).status_code == 201
     assert fresh.prove("email", blocked.alternate_email).status_code == 202
-    assert kind(fresh.verify("email", code)) == "code-not-accepted"
+    assert kind(fresh.verify("email", code)) == "blocked"
     wait_for("the notifications queue to drain", lambda: queue_drained(stack.queue("notifications")))
     assert len(coded_messages(stack, blocked.alternate_email)) == codes_before
     events = list(stack.table("Audit").query_entities("targetUserId eq @id and activity eq @a", parameters={
@@ -848,3 +854,68 @@ def test_G2_over_the_per_ip_sms_budget_the_sms_channel_pauses_while_email_keeps_
     code = code_sent_to(stack.emulator, last.alternate_email, count=2)
     assert paused.verify("email", code).status_code == 200
     assert len(coded_messages(stack, last.mobile)) == texts_to_last  # no 21st SMS went out
+
+
+# ---- C7, G5: what counts against whom, and the block told plainly ---------------------------------------------
+
+
+def lockout_pattern(stack: Stack, username: str) -> list[list[int | str]]:
+    """What a stranger who knows only `username` sees: three flows of five wrong codes on a guessed contact, a
+    flow of five wrong app codes, and one more app code in a new flow."""
+    ip = f"198.18.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}"
+    pattern: list[list[int | str]] = []
+    for _ in range(3):
+        resetter = Resetter(stack.api, ip=ip)
+        resetter.start(username)
+        assert resetter.prove("email", f"guess-{uuid.uuid4().hex[:6]}@alt.example").status_code == 202
+        pattern.append([resetter.verify("email", "12345678").status_code for _ in range(5)])
+    app = Resetter(stack.api, ip=ip)
+    app.start(username)
+    pattern.append([app.prove_app("123456").status_code for _ in range(5)])
+    again = Resetter(stack.api, ip=ip)
+    again.start(username)
+    paused = again.prove_app("123456")
+    pattern.append([paused.status_code, kind(paused), str(paused.json().get("helpdesk"))])
+    return pattern
+
+
+def test_C7_G5_a_stranger_with_only_the_username_sees_nobodys_lockout_pattern_and_cannot_get_the_user_blocked(
+        stack: Stack, people: dict[str, Member], blocked: Member) -> None:
+    member = people["g5"]
+    member.register_email()
+    member.register_app()
+    nobody = lockout_pattern(stack, f"nobody-{uuid.uuid4().hex[:8]}@contoso.example")
+    assert lockout_pattern(stack, member.upn) == nobody
+    assert lockout_pattern(stack, blocked.upn) == nobody  # a blocked user's flows lock like anyone's
+    helpdesk = str({"url": None, "email": HELPDESK})
+    assert nobody == [[400, 400, 400, 400, 403]] * 4 + [[429, "app-codes-paused", helpdesk]]
+    # 20 failures on decoys and wrong app codes: nothing counted against the user, who resets by email at once.
+    row = throttle_row(stack, member.id)
+    assert (json.loads(row["failures"]), row.get("blockedUntil")) == ([], None)
+    resetter, code = ready_to_verify(stack, member)
+    assert resetter.verify("email", code).status_code == 200
+    assert resetter.set_password(NEW_PASSWORD).status_code == 200
+    assert member.signs_in_with(NEW_PASSWORD)
+
+
+def test_G5_a_blocked_user_is_told_plainly_until_when_and_the_helpdesk_in_english_and_swedish(
+        stack: Stack, people: dict[str, Member]) -> None:
+    member = people["told"]
+    member.register_email()
+    first, code = ready_to_verify(stack, member)
+    assert [kind(first.verify("email", other(code))) for _ in range(5)] == ["code-not-accepted"] * 4 + ["flow-locked"]
+    second, code = ready_to_verify(stack, member)
+    told = second.verify("email", other(code))  # the 6th wrong code on codes really sent: blocked, and told
+    until = throttle_row(stack, member.id)["blockedUntil"]
+    assert told.status_code == 429 and kind(told) == "blocked"
+    problem = told.json()
+    assert datetime.fromisoformat(problem["blockedUntil"]) == until.replace(microsecond=0)
+    assert until.strftime("%Y-%m-%d %H:%M") in problem["detail"] and "helpdesk" in problem["detail"]
+    assert problem["helpdesk"] == {"url": None, "email": HELPDESK}
+    swedish = Resetter(stack.api, language="sv")
+    swedish.start(member.upn)
+    assert swedish.prove("email", member.alternate_email).status_code == 202  # the proof answers as for anyone
+    svensk = swedish.verify("email", code).json()
+    assert svensk["type"] == "urn:sspr:problem:blocked" and "spärrad" in svensk["title"]
+    assert until.strftime("%Y-%m-%d %H:%M") in svensk["detail"] and "helpdesk" in svensk["detail"]
+    assert svensk["helpdesk"] == problem["helpdesk"]

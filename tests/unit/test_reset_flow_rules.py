@@ -217,3 +217,12 @@ def test_the_questions_asked_are_a_random_subset_of_distinct_registered_question
     assert all(len(set(d)) == 3 and set(d) <= set(registered) for d in draws)
     assert len(draws) > 1  # random: not always the same three
     assert reset_flow.choose_questions(["q-1"], 3) == ("q-1",)
+
+
+def test_G5_a_replaced_codes_digest_is_kept_per_method_and_the_newest_wins() -> None:
+    f = reset_flow.record_replaced(flow(), Method.EMAIL, "first")
+    f = reset_flow.record_replaced(f, Method.MOBILE_PHONE, "sms")
+    f = reset_flow.record_replaced(f, Method.EMAIL, "second")
+    assert reset_flow.replaced_digest(f, Method.EMAIL) == "second"
+    assert reset_flow.replaced_digest(f, Method.MOBILE_PHONE) == "sms"
+    assert reset_flow.replaced_digest(f, Method.OFFICE_PHONE) is None

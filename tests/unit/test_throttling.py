@@ -94,3 +94,32 @@ def test_failed_flows_older_than_24_hours_do_not_count() -> None:
     for day in range(10):
         t = throttling.record_failed_flow(t, NOW + timedelta(hours=day * 7))  # at most 4 in any 24 hours
     assert not throttling.is_blocked(t, NOW + timedelta(hours=63))
+
+
+# ---- C7, G5: wrong app codes count for the user name typed, never against the user ---------------------------
+
+
+def test_C7_the_fifth_wrong_app_code_for_a_user_name_pauses_app_codes_until_the_oldest_is_an_hour_old() -> None:
+    t = UserThrottle(throttling.username_key("casey@contoso.example"))
+    for i in range(4):
+        t = throttling.record_app_guess(t, NOW + timedelta(minutes=i))
+    assert throttling.app_codes_paused_until(t, NOW + timedelta(minutes=4)) is None
+    t = throttling.record_app_guess(t, NOW + timedelta(minutes=4))
+    assert throttling.app_codes_paused_until(t, NOW + timedelta(minutes=5)) == NOW + timedelta(hours=1)
+    assert throttling.app_codes_paused_until(t, NOW + timedelta(hours=1)) is None  # the first fell out
+    assert not throttling.is_blocked(t, NOW + timedelta(minutes=5))  # a pause of app codes, not a block
+
+
+def test_C7_a_user_names_key_is_the_same_whatever_its_case_and_spaces_and_never_holds_the_name() -> None:
+    key = throttling.username_key("Casey@Contoso.example ")
+    assert key == throttling.username_key("casey@contoso.example")
+    assert key != throttling.username_key("casey2@contoso.example")
+    assert key.startswith("name-") and "casey" not in key and len(key) == 45
+
+
+def test_G1_blocked_until_is_the_blocks_end_only_while_it_lasts() -> None:
+    t = UserThrottle("u")
+    for i in range(6):
+        t = throttling.record_failed_verification(t, NOW + timedelta(seconds=i))
+    assert throttling.blocked_until(t, NOW + timedelta(seconds=6)) == NOW + timedelta(seconds=5, hours=24)
+    assert throttling.blocked_until(t, NOW + timedelta(hours=25)) is None

@@ -17,7 +17,8 @@ function call(method, path, body) {
 // Every failure in plain words; a user who cannot reset here is told why and where to get help.
 function fail(error) {
   const problem = error instanceof ApiError ? error.problem : { title: t("error.generic") };
-  if (problem.type === "urn:sspr:problem:cannot-reset-here") {
+  // Blocked (too many codes or wrong answers): the same page as "cannot reset here", with until when (G5).
+  if (problem.type === "urn:sspr:problem:cannot-reset-here" || problem.type === "urn:sspr:problem:blocked") {
     $("#blocked-detail").textContent = problem.detail || problem.title;
     const help = problem.helpdesk || {};
     const helpBox = $("#blocked-helpdesk");

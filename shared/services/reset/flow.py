@@ -29,8 +29,10 @@ from shared.domain.policy import Method, Policy
 from shared.domain.reset_flow import FlowState, ResetFlow
 from shared.errors import (
     AnswersNotAccepted,
+    AppCodesPaused,
     BlockedFromSspr,
     CodeNotAccepted,
+    CodeReplaced,
     FieldError,
     FlowLocked,
     FlowNotFound,
@@ -51,8 +53,9 @@ from shared.services.reset.answers import (
     ResetQuestions,
 )
 from shared.services.reset.audit import ResetAudit, actor
-from shared.services.reset.challenges import ResetChallenges, proof_requested
+from shared.services.reset.challenges import ResetChallenges, is_real, proof_requested
 from shared.services.reset.offer import ResetOffer
+from shared.services.reset.pace import StepDeadline, paced
 from shared.services.reset.password import PasswordStep
 from shared.services.reset.ports import ProofOfWorkGate, Throttle
 from shared.services.reset.state import ResetFlows
@@ -76,6 +79,10 @@ class ResetService:
         self._password = password
         self._audit = audit
 
+    @property
+    def deadline(self) -> StepDeadline:
+        return self._flows.deadline
+
     # -- 0/1. proof-of-work and start --------------------------------------------------------------------------
 
     def proof_of_work(self) -> dict[str, object]:
@@ -95,6 +102,7 @@ class ResetService:
 
     # -- 2. prove possession of a contact ------------------------------------------------------------------------
 
+    @paced
     async def request_code(self, flow_id: str, secret: str, method: Method, contact: str,
                            default_region: str | None, client_ip: str | None) -> ProofRequested:
         """Send a code to `contact` if it is what the user registered for `method`; the same answer either way."""
@@ -122,14 +130,18 @@ class ResetService:
                 await self._throttle.count_user_send(user_id, client_ip, actor(flow))
                 sent = True
             except BlockedFromSspr:
-                sent = False  # this send crossed the limit: from now on, the generic answer
-        await asyncio.gather(
-            self._challenges.put(flow, method, normalised if sent else None, policy),
-            self._audit.progress(flow, method, Outcome.SUCCESS if sent else Outcome.FAILURE,
-                                 "code-sent" if sent else "contact-not-matched"),
+                blocked = True  # this send crossed the limit
+        # A blocked user's matched contact is kept without a code, so the code step can say they are blocked.
+        step = "code-sent" if sent else "code-withheld-blocked" if matched else "contact-not-matched"
+        replaced, _ = await asyncio.gather(
+            self._challenges.put(flow, method, normalised if matched else None, policy, send=sent),
+            self._audit.progress(flow, method, Outcome.SUCCESS if sent else Outcome.FAILURE, step),
         )
+        if replaced is not None:
+            await self._flows.code_replaced(flow, method, replaced)
         return proof_requested(method, policy)
 
+    @paced
     async def resend(self, flow_id: str, secret: str, method: Method, client_ip: str | None) -> ProofRequested:
         flow = await self._flows.open(flow_id, secret)
         policy = await self._offer.policy()
@@ -138,44 +150,60 @@ class ResetService:
             raise NotFound(f"no code was asked for {method} in flow {flow_id}")
         if codes.is_locked(challenge):
             raise FlowLocked(f"flow {flow_id} locked")
-        real = bool(challenge.contact)
+        real = is_real(challenge)
         user_id = challenge.user_id or None
         await self._throttle.spend_budgets(challenge.channel, client_ip)
+        sent = False
         if real and user_id is not None:
             try:
                 await self._throttle.count_user_send(user_id, client_ip, actor(flow))
+                sent = True
             except BlockedFromSspr:
-                real = False
-        await self._challenges.put(flow, method, challenge.contact if real else None, policy)
-        await self._audit.progress(flow, method, Outcome.SUCCESS if real else Outcome.FAILURE, "code-resent")
+                sent = False  # blocked, or this send crossed the limit: the contact is kept, no code sent
+        replaced = await self._challenges.put(flow, method, challenge.contact if real else None, policy, send=sent)
+        if replaced is not None:
+            await self._flows.code_replaced(flow, method, replaced)
+        await self._audit.progress(flow, method, Outcome.SUCCESS if sent else Outcome.FAILURE, "code-resent")
         return proof_requested(method, policy)
 
     # -- 3. verify a code ---------------------------------------------------------------------------------------
 
+    @paced
     async def verify_code(self, flow_id: str, secret: str, method: Method, code: str, language: str,
                           client_ip: str | None) -> FlowProgress:
         flow = await self._flows.open(flow_id, secret)
         user_id = flow.resolution.user_id if flow.resolution else None
         if self._methods.contact_code(method) is None:
             raise CodeNotAccepted("no challenge for this method")
-        challenge, blocked = await asyncio.gather(self._challenges.get(flow, method), self._is_blocked(user_id))
+        challenge, blocked_until = await asyncio.gather(self._challenges.get(flow, method),
+                                                        self._blocked_until(user_id))
         if challenge is None:
             raise CodeNotAccepted("no challenge for this method")
         if method in flow.verified:
             raise MethodAlreadyVerified(f"{method} already verified")
-        if blocked:
-            raise CodeNotAccepted("user blocked")  # G1: the generic answer for 24 h, nothing judged
+        real = is_real(challenge)
+        if real and self._challenges.was_replaced(flow, method, code):
+            # The code a new one replaced (A8): told so, neither a failure nor counted.
+            raise CodeReplaced(f"flow {flow_id}: a replaced {method} code")
+        # Every code is judged on the flow's challenge, blocked user or not: 5 wrong ones lock any flow (C7).
         verdict = await self._challenges.submit(flow, method, code)
-        if verdict is Verdict.ACCEPTED:
+        if verdict is Verdict.ACCEPTED and blocked_until is None:
             return await self._verified(flow, method, language)
-        if verdict in (Verdict.WRONG, Verdict.LOCKED) and user_id is not None:
+        # Only the user's own real challenge counts against the user; a decoy's failures never do (G5).
+        if verdict in (Verdict.WRONG, Verdict.LOCKED) and user_id is not None and real:
             await self._throttle.record_failure(user_id, actor(flow), client_ip)
         await self._audit.progress(flow, method, Outcome.FAILURE, f"code-{verdict.value}")
         if verdict is Verdict.LOCKED:
-            await self._lock(flow, client_ip)
+            await self._lock(flow, client_ip, counts_for_user=real)
             raise FlowLocked(f"flow {flow_id} locked by wrong codes")
+        if real and user_id is not None:
+            # The caller typed the user's registered contact: tell them plainly, with until when (G5).
+            until = blocked_until or await self._throttle.blocked_until(user_id)
+            if until is not None:
+                raise await self._blocked(flow, until, language)
         raise CodeNotAccepted(f"code {verdict.value}")
 
+    @paced
     async def verify_app(self, flow_id: str, secret: str, code: str, language: str,
                          client_ip: str | None) -> FlowProgress:
         """An authenticator app code proves possession in one step (A10: +/-1 step, never replayed)."""
@@ -186,20 +214,31 @@ class ResetService:
             raise MethodNotAllowed("authenticator app not allowed by policy")
         if method in flow.verified:
             raise MethodAlreadyVerified("authenticator app already verified")
-        flow = await self._resolve(flow, policy)
+        flow, paused_until = await asyncio.gather(self._resolve(flow, policy),
+                                                  self._throttle.app_codes_paused_until(flow.username))
+        if paused_until is not None:  # USERNAME_APP_GUESSES: the same for every user name, nobody's too
+            raise AppCodesPaused(paused_until, self._offer.text("blocked.appCodes", language, paused_until),
+                                 _helpdesk(policy))
         user_id = flow.resolution.user_id if flow.resolution else None
         proven = False
-        if user_id is not None and not await self._throttle.is_blocked(user_id):
-            registered = await self._users.registered(user_id, method)
+        blocked_until = None
+        if user_id is not None:
+            registered, blocked_until = await asyncio.gather(self._users.registered(user_id, method),
+                                                             self._throttle.blocked_until(user_id))
             if registered is not None:
                 proven = await self._methods.secret(method).verify(user_id, registered, code, self._now())
+        if proven and blocked_until is not None:  # the app proves it is the user: tell them (G5)
+            raise await self._blocked(flow, blocked_until, language)
         if proven:
             return await self._verified(flow, method, language)
-        await self._failed_answer(flow, method, client_ip)
+        # A wrong app code needs no contact, so it counts for the user name typed, never against the user (G5).
+        await self._throttle.record_app_guess(flow.username)  # before the answer: the next attempt must see it
+        await self._failed_answer(flow, method, client_ip, counts_for_user=False)
         raise CodeNotAccepted("authenticator code not accepted")
 
     # -- 4. security questions (a second method only) -----------------------------------------------------------
 
+    @paced
     async def questions(self, flow_id: str, secret: str, language: str) -> ResetQuestions:
         flow = await self._flows.open(flow_id, secret)
         policy = await self._offer.policy()
@@ -217,6 +256,7 @@ class ResetService:
             i18n.catalog("questions", language), policy.security_questions.custom_questions)}
         return ResetQuestions(questions=[QuestionText(id=q, text=texts.get(q, q)) for q in flow.question_ids])
 
+    @paced
     async def answer_questions(self, flow_id: str, secret: str, answers: Mapping[str, str], language: str,
                                client_ip: str | None) -> FlowProgress:
         flow = await self._flows.open(flow_id, secret)
@@ -226,13 +266,16 @@ class ResetService:
             raise QuestionsNotAvailable("ask for the questions first")
         user_id = flow.resolution.user_id
         proven = False
-        if set(answers) == set(flow.question_ids) and not await self._throttle.is_blocked(user_id):
-            registered = await self._users.registered(user_id, method)
-            if registered is not None:
-                proven = await self._methods.secret(method).verify(user_id, registered, dict(answers), self._now())
+        registered, blocked_until = await asyncio.gather(self._users.registered(user_id, method),
+                                                         self._throttle.blocked_until(user_id))
+        if set(answers) == set(flow.question_ids) and registered is not None:
+            proven = await self._methods.secret(method).verify(user_id, registered, dict(answers), self._now())
+        if proven and blocked_until is not None:
+            raise await self._blocked(flow, blocked_until, language)
         if proven:
             return await self._verified(flow, method, language)
-        await self._failed_answer(flow, method, client_ip)
+        # Questions come only after a proven method: wrong answers count against the user.
+        await self._failed_answer(flow, method, client_ip, counts_for_user=True)
         raise AnswersNotAccepted("answers not accepted")
 
     # -- 5. the new password ------------------------------------------------------------------------------------
@@ -281,10 +324,12 @@ class ResetService:
             questions=not ready and reset_flow.questions_possible(flow),
         )
 
-    async def _failed_answer(self, flow: ResetFlow, method: Method, client_ip: str | None) -> None:
-        """A wrong app code or wrong answers: counted on the flow (5 lock it) and for the user (G1)."""
+    async def _failed_answer(self, flow: ResetFlow, method: Method, client_ip: str | None,
+                             counts_for_user: bool) -> None:
+        """A wrong app code or wrong answers: counted on the flow (5 lock it), and for the user when
+        `counts_for_user` (USER_REAL_CHALLENGES in shared/domain/throttling.py)."""
         outcome = await self._flows.failed(flow, method)
-        user_id = flow.resolution.user_id if flow.resolution else None
+        user_id = flow.resolution.user_id if flow.resolution and counts_for_user else None
         if user_id is not None:
             await self._throttle.record_failure(user_id, actor(flow), client_ip)
         await self._audit.progress(flow, method, Outcome.FAILURE, "wrong-answer")
@@ -294,18 +339,29 @@ class ResetService:
                 await self._throttle.record_failed_flow(user_id, actor(flow), client_ip)
             raise FlowLocked(f"flow {flow.flow_id} locked by wrong answers")
 
-    async def _lock(self, flow: ResetFlow, client_ip: str | None) -> None:
+    async def _lock(self, flow: ResetFlow, client_ip: str | None, counts_for_user: bool) -> None:
         locked_now = await self._flows.lock(flow)
-        user_id = flow.resolution.user_id if flow.resolution else None
+        user_id = flow.resolution.user_id if flow.resolution and counts_for_user else None
         if locked_now and user_id is not None:
             await self._throttle.record_failed_flow(user_id, actor(flow), client_ip)
 
-    async def _is_blocked(self, user_id: str | None) -> bool:
-        """A user blocked by the throttle (G1); no user, no block."""
-        return user_id is not None and await self._throttle.is_blocked(user_id)
+    async def _blocked_until(self, user_id: str | None) -> datetime | None:
+        """The end of the user's block (G1); no user, no block."""
+        return None if user_id is None else await self._throttle.blocked_until(user_id)
+
+    async def _blocked(self, flow: ResetFlow, until: datetime, language: str) -> BlockedFromSspr:
+        """The block told plainly: until when, and the helpdesk (G5); audited."""
+        policy = await self._offer.policy()
+        await self._audit.outcome(flow, Outcome.FAILURE, "blocked-told")
+        return BlockedFromSspr(f"flow {flow.flow_id}: user blocked", until,
+                               self._offer.text("blocked.user", language, until), _helpdesk(policy))
 
     def _now(self) -> datetime:
         return self._flows.now()
+
+
+def _helpdesk(policy: Policy) -> dict[str, str | None]:
+    return {"url": policy.helpdesk.url, "email": policy.helpdesk.email}
 
 
 def _normalise(method: ContactCode, contact: str, default_region: str | None) -> str:

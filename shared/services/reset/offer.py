@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from shared import i18n
 from shared.domain import reset_flow
 from shared.domain.policy import Method, Policy
@@ -23,6 +25,10 @@ class ResetOffer:
     def start_methods(self, policy: Policy) -> list[Method]:
         """The same list for every user (C1, C2): the policy's possession methods this service can deliver."""
         return reset_flow.start_methods(policy, self.methods.deliverable())
+
+    def text(self, key: str, language: str, until: datetime) -> str:
+        """A block's plain words in the user's language, with until when (UTC, to the minute)."""
+        return i18n.catalog("reset", language)[key].format(until=until.strftime("%Y-%m-%d %H:%M UTC"))
 
     async def refusal(self, resolution: Resolution, language: str) -> CannotResetHere:
         """Why this service cannot reset the user, with the helpdesk: told only after a proven method."""

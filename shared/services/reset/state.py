@@ -17,16 +17,18 @@ from shared.domain.ids import is_guid
 from shared.domain.policy import Method
 from shared.domain.reset_flow import FlowState, ResetFlow, Resolution
 from shared.errors import FlowLocked, FlowNotFound, MethodsMissing
+from shared.services.reset.pace import StepDeadline
 from shared.services.reset.ports import FlowRows
 
 T = TypeVar("T")
 
 
 class ResetFlows:
-    def __init__(self, rows: FlowRows, code_key: bytes, clock: Clock) -> None:
+    def __init__(self, rows: FlowRows, code_key: bytes, clock: Clock, deadline: StepDeadline | None = None) -> None:
         self._rows = rows
         self._code_key = code_key
         self._clock = clock
+        self.deadline = deadline or StepDeadline()  # when every anonymous step answers (C6)
 
     def now(self) -> datetime:
         return self._clock()
@@ -66,6 +68,9 @@ class ResetFlows:
     async def resolved(self, flow: ResetFlow, resolution: Resolution) -> ResetFlow:
         """The first resolution wins."""
         return await self._changed(flow, lambda f: (None, reset_flow.resolved(f, resolution)))
+
+    async def code_replaced(self, flow: ResetFlow, method: Method, digest: str) -> ResetFlow:
+        return await self._changed(flow, lambda f: (None, reset_flow.record_replaced(f, method, digest)))
 
     async def verified(self, flow: ResetFlow, method: Method) -> ResetFlow:
         return await self._changed(flow, lambda f: (None, reset_flow.record_verified(f, method)))
