@@ -30,7 +30,8 @@ from shared.domain.audit import Activity, Actor, AuditEvent, AuditService
 from shared.domain.clock import Clock, utc_now
 from shared.domain.enablement import Run
 from shared.domain.enablement import Scope as EnablementScope
-from shared.domain.policy import Policy, Scope, changed_settings
+from shared.domain.policy import Policy, Scope
+from shared.domain.policy_changes import changed_settings
 from shared.errors import Conflict, PreconditionFailed, PreconditionRequired, SsprError
 from shared.services.enablement import EnablementService, Reservation
 

@@ -17,9 +17,9 @@ from shared.domain.policy import (
     Method,
     Policy,
     Scope,
-    changed_settings,
     effective_requirements,
 )
+from shared.domain.policy_changes import changed_settings
 
 GROUP = "5D6E1C47-5B73-4D0E-9F1A-2C3B4D5E6F70"
 Doc = dict[str, Any]
