@@ -78,11 +78,12 @@ def _entity(f: ResetFlow) -> dict[str, Any]:
         "questionIds": json.dumps(list(f.question_ids)),
         "state": f.state.value,
         "completedAt": f.completed_at,
+        "passwordClaimedAt": f.password_claimed_at,
     }
 
 
 def _flow(e: Any) -> ResetFlow:
-    completed = e.get("completedAt")
+    completed, claimed = e.get("completedAt"), e.get("passwordClaimedAt")
     return ResetFlow(
         flow_id=e["PartitionKey"],
         secret_digest=e["secretDigest"],
@@ -95,6 +96,7 @@ def _flow(e: Any) -> ResetFlow:
         question_ids=tuple(json.loads(e.get("questionIds") or "[]")),
         state=FlowState(e.get("state") or FlowState.ACTIVE.value),
         completed_at=completed if isinstance(completed, datetime) else None,
+        password_claimed_at=claimed if isinstance(claimed, datetime) else None,
         etag=e.metadata.get("etag"),
     )
 
