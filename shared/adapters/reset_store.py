@@ -79,11 +79,12 @@ def _entity(f: ResetFlow) -> dict[str, Any]:
         "replaced": json.dumps({m.value: d for m, d in f.replaced}),
         "state": f.state.value,
         "completedAt": f.completed_at,
+        "passwordClaimedAt": f.password_claimed_at,
     }
 
 
 def _flow(e: Any) -> ResetFlow:
-    completed = e.get("completedAt")
+    completed, claimed = e.get("completedAt"), e.get("passwordClaimedAt")
     return ResetFlow(
         flow_id=e["PartitionKey"],
         secret_digest=e["secretDigest"],
@@ -97,6 +98,7 @@ def _flow(e: Any) -> ResetFlow:
         replaced=tuple(sorted((Method(m), str(d)) for m, d in json.loads(e.get("replaced") or "{}").items())),
         state=FlowState(e.get("state") or FlowState.ACTIVE.value),
         completed_at=completed if isinstance(completed, datetime) else None,
+        password_claimed_at=claimed if isinstance(claimed, datetime) else None,
         etag=e.metadata.get("etag"),
     )
 

@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -212,13 +213,41 @@ class ContactError(ValueError):
     """A contact cannot receive codes; the message says why, for the user."""
 
 
+# What an address may hold, so that what is stored, compared and shown (masked) is what a person reads: the local
+# part a dot-atom of ASCII (RFC 5322 atext; no quoted local part), the domain ASCII labels whose punycode decodes.
+# Invisible (format, Cf), line and paragraph separators and control characters are refused with a message of
+# their own; so is every other character outside ASCII (lookalikes such as the Kelvin sign among them).
+_DOT_ATOM = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Zl", "Zp"})
+
+
 def normalise_email(address: str) -> str:
-    """Trimmed, domain lower-cased; refused when it is no plausible address (RFC 5321 lengths)."""
+    """Trimmed, domain lower-cased; refused when it is no plausible address (RFC 5321 lengths) or holds what
+    Entra would not store: a quoted local part, invisible or direction-changing characters, non-ASCII."""
     text = address.strip()
+    if any(unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in text):
+        raise ContactError("contains an invisible, line-break or direction-changing character")
+    if text.startswith('"') or '"@' in text:
+        raise ContactError("may not have a quoted part before the @")
+    if not text.isascii():
+        raise ContactError("may hold only ASCII letters, digits and . ! # $ % & ' * + / = ? ^ _ ` { | } ~ -")
     if len(text) > MAX_EMAIL_LENGTH or not EMAIL.match(text):
         raise ContactError("is not an email address such as name@example.com")
     local, _, domain = text.rpartition("@")
+    if not _DOT_ATOM.match(local) or not all(_label_decodes(label) for label in domain.split(".")):
+        raise ContactError("is not an email address such as name@example.com")
     return f"{local}@{domain.lower()}"
+
+
+def _label_decodes(label: str) -> bool:
+    """An ASCII DNS label; a punycode one (xn--) must decode (an A-label of a valid U-label)."""
+    if not label.lower().startswith("xn--"):
+        return True
+    try:
+        label.encode("ascii").decode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def normalise_phone(number: str, method: Method, default_region: str | None = None) -> str:

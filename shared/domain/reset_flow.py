@@ -92,6 +92,7 @@ class ResetFlow:
     replaced: tuple[tuple[Method, str], ...] = ()  # per method, the digest of the code its last new code replaced
     state: FlowState = FlowState.ACTIVE
     completed_at: datetime | None = None
+    password_claimed_at: datetime | None = None  # the password step runs for one request at a time (a lease)
     etag: str | None = field(default=None, compare=False)
 
     @property
@@ -119,8 +120,9 @@ def secret_matches(flow: ResetFlow, key: bytes, secret: str) -> bool:
 
 
 def normalise_username(username: str) -> str:
-    """UPNs compare case-insensitively; surrounding spaces are typing noise."""
-    return username.strip().lower()
+    """UPNs compare case-insensitively; surrounding spaces are typing noise. Only ASCII letters are folded: a
+    lookalike (the Kelvin sign lower-cases to "k") stays as typed, so it names nobody (plausible_username)."""
+    return "".join(c.lower() if c.isascii() else c for c in username.strip())
 
 
 def start_methods(policy: Policy, sendable: frozenset[Method]) -> list[Method]:

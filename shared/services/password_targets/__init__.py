@@ -1,7 +1,9 @@
 """Where a new password goes, as plug-ins: the Protocol and the rule (base.py), one file per directory."""
 
 from shared.services.password_targets.base import (
+    COMPLEXITY,
     ENTRA,
+    HISTORY,
     PasswordRefused,
     PasswordTarget,
     PasswordTargets,
@@ -9,4 +11,4 @@ from shared.services.password_targets.base import (
     target_for,
 )
 
-__all__ = ["ENTRA", "PasswordRefused", "PasswordTarget", "PasswordTargets", "TargetFailed", "target_for"]
+__all__ = ["COMPLEXITY", "ENTRA", "HISTORY", "PasswordRefused", "PasswordTarget", "PasswordTargets", "TargetFailed", "target_for"]

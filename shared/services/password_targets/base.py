@@ -19,12 +19,22 @@ from typing import Protocol
 from shared.domain.password_targets import ENTRA, DirectoryUser, target_for
 from shared.errors import SsprError
 
-__all__ = ["ENTRA", "DirectoryUser", "PasswordRefused", "PasswordTarget", "PasswordTargets", "TargetFailed",
+__all__ = ["COMPLEXITY", "ENTRA", "HISTORY", "DirectoryUser", "PasswordRefused", "PasswordTarget", "PasswordTargets", "TargetFailed",
            "target_for"]
 
 
+COMPLEXITY = "complexity"
+HISTORY = "history"
+
+
 class PasswordRefused(Exception):
-    """The target's directory refused the password by its own rules (complexity, history)."""
+    """The target's directory refused the password by its own rules: `rule` is COMPLEXITY (length, classes,
+    banned words) or HISTORY (the current or a recent password again). Entra's reset API keeps no history, so
+    only a directory that does (on-premises AD through the agent) answers HISTORY."""
+
+    def __init__(self, rule: str = COMPLEXITY) -> None:
+        super().__init__(rule)
+        self.rule = rule
 
 
 class TargetFailed(Exception):

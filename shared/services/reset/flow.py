@@ -289,7 +289,7 @@ class ResetService:
     async def set_password(self, flow_id: str, secret: str, password: str, language: str,
                            client_ip: str | None) -> ResetDone:
         flow = await self._flows.open_ready(flow_id, secret)
-        now = await self._password.set(flow, password, language)
+        now = await self._password.set(flow, password, language, self._flows)
         user_id = flow.resolution.user_id if flow.resolution and flow.resolution.user_id else ""
         if not await self._flows.completed(flow, now):
             log.warning("flow %s vanished after its password was set", flow.flow_id)

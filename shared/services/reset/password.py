@@ -1,7 +1,9 @@
 """The password step: the rules in context (B1, B2), then the user's password target sets it (B4, F6).
 
 Nothing changes in the flow until the target has set the password, ended the sessions and the notice is queued,
-so there is never a success without its notice, nor a "done" flow whose password was not set.
+so there is never a success without its notice, nor a "done" flow whose password was not set. The step is
+claimed on the flow's row (under its ETag) before the target is called, so of any number of parallel requests
+one sets the password and queues one notice; the others are told the step is already running (409).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from shared.domain.clock import Clock
 from shared.domain.password_targets import ENTRA
 from shared.domain.reset_flow import ResetFlow
 from shared.errors import FlowNotFound, PasswordRejected
-from shared.services.password_targets import PasswordRefused, PasswordTargets, TargetFailed
+from shared.services.password_targets import HISTORY, PasswordRefused, PasswordTargets, TargetFailed
 from shared.services.reset.answers import PasswordFailureInfo
 from shared.services.reset.audit import ResetAudit
 from shared.services.reset.ports import ResetQueue
+from shared.services.reset.state import ResetFlows
 from shared.services.reset.user import UserResolver
 
 
@@ -45,9 +48,9 @@ class PasswordStep:
         return [PasswordFailureInfo(rule=m["rule"], message=m["message"])
                 for m in password_messages(failures, language)]
 
-    async def set(self, flow: ResetFlow, password: str, language: str) -> datetime:
-        """Check the rules, set the password at the user's target, end their sessions and queue the notice;
-        the moment of the reset."""
+    async def set(self, flow: ResetFlow, password: str, language: str, flows: ResetFlows) -> datetime:
+        """Check the rules, claim the step on the flow, set the password at the user's target, end their sessions
+        and queue the notice; the moment of the reset. A refusal or failure of the target gives the claim back."""
         resolution = flow.resolution
         if resolution is None or resolution.user_id is None:
             raise FlowNotFound("a password step without a user")  # ready_for_password already refused this
@@ -56,20 +59,28 @@ class PasswordStep:
             await self._audit.outcome(flow, Outcome.FAILURE, "password-rules")
             raise PasswordRejected([f.model_dump() for f in failures])
         target = self._targets.get(resolution.target or ENTRA)
+        claimed = await flows.claim_password(flow)
         try:
             await target.set_password(resolution.user_id, password)
-        except PasswordRefused:
+        except PasswordRefused as refused:
+            await flows.release_password(claimed)
             await self._audit.outcome(flow, Outcome.FAILURE, "password-refused-by-directory")
-            raise PasswordRejected([_directory_refusal(language).model_dump()]) from None
+            raise PasswordRejected([_directory_refusal(refused.rule, language).model_dump()]) from None
         except TargetFailed as failure:
+            await flows.release_password(claimed)
             await self._audit.outcome(flow, Outcome.FAILURE, failure.reason)
             raise failure.error from None
+        except BaseException:
+            await flows.release_password(claimed)
+            raise
         await target.revoke_sessions(resolution.user_id)
         now = self._clock()
         await self._queue.password_reset(resolution.user_id, now, resolution.is_admin)
         return now
 
 
-def _directory_refusal(language: str) -> PasswordFailureInfo:
+def _directory_refusal(rule: str, language: str) -> PasswordFailureInfo:
     texts = i18n.catalog("reset", language)
+    if rule == HISTORY:  # a directory that keeps the password history (on-premises AD) said it was used before
+        return PasswordFailureInfo(rule="DIRECTORY_PASSWORD_HISTORY", message=texts["password.directoryHistory"])
     return PasswordFailureInfo(rule="DIRECTORY_PASSWORD_POLICY", message=texts["password.directoryRefused"])

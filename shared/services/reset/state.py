@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from shared.domain import reset_flow
@@ -16,11 +16,15 @@ from shared.domain.clock import Clock
 from shared.domain.ids import is_guid
 from shared.domain.policy import Method
 from shared.domain.reset_flow import FlowState, ResetFlow, Resolution
-from shared.errors import FlowLocked, FlowNotFound, MethodsMissing
+from shared.errors import Conflict, FlowLocked, FlowNotFound, MethodsMissing
 from shared.services.reset.pace import StepDeadline
 from shared.services.reset.ports import FlowRows
 
 T = TypeVar("T")
+
+# How long one request holds the password step: longer than the target may take (two Graph calls within their
+# deadlines and the notice), short enough that a crashed holder only delays a retry within the flow's lifetime.
+PASSWORD_LEASE = timedelta(minutes=3)
 
 
 class ResetFlows:
@@ -95,6 +99,32 @@ class ResetFlows:
     async def completed(self, flow: ResetFlow, now: datetime) -> bool:
         """Mark the flow done; False when its row vanished."""
         return await self._rows.change(flow.flow_id, lambda f: (None, reset_flow.completed(f, now))) is not None
+
+    async def claim_password(self, flow: ResetFlow) -> ResetFlow:
+        """Take the password step for this request alone, under the row's ETag, before any directory call: one
+        success, one password set and one notice whatever the concurrency. Another request holding an unexpired
+        claim is Conflict; a finished flow is FlowNotFound, a locked one FlowLocked (as `open` says them)."""
+        now = self._clock()
+
+        def claimed(f: ResetFlow) -> tuple[None, ResetFlow]:
+            if f.state is FlowState.COMPLETED or reset_flow.is_expired(f, now):
+                raise FlowNotFound("flow expired or finished")
+            if f.state is FlowState.LOCKED:
+                raise FlowLocked(f"flow {f.flow_id} locked")
+            if f.password_claimed_at is not None and now < f.password_claimed_at + PASSWORD_LEASE:
+                raise Conflict("the password step of this flow is already running")
+            return None, replace(f, password_claimed_at=now)
+
+        return await self._changed(flow, claimed)
+
+    async def release_password(self, claimed: ResetFlow) -> None:
+        """Give back this request's claim (the directory refused the password or failed) so the step can be
+        retried at once; a claim taken since by another request is left alone."""
+        def released(f: ResetFlow) -> tuple[None, ResetFlow]:
+            mine = f.password_claimed_at is not None and f.password_claimed_at == claimed.password_claimed_at
+            return None, replace(f, password_claimed_at=None) if mine and f.state is FlowState.ACTIVE else f
+
+        await self._rows.change(claimed.flow_id, released)
 
     async def _changed(self, flow: ResetFlow, rule: Callable[[ResetFlow], tuple[None, ResetFlow]]) -> ResetFlow:
         outcome = await self._rows.change(flow.flow_id, rule)

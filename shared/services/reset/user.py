@@ -8,6 +8,7 @@ with decoy challenges.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from shared.domain.codes import mask_contact
 from shared.domain.eligibility import LicenceCatalog
 from shared.domain.enablement import is_enabled
 from shared.domain.password_targets import target_for
-from shared.domain.policy import Method, Policy
+from shared.domain.policy import DNS_LABEL, Method, Policy
 from shared.domain.reset_flow import Resolution, UserNames
 from shared.domain.security_info import RegisteredMethod
 from shared.services.reset.ports import EnablementReader, ResetDirectory, SecurityInfoReader
@@ -32,11 +33,19 @@ class TenantFacts:
     read_at: float
 
 
+_UPN_LOCAL = re.compile(r"^[A-Za-z0-9._!^~-]{1,64}$")
+_UPN_DOMAIN = re.compile(rf"^{DNS_LABEL}(?:\.{DNS_LABEL})+$")
+
+
 def plausible_username(username: str) -> bool:
-    """Only something shaped like a UPN is looked up (no paths, no query characters reach Graph's URL)."""
+    """Only what Entra could store as a UPN is looked up: ASCII letters, digits and . - _ ! ^ ~ before the @ (no
+    "." right before it; ' and # of Entra's set are never looked up: no quotes, no guest #EXT# names), ASCII DNS
+    labels after it, 113 characters at most. Anything else - a compatibility lookalike such as the Kelvin sign,
+    an invisible or direction-changing character, a path or query character - names nobody, unfolded and
+    without a Graph call."""
     local, at, domain = username.partition("@")
-    return bool(local and at and "." in domain) and all(c not in username for c in "/\\?#%&'\" ") \
-        and len(username) <= 113
+    return bool(at) and len(username) <= 113 and username.isascii() and not local.endswith(".") \
+        and _UPN_LOCAL.match(local) is not None and _UPN_DOMAIN.match(domain) is not None
 
 
 class UserResolver:
