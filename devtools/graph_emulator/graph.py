@@ -280,9 +280,7 @@ def require_advanced_query(req: GraphRequest) -> None:
 def find_user(req: GraphRequest) -> User:
     user = req.tenant.find_user(req.params["id"])
     if user is None:
-        raise GraphError(404, "Request_ResourceNotFound",
-                         f"Resource '{req.params['id']}' does not exist or one of its queried reference-property "
-                         "objects are not present.")
+        raise resource_not_found(req)
     return user
 
 
@@ -381,12 +379,17 @@ async def get_domains(req: GraphRequest) -> GraphResult:
     return collection(req, "domains", [select_dict(req, dict(d)) for d in req.tenant.domains.values()])
 
 
+def resource_not_found(req: GraphRequest) -> GraphError:
+    """Graph's 404 for an id that names nothing."""
+    return GraphError(404, "Request_ResourceNotFound",
+                      f"Resource '{req.params['id']}' does not exist or one of its queried reference-property "
+                      "objects are not present.")
+
+
 def find_domain(req: GraphRequest) -> dict[str, Any]:
     domain = req.tenant.domains.get(req.params["id"].lower())
     if domain is None:
-        raise GraphError(404, "Request_ResourceNotFound",
-                         f"Resource '{req.params['id']}' does not exist or one of its queried reference-property "
-                         "objects are not present.")
+        raise resource_not_found(req)
     return domain
 
 
@@ -425,16 +428,23 @@ async def list_users(req: GraphRequest) -> GraphResult:
     return paged(req, users, select_context(select, "users"), user_renderer(select), count=count)
 
 
+def resumed_delta(req: GraphRequest) -> dict[str, Any] | None:
+    """The state a delta page resumes from: its skiptoken's, or a deltaLink's with the changes since it; None for a
+    first round."""
+    if "skiptoken" in req.query:
+        return decode_token(req.query["skiptoken"])
+    if "deltatoken" in req.query:
+        delta = decode_token(req.query["deltatoken"])
+        return {**delta, "s": delta.get("u"), "u": req.tenant.seq, "o": 0}
+    return None
+
+
 @route("GET", "/users/delta", r"/users/delta(?:\(\))?", READ_USERS)
 async def users_delta(req: GraphRequest) -> GraphResult:
     """Full sync pages, then a deltaLink; the deltaLink returns users changed (or removed) since."""
     tenant = req.tenant
-    if "skiptoken" in req.query:
-        token = decode_token(req.query["skiptoken"])
-    elif "deltatoken" in req.query:
-        delta = decode_token(req.query["deltatoken"])
-        token = {**delta, "s": delta.get("u"), "u": tenant.seq, "o": 0}
-    else:
+    token = resumed_delta(req)
+    if token is None:
         token = {"e": tenant_epoch(tenant), "s": None, "u": tenant.seq, "o": 0,
                  "sel": list(user_selection(req)), "n": page_size(req)}
     check_sync_state(req, token, "/users/delta")
@@ -621,9 +631,7 @@ async def send_mail(req: GraphRequest) -> GraphResult:
 def find_group(req: GraphRequest) -> Group:
     group = req.tenant.groups.get(req.params["id"].lower())
     if group is None:
-        raise GraphError(404, "Request_ResourceNotFound",
-                         f"Resource '{req.params['id']}' does not exist or one of its queried reference-property "
-                         "objects are not present.")
+        raise resource_not_found(req)
     return group
 
 
@@ -638,12 +646,8 @@ async def groups_delta(req: GraphRequest) -> GraphResult:
     deltaLink. Members are users or groups (nested groups are members, their own members are not listed). A
     group whose members span pages repeats in each page with the next part of its members, as real Graph does."""
     tenant = req.tenant
-    if "skiptoken" in req.query:
-        token = decode_token(req.query["skiptoken"])
-    elif "deltatoken" in req.query:
-        delta = decode_token(req.query["deltatoken"])
-        token = {**delta, "s": delta.get("u"), "u": tenant.seq, "o": 0}
-    else:
+    token = resumed_delta(req)
+    if token is None:
         raw = req.query.get("filter")
         ids = sorted(tenant.groups)
         if raw is not None:

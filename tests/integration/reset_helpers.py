@@ -6,18 +6,55 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
+from azure.data.tables import TableClient, TableServiceClient
+from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-from devtools.stack import GraphEmulator
+from devtools.azurite import Azurite
+from devtools.stack import FunctionHost, GraphEmulator, app_settings, host_running
 from shared.adapters.proof_of_work import solve
 from shared.domain.policy import DEFAULT_DOCUMENT
 from tests.integration.tokens import DEMO_PASSWORD, bearer, user_token
 
 WAIT_SECONDS = 25
 ADMIN = "admin@contoso.example"
+
+
+@dataclass
+class Stack:
+    """A host of a reset test module's own (its own table prefix), its API client, settings and emulator."""
+
+    host: FunctionHost
+    api: httpx.Client
+    settings: dict[str, str]
+    emulator: GraphEmulator
+
+    def table(self, name: str) -> TableClient:
+        return TableServiceClient.from_connection_string(self.settings["AzureWebJobsStorage"]) \
+            .get_table_client(f"{self.settings['SSPR_TABLE_PREFIX']}{name}")
+
+    def queue(self, name: str) -> QueueClient:
+        return QueueClient.from_connection_string(self.settings["AzureWebJobsStorage"],
+                                                  f"{self.settings['SSPR_QUEUE_PREFIX']}-{name}",
+                                                  message_encode_policy=TextBase64EncodePolicy())
+
+
+def stack_fixture(table_prefix: str) -> Any:
+    """A module's `stack` fixture: a host on the session's Azurite and emulator whose tables carry
+    `table_prefix`, with its API client."""
+
+    @pytest.fixture(scope="module")
+    def stack(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[Stack]:
+        settings = app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=table_prefix)
+        with host_running(settings) as host, httpx.Client(base_url=f"{host.base_url}/api", timeout=60) as client:
+            yield Stack(host, client, settings, graph_emulator)
+
+    return stack
 
 
 def outbox(emulator: GraphEmulator) -> list[dict[str, Any]]:

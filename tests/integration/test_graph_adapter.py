@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,52 +77,40 @@ async def test_a_429_with_retry_after_is_waited_out_and_then_succeeds(emulator: 
     assert await organization_requests(emulator) == 3
 
 
-async def test_a_persistent_503_becomes_graph_unavailable(emulator: GraphEmulator) -> None:
-    await set_faults(emulator, {"status": 503, "retryAfter": 1, "pathContains": "/organization"})
-    settings = settings_for(emulator.base_url)
-    gateway = GraphGateway.create(settings, graph_credential(settings))
-    try:
-        with pytest.raises(GraphUnavailable):
-            await gateway.organization()
-    finally:
-        await gateway.close()
-    assert await organization_requests(emulator) == 6  # the first try and 5 retries
-
-
-async def test_a_403_is_not_retried_and_carries_only_the_code(emulator: GraphEmulator) -> None:
-    settings = settings_for(emulator.base_url)
-    credential = LocalAuthorityCredential(emulator.base_url, DEMO_TENANT_ID, OTHER_APP_ID, OTHER_APP_SECRET)
+async def organization_fails(graph_url: str, error: type[Exception], app_id: str = SERVICE_APP_ID,
+                             secret: str | None = None) -> pytest.ExceptionInfo[Any]:
+    """What GET /organization raises for the app `app_id` (with `secret`, or the service's own credential)."""
+    settings = settings_for(graph_url)
+    credential = (graph_credential(settings) if secret is None else
+                  LocalAuthorityCredential(graph_url, DEMO_TENANT_ID, app_id, secret))
     gateway = GraphGateway.create(settings, credential)
     try:
-        with pytest.raises(GraphError) as caught:
+        with pytest.raises(error) as caught:
             await gateway.organization()
     finally:
         await gateway.close()
         await credential.close()
+    return caught
+
+
+async def test_a_persistent_503_becomes_graph_unavailable(emulator: GraphEmulator) -> None:
+    await set_faults(emulator, {"status": 503, "retryAfter": 1, "pathContains": "/organization"})
+    await organization_fails(emulator.base_url, GraphUnavailable)
+    assert await organization_requests(emulator) == 6  # the first try and 5 retries
+
+
+async def test_a_403_is_not_retried_and_carries_only_the_code(emulator: GraphEmulator) -> None:
+    caught = await organization_fails(emulator.base_url, GraphError, OTHER_APP_ID, OTHER_APP_SECRET)
     assert (caught.value.status, caught.value.code) == (403, "Authorization_RequestDenied")
     assert await organization_requests(emulator) == 1
 
 
 async def test_an_unreachable_graph_is_unavailable_not_a_crash() -> None:
-    settings = settings_for(f"http://127.0.0.1:{free_port()}")
-    gateway = GraphGateway.create(settings, graph_credential(settings))
-    try:
-        with pytest.raises(GraphUnavailable):
-            await gateway.organization()
-    finally:
-        await gateway.close()
+    await organization_fails(f"http://127.0.0.1:{free_port()}", GraphUnavailable)
 
 
 async def test_a_wrong_client_secret_is_unavailable_without_echoing_it(emulator: GraphEmulator) -> None:
-    settings = settings_for(emulator.base_url)
-    credential = LocalAuthorityCredential(emulator.base_url, DEMO_TENANT_ID, SERVICE_APP_ID, "wrong-secret-value")
-    gateway = GraphGateway.create(settings, credential)
-    try:
-        with pytest.raises(GraphUnavailable) as caught:
-            await gateway.organization()
-    finally:
-        await gateway.close()
-        await credential.close()
+    caught = await organization_fails(emulator.base_url, GraphUnavailable, SERVICE_APP_ID, "wrong-secret-value")
     assert "wrong-secret-value" not in str(caught.value)
 
 

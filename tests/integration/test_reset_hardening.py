@@ -12,25 +12,31 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pyotp
 import pytest
-from azure.data.tables import TableClient, TableServiceClient, UpdateMode
-from azure.storage.queue import QueueClient, TextBase64EncodePolicy
+from azure.data.tables import UpdateMode
+from azure.storage.queue import QueueClient
 
-from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
-from devtools.stack import DEV_CODE_HMAC_KEY, FunctionHost, GraphEmulator, app_settings, start_function_host
+from devtools.stack import DEV_CODE_HMAC_KEY, GraphEmulator
 from shared.adapters.common_passwords import common_passwords
 from shared.adapters.proof_of_work import ProofOfWork, solve
 from shared.domain.passwords import PasswordContext, check_password
-from tests.integration.reset_helpers import Member, Resetter, code_sent_to, enable_everyone, messages_to, set_policy
+from tests.integration.reset_helpers import (
+    Member,
+    Resetter,
+    Stack,
+    code_sent_to,
+    enable_everyone,
+    messages_to,
+    set_policy,
+    stack_fixture,
+    wait_for,
+)
 
 PREFIX = "rsh" + uuid.uuid4().hex[:8]
 CODE_KEY = base64.b64decode(DEV_CODE_HMAC_KEY)
@@ -40,33 +46,7 @@ KELVIN = "\u212a"
 PEOPLE = ["race", "decoy", "appfail", "real", "blocked", "secret", "totp"]
 
 
-@dataclass
-class Stack:
-    host: FunctionHost
-    api: httpx.Client
-    settings: dict[str, str]
-    emulator: GraphEmulator
-
-    def table(self, name: str) -> TableClient:
-        return TableServiceClient.from_connection_string(self.settings["AzureWebJobsStorage"]) \
-            .get_table_client(f"{self.settings['SSPR_TABLE_PREFIX']}{name}")
-
-    def queue(self, name: str) -> QueueClient:
-        return QueueClient.from_connection_string(self.settings["AzureWebJobsStorage"],
-                                                  f"{self.settings['SSPR_QUEUE_PREFIX']}-{name}",
-                                                  message_encode_policy=TextBase64EncodePolicy())
-
-
-@pytest.fixture(scope="module")
-def stack(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[Stack]:
-    settings = app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX)
-    host = start_function_host(REPO_ROOT, settings)
-    client = httpx.Client(base_url=f"{host.base_url}/api", timeout=60)
-    try:
-        yield Stack(host, client, settings, graph_emulator)
-    finally:
-        client.close()
-        host.stop()
+stack = stack_fixture(PREFIX)
 
 
 @pytest.fixture(scope="module")
@@ -122,15 +102,6 @@ def user_lookups(emulator: GraphEmulator) -> int:
 
 def notices_to(stack: Stack, address: str) -> list[dict[str, Any]]:
     return [m for m in messages_to(stack.emulator, address) if m["subject"] == NOTICE_SUBJECT]
-
-
-def wait_for(what: str, check: Any, seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.2)  # waiting for the notifications worker (another process), not for time to pass
-    raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
 def queue_drained(queue: QueueClient) -> bool:

@@ -21,18 +21,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pyotp
 import pytest
-from azure.data.tables import TableClient, TableServiceClient, UpdateMode
-from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64EncodePolicy
+from azure.data.tables import TableServiceClient, UpdateMode
+from azure.storage.queue import QueueClient, QueueServiceClient
 
-from devtools.azurite import Azurite
-from devtools.stack import DEV_CODE_HMAC_KEY, FunctionHost, GraphEmulator, app_settings, azurite_running, host_running
+from devtools.stack import DEV_CODE_HMAC_KEY, GraphEmulator, app_settings, azurite_running, host_running
 from shared import i18n
 from shared.adapters.proof_of_work import solve
 from shared.adapters.reset_store import ResetFlowStore
@@ -44,11 +42,13 @@ from shared.domain.policy import Method
 from tests.integration.reset_helpers import (
     Member,
     Resetter,
+    Stack,
     code_sent_to,
     enable_everyone,
     messages_to,
     outbox,
     set_policy,
+    stack_fixture,
     wait_for,
 )
 from tests.integration.tokens import DEMO_PASSWORD
@@ -67,28 +67,7 @@ HELPDESK = "helpdesk@contoso.example"
 ADMINS = {"admin1", "admin2"}
 
 
-@dataclass
-class Stack:
-    host: FunctionHost
-    api: httpx.Client
-    settings: dict[str, str]
-    emulator: GraphEmulator
-
-    def table(self, name: str) -> TableClient:
-        return TableServiceClient.from_connection_string(self.settings["AzureWebJobsStorage"]) \
-            .get_table_client(f"{self.settings['SSPR_TABLE_PREFIX']}{name}")
-
-    def queue(self, name: str) -> QueueClient:
-        return QueueClient.from_connection_string(self.settings["AzureWebJobsStorage"],
-                                                  f"{self.settings['SSPR_QUEUE_PREFIX']}-{name}",
-                                                  message_encode_policy=TextBase64EncodePolicy())
-
-
-@pytest.fixture(scope="module")
-def stack(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[Stack]:
-    settings = app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX)
-    with host_running(settings) as host, httpx.Client(base_url=f"{host.base_url}/api", timeout=60) as client:
-        yield Stack(host, client, settings, graph_emulator)
+stack = stack_fixture(PREFIX)
 
 
 @pytest.fixture(scope="module")
