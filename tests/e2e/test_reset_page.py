@@ -59,13 +59,18 @@ def start(page: Any, upn: str) -> None:
     page.wait_for_selector("#step-method:not([hidden])")
 
 
-def prove_email(page: Any, emulator: GraphEmulator, address: str) -> None:
+def email_code(page: Any, emulator: GraphEmulator, address: str) -> str:
+    """Choose email, type `address`, ask for a code: the code the outbox got."""
     before = len(outbox(emulator))
     page.check("#method-email")
     page.fill("#contact", address)
     page.click("#send")
     page.wait_for_selector("#step-code:not([hidden])")
-    page.fill("#code", latest_code(emulator, address, after=before))
+    return latest_code(emulator, address, after=before)
+
+
+def prove_email(page: Any, emulator: GraphEmulator, address: str) -> None:
+    page.fill("#code", email_code(page, emulator, address))
     page.click("#verify")
 
 
@@ -161,12 +166,7 @@ def test_wrong_codes_lock_the_flow_and_the_right_code_is_refused_after(
     address = reset_users["wanda.wrong"]
     page.goto(f"{pages_host.base_url}/api/pages/reset")
     start(page, "wanda.wrong@contoso.example")
-    before = len(outbox(e2e_emulator))
-    page.check("#method-email")
-    page.fill("#contact", address)
-    page.click("#send")
-    page.wait_for_selector("#step-code:not([hidden])")
-    right = latest_code(e2e_emulator, address, after=before)
+    right = email_code(page, e2e_emulator, address)
     wrong = str((int(right) + 1) % 10 ** len(right)).zfill(len(right))
     titles = []
     for _ in range(5):
@@ -190,12 +190,7 @@ def test_a_blocked_user_is_told_on_the_page_until_when(
     for wrongs in (5, 1):  # five wrong codes lock a first flow; the sixth, on a code really sent, blocks (G1)
         page.goto(f"{pages_host.base_url}/api/pages/reset")
         start(page, upn)
-        before = len(outbox(e2e_emulator))
-        page.check("#method-email")
-        page.fill("#contact", address)
-        page.click("#send")
-        page.wait_for_selector("#step-code:not([hidden])")
-        right = latest_code(e2e_emulator, address, after=before)
+        right = email_code(page, e2e_emulator, address)
         for _ in range(wrongs):
             page.fill("#code", str((int(right) + 1) % 10 ** len(right)).zfill(len(right)))
             page.click("#verify")
