@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# pytest processes for make test (tests/conftest.py keeps a module, and the Samba DC's modules, in one process)
+TEST_WORKERS ?= 2
 
 .PHONY: install run test bench clean
 
@@ -17,21 +19,23 @@ devtools/node_modules/.installed: devtools/package.json devtools/package-lock.js
 	cd devtools && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# The pages' browser libraries come from npm (no CDN); their built files are copied next to our own assets.
+# The pages' browser libraries come from npm (no CDN); their built files are copied next to our own assets:
+# altcha (the reset page's robot check) and axe-core (the accessibility check the e2e tests run in each page).
 web/assets/vendor/.installed: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
-	rm -rf web/assets/vendor && mkdir -p web/assets/vendor/altcha
+	rm -rf web/assets/vendor && mkdir -p web/assets/vendor/altcha web/assets/vendor/axe-core
 	cp web/node_modules/altcha/dist_external/altcha.js web/node_modules/altcha/dist_external/worker.js \
 	   web/node_modules/altcha/dist_external/altcha.css web/node_modules/altcha/LICENSE.txt web/assets/vendor/altcha/
+	cp web/node_modules/axe-core/axe.min.js web/node_modules/axe-core/LICENSE web/assets/vendor/axe-core/
 	@touch $@
 
 run: install
-	$(PY) -m devtools.run
+	SSPR_RUN_ONPREM=$(ONPREM) $(PY) -m devtools.run
 
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m mypy shared functions scripts
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 bench: install
 	$(PY) -m benchmarks

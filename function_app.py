@@ -3,15 +3,21 @@
 import azure.functions as func
 
 from functions import (
+    access_pass,
     audit,
+    change,
     compliance,
     enablement,
+    expiry_reminders,
     health,
+    helpdesk,
     hooks,
     maintenance,
     notifications,
+    onprem,
     openapi,
     pages,
+    passkeys,
     password_expiration,
     policy,
     registration,
@@ -37,7 +43,13 @@ app.register_functions(signin_events.bp)
 app.register_functions(registration.bp)
 app.register_functions(registration_methods.bp)
 app.register_functions(reset.bp)
+app.register_functions(change.bp)
+app.register_functions(passkeys.bp)
+app.register_functions(access_pass.bp)
+app.register_functions(helpdesk.bp)
 app.register_functions(notifications.bp)
+app.register_functions(onprem.bp)
 app.register_functions(compliance.bp)
+app.register_functions(expiry_reminders.bp)
 app.register_functions(maintenance.bp)
 app.register_functions(pages.bp)

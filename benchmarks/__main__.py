@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import compliance, enablement, health, hook, reset
+from benchmarks import compliance, enablement, expiry, health, hook, reset
 
 BENCHMARKS = {"health": health.main, "enablement": enablement.main, "hook": hook.main, "reset": reset.main,
-              "compliance": compliance.main}
+              "compliance": compliance.main, "expiry": expiry.main}
 
 
 def main() -> int:

@@ -121,8 +121,10 @@ def run(coro: object) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-def report(result: dict[str, object]) -> dict[str, object]:
-    """Print a benchmark's result (workload, figure, baseline, ratio, target), one line each, and return it."""
+def report(*, workload: str, figure: str, baseline: str, ratio: str, target: str) -> dict[str, object]:
+    """Print a benchmark's result, one line each, and return it (`make bench` tabulates them)."""
+    result: dict[str, object] = {"workload": workload, "figure": figure, "baseline": baseline, "ratio": ratio,
+                                 "target": target}
     for key, value in result.items():
         print(f"{key:>9}: {value}", flush=True)
     return result

@@ -25,16 +25,13 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-from azure.data.tables import UpdateMode
-
-from benchmarks.baseline import point_read_throughput, report
-from benchmarks.kit import bench_stack, measured_on_host, per_tenant_size, run_seconds, tenant_sizes
+from benchmarks.baseline import point_read_throughput
+from benchmarks.kit import bench_stack, measured_run, per_tenant_size, sized_report, timed_upserts
 from devtools.stack import GraphEmulator
 from devtools.tenant import enabled_member_ids
-from devtools.tokens import bearer, user_token
-from shared.adapters.compliance_store import WRITE_PARALLELISM, user_entity
+from shared.adapters.compliance_store import user_entity
 from shared.adapters.policy_store import PolicyStore
+from shared.adapters.run_reports import WRITE_PARALLELISM
 from shared.adapters.security_info_store import SUMMARY_COLUMNS
 from shared.adapters.storage import StorageClients
 from shared.config import load_settings
@@ -43,7 +40,6 @@ from shared.domain.enablement import partition_for
 from shared.domain.policy import DEFAULT_DOCUMENT, Policy
 from shared.domain.security_info import SecurityInfoSummary
 
-ADMIN = "admin@contoso.example"
 REGISTERED_SHARE = 0.6
 SEED_PARALLELISM = 32
 
@@ -60,22 +56,13 @@ async def seed(settings: dict[str, str], users: list[str]) -> int:
         _, etag = await policies.get()
         await policies.replace(Policy.model_validate({**DEFAULT_DOCUMENT, "scope": "all"}), etag, "benchmark")
         enablement = await storage.table_ready("Enablement")
-        by_partition: dict[str, list[dict[str, Any]]] = {}
-        for uid in users:
-            by_partition.setdefault(partition_for(uid), []).append(
-                {"PartitionKey": partition_for(uid), "RowKey": uid, "scope": "all", "userType": "Member",
-                 "groupId": None, "generation": 1})
-        slots = asyncio.Semaphore(SEED_PARALLELISM)
-
-        async def batch(rows: list[dict[str, Any]]) -> None:
-            async with slots:
-                await enablement.submit_transaction([("upsert", r, {"mode": UpdateMode.REPLACE}) for r in rows])
-
-        await asyncio.gather(*(batch(rows[i:i + 100]) for rows in by_partition.values()
-                               for i in range(0, len(rows), 100)))
+        await timed_upserts(enablement, [{"PartitionKey": partition_for(uid), "RowKey": uid, "scope": "all",
+                                          "userType": "Member", "groupId": None, "generation": 1} for uid in users],
+                            SEED_PARALLELISM)
         summaries = await storage.table_ready("SecurityInfo")
         now = datetime.now(UTC)
         registered = users[: int(len(users) * REGISTERED_SHARE)]
+        slots = asyncio.Semaphore(SEED_PARALLELISM)
 
         async def summary(index: int, uid: str) -> None:
             methods = "email" if index % 3 else "email,mobilePhone"
@@ -123,42 +110,24 @@ async def raw_write_seconds(settings: dict[str, str], users: list[str]) -> float
         table = await storage.table_ready("BenchRawUsers")
         policy = Policy.model_validate({**DEFAULT_DOCUMENT, "scope": "all"})
         now = datetime.now(UTC)
-        by_partition: dict[str, list[dict[str, Any]]] = {}
-        for uid in users:
-            row = user_entity("raw", assess_user(uid, {"scope": "all"}, SecurityInfoSummary(uid), policy, now))
-            by_partition.setdefault(row["PartitionKey"], []).append(row)
-        slots = asyncio.Semaphore(WRITE_PARALLELISM)
-
-        async def batch(rows: list[dict[str, Any]]) -> None:
-            async with slots:
-                await table.submit_transaction([("upsert", r, {"mode": UpdateMode.REPLACE}) for r in rows])
-
-        started = time.perf_counter()
-        await asyncio.gather(*(batch(rows[i:i + 100]) for rows in by_partition.values()
-                               for i in range(0, len(rows), 100)))
-        return time.perf_counter() - started
+        rows = [user_entity("raw", assess_user(uid, {"scope": "all"}, SecurityInfoSummary(uid), policy, now))
+                for uid in users]
+        return await timed_upserts(table, rows, WRITE_PARALLELISM)
     finally:
         await storage.close()
 
 
-def sweep(base_url: str, emulator: GraphEmulator, timeout: float) -> dict[str, Any]:
-    headers = bearer(user_token(emulator, ADMIN))
-    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
-        accepted = http.post("/api/manage/compliance/runs", json={"sendReminders": False})
-        assert accepted.status_code == 202, accepted.text
-        run_id = accepted.json()["id"]
-        deadline = time.monotonic() + timeout
-        entra_done: float | None = None
-        started = time.monotonic()
-        while time.monotonic() < deadline:
-            run = http.get(f"/api/manage/compliance/runs/{run_id}").json()
-            if entra_done is None and run["entraComparison"] != "pending":
-                entra_done = time.monotonic() - started
-            if run["state"] in ("completed", "failed"):
-                assert run["state"] == "completed", run
-                return {**run, "entraSeconds": entra_done}
-            time.sleep(0.25)
-    raise TimeoutError(f"compliance run {run_id} did not complete within {timeout:.0f} s")
+class EntraPhase:
+    """Watches a compliance run's polls: the seconds from the first poll until Entra's report was read."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.seconds: float | None = None
+
+    def __call__(self, run: dict[str, Any]) -> None:
+        self.started = self.started or time.monotonic()
+        if self.seconds is None and run["entraComparison"] != "pending":
+            self.seconds = time.monotonic() - self.started
 
 
 def measure(users: int) -> dict[str, Any]:
@@ -169,10 +138,11 @@ def measure(users: int) -> dict[str, Any]:
         raw_seconds = asyncio.run(raw_scan_seconds(settings))
         write_seconds = asyncio.run(raw_write_seconds(settings, members))
         points = asyncio.run(point_read_throughput(stack.azurite.connection_string, entities=5000))
-        run, requests, rss = measured_on_host(
-            stack, lambda host: sweep(host.base_url, stack.emulator, timeout=max(300.0, users / 100)))
-    seconds = run_seconds(run)
-    entra = float(run["entraSeconds"] or 0.0)
+        phase = EntraPhase()
+        run, seconds, requests, rss = measured_run(
+            stack, ("/api/manage/compliance/runs", {"sendReminders": False}), "/api/manage/compliance/runs",
+            max(300.0, users / 100), 0.25, phase)
+    entra = phase.seconds or 0.0
     sweep_seconds = max(seconds - entra, 1e-3)
     sweep_rate = run["users"] / sweep_seconds
     assert run["capable"] == registered, run
@@ -194,20 +164,17 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f"transactions {r['transactions']:,}; host peak RSS {r['rss_mb']:.0f} MB; raw Azurite scan of the same "
         f"rows {r['raw_rate']:.0f} users/s (ratio {r['read_ratio']:.0%}); raw scan + raw write of the rows "
         f"{r['raw_rw_rate']:.0f} users/s (ratio {r['ratio']:.0%}); raw point reads {r['point_reads']:.0f}/s"))
-    largest = max(results, key=lambda r: r["users"])
-    result: dict[str, object] = {
-        "workload": "compliance run, 60% registered, no reminders: " + tenant_sizes(results),
-        "figure": "; ".join(f"{r['users']:,}: {r['seconds']:.0f} s ({r['entra_seconds']:.0f} s Entra report), "
-                            f"{r['sweep_rate']:.0f} users/s sweeping, {r['graph_requests']} Graph requests, "
-                            f"{r['transactions']:,} transactions, peak RSS {r['rss_mb']:.0f} MB" for r in results),
-        "baseline": f"raw Azurite key-range scan of the rows a sweep reads plus raw 100-entity upserts of the rows "
-                    f"it writes: {largest['raw_rw_rate']:.0f} users/s (scan alone {largest['raw_rate']:.0f} users/s; "
-                    f"point reads {largest['point_reads']:.0f}/s)",
-        "ratio": f"sweep users/s / raw (scan + write) users/s = {largest['ratio']:.0%}; against the scan alone "
-                 f"{largest['read_ratio']:.0%}",
-        "target": ">= 50% of raw; peak RSS flat in N",
-    }
-    return report(result)
+    return sized_report(
+        results, "compliance run, 60% registered, no reminders",
+        lambda r: (f"{r['users']:,}: {r['seconds']:.0f} s ({r['entra_seconds']:.0f} s Entra report), "
+                   f"{r['sweep_rate']:.0f} users/s sweeping, {r['graph_requests']} Graph requests, "
+                   f"{r['transactions']:,} transactions, peak RSS {r['rss_mb']:.0f} MB"),
+        lambda r: (f"raw Azurite key-range scan of the rows a sweep reads plus raw 100-entity upserts of the rows "
+                   f"it writes: {r['raw_rw_rate']:.0f} users/s (scan alone {r['raw_rate']:.0f} users/s; "
+                   f"point reads {r['point_reads']:.0f}/s)"),
+        lambda r: (f"sweep users/s / raw (scan + write) users/s = {r['ratio']:.0%}; against the scan alone "
+                   f"{r['read_ratio']:.0%}"),
+        ">= 50% of raw; peak RSS flat in N")
 
 
 if __name__ == "__main__":

@@ -37,14 +37,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 http.get("/api/health").raise_for_status()
                 samples.append((time.perf_counter() - t0) * 1000)
     p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
-    result: dict[str, object] = {
-        "workload": f"GET /api/health: 1 cold + {args.requests} warm sequential requests",
-        "figure": f"host start {start_seconds:.2f} s; first request {first_ms:.0f} ms; warm p50 {p50:.1f} ms, p99 {p99:.1f} ms",
-        "baseline": f"Azurite point read p50 {baseline.p50_ms:.2f} ms",
-        "ratio": f"p50 / point read = {p50 / baseline.p50_ms:.1f}x",
-        "target": "first request < 1000 ms",
-    }
-    return report(result)
+    return report(
+        workload=f"GET /api/health: 1 cold + {args.requests} warm sequential requests",
+        figure=f"host start {start_seconds:.2f} s; first request {first_ms:.0f} ms; warm p50 {p50:.1f} ms, p99 {p99:.1f} ms",
+        baseline=f"Azurite point read p50 {baseline.p50_ms:.2f} ms",
+        ratio=f"p50 / point read = {p50 / baseline.p50_ms:.1f}x",
+        target="first request < 1000 ms",
+    )
 
 
 if __name__ == "__main__":

@@ -149,19 +149,18 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             load_open(host.base_url, token, users, args.rate, args.seconds, args.concurrency))
     p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
     open_p50, open_p99 = percentile(open_samples, 0.5), percentile(open_samples, 0.99)
-    result: dict[str, object] = {
-        "workload": (f"POST {HOOK}: {args.users:,} users seeded in {seed_seconds:.1f} s; 1 cold request; closed "
-                     f"loop: {args.requests:,} calls from {args.concurrency} callers back to back; open loop: "
-                     f"{args.rate:.0f} calls/s for {args.seconds:.0f} s, at most {args.concurrency} in flight"),
-        "figure": (f"host spawn->ready {ready_seconds:.2f} s, spawn->first answer {spawn_to_answer:.2f} s; first "
-                   f"request {first_ms:.0f} ms; closed loop p50 {p50:.1f} ms, p99 {p99:.1f} ms at "
-                   f"{len(samples) / seconds:.0f} req/s (saturated); open loop p50 {open_p50:.1f} ms, p99 "
-                   f"{open_p99:.1f} ms; {failures + open_failures} non-200"),
-        "baseline": f"Azurite point read p50 {baseline.p50_ms:.2f} ms",
-        "ratio": f"open-loop p50 / point read = {open_p50 / baseline.p50_ms:.1f}x",
-        "target": "open-loop p99 < 50 ms with 50 callers; first request < 300 ms",
-    }
-    return report(result)
+    return report(
+        workload=(f"POST {HOOK}: {args.users:,} users seeded in {seed_seconds:.1f} s; 1 cold request; closed "
+                  f"loop: {args.requests:,} calls from {args.concurrency} callers back to back; open loop: "
+                  f"{args.rate:.0f} calls/s for {args.seconds:.0f} s, at most {args.concurrency} in flight"),
+        figure=(f"host spawn->ready {ready_seconds:.2f} s, spawn->first answer {spawn_to_answer:.2f} s; first "
+                f"request {first_ms:.0f} ms; closed loop p50 {p50:.1f} ms, p99 {p99:.1f} ms at "
+                f"{len(samples) / seconds:.0f} req/s (saturated); open loop p50 {open_p50:.1f} ms, p99 "
+                f"{open_p99:.1f} ms; {failures + open_failures} non-200"),
+        baseline=f"Azurite point read p50 {baseline.p50_ms:.2f} ms",
+        ratio=f"open-loop p50 / point read = {open_p50 / baseline.p50_ms:.1f}x",
+        target="open-loop p99 < 50 ms with 50 callers; first request < 300 ms",
+    )
 
 
 if __name__ == "__main__":

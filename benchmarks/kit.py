@@ -1,9 +1,11 @@
 """What every benchmark does around its workload: a stack of its own, the host's peak memory, the emulator's Graph
-request count, and one run per tenant size."""
+request count, one run per tenant size and its report, a run started and polled to its end, timed raw upserts."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -11,10 +13,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from azure.data.tables import UpdateMode
+from azure.data.tables.aio import TableClient
 
-from devtools.stack import FunctionHost, Stack, private_stack
+from benchmarks.baseline import report
+from devtools.stack import FunctionHost, GraphEmulator, Stack, private_stack
+from devtools.tokens import bearer, user_token
 
 T = TypeVar("T")
+ADMIN = "admin@contoso.example"  # the demo tenant's admin, who starts the runs
 
 
 @contextmanager
@@ -71,3 +78,60 @@ def per_tenant_size(argv: list[str] | None, description: str | None, measure: Ca
 def tenant_sizes(results: list[dict[str, Any]]) -> str:
     """The sizes the runs had, for the workload line: "10,018 and 100,018 users"."""
     return " and ".join(f"{r['users']:,}" for r in results) + " users"
+
+
+def poll_run(base_url: str, emulator: GraphEmulator, start: tuple[str, dict[str, Any]], runs: str, timeout: float,
+             interval: float, watch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """POST `start` (path, body) as the demo admin, then GET `runs`/<id> every `interval` s until the run ends
+    (`watch` sees each poll); the completed run's document."""
+    path, body = start
+    with httpx.Client(base_url=base_url, headers=bearer(user_token(emulator, ADMIN)), timeout=30) as http:
+        accepted = http.post(path, json=body)
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = http.get(f"{runs}/{run_id}").json()
+            if watch is not None:
+                watch(run)
+            if run["state"] in ("completed", "failed"):
+                assert run["state"] == "completed", run
+                return dict(run)
+            time.sleep(interval)
+    raise TimeoutError(f"run {run_id} did not complete within {timeout:.0f} s")
+
+
+def measured_run(stack: Stack, start: tuple[str, dict[str, Any]], runs: str, timeout: float, interval: float,
+                 watch: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], float, int, float]:
+    """A run started and polled to its end on the stack's host (`poll_run`): the run, its seconds as the run records
+    them, the Graph requests the emulator served meanwhile and the host's peak RSS in MB."""
+    run, requests, rss = measured_on_host(
+        stack, lambda host: poll_run(host.base_url, stack.emulator, start, runs, timeout, interval, watch))
+    return run, run_seconds(run), requests, rss
+
+
+async def timed_upserts(table: TableClient, rows: list[dict[str, Any]], parallelism: int) -> float:
+    """Seconds to upsert `rows` in 100-entity single-partition transactions, `parallelism` in flight."""
+    by_partition: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_partition.setdefault(row["PartitionKey"], []).append(row)
+    slots = asyncio.Semaphore(parallelism)
+
+    async def batch(chunk: list[dict[str, Any]]) -> None:
+        async with slots:
+            await table.submit_transaction([("upsert", r, {"mode": UpdateMode.REPLACE}) for r in chunk])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(batch(part[i:i + 100]) for part in by_partition.values()
+                           for i in range(0, len(part), 100)))
+    return time.perf_counter() - started
+
+
+def sized_report(results: list[dict[str, Any]], workload: str, figure: Callable[[dict[str, Any]], str],
+                 baseline: Callable[[dict[str, Any]], str], ratio: Callable[[dict[str, Any]], str],
+                 target: str) -> dict[str, object]:
+    """The report of a benchmark run per tenant size: the workload names the sizes, the figure has one part per
+    size, the baseline and ratio are the largest size's."""
+    largest = max(results, key=lambda r: r["users"])
+    return report(workload=f"{workload}: {tenant_sizes(results)}", figure="; ".join(map(figure, results)),
+                  baseline=baseline(largest), ratio=ratio(largest), target=target)

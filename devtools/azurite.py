@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools.processes import REPO_ROOT, ManagedProcess, OneProcessService, free_port, wait_for_ports
-from shared.config import AZURITE_ACCOUNT, AZURITE_KEY
+from shared.endpoints import AZURITE_ACCOUNT, AZURITE_KEY
 
 DEVTOOLS = REPO_ROOT / "devtools"
 AZURITE_BIN = DEVTOOLS / "node_modules" / ".bin" / "azurite"

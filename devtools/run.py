@@ -28,6 +28,8 @@ SAMPLE = REPO_ROOT / "local.settings.json.sample"
 HOST_PORT = int(os.environ.get("SSPR_RUN_HOST_PORT", "7071"))
 EMULATOR_PORT = int(os.environ.get("SSPR_RUN_EMULATOR_PORT", "7072"))
 AZURITE_PORTS = tuple(int(p) for p in os.environ.get("SSPR_RUN_AZURITE_PORTS", "10000,10001,10002").split(","))
+# `make run ONPREM=1`: also a Samba AD DC with the demo's synced users and the on-premises agent (devtools/onprem_run.py).
+ONPREM = os.environ.get("SSPR_RUN_ONPREM", "").lower() in ("1", "true", "yes")
 
 
 def _alive(pid: int) -> bool:
@@ -137,6 +139,14 @@ def main() -> int:
         azurite = Azurite(DATA_DIR / "azurite", *AZURITE_PORTS)
         processes.append(azurite.start())
 
+        onprem = None
+        if ONPREM:
+            from devtools import onprem_run
+
+            print("Starting the Samba AD domain controller (the first start provisions it, ~30 s) ...", flush=True)
+            onprem = onprem_run.start_domain(DATA_DIR, azurite.connection_string, values.get("SSPR_QUEUE_PREFIX", "sspr"))
+            processes.append(onprem.domain.dc)
+
         print("Starting the Graph + identity emulator ...", flush=True)
         emulator = ManagedProcess(
             "graph-emulator",
@@ -144,18 +154,31 @@ def main() -> int:
             echo=True,
         )
         processes.append(emulator.start(ready_prefix="graph-emulator ready", timeout=60))
+        if onprem is not None:
+            onprem_run.join_demo_users(onprem, f"http://127.0.0.1:{EMULATOR_PORT}")
 
         print("Starting the local Functions host with function_app.py ...", flush=True)
         host = ManagedProcess(
             "funchost",
             [sys.executable, "-m", "devtools.funchost", "--app-dir", str(REPO_ROOT), "--port", str(HOST_PORT),
              "--settings", str(SETTINGS)],
-            env={**os.environ, **_endpoint_overrides(azurite, values), "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, **_endpoint_overrides(azurite, values), "PYTHONUNBUFFERED": "1",
+                 **({"SSPR_ONPREM_AGENT_PUBLIC_KEY": onprem.public_key} if onprem else {})},
             echo=True,
         )
         processes.append(host.start(ready_prefix="funchost ready", timeout=90))
 
         status, first_latency = _wait_healthy(health_url, 60)
+        onprem_lines = ""
+        if onprem is not None:
+            onprem_run.turn_on_writeback(f"http://localhost:{HOST_PORT}", f"http://127.0.0.1:{EMULATOR_PORT}",
+                                         values.get("SSPR_TENANT_ID", ""))
+            processes.append(onprem_run.start_agent(onprem))
+            onprem_lines = (
+                f"  Samba AD DC      {onprem.domain.dc.url}   (CA {onprem.domain.dc.ca_file}; data in {DATA_DIR / 'samba'})\n"
+                f"  On-prem agent    agent-demo (python -m onprem_agent run; config and key in {DATA_DIR / 'onprem'})\n"
+                "  Synced users     synced.user@contoso.example, synced.p1@contoso.example reset in AD (policy: writeback on)\n"
+            )
         elapsed = time.monotonic() - started
         print(
             f"""
@@ -168,7 +191,7 @@ SSPR is running ({elapsed:.1f} s to start; health answered {status} in {first_la
   Mail outbox      http://127.0.0.1:{EMULATOR_PORT}/_emulator/outbox
   Token endpoint   http://127.0.0.1:{EMULATOR_PORT}/{values.get('SSPR_TENANT_ID')}/oauth2/v2.0/token
   Azurite          blob :{AZURITE_PORTS[0]}  queue :{AZURITE_PORTS[1]}  table :{AZURITE_PORTS[2]}  (data in {DATA_DIR / 'azurite'})
-
+{onprem_lines}
 Demo users and app ids are in the README. Press Ctrl-C to stop everything.
 """,
             flush=True,
@@ -176,11 +199,11 @@ Demo users and app ids are in the README. Press Ctrl-C to stop everything.
         while not stopping:
             for p in processes:
                 if not p.running:
-                    print(f"{getattr(p, 'name', 'azurite')} stopped unexpectedly; shutting down.", file=sys.stderr)
+                    print(f"{getattr(p, 'name', type(p).__name__)} stopped unexpectedly; shutting down.", file=sys.stderr)
                     return 1
             time.sleep(0.5)
         return 0
-    except (TimeoutError, RuntimeError) as exc:
+    except (TimeoutError, RuntimeError, OSError) as exc:
         print(f"make run could not start: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -16,9 +16,12 @@ import datetime as dt
 import ipaddress
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +38,7 @@ BASE_DN = "DC=sspr,DC=test"
 ADMIN_DN = f"CN=Administrator,CN=Users,{BASE_DN}"
 ADMIN_PASSWORD = "Adm1n!Passw0rd-dc"
 LOCKOUT_THRESHOLD = 3
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with the ldb bindings samba-tool itself uses
 
 MISSING = (
     "Samba AD DC is not installed: run `apt-get update && apt-get install -y samba-ad-dc ldap-utils` "
@@ -148,6 +152,39 @@ class SambaDC(OneProcessService):
         self._process.start()
         self.wait_ready(timeout)
         return self
+
+    def write_raw(self, dn: str, attribute: str, value: str) -> None:
+        """Write one attribute straight into the domain's database file, past Samba's checks (no ldb modules): what
+        LDAP refuses on purpose, such as a `pwdLastSet` in the past (only 0 and -1 may be written over LDAP), so a
+        test can have a password that was set weeks ago. Debian's system Python carries the ldb bindings
+        (python3-ldb, with samba-ad-dc); the running DC reads the change at once."""
+        partition = self.location / "private" / "sam.ldb.d" / f"{BASE_DN.upper()}.ldb"
+        script = ("import sys, ldb\n"
+                  "db = ldb.Ldb(url='tdb://' + sys.argv[1], options=['modules:'])\n"
+                  "m = ldb.Message(ldb.Dn(db, sys.argv[2]))\n"
+                  "m[sys.argv[3]] = ldb.MessageElement(sys.argv[4], ldb.FLAG_MOD_REPLACE, sys.argv[3])\n"
+                  "db.modify(m)\n")
+        done = subprocess.run([SYSTEM_PYTHON, "-c", script, str(partition), dn, attribute, value],
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"raw write of {attribute} on {dn} failed: {done.stderr[-2000:]}")
+
+    def password_settings(self) -> dict[str, str]:
+        """The domain's password settings as samba-tool shows them ("Maximum password age (days)": "42", ...)."""
+        lines = self.samba_tool("domain", "passwordsettings", "show").splitlines()
+        return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in lines) if v.strip()}
+
+    @contextmanager
+    def hung(self) -> Iterator[None]:
+        """The DC frozen (SIGSTOP) for the block, as a domain controller that stops answering mid-job; then on."""
+        if self._process is None or self._process.proc is None:
+            raise RuntimeError("the DC is not running")
+        group = os.getpgid(self._process.proc.pid)
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.killpg(group, signal.SIGCONT)
 
     def wait_ready(self, timeout: float) -> None:
         """Until a TLS handshake on the LDAPS port succeeds with the CA (the port opens before TLS is up)."""

@@ -80,11 +80,14 @@ def app_settings(azurite: Azurite, emulator: GraphEmulator, **overrides: str) ->
         "SSPR_PUBLIC_BASE_URL": "http://localhost:7071",
         "SSPR_CORS_ALLOWED_ORIGINS": "http://localhost:7071",
         "SSPR_COMPLIANCE_SCHEDULE": "0 0 2 * * *",
+        "SSPR_EXPIRY_SCHEDULE": "0 0 6 * * *",
+        "SSPR_HELPDESK_DIGEST_SCHEDULE": "0 30 6 * * *",
         # Tests play the trusted proxy in front of the host: the X-Forwarded-For entry they send is the client.
         "SSPR_TRUSTED_PROXY_HOPS": "1",
         # Test hosts answer reset steps as soon as they are done; tests/integration/test_reset_timing.py runs its
         # own host with the deadline that makes every kind of username take the same time (security.md C6).
         "SSPR_RESET_STEP_DEADLINE_MS": "0",
+        "SSPR_CHANGE_DEADLINE_MS": "0",
         "FUNCHOST_FUNCTION_KEY": FUNCTION_KEY,
         "FUNCHOST_MASTER_KEY": MASTER_KEY,
     }
@@ -108,9 +111,10 @@ class FunctionHost:
 
 
 def start_function_host(app_dir: Path, settings: dict[str, str], *extra_args: str,
-                        timeout: float = 60) -> FunctionHost:
-    """Run `python -m devtools.funchost` for `app_dir` with exactly `settings` as its app settings."""
-    port = free_port()
+                        timeout: float = 60, port: int | None = None) -> FunctionHost:
+    """Run `python -m devtools.funchost` for `app_dir` with exactly `settings` as its app settings (on `port`, or a
+    free one)."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SSPR_", "AzureWebJobs", "FUNCHOST_"))}
     env.update(settings)
     env["PYTHONUNBUFFERED"] = "1"
@@ -180,10 +184,10 @@ class Stack:
             raise RuntimeError("no host was started on this stack")
         return self._host
 
-    def start_host(self, *extra_args: str, timeout: float = 60) -> FunctionHost:
+    def start_host(self, *extra_args: str, timeout: float = 60, port: int | None = None) -> FunctionHost:
         """Start a host on the stack's settings; one still running (or killed) is stopped first."""
         self.stop_host()
-        self._host = start_function_host(self.app_dir, self.settings, *extra_args, timeout=timeout)
+        self._host = start_function_host(self.app_dir, self.settings, *extra_args, timeout=timeout, port=port)
         return self._host
 
     def stop_host(self) -> None:

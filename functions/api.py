@@ -21,6 +21,7 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from functions import composition
+from functions.field_errors import field_error, field_text
 from functions.json_body import load_json
 from functions.responses import API_HEADERS, json_response, problem_response
 from shared import i18n
@@ -45,6 +46,7 @@ Handler = Callable[..., Awaitable[func.HttpResponse]]
 
 __all__ = [
     "authenticate",
+    "authenticate_agent",
     "authenticate_user",
     "bearer_token",
     "client_ip",
@@ -54,6 +56,7 @@ __all__ = [
     "if_match",
     "json_response",
     "parse_json",
+    "problem_members",
     "problem_response",
     "request_language",
     "require_allowed_client",
@@ -72,12 +75,21 @@ def endpoint(handler: Handler) -> Handler:
             level = logging.ERROR if error.problem.status >= 500 else logging.INFO
             log.log(level, "%s %s -> %s: %s", req.method, _path(req), error.problem.status, error)
             headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if isinstance(error, Unauthenticated) else None
-            return problem_response(localised(error.problem, req), headers=headers, **error.problem_extensions())
+            members = problem_members(error, request_language(req))
+            return problem_response(localised(error.problem, req), headers=headers, **members)
         except Exception:
             log.exception("%s %s -> 500", req.method, _path(req))
             return problem_response(localised(SsprError.problem, req))
 
     return wrapper
+
+
+def problem_members(error: SsprError, language: str) -> dict[str, Any]:
+    """The problem's members beyond RFC 9457's, each field error with its plain text in `language` (FieldProblem)."""
+    members = error.problem_extensions()
+    if isinstance(error, InvalidRequest):
+        members["errors"] = [{**e.as_dict(), "text": field_text(e, language)} for e in error.errors]
+    return members
 
 
 def request_language(req: func.HttpRequest) -> str:
@@ -111,6 +123,15 @@ async def authenticate(req: func.HttpRequest, access: Access) -> Principal:
 
 
 USER_SCOPE = "access_as_user"
+
+
+async def authenticate_agent(req: func.HttpRequest) -> Principal:
+    """A helpdesk agent: a person's delegated token from a configured client app, with app role SSPR.Helpdesk
+    (security.md D8). An app-only token is never an agent: every helpdesk action names the person who took it."""
+    principal = await authenticate(req, Access.HELPDESK)
+    if principal.is_app or not principal.object_id:
+        raise Forbidden(f"token of {principal.app_id} is not a person's: helpdesk actions name their agent")
+    return principal
 
 
 async def authenticate_user(req: func.HttpRequest) -> Principal:
@@ -152,19 +173,28 @@ def parse_json(req: func.HttpRequest, model: type[M]) -> M:
         raise PayloadTooLarge(f"body of {len(body)} bytes")
     data = load_json(body)
     if not isinstance(data, dict):
-        raise InvalidRequest([FieldError("body", "must be a JSON object")])
+        raise InvalidRequest([FieldError.of("body", "body.notObject", "must be a JSON object")])
     control = list(_control_character_fields(data, ""))
     if control:
-        raise InvalidRequest([FieldError(path or "body", "must not contain control characters") for path in control])
+        raise InvalidRequest([FieldError.of(path or "body", "text.controlCharacters", "must not contain control characters")
+                              for path in control])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(field_errors(exc)) from None
 
 
+def parse_query(req: func.HttpRequest, model: type[M]) -> M:
+    """The query string as `model`, or 400 with every field error listed."""
+    try:
+        return model.model_validate(dict(req.params))
+    except ValidationError as exc:
+        raise InvalidRequest(field_errors(exc)) from None
+
+
 def field_errors(error: ValidationError) -> list[FieldError]:
     """Pydantic's errors as FieldErrors with JSON paths (`answers[2].answer`), never echoing the input."""
-    return [_field_error(e) for e in error.errors(include_url=False, include_input=False)]
+    return [field_error(e) for e in error.errors(include_url=False, include_input=False)]
 
 
 def _control_character_fields(value: Any, path: str) -> Iterable[str]:
@@ -182,18 +212,6 @@ def _control_character_fields(value: Any, path: str) -> Iterable[str]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _control_character_fields(item, f"{path}[{index}]")
-
-
-def _field_error(error: Mapping[str, Any]) -> FieldError:
-    path = ""
-    for part in error.get("loc", ()):
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    message = str(error.get("msg", "is not valid"))
-    if error.get("type") == "extra_forbidden":
-        message = "is not a known field"
-    elif error.get("type") == "missing":
-        message = "is required"
-    return FieldError(path or "body", message.removeprefix("Value error, "))
 
 
 def if_match(req: func.HttpRequest) -> str:

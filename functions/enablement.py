@@ -20,9 +20,9 @@ from functions.shard_worker import run_shard
 from shared import queues
 from shared.domain.access import Access
 from shared.domain.clock import utc_now
-from shared.domain.enablement import EnablementMessage, Run, progress
+from shared.domain.enablement import PARTITION_BUCKETS, EnablementMessage, Run, progress
 from shared.domain.ids import GUID_PATTERN, is_guid
-from shared.domain.policy import Scope
+from shared.domain.policy import GROUP_ONLY_WHEN_SELECTED, GROUP_REQUIRED_WHEN_SELECTED, Scope
 from shared.errors import FieldError, InvalidRequest
 
 bp = func.Blueprint()
@@ -43,9 +43,9 @@ class EnablementRequest(BaseModel):
     def _group_iff_selected(cls, value: str | None, info: ValidationInfo) -> str | None:
         scope = info.data.get("scope")
         if scope == "selected" and value is None:
-            raise ValueError("groupId is required when scope is 'selected'")
+            raise GROUP_REQUIRED_WHEN_SELECTED.violated()
         if scope in ("all", "none") and value is not None:
-            raise ValueError("groupId must be left out unless scope is 'selected'")
+            raise GROUP_ONLY_WHEN_SELECTED.violated()
         return value
 
 
@@ -69,6 +69,10 @@ class EnablementRunDocument(BaseModel):
     createdAt: datetime
     startedAt: datetime | None
     completedAt: datetime | None
+    phase: Literal["waiting", "checking", "finishing", "done", "failed"] = Field(
+        description="checking the directory's users, then finishing: removing the rows of users who left the scope")
+    sweepsDone: int = Field(description="finishing: partitions tidied up so far")
+    sweepsTotal: int
     usersProcessed: int = Field(description="directory users examined so far")
     usersTotal: int | None = Field(description="directory users to examine (Graph $count); null until known")
     percent: float | None
@@ -114,7 +118,8 @@ def _document(run: Run) -> dict[str, object]:
     return EnablementRunDocument(
         id=run.id, state=run.state.value, scope=run.scope.value, groupId=run.group_id,
         includeGuests=run.include_guests, requestedBy=run.requested_by, createdAt=run.created_at,
-        startedAt=run.started_at, completedAt=run.completed_at, usersProcessed=run.users_processed,
+        startedAt=run.started_at, completedAt=run.completed_at, phase=p.phase, sweepsDone=run.sweeps_done,
+        sweepsTotal=PARTITION_BUCKETS, usersProcessed=run.users_processed,
         usersTotal=run.users_total, percent=p.percent, rate=p.rate, etaSeconds=p.eta_seconds, inScope=run.in_scope,
         added=run.added, removed=run.removed, pagesDone=run.pages_done, tableTransactions=run.transactions,
         errors=list(run.errors),
@@ -149,7 +154,7 @@ async def read_enablement(req: func.HttpRequest) -> func.HttpResponse:
     await api.authenticate(req, Access.READ)
     run_id = req.route_params.get("id", "")
     if not is_guid(run_id):
-        raise InvalidRequest([FieldError("id", "must be the GUID of an enablement request")])
+        raise InvalidRequest([FieldError.of("id", "id.run", "must be the GUID of an enablement request")])
     return api.json_response(_document(await composition.root.enablement.status(run_id)))
 
 

@@ -17,7 +17,7 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions import composition
-from functions.api import bearer_token, field_errors
+from functions.api import bearer_token, field_errors, problem_members
 from functions.json_body import load_json
 from functions.openapi_spec import Operation
 from functions.responses import json_response
@@ -149,7 +149,7 @@ def _declared_length(req: func.HttpRequest) -> int | None:
 
 
 def _bad_body(message: str) -> func.HttpResponse:
-    invalid = InvalidRequest([FieldError("body", message)])
+    invalid = InvalidRequest([FieldError.of("body", "body.invalid", message)])
     log.info("token issuance hook -> 400: %s", invalid)
     return _error(invalid)
 
@@ -163,6 +163,7 @@ def _claims_response(claims: dict[str, str]) -> func.HttpResponse:
 
 
 def _error(error: SsprError, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """The problem as every route words it (field errors with their plain text); Entra reads English."""
     problem = error.problem
-    body = {"type": problem.type, "title": problem.title, "status": problem.status, **error.problem_extensions()}
+    body = {"type": problem.type, "title": problem.title, "status": problem.status, **problem_members(error, "en")}
     return json_response(body, status=problem.status, headers=headers)

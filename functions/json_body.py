@@ -47,7 +47,7 @@ def load_json(body: bytes) -> Any:
 
 
 def _invalid(message: str) -> InvalidRequest:
-    return InvalidRequest([FieldError("body", message)])
+    return InvalidRequest([FieldError.of("body", "body.notJson", message)])
 
 
 def _nesting_problem(text: str) -> str | None:

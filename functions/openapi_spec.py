@@ -15,13 +15,14 @@ from pydantic.json_schema import models_json_schema
 from shared import __version__
 from shared.errors import SsprError
 
-AccessKind = Literal["anonymous", "admin-read", "admin-write", "user", "authentication-events"]
+AccessKind = Literal["anonymous", "admin-read", "admin-write", "user", "authentication-events", "helpdesk"]
 
 ACCESS_TEXT = {
     "anonymous": "No sign-in.",
     "admin-read": "Entra access token with app role SSPR.Reader or SSPR.Admin.",
     "admin-write": "Entra access token with app role SSPR.Admin.",
     "user": "The signed-in user's own Entra access token.",
+    "helpdesk": "A helpdesk agent's own Entra access token (a person, not an app) with app role SSPR.Helpdesk.",
     "authentication-events": "Token of the Entra authentication events service for this API.",
 }
 ERROR_STATUSES = {
@@ -29,6 +30,7 @@ ERROR_STATUSES = {
     "admin-read": (400, 401, 403, 500, 503),
     "admin-write": (400, 401, 403, 413, 500, 503),
     "user": (400, 401, 403, 413, 500, 503),
+    "helpdesk": (400, 401, 403, 413, 500, 503),
     "authentication-events": (400, 401),
 }
 
@@ -47,6 +49,16 @@ class Operation:
     extra_errors: tuple[int, ...] = ()  # e.g. 404, 409, 412, 428
 
 
+class FieldProblem(BaseModel):
+    """One violated rule of one field: `message` in English for programs, `text` in the caller's language for a
+    person (Accept-Language or ?lang=), `code` the rule's stable name."""
+
+    field: str
+    message: str
+    code: str
+    text: str
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details."""
 
@@ -54,7 +66,7 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str | None = None
-    errors: list[dict[str, str]] | None = None
+    errors: list[FieldProblem] | None = None
 
 
 def document(operations: list[Operation]) -> dict[str, Any]:
@@ -106,7 +118,7 @@ def document(operations: list[Operation]) -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.request.__name__}"}}},
             }
-        if op.access in ("admin-read", "admin-write", "user", "authentication-events"):
+        if op.access in ("admin-read", "admin-write", "user", "authentication-events", "helpdesk"):
             entry["security"] = [{"entraToken": []}]
         paths.setdefault(f"/api/{op.path}", {})[op.method] = entry
     return {

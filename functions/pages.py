@@ -1,9 +1,14 @@
-"""The pages (reset, register, admin, dev outbox) and their static assets, served from web/ with strict headers.
+"""The pages (reset, change, register, admin, helpdesk, dev outbox) and their static assets, served from web/ with
+strict headers.
 
 Why under /api/pages: the Functions host puts every HTTP route under host.json's `routePrefix` ("api"), and an
 empty prefix would move all existing API routes; besides, the real host refuses any route template that starts
 with "admin" (its own management API), so a page at /admin could never be served. Pages therefore live at
 /api/pages/<page>, and SSPR_PUBLIC_BASE_URL names that folder (e.g. https://sspr.contoso.com/api/pages).
+
+Each page carries the organisation's own marks, its name and Entra company branding (shared/services/branding.py):
+the banner logo and background image are served from /api/pages/branding/<image>, the colours from
+/api/pages/branding.css, and the sign-in page text is written into the page, all in the page's language.
 
 Files are read once per process and cached. Every answer carries the page headers of security.md C5: a strict
 Content-Security-Policy (own scripts only, no inline code, no third-party origin but the identity authority the
@@ -15,6 +20,7 @@ from __future__ import annotations
 import html
 import json
 import mimetypes
+import re
 from functools import cache
 from pathlib import Path, PurePosixPath
 
@@ -23,12 +29,14 @@ import azure.functions as func
 from functions.openapi_spec import Operation
 from shared import i18n
 from shared.config import Environment
+from shared.services.branding import Brand
 
 bp = func.Blueprint()
 
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 ASSETS_DIR = WEB_DIR / "assets"
-PAGES = {"reset": "reset", "register": "register", "admin": "admin", "dev/outbox": "outbox"}
+PAGES = {"reset": "reset", "change": "change", "register": "register", "admin": "admin", "helpdesk": "helpdesk",
+         "dev/outbox": "outbox"}
 TAG = "pages"
 CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -41,6 +49,9 @@ ASSET_CACHE = "public, max-age=3600"
 PAGE_CACHE = "no-store"  # a page carries the deployment's settings and is part of a reset flow: never stored
 
 NOT_FOUND = "Not found (text/plain, like a missing static file)"
+LANG_PARAMETER = {"name": "lang", "in": "query", "schema": {"enum": list(i18n.LANGUAGES)}}
+BRANDING_IMAGES = {"bannerLogo": "logo", "backgroundImage": "background"}
+PLACEHOLDER = re.compile(r"\{\{\w+\}\}")
 OPERATIONS = [
     *[Operation("get", f"pages/{route}", f"The {name} page (HTML)", TAG, "anonymous", responses={200: "HTML page"})
       for route, name in PAGES.items()],
@@ -53,6 +64,14 @@ OPERATIONS = [
               parameters=[{"name": "lang", "in": "path", "required": True, "schema": {"enum": list(i18n.LANGUAGES)}}]),
     Operation("get", "pages/dev/outbox.json", "Mails and SMS the dev run sent, newest first (404 in Azure)", TAG,
               "anonymous", responses={200: "the emulator's outbox", 404: NOT_FOUND}),
+    Operation("get", "pages/branding", "The organisation's name and sign-in page text in one language (JSON)", TAG,
+              "anonymous", responses={200: "{name, signInText, logo, background}"}, parameters=[LANG_PARAMETER]),
+    Operation("get", "pages/branding.css", "The organisation's colours and background image as a stylesheet", TAG,
+              "anonymous", responses={200: "text/css (empty without company branding)"}, parameters=[LANG_PARAMETER]),
+    Operation("get", "pages/branding/{image}", "The organisation's banner logo or background image", TAG,
+              "anonymous", responses={200: "image/png or image/jpeg", 404: NOT_FOUND},
+              parameters=[{"name": "image", "in": "path", "required": True,
+                           "schema": {"enum": sorted(BRANDING_IMAGES)}}, LANG_PARAMETER]),
 ]
 
 
@@ -115,6 +134,7 @@ def _page_config() -> str:
         "clientId": str(settings.pages_client_id),
         "apiScope": f"api://{settings.api_client_id}/access_as_user",
         "environment": settings.environment.value,
+        "signInUrl": settings.sign_in_url,
     }, separators=(",", ":"))
 
 
@@ -129,36 +149,118 @@ def _template(name: str) -> str:
     return layout.replace("{{head}}\n", head).replace("{{body}}\n", body)
 
 
-def _page(name: str, req: func.HttpRequest) -> func.HttpResponse:
-    template = _template(name)
-    language = req.params.get("lang") if req.params.get("lang") in i18n.LANGUAGES else \
-        i18n.choose_language(req.headers.get("Accept-Language"))
-    body = (template.replace("{{lang}}", language)
-            .replace("{{config}}", html.escape(_page_config(), quote=True)))
+def _language(req: func.HttpRequest) -> str:
+    chosen = req.params.get("lang") or ""
+    return chosen if chosen in i18n.LANGUAGES else i18n.choose_language(req.headers.get("Accept-Language"))
+
+
+async def _brand(language: str) -> Brand:
+    from functions import composition
+
+    return await composition.root.branding.brand(language)
+
+
+def brand_marks(brand: Brand, language: str) -> dict[str, str]:
+    """The layout's branding placeholders, every value escaped: the logo (with the organisation's name as its
+    text alternative), the name (the catalog's "Password service" when the tenant's is unknown) and the text."""
+    name = html.escape(brand.name)
+    logo = (f'<img class="brand-logo" src="/api/pages/branding/bannerLogo?lang={language}" alt="{name}">'
+            if brand.logo else "")
+    return {
+        "{{brandLogo}}": logo,
+        "{{brandName}}": name or html.escape(i18n.catalog("pages", language)["brand"]),
+        "{{brandNameI18n}}": "" if brand.name else ' data-i18n="brand"',
+        "{{brandText}}": html.escape(brand.sign_in_text or ""),
+        "{{brandTextHidden}}": "" if brand.sign_in_text else " hidden",
+    }
+
+
+async def _page(name: str, req: func.HttpRequest) -> func.HttpResponse:
+    language = _language(req)
+    values = {"{{lang}}": language, "{{config}}": html.escape(_page_config(), quote=True),
+              **brand_marks(await _brand(language), language)}
+    # One pass, so a value (a tenant's name or text) is never read again as a placeholder.
+    body = PLACEHOLDER.sub(lambda m: values.get(m.group(0), m.group(0)), _template(name))
     return func.HttpResponse(body.encode("utf-8"), status_code=200,
                              headers={**_headers(PAGE_CACHE), "Content-Type": CONTENT_TYPES[".html"]})
 
 
 @bp.route(route="pages/reset", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def reset_page(req: func.HttpRequest) -> func.HttpResponse:
-    return _page("reset", req)
+async def reset_page(req: func.HttpRequest) -> func.HttpResponse:
+    return await _page("reset", req)
+
+
+@bp.route(route="pages/change", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def change_page(req: func.HttpRequest) -> func.HttpResponse:
+    return await _page("change", req)
 
 
 @bp.route(route="pages/register", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def register_page(req: func.HttpRequest) -> func.HttpResponse:
-    return _page("register", req)
+async def register_page(req: func.HttpRequest) -> func.HttpResponse:
+    return await _page("register", req)
 
 
 @bp.route(route="pages/admin", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def admin_page(req: func.HttpRequest) -> func.HttpResponse:
-    return _page("admin", req)
+async def admin_page(req: func.HttpRequest) -> func.HttpResponse:
+    return await _page("admin", req)
+
+
+@bp.route(route="pages/helpdesk", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def helpdesk_page(req: func.HttpRequest) -> func.HttpResponse:
+    return await _page("helpdesk", req)
 
 
 @bp.route(route="pages/dev/outbox", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def outbox_page(req: func.HttpRequest) -> func.HttpResponse:
+async def outbox_page(req: func.HttpRequest) -> func.HttpResponse:
     from functions import composition
 
-    return _page("outbox", req) if outbox_enabled(composition.settings.environment) else _not_found()
+    return await _page("outbox", req) if outbox_enabled(composition.settings.environment) else _not_found()
+
+
+@bp.route(route="pages/branding", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def branding(req: func.HttpRequest) -> func.HttpResponse:
+    """What the pages swap when the reader changes language: the name, the text and the images' addresses."""
+    language = _language(req)
+    brand = await _brand(language)
+    body = json.dumps({
+        "name": brand.name, "signInText": brand.sign_in_text,
+        "logo": f"/api/pages/branding/bannerLogo?lang={language}" if brand.logo else None,
+        "background": f"/api/pages/branding/backgroundImage?lang={language}" if brand.background else None,
+    }, ensure_ascii=False)
+    return func.HttpResponse(body.encode("utf-8"), status_code=200,
+                             headers={**_headers(ASSET_CACHE), "Content-Type": CONTENT_TYPES[".json"]})
+
+
+@bp.route(route="pages/branding.css", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def branding_css(req: func.HttpRequest) -> func.HttpResponse:
+    language = _language(req)
+    css = branding_stylesheet(await _brand(language), language)
+    return func.HttpResponse(css.encode("utf-8"), status_code=200,
+                             headers={**_headers(ASSET_CACHE), "Content-Type": CONTENT_TYPES[".css"]})
+
+
+def branding_stylesheet(brand: Brand, language: str) -> str:
+    """The header in the organisation's colour (with readable ink) and its background image behind the page; the
+    colour passed the `#RRGGBB` rule before it got here, so nothing else can reach the stylesheet."""
+    rules = []
+    if brand.background_colour:
+        rules.append(f"header {{ background: {brand.background_colour}; color: {brand.ink}; }}")
+    if brand.background:
+        rules.append(f"body {{ min-height: 100vh; background: {brand.background_colour or '#f4f5f7'} "
+                     f"url(\"/api/pages/branding/backgroundImage?lang={language}\") center top / cover no-repeat; }}")
+        rules.append("body > main, body > footer > p { background: #fff; border-radius: 6px; }")
+    return "\n".join(rules) + "\n"
+
+
+@bp.route(route="pages/branding/{image}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def branding_image(req: func.HttpRequest) -> func.HttpResponse:
+    which = BRANDING_IMAGES.get(req.route_params.get("image", ""))
+    brand = await _brand(_language(req))
+    image = getattr(brand, which) if which else None
+    if image is None:
+        return _not_found()
+    return func.HttpResponse(image.data, status_code=200,
+                             headers={**_headers(ASSET_CACHE), "Content-Type": image.content_type})
 
 
 @bp.route(route="pages/dev/outbox.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -142,7 +142,8 @@ async def remove_method(req: func.HttpRequest) -> func.HttpResponse:
     try:
         method = Method(req.route_params.get("method", ""))
     except ValueError:
-        raise InvalidRequest([FieldError("method", "is not a method: " + ", ".join(m.value for m in Method))]) from None
+        raise InvalidRequest([FieldError.of("method", "method.unknown",
+                                            "is not a method: " + ", ".join(m.value for m in Method))]) from None
     confirm = (req.params.get("confirm") or "").lower() == "true"
     status = await composition.root.registration.remove(user, method, confirm, api.client_ip(req))
     return api.json_response(status.model_dump(mode="json"))

@@ -15,8 +15,11 @@ from functions.responses import json_response
 from shared.domain.policy import Method
 from shared.errors import NotFound
 from shared.services.reset.answers import (
+    AccountUnlocked,
+    ChangeWaiting,
     FlowProgress,
     FlowStarted,
+    LinkOpened,
     PasswordCheck,
     ProofRequested,
     ResetDone,
@@ -73,6 +76,12 @@ class AnswersInput(_Input):
                             Annotated[str, StringConstraints(max_length=200)]], Field(max_length=5)]
 
 
+class LinkInput(_Input):
+    """The token of a helpdesk's one-time link, as the reset page read it from its URL fragment (#link=...)."""
+
+    link: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class PasswordInput(_Input):
     """The new password, exactly as typed (never trimmed: it reaches the directory byte-exact, B3)."""
 
@@ -85,6 +94,10 @@ OPERATIONS = [
     Operation("post", "reset/flows", "Start a reset for a user name", TAG, "anonymous", request=StartInput,
               responses={201: FlowStarted}, extra_errors=(403, 429),
               description="Answers the same for every user name (C1); the methods are the policy's."),
+    Operation("post", "reset/links", "Open a reset with a helpdesk's one-time link (single use)", TAG, "anonymous",
+              request=LinkInput, responses={201: LinkOpened}, extra_errors=(403, 404, 429),
+              description="The link a helpdesk agent had sent to the user's registered address opens the user's "
+                          "flow, ready for the new password; wrong, expired, used or replaced links are one 404."),
     Operation("post", f"{FLOW}/proofs", "Prove possession: a contact (a code is sent if it matches) or an app code",
               TAG, "anonymous", request=ProofInput, responses={202: ProofRequested, 200: FlowProgress},
               extra_errors=(403, 404, 409, 429)),
@@ -99,7 +112,16 @@ OPERATIONS = [
     Operation("post", f"{FLOW}/password/check", "Check a new password against the rules (no change)", TAG,
               "anonymous", request=PasswordInput, responses={200: PasswordCheck}, extra_errors=(404, 409)),
     Operation("post", f"{FLOW}/password", "Set the new password; sessions are revoked and the user told", TAG,
-              "anonymous", request=PasswordInput, responses={200: ResetDone}, extra_errors=(404, 409, 422, 503)),
+              "anonymous", request=PasswordInput, responses={200: ResetDone, 202: ChangeWaiting},
+              extra_errors=(403, 404, 409, 422, 503),
+              description="202: the password went to on-premises AD and its verdict is not in yet; ask GET .../password."),
+    Operation("get", f"{FLOW}/password", "Where the flow's password change (or unlock) stands", TAG, "anonymous",
+              responses={200: ResetDone, 202: ChangeWaiting}, extra_errors=(403, 404, 409, 422, 503),
+              description="200 with the reset's (or unlock's) answer once done; 202 while on-premises AD works on it."),
+    Operation("post", f"{FLOW}/unlock", "Unlock the account without a new password (on-premises AD)", TAG,
+              "anonymous", responses={200: AccountUnlocked, 202: ChangeWaiting}, extra_errors=(403, 404, 409, 503),
+              description="Offered when FlowProgress.unlock is true: the policy allows it and the user's password "
+                          "lives in on-premises AD."),
 ]
 
 
@@ -179,10 +201,35 @@ async def reset_password_check(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(check.model_dump(mode="json"))
 
 
-@bp.route(route="reset/flows/{flowId}/password", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="reset/flows/{flowId}/password", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @api.endpoint
 async def reset_password(req: func.HttpRequest) -> func.HttpResponse:
+    service, flow_id, language = composition.root.reset, req.route_params["flowId"], api.request_language(req)
+    if req.method == "GET":
+        return _change_answer(await service.change_status(flow_id, _secret(req), language))
     body = api.parse_json(req, PasswordInput)
-    done = await composition.root.reset.set_password(req.route_params["flowId"], _secret(req), body.password,
-                                                  api.request_language(req), api.client_ip(req))
-    return json_response(done.model_dump(mode="json"))
+    return _change_answer(await service.set_password(flow_id, _secret(req), body.password, language,
+                                                     api.client_ip(req)))
+
+
+@bp.route(route="reset/links", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@api.endpoint
+async def reset_link(req: func.HttpRequest) -> func.HttpResponse:
+    body = api.parse_json(req, LinkInput)
+    opened = await composition.root.reset_links.open(body.link, api.request_language(req), api.client_ip(req))
+    return json_response(opened.model_dump(mode="json"), status=201)
+
+
+@bp.route(route="reset/flows/{flowId}/unlock", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@api.endpoint
+async def reset_unlock(req: func.HttpRequest) -> func.HttpResponse:
+    return _change_answer(await composition.root.reset.unlock(req.route_params["flowId"], _secret(req),
+                                                              api.request_language(req), api.client_ip(req)))
+
+
+def _change_answer(answer: ResetDone | AccountUnlocked | ChangeWaiting) -> func.HttpResponse:
+    """200 with the change's answer, or 202 while on-premises AD has not given its verdict (Retry-After)."""
+    if isinstance(answer, ChangeWaiting):
+        return json_response(answer.model_dump(mode="json"), status=202,
+                             headers={"Retry-After": str(answer.retryAfterSeconds)})
+    return json_response(answer.model_dump(mode="json"))

@@ -46,6 +46,12 @@ param scopeSyncSchedule string = '0 */15 * * * *'
 @description('Compliance sweep: 6-field NCRONTAB, UTC.')
 param complianceSchedule string = '0 0 2 * * *'
 
+@description('Password expiry run (who expires when, and the reminders due): 6-field NCRONTAB, UTC.')
+param expirySchedule string = '0 0 6 * * *'
+
+@description('When yesterday\'s helpdesk activity is mailed to the Global Administrators (6-field NCRONTAB, UTC).')
+param helpdeskDigestSchedule string = '0 30 6 * * *'
+
 @description('Deploy Azure Communication Services for SMS codes. The phone number is bought by hand afterwards.')
 param deployAcs bool = false
 
@@ -242,6 +248,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SSPR_MAINTENANCE_SCHEDULE', value: maintenanceSchedule }
         { name: 'SSPR_SCOPE_SYNC_SCHEDULE', value: scopeSyncSchedule }
         { name: 'SSPR_COMPLIANCE_SCHEDULE', value: complianceSchedule }
+        { name: 'SSPR_EXPIRY_SCHEDULE', value: expirySchedule }
+        { name: 'SSPR_HELPDESK_DIGEST_SCHEDULE', value: helpdeskDigestSchedule }
         { name: 'SSPR_CODE_HMAC_KEY', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${codeHmacKeySecretName})' }
         { name: 'SSPR_TOTP_ENCRYPTION_KEY', value: '@Microsoft.KeyVault(SecretUri=${vault.properties.vaultUri}secrets/${totpEncryptionKeySecretName})' }
         { name: 'SSPR_MAIL_SENDER', value: mailSender }

@@ -14,9 +14,10 @@ from onprem_agent import VERSION
 from onprem_agent.agent import Agent
 from onprem_agent.config import AgentConfig, load
 from onprem_agent.directory import Directory
+from onprem_agent.expiry import ExpiryReports, ExpiryScanner
 from onprem_agent.ledger import Ledger
 from onprem_agent.unsealing import KeyRing, generate_key, load_key, public_base64
-from shared.domain.onprem_jobs import AGENTS_TABLE, JOBS_QUEUE, LEDGER_TABLE, RESULTS_QUEUE
+from shared.domain.onprem_jobs import AGENTS_TABLE, EXPIRY_TABLE, JOBS_QUEUE, LEDGER_TABLE, RESULTS_QUEUE
 
 
 def build(config: AgentConfig) -> Agent:
@@ -46,11 +47,16 @@ def build(config: AgentConfig) -> Agent:
             pass
     ledger_table = tables.create_table_if_not_exists(LEDGER_TABLE.format(prefix=prefix))
     agents_table = tables.create_table_if_not_exists(AGENTS_TABLE.format(prefix=prefix))
+    expiry_table = tables.create_table_if_not_exists(EXPIRY_TABLE.format(prefix=prefix))
     password = config.directory.bind_password_file.read_text().strip()
+    directory = Directory(config.directory, password)
     agent = Agent(config.agent_id, jobs, results,
                   Ledger(ledger_table, config.agent_id, timedelta(seconds=config.lease_s)), agents_table,
-                  Directory(config.directory, password), KeyRing.from_files(config.private_key_files))
+                  directory, KeyRing.from_files(config.private_key_files))
     agent.lease_s = config.lease_s
+    agent.expiry = ExpiryReports(expiry_table, config.agent_id)
+    if config.expiry_scan_s > 0:
+        agent.scanner = ExpiryScanner(agent.expiry, directory, config.expiry_scan_s)
     return agent
 
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from onprem_agent import VERSION
 from onprem_agent.directory import Account, Directory, DirectoryUnavailable, Outcome
+from onprem_agent.expiry import ExpiryReports, ExpiryScanner
 from onprem_agent.ledger import Claim, ClaimKind, Ledger
 from onprem_agent.unsealing import JobExpired, KeyRing, Unreadable
 from shared.domain.onprem_jobs import Heartbeat, JobKind, JobResult, OnPremJob, Verdict
@@ -29,7 +30,8 @@ log = logging.getLogger("onprem_agent")
 
 MAX_DEQUEUE = 5  # a message that failed this often is dropped (it cannot be read, or storage keeps failing)
 REFUSALS = {Verdict.REFUSED_COMPLEXITY, Verdict.REFUSED_HISTORY, Verdict.REFUSED_MINIMUM_AGE,
-            Verdict.REFUSED_POLICY, Verdict.DISABLED, Verdict.NOT_IN_SCOPE, Verdict.NOT_FOUND, Verdict.EXPIRED,
+            Verdict.REFUSED_POLICY, Verdict.REFUSED_CURRENT_PASSWORD, Verdict.LOCKED_OUT, Verdict.DISABLED,
+            Verdict.NOT_IN_SCOPE, Verdict.NOT_FOUND, Verdict.EXPIRED,
             Verdict.CANCELLED, Verdict.UNREADABLE}
 
 
@@ -64,6 +66,9 @@ class Agent:
         self._clock = clock
         self.counts = Counts()
         self.lease_s = 60.0
+        # The password-expiry report (onprem_agent/expiry.py): rows rewritten after each job, and the periodic scan.
+        self.expiry: ExpiryReports | None = None
+        self.scanner: ExpiryScanner | None = None
 
     # -- one job ----------------------------------------------------------------------------------------------
 
@@ -106,11 +111,14 @@ class Agent:
             if not account.in_scope:
                 return self._result(job, Outcome(Verdict.NOT_IN_SCOPE, "the account is outside the agent's OUs"))
             if job.kind is JobKind.READ_STATE:
+                self._report_expiry(job, account)
                 return self._result(job, Outcome(Verdict.APPLIED), account)
             if account.state.disabled:
                 return self._result(job, Outcome(Verdict.DISABLED, "the account is disabled"), account)
             outcome = self._change(job, claim, account)
             after = self._directory.find(job.object_sid)
+            if outcome.verdict is Verdict.APPLIED and after is not None:
+                self._report_expiry(job, after)
             return self._result(job, outcome, after or account)
         except DirectoryUnavailable as exc:
             log.warning("job %s: %s", job.job_id, exc)
@@ -119,9 +127,9 @@ class Agent:
     def _change(self, job: OnPremJob, claim: Claim, account: Account) -> Outcome:
         if job.kind is JobKind.UNLOCK:
             return self._directory.unlock(account.dn)
-        # A claim taken over from an agent that died: its reset may have reached AD already. pwdLastSet at or
-        # after the first claim says it did (the password then is the job's): applying it again would count
-        # twice against history, so the first application stands.
+        # A claim taken over from an agent that died: its reset or change may have reached AD already. pwdLastSet
+        # at or after the first claim says it did (the password then is the job's): applying it again would count
+        # twice against history (a change would even fail: its current password is gone), so the first stands.
         first = claim.first_claimed_at
         if (claim.kind is ClaimKind.TAKEN_OVER and first is not None and account.pwd_last_set is not None
                 and account.pwd_last_set >= first - timedelta(seconds=1) and not job.must_change_at_next_logon):
@@ -129,15 +137,27 @@ class Agent:
             return Outcome(Verdict.APPLIED)
         try:
             password = self._keys.open(job, self._clock())
+            current = self._keys.open(job, self._clock(), "old") if job.kind is JobKind.CHANGE else None
         except JobExpired:
             return Outcome(Verdict.EXPIRED, "the job expired before it could apply")
         except Unreadable as exc:
             log.warning("job %s: %s", job.job_id, exc)
             return Outcome(Verdict.UNREADABLE, "the sealed password does not open here")
         try:
+            if current is not None:
+                return self._directory.change(account.dn, current, password)
             return self._directory.reset(account.dn, password, job.must_change_at_next_logon)
         finally:
-            del password
+            del password, current
+
+    def _report_expiry(self, job: OnPremJob, account: Account) -> None:
+        """The account's expiry row, at once: a new password starts its expiry (and its reminders) over."""
+        if self.expiry is None:
+            return
+        try:
+            self.expiry.account(job.object_sid, account.state, account.pwd_last_set)
+        except Exception as exc:  # noqa: BLE001  (the job's result matters more; the next scan writes the row)
+            log.warning("job %s: the expiry row was not written (%s)", job.job_id, type(exc).__name__)
 
     def _result(self, job: OnPremJob, outcome: Outcome, account: Account | None = None) -> JobResult:
         return JobResult(job_id=job.job_id, verdict=outcome.verdict, rule=outcome.rule,
@@ -171,11 +191,17 @@ class Agent:
             log.warning("message %s failed: %s", message.id, type(exc).__name__)
 
     def heartbeat(self) -> Heartbeat:
+        reached = self._directory.probe()
+        last = self.scanner.last if self.scanner else None
         beat = Heartbeat(agent_id=self.agent_id, version=VERSION, at=self._clock(),
-                         dcs_reached=sorted(self._directory.reached), dcs_configured=len(self._directory.servers),
+                         dcs_reached=reached, dcs_configured=len(self._directory.servers),
                          jobs_applied=self.counts.applied, jobs_refused=self.counts.refused,
                          jobs_failed=self.counts.failed, key_ids=self._keys.key_ids,
-                         policy_hints=any(self._directory.policy_hints.values()))
+                         policy_hints=any(self._directory.policy_hints.values()),
+                         allowed_ous=self._directory.allowed_ous,
+                         expiry_scanned_at=last.finished_at if last else None,
+                         expiry_accounts=last.accounts if last else 0,
+                         lockout_threshold=self._directory.lockout[0], lockout_window_s=self._directory.lockout[1])
         row = {"PartitionKey": "agent", "RowKey": self.agent_id, "heartbeat": beat.model_dump_json(),
                "at": beat.at, "version": VERSION}
         self._agents.upsert_entity(row, mode=UpdateMode.REPLACE)
@@ -192,6 +218,8 @@ class Agent:
                     except Exception as exc:  # noqa: BLE001  (the loop outlives a failing heartbeat)
                         log.warning("heartbeat failed: %s", type(exc).__name__)
                     next_beat = now + heartbeat_s
+                if self.scanner is not None and self.scanner.due(now):
+                    self.scanner.start(now)
                 try:
                     taken = self.poll_once(pool, concurrency)
                 except Exception as exc:  # noqa: BLE001  (storage down: poll again later)
@@ -199,3 +227,5 @@ class Agent:
                     taken = 0
                 if not taken:
                     stop.wait(poll_s)
+        if self.scanner is not None:
+            self.scanner.join(60)  # a scan in progress finishes its page writes before the agent stops

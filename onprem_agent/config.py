@@ -58,6 +58,9 @@ class AgentConfig(_Section):
     lease_s: Annotated[float, Field(gt=0, le=600)] = 60.0  # a claim's life; another agent takes over after it
     poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     heartbeat_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # How often the agent reports every account's password expiry (onprem_agent/expiry.py); 0: never (the service
+    # then knows no synced user's AD expiry). The first scan runs at start.
+    expiry_scan_s: Annotated[float, Field(ge=0, le=86400)] = 3600.0
     log_file: Path | None = None
 
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from shared.adapters.job_sealing import SUITE, key_id
-from shared.domain.onprem_jobs import OnPremJob, sealing_info
+from shared.domain.onprem_jobs import OnPremJob, Part, sealing_info
 
 
 class Unreadable(Exception):
@@ -62,19 +62,20 @@ class KeyRing:
     def key_ids(self) -> list[str]:
         return sorted(self._keys)
 
-    def open(self, job: OnPremJob, now: datetime) -> str:
-        """The job's password in clear, for the one LDAP modify that needs it."""
+    def open(self, job: OnPremJob, now: datetime, part: Part = "new") -> str:
+        """The job's new password (or, `part` "old", a change's current one) in clear, for the one LDAP modify that
+        needs it."""
         if now >= job.expires_at:
             raise JobExpired(job.job_id)
-        sealed = job.password
+        sealed = job.password if part == "new" else job.old_password
         if sealed is None:
-            raise Unreadable("the job carries no password")
+            raise Unreadable("the job carries no such password")
         key = self._keys.get(sealed.key_id)
         if key is None:
             raise Unreadable("sealed to a key this agent does not hold")
         try:
             box = base64.b64decode(sealed.box, validate=True)
-            clear = SUITE.decrypt(box, key, info=sealing_info(job.job_id, job.expires_at, sealed.key_id))
+            clear = SUITE.decrypt(box, key, info=sealing_info(job.job_id, job.expires_at, sealed.key_id, part))
         except (binascii.Error, ValueError, InvalidTag):
             raise Unreadable("the sealed password does not open for this job") from None
         return clear.decode("utf-8")

@@ -1,11 +1,14 @@
 """Grant the service's identity what it needs in the directory, and nothing more (idempotent, `--dry-run`).
 
-    python -m scripts.grant_permissions --tenant-id <tenant> --principal-id <object id> [--admin-resets] [--dry-run]
+    python -m scripts.grant_permissions --tenant-id <tenant> --principal-id <object id> [--admin-resets]
+        [--temporary-access-pass] [--entra-methods] [--dry-run]
 
 `--principal-id` is the object id of the service principal the Function App calls Graph as: the managed
 identity's (`principalId` output of infra/main.bicep). The script assigns the Microsoft Graph application
 permissions of scripts/permissions.py (contracts.md section 2) and the directory role User Administrator, plus
-Privileged Authentication Administrator with `--admin-resets`. It never removes anything; a permission or role
+Privileged Authentication Administrator with `--admin-resets`. The permissions of two policy switches come only with
+their flags: `--temporary-access-pass` (policy temporaryAccessPass) and `--entra-methods` (policy
+entraMethods.count). It never removes anything; a permission or role
 the service does not need is named in a note so an admin can remove it.
 """
 
@@ -25,12 +28,14 @@ from msgraph.generated.role_management.directory.role_assignments.role_assignmen
 
 from scripts.graph_session import Report, ScriptFailure, add_connection_arguments, call, graph_client, guid, run
 from scripts.permissions import (
+    ACCESS_PASS_PERMISSIONS,
+    ENTRA_METHODS_PERMISSIONS,
     GRAPH_APP_ID,
     PRIVILEGED_AUTHENTICATION_ADMINISTRATOR,
-    SERVICE_PERMISSION_NAMES,
     SERVICE_PERMISSIONS,
     USER_ADMINISTRATOR,
     DirectoryRole,
+    Permission,
 )
 
 # Delegated scopes the signed-in admin consents to (device-code sign-in); the admin also needs the directory
@@ -47,10 +52,23 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--admin-resets", action="store_true",
                         help="also assign Privileged Authentication Administrator, so users who hold admin roles "
                              "can reset too (see docs/deploy.md for the trade-off)")
+    parser.add_argument("--temporary-access-pass", action="store_true",
+                        help="also grant what a reset ending with a Temporary Access Pass needs (policy "
+                             "temporaryAccessPass): UserAuthMethod-TAP.ReadWrite.All and Policy.Read.All")
+    parser.add_argument("--entra-methods", action="store_true",
+                        help="also grant UserAuthenticationMethod.Read.All, so phone and email methods registered in "
+                             "Entra count (policy entraMethods.count)")
     return parser.parse_args(argv)
 
 
-async def grant_graph_permissions(client: GraphServiceClient, principal: ServicePrincipal, report: Report) -> None:
+def wanted_permissions(args: argparse.Namespace) -> tuple[Permission, ...]:
+    """The contract's permissions, plus those of the policy switches the flags turn on."""
+    return (*SERVICE_PERMISSIONS, *(ACCESS_PASS_PERMISSIONS if args.temporary_access_pass else ()),
+            *(ENTRA_METHODS_PERMISSIONS if args.entra_methods else ()))
+
+
+async def grant_graph_permissions(client: GraphServiceClient, principal: ServicePrincipal, report: Report,
+                                  permissions: tuple[Permission, ...] = SERVICE_PERMISSIONS) -> None:
     graph = await call("reading Microsoft Graph's service principal",
                        client.service_principals_with_app_id(GRAPH_APP_ID).get())
     if graph is None or graph.id is None:
@@ -69,7 +87,7 @@ async def grant_graph_permissions(client: GraphServiceClient, principal: Service
         if not link:
             break
     print("Microsoft Graph application permissions:")
-    for permission in SERVICE_PERMISSIONS:
+    for permission in permissions:
         role = roles_by_name.get(permission.name)
         if role is None:
             raise ScriptFailure(f"Microsoft Graph offers no application permission named {permission.name}")
@@ -80,7 +98,7 @@ async def grant_graph_permissions(client: GraphServiceClient, principal: Service
             body = AppRoleAssignment(principal_id=UUID(str(principal.id)), resource_id=UUID(graph.id),
                                      app_role_id=role.id)
             await call(f"granting {permission.name}", assignments.post(body))
-    for name in sorted(held - SERVICE_PERMISSION_NAMES):
+    for name in sorted(held - {p.name for p in permissions}):
         report.note(f"{name} is granted but the service does not need it: remove it (Enterprise applications > "
                     f"{principal.display_name} > Permissions)")
 
@@ -118,7 +136,7 @@ async def main(argv: list[str] | None = None) -> None:
         raise ScriptFailure(f"service principal {args.principal_id} was not found")
     print(f"Service principal: {principal.display_name} ({principal.id}, app id {principal.app_id})"
           + ("  [dry run: nothing will be changed]" if args.dry_run else ""))
-    await grant_graph_permissions(client, principal, report)
+    await grant_graph_permissions(client, principal, report, wanted_permissions(args))
     wanted = [USER_ADMINISTRATOR] + ([PRIVILEGED_AUTHENTICATION_ADMINISTRATOR] if args.admin_resets else [])
     await assign_directory_roles(client, args.principal_id, wanted, report)
     print("Mail.Send lets the app send as any mailbox until Exchange limits it. Limit it to the sender's mailbox:")

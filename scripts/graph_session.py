@@ -26,7 +26,7 @@ from kiota_authentication_azure.azure_identity_authentication_provider import Az
 from msgraph import GraphRequestAdapter, GraphServiceClient
 
 from shared.adapters.credentials import LocalAuthorityCredential
-from shared.config import is_loopback_url
+from shared.endpoints import is_loopback_url
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 # Microsoft's public client behind Connect-MgGraph: it may ask for any delegated Graph scope the admin consents to.

@@ -33,6 +33,20 @@ SERVICE_PERMISSIONS: tuple[Permission, ...] = (
 )
 SERVICE_PERMISSION_NAMES = frozenset(p.name for p in SERVICE_PERMISSIONS)
 
+# Granted only with the switch that turns the policy's feature on (scripts/grant_permissions.py flags).
+ACCESS_PASS_PERMISSIONS: tuple[Permission, ...] = (
+    Permission("UserAuthMethod-TAP.ReadWrite.All", "make a Temporary Access Pass for a user a reset verified "
+                                                   "(policy temporaryAccessPass; flag --temporary-access-pass)"),
+    Permission("Policy.Read.All", "read the tenant's Temporary Access Pass policy (enabled, lifetime bounds, one-time "
+                                  "only, targets) before making a pass (flag --temporary-access-pass)"),
+)
+ENTRA_METHODS_PERMISSIONS: tuple[Permission, ...] = (
+    Permission("UserAuthenticationMethod.Read.All", "read the phone and email methods users registered in Entra, "
+                                                    "so they count here (policy entraMethods.count; flag "
+                                                    "--entra-methods)"),
+)
+OPTIONAL_PERMISSION_NAMES = frozenset(p.name for p in (*ACCESS_PASS_PERMISSIONS, *ENTRA_METHODS_PERMISSIONS))
+
 
 @dataclass(frozen=True)
 class DirectoryRole:

@@ -3,7 +3,8 @@
     python -m scripts.register_hook --tenant-id <tenant> --api-app-id <app id> --function-host <host> \
         --app-id <app id of an app whose sign-ins are checked> [--app-id ...] [--timeout-ms 1500] [--dry-run]
 
-On the API's app registration (SSPR_API_CLIENT_ID) it makes sure of: the app roles SSPR.Admin and SSPR.Reader;
+On the API's app registration (SSPR_API_CLIENT_ID) it makes sure of: the app roles SSPR.Admin, SSPR.Reader and
+SSPR.Helpdesk;
 the Application ID URI `api://<function host>/<api app id>` that Entra asks a token for when it calls the
 hook; and the Graph permission CustomAuthenticationExtension.Receive.Payload on its service principal, which
 Entra requires of the API a custom authentication extension calls. Then the custom authentication extension
@@ -43,7 +44,9 @@ from scripts.permissions import GRAPH_APP_ID, HOOK_PAYLOAD_PERMISSION
 HOOK_ROUTE = "/api/hooks/token-issuance-start"
 CLAIMS = ("ssprRegistrationRequired", "ssprRegistrationUrl")  # what functions/hooks.py answers (contracts.md 3)
 APP_ROLES = (("SSPR.Admin", "SSPR administrator", "Changes the SSPR policy and runs enablement and compliance."),
-             ("SSPR.Reader", "SSPR reader", "Reads the SSPR policy, progress, reports and audit."))
+             ("SSPR.Reader", "SSPR reader", "Reads the SSPR policy, progress, reports and audit."),
+             ("SSPR.Helpdesk", "SSPR helpdesk agent",
+              "Verifies callers through their registered methods and helps them; never sees or sets a password."))
 TIMEOUT_RANGE_MS = (1000, 2000)
 MAXIMUM_RETRIES = 1
 DEFAULT_NAME = "SSPR registration check"
@@ -102,7 +105,7 @@ async def ensure_api_app(client: GraphServiceClient, args: argparse.Namespace, r
             changed |= report.change("enable", f"app role {value}")
             existing.is_enabled = True
         else:
-            changed |= report.change("create", f"app role {value} (assign it to admins in Enterprise applications)")
+            changed |= report.change("create", f"app role {value} (assign it in Enterprise applications)")
             roles.append(AppRole(id=uuid.uuid4(), value=value, display_name=display_name, description=description,
                                  allowed_member_types=["User"], is_enabled=True))
     if changed:

@@ -17,7 +17,7 @@ import sys
 
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
-from shared.config import expand_development_storage
+from shared.endpoints import expand_development_storage
 
 POISON_SUFFIX = "-poison"
 BATCH = 32  # the most one receive returns

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -23,17 +22,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.client_address import MAX_TRUSTED_HOPS
 from shared.domain.ids import is_guid
+from shared.domain.relying_party import rp_id_problem
+from shared.endpoints import (
+    is_development_storage,
+    is_loopback_url,
+    require_https_unless_loopback,
+)
 
 # The pages are HTTP functions under the app's route prefix (a route may not start with "admin": the Functions
 # host reserves it), so every page lives at <SSPR_PUBLIC_BASE_URL>/api/pages/<name>.
 PAGES_PATH = "/api/pages"
 
 KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-DEVELOPMENT_STORAGE = "UseDevelopmentStorage=true"
 MIN_KEY_BYTES = 32
-# Azurite's well-known development account (public, documented by Microsoft; not a secret).
-AZURITE_ACCOUNT = "devstoreaccount1"
 # Microsoft's own apps that any user of any tenant may sign in to and ask for a token (public clients), and the
 # authentication events service (app-only): none of them is a client of this service's user routes.
 PUBLIC_CLIENT_APP_IDS = {
@@ -43,7 +44,6 @@ PUBLIC_CLIENT_APP_IDS = {
     "de8bc8b5-d9f9-48b1-a8ad-b748da725064": "Graph Explorer",
     "99045fe1-7639-4a75-9d4a-577b6ca3810f": "the Entra authentication events service",
 }
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 class ConfigurationError(Exception):
@@ -69,25 +69,6 @@ class SmsProvider(StrEnum):
 class GraphCredentialKind(StrEnum):
     CLIENT_SECRET = "client_secret"
     MANAGED_IDENTITY = "managed_identity"
-
-
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _require_https_unless_loopback(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"must be an absolute https URL, got {url!r}")
-    if parts.scheme == "http" and not is_loopback_url(url):
-        raise ValueError(f"must use https (plain http is allowed only for localhost), got {url!r}")
-    return url.rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -127,6 +108,8 @@ class Settings(BaseSettings):
     maintenance_schedule: str = Field(alias="SSPR_MAINTENANCE_SCHEDULE")
     scope_sync_schedule: str = Field(alias="SSPR_SCOPE_SYNC_SCHEDULE")
     compliance_schedule: str = Field(alias="SSPR_COMPLIANCE_SCHEDULE")
+    expiry_schedule: str = Field(alias="SSPR_EXPIRY_SCHEDULE")
+    helpdesk_digest_schedule: str = Field("0 30 6 * * *", alias="SSPR_HELPDESK_DIGEST_SCHEDULE")
 
     # Keys (Key Vault references in Azure). Base64 of at least 32 random bytes each.
     code_hmac_key: str = Field(alias="SSPR_CODE_HMAC_KEY", repr=False)
@@ -138,6 +121,8 @@ class Settings(BaseSettings):
     sms_endpoint: str | None = Field(None, alias="SSPR_SMS_ENDPOINT")
     sms_sender_number: str | None = Field(None, alias="SSPR_SMS_SENDER_NUMBER")
     registration_reminder_days: int = Field(7, alias="SSPR_REGISTRATION_REMINDER_DAYS", ge=1, le=90)
+    # Users per Graph page of a password expiry run, so per queue message and checkpoint (Graph's most: 999).
+    expiry_page_size: int = Field(999, alias="SSPR_EXPIRY_PAGE_SIZE", ge=10, le=999)
 
     # The proxies in front of Azure's front end whose X-Forwarded-For entries are believed (G6): 0 = none, the
     # address the platform itself appended; 1 = Azure Front Door (or one other proxy) in front of the app.
@@ -145,9 +130,23 @@ class Settings(BaseSettings):
 
     # When every anonymous reset step answers, from its start (security.md C6): above the proof step's p99.
     reset_step_deadline_ms: int = Field(400, alias="SSPR_RESET_STEP_DEADLINE_MS", ge=0, le=5000)
+    # When every answer of the change page's change leaves, from its start (C6): above the agent's usual time for a
+    # change (its poll interval, LDAPS, the ledger), so a wrong current password takes as long as a name of nobody.
+    change_deadline_ms: int = Field(3000, alias="SSPR_CHANGE_DEADLINE_MS", ge=0, le=20000)
+
+    # The on-premises agent (docs/onprem.md): the key passwords are sealed to (unset: no writeback), how long a
+    # reset waits in its request for AD's answer, and how long a job may wait for an agent (then it never applies).
+    onprem_agent_public_key: str | None = Field(None, alias="SSPR_ONPREM_AGENT_PUBLIC_KEY")
+    onprem_wait_seconds: float = Field(8.0, alias="SSPR_ONPREM_WAIT_SECONDS", gt=0, le=60)
+    onprem_job_seconds: int = Field(60, alias="SSPR_ONPREM_JOB_SECONDS", ge=10, le=600)
 
     # Pages and browsers.
     public_base_url: str = Field(alias="SSPR_PUBLIC_BASE_URL")
+    # Where the reset page sends a person who has a new password: the organisation's sign-in portal.
+    sign_in_url: str = Field("https://myapps.microsoft.com", alias="SSPR_SIGN_IN_URL")
+    # Passkeys' relying party (shared/domain/relying_party.py): the pages' origin; its id their host or a parent.
+    passkey_rp_id: str | None = Field(None, alias="SSPR_PASSKEY_RP_ID", max_length=253)
+    passkey_rp_name: str = Field("Password reset", alias="SSPR_PASSKEY_RP_NAME", min_length=1, max_length=64)
     cors_allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field((), alias="SSPR_CORS_ALLOWED_ORIGINS")
 
     @model_validator(mode="before")
@@ -178,7 +177,7 @@ class Settings(BaseSettings):
         for origin in origins:
             if "*" in origin:
                 raise ValueError("a wildcard origin is refused: list the pages' exact origins, comma-separated")
-            _require_https_unless_loopback(origin)
+            require_https_unless_loopback(origin)
         return origins
 
     @field_validator("client_app_ids", mode="before")
@@ -200,7 +199,8 @@ class Settings(BaseSettings):
                                  " can use: list only this deployment's own client apps")
         return tuple(i.lower() for i in ids)
 
-    @field_validator("maintenance_schedule", "scope_sync_schedule", "compliance_schedule")
+    @field_validator("maintenance_schedule", "scope_sync_schedule", "compliance_schedule", "expiry_schedule",
+                     "helpdesk_digest_schedule")
     @classmethod
     def _six_field_ncrontab(cls, value: str) -> str:
         fields = value.split()
@@ -219,20 +219,35 @@ class Settings(BaseSettings):
             raise ValueError(f"must hold at least {MIN_KEY_BYTES} random bytes (e.g. `openssl rand -base64 32`)")
         return value
 
+    @field_validator("onprem_agent_public_key")
+    @classmethod
+    def _x25519_public_key(cls, value: str | None) -> str | None:
+        try:
+            if value is None or len(base64.b64decode(value, validate=True)) == 32:
+                return value
+        except (ValueError, binascii.Error):
+            pass
+        raise ValueError("must be the agent's public key as `python -m onprem_agent keygen` prints it")
+
     @field_validator("authority_host")
     @classmethod
     def _authority(cls, value: str) -> str:
-        return _require_https_unless_loopback(value)
+        return require_https_unless_loopback(value)
 
     @field_validator("graph_base_url")
     @classmethod
     def _graph(cls, value: str) -> str:
-        return _require_https_unless_loopback(value)
+        return require_https_unless_loopback(value)
 
     @field_validator("public_base_url")
     @classmethod
     def _public(cls, value: str) -> str:
-        return _require_https_unless_loopback(value).rstrip("/")
+        return require_https_unless_loopback(value).rstrip("/")
+
+    @field_validator("sign_in_url")
+    @classmethod
+    def _sign_in(cls, value: str) -> str:
+        return require_https_unless_loopback(value)
 
     def page_url(self, page: str) -> str:
         """Where users open a page (`register`, `reset`): the function app serves them under PAGES_PATH."""
@@ -266,7 +281,7 @@ class Settings(BaseSettings):
             for name, url in (("SSPR_AUTHORITY_HOST", self.authority_host), ("SSPR_GRAPH_BASE_URL", self.graph_base_url)):
                 if is_loopback_url(url):
                     problems.append(f"{name} points at localhost but SSPR_ENVIRONMENT is 'azure': set SSPR_ENVIRONMENT=dev")
-            if self.storage_connection_string and _is_development_storage(self.storage_connection_string):
+            if self.storage_connection_string and is_development_storage(self.storage_connection_string):
                 problems.append(
                     "AzureWebJobsStorage points at the local storage emulator but SSPR_ENVIRONMENT is 'azure'"
                 )
@@ -285,11 +300,16 @@ class Settings(BaseSettings):
             problems.append("SSPR_SMS_SENDER_NUMBER is empty: put the ACS phone number (E.164) that sends the codes")
         if self.sms_provider is SmsProvider.EMULATOR and self.environment is Environment.AZURE:
             problems.append("SSPR_SMS_PROVIDER is 'emulator' but SSPR_ENVIRONMENT is 'azure': use 'acs' or 'none'")
+        if rp_problem := rp_id_problem(self.public_base_url, self.passkey_rp_id):
+            problems.append(f"SSPR_PASSKEY_RP_ID: {rp_problem}")
         if self.sms_endpoint:
             try:
-                _require_https_unless_loopback(self.sms_endpoint)
+                require_https_unless_loopback(self.sms_endpoint)
             except ValueError as exc:
                 problems.append(f"SSPR_SMS_ENDPOINT {exc}")
+        if self.onprem_wait_seconds >= self.onprem_job_seconds:
+            problems.append("SSPR_ONPREM_WAIT_SECONDS must be shorter than SSPR_ONPREM_JOB_SECONDS: a reset waits"
+                            " for AD's answer only while its job can still apply")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -320,27 +340,11 @@ class Settings(BaseSettings):
         return is_loopback_url(self.authority_host)
 
 
-def _is_development_storage(connection_string: str) -> bool:
-    lowered = connection_string.replace(" ", "").lower()
-    return lowered.startswith(DEVELOPMENT_STORAGE.lower()) or AZURITE_ACCOUNT in lowered
-
-
-def expand_development_storage(connection_string: str) -> str:
-    """Turn the 'UseDevelopmentStorage=true' shorthand into Azurite's full connection string."""
-    if connection_string.replace(" ", "").lower() != DEVELOPMENT_STORAGE.lower():
-        return connection_string
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint=http://127.0.0.1:10000/{AZURITE_ACCOUNT};"
-        f"QueueEndpoint=http://127.0.0.1:10001/{AZURITE_ACCOUNT};"
-        f"TableEndpoint=http://127.0.0.1:10002/{AZURITE_ACCOUNT};"
-    )
-
-
 _MISSING_HINTS = {
     "SSPR_MAINTENANCE_SCHEDULE": "a 6-field NCRONTAB in UTC for the purge, e.g. '0 0 3 * * *' (daily 03:00)",
     "SSPR_SCOPE_SYNC_SCHEDULE": "a 6-field NCRONTAB in UTC for the scope re-sync, e.g. '0 */15 * * * *'",
     "SSPR_COMPLIANCE_SCHEDULE": "a 6-field NCRONTAB in UTC for compliance runs, e.g. '0 0 2 * * *' (daily 02:00)",
+    "SSPR_EXPIRY_SCHEDULE": "a 6-field NCRONTAB in UTC for password expiry runs, e.g. '0 0 6 * * *' (daily 06:00)",
     "SSPR_QUEUE_PREFIX": "the prefix of this deployment's queue names, e.g. sspr (lower-case letters and digits)",
     "SSPR_CODE_HMAC_KEY": "base64 of 32 random bytes (`openssl rand -base64 32`; a Key Vault reference in Azure)",
     "SSPR_TOTP_ENCRYPTION_KEY": "base64 of 32 random bytes, not the code key (a Key Vault reference in Azure)",

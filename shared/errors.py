@@ -1,49 +1,9 @@
 """Every error the service raises on purpose, and the one place that maps each to an HTTP problem.
 
-    SsprError                      500  urn:sspr:problem:internal
-    +-- InvalidRequest             400  urn:sspr:problem:invalid-request     (lists each field and what is wrong)
-    +-- Unauthenticated            401  urn:sspr:problem:unauthenticated     (no, expired or untrusted token)
-    +-- Forbidden                  403  urn:sspr:problem:forbidden           (valid token, missing app role)
-    +-- NotFound                   404  urn:sspr:problem:not-found
-    +-- Conflict                   409  urn:sspr:problem:conflict            (e.g. an enablement run is running)
-    +-- PreconditionFailed         412  urn:sspr:problem:precondition-failed (If-Match names an old ETag)
-    +-- PayloadTooLarge            413  urn:sspr:problem:payload-too-large
-    +-- PreconditionRequired       428  urn:sspr:problem:precondition-required (If-Match missing)
-    +-- CodeNotAccepted            400  urn:sspr:problem:code-not-accepted   (wrong, expired, used or unknown: one answer, C3)
-    +-- MethodNotAllowed           403  urn:sspr:problem:method-not-allowed
-    |   +-- QuestionsNotForAdministrators 403 urn:sspr:problem:questions-not-for-administrators
-    +-- ChallengeClosed            409  urn:sspr:problem:challenge-closed
-    +-- MethodUnavailable          409  urn:sspr:problem:method-unavailable  (no SMS/voice provider for it)
-    |   +-- PhoneUnavailable       409  (the phone provider cannot send this channel: none, or voice via ACS)
-    +-- RemovalNeedsConfirmation   409  urn:sspr:problem:removal-needs-confirmation
-    +-- NothingToConfirm           409  urn:sspr:problem:nothing-to-confirm
-    +-- CodeReplaced               400  urn:sspr:problem:code-replaced       (the code a resend replaced: not a failure)
-    +-- ChallengeLocked            403  urn:sspr:problem:code-locked         (5 wrong codes, A9; as FlowLocked)
-    +-- BlockedFromSspr            429  urn:sspr:problem:blocked             (24 h block, G1; until + helpdesk, G5)
-    +-- AppCodesPaused             429  urn:sspr:problem:app-codes-paused    (wrong app codes for one user name)
-    +-- ChannelPaused              429  urn:sspr:problem:channel-paused      (a channel's send budget is used up, G2)
-    +-- ProofOfWorkFailed          403  urn:sspr:problem:proof-of-work-failed (ALTCHA missing, wrong, expired or replayed)
-    +-- TooManyRequests            429  urn:sspr:problem:too-many-requests   (reset starts over an IP's budget)
-    +-- FlowNotFound               404  urn:sspr:problem:flow-not-found      (unknown, expired, finished or wrong secret)
-    +-- FlowLocked                 403  urn:sspr:problem:flow-locked         (5 wrong answers to a method, A9)
-    +-- MethodAlreadyVerified      409  urn:sspr:problem:method-already-verified
-    +-- QuestionsNotAvailable      409  urn:sspr:problem:questions-not-available
-    +-- AnswersNotAccepted         400  urn:sspr:problem:answers-not-accepted
-    +-- MethodsMissing             409  urn:sspr:problem:methods-missing     (password before the methods, A13)
-    +-- CannotResetHere            403  urn:sspr:problem:cannot-reset-here   (reason + helpdesk, after possession)
-    +-- PasswordRejected           422  urn:sspr:problem:password-rejected   (each failed rule, in the user's language)
-    +-- SecretUnreadable           500  (a sealed secret does not open: wrong key, wrong context or altered)
-    +-- StoredPolicyUnreadable     500  (the stored policy no longer passes the rules: an operator must fix it)
-    +-- GraphError                 502  urn:sspr:problem:directory-error     (Graph answered a 4xx we do not expect)
-    +-- DependencyUnavailable      503  urn:sspr:problem:dependency-unavailable
-        +-- StorageUnavailable     503  (Azure Storage unreachable, timed out or refusing)
-        |   +-- WriteContention    503  (a row kept changing under our ETag'd writes past the retry bound)
-        +-- GraphUnavailable       503  (Microsoft Graph unreachable, throttled past our patience, 5xx)
-        +-- IdentityUnavailable    503  (the tenant's OpenID configuration or signing keys cannot be fetched)
-
-The exception message is for logs and never carries secrets; a response carries only the problem's `type`,
-`title` (in the caller's language: web/i18n/problems.<lang>.json), `status` and, where the class says so,
-structured extensions such as `errors` (security.md C4).
+The tree of classes, each with its status and problem type, is drawn in docs/architecture.md ("Errors and
+their problems"). The exception message is for logs and never carries secrets; a response carries only the
+problem's `type`, `title` (in the caller's language: web/i18n/problems.<lang>.json), `status` and, where the
+class says so, structured extensions such as `errors` (security.md C4).
 """
 
 from __future__ import annotations
@@ -51,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from shared.field_error import FieldError as FieldError  # the one field's error InvalidRequest lists
 
 
 @dataclass(frozen=True)
@@ -62,23 +24,19 @@ class Problem:
     status: int
 
 
-@dataclass(frozen=True)
-class FieldError:
-    """One violated rule of one input field; `field` is a dotted path such as `securityQuestions.registerCount`."""
-
-    field: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "message": self.message}
-
-
 class SsprError(Exception):
+    """`message` is for logs; `extensions` are the extra members of the problem body (by their JSON names), so
+    only data safe to show the caller. An error that computes either says how in its own `__init__`."""
+
     problem = Problem("urn:sspr:problem:internal", "Something went wrong on our side. Try again later.", 500)
+
+    def __init__(self, message: str = "", **extensions: Any) -> None:
+        super().__init__(message)
+        self.extensions = extensions
 
     def problem_extensions(self) -> dict[str, Any]:
         """Extra members of the problem body; only data safe to show the caller."""
-        return {}
+        return dict(self.extensions)
 
 
 class InvalidRequest(SsprError):
@@ -106,13 +64,6 @@ class NotFound(SsprError):
 
 class Conflict(SsprError):
     problem = Problem("urn:sspr:problem:conflict", "This conflicts with work already in progress.", 409)
-
-    def __init__(self, message: str, **extensions: Any) -> None:
-        super().__init__(message)
-        self.extensions = extensions
-
-    def problem_extensions(self) -> dict[str, Any]:
-        return dict(self.extensions)
 
 
 class PreconditionFailed(SsprError):
@@ -194,11 +145,8 @@ class RemovalNeedsConfirmation(SsprError):
     )
 
     def __init__(self, required: int, remaining: int) -> None:
-        super().__init__(f"removal leaves {remaining} of {required} required methods")
-        self.required, self.remaining = required, remaining
-
-    def problem_extensions(self) -> dict[str, Any]:
-        return {"requiredCount": self.required, "remainingCount": self.remaining}
+        super().__init__(f"removal leaves {remaining} of {required} required methods", requiredCount=required,
+                         remainingCount=remaining)
 
 
 class NothingToConfirm(SsprError):
@@ -219,14 +167,9 @@ class BlockedFromSspr(SsprError):
 
     def __init__(self, message: str, until: datetime | None = None, detail: str | None = None,
                  helpdesk: dict[str, str | None] | None = None) -> None:
-        super().__init__(message)
-        self.until, self.detail, self.helpdesk = until, detail, helpdesk
-
-    def problem_extensions(self) -> dict[str, Any]:
-        if self.until is None:
-            return {}
-        return {"blockedUntil": self.until.isoformat(timespec="seconds"), "detail": self.detail,
-                "helpdesk": self.helpdesk or {"url": None, "email": None}}
+        told = {} if until is None else {"blockedUntil": until.isoformat(timespec="seconds"), "detail": detail,
+                                         "helpdesk": helpdesk or {"url": None, "email": None}}
+        super().__init__(message, **told)
 
 
 class AppCodesPaused(SsprError):
@@ -240,12 +183,8 @@ class AppCodesPaused(SsprError):
     )
 
     def __init__(self, until: datetime, detail: str, helpdesk: dict[str, str | None]) -> None:
-        super().__init__(f"app codes paused until {until.isoformat()}")
-        self.until, self.detail, self.helpdesk = until, detail, helpdesk
-
-    def problem_extensions(self) -> dict[str, Any]:
-        return {"pausedUntil": self.until.isoformat(timespec="seconds"), "detail": self.detail,
-                "helpdesk": self.helpdesk}
+        super().__init__(f"app codes paused until {until.isoformat()}", pausedUntil=until.isoformat(timespec="seconds"),
+                         detail=detail, helpdesk=helpdesk)
 
 
 class ChannelPaused(SsprError):
@@ -256,11 +195,7 @@ class ChannelPaused(SsprError):
     )
 
     def __init__(self, channel: str) -> None:
-        super().__init__(f"send budget of {channel} used up")
-        self.channel = channel
-
-    def problem_extensions(self) -> dict[str, object]:
-        return {"channel": str(self.channel)}
+        super().__init__(f"send budget of {channel} used up", channel=str(channel))
 
 
 class GraphError(SsprError):
@@ -385,13 +320,7 @@ class CannotResetHere(SsprError):
     )
 
     def __init__(self, reason: str, detail: str, helpdesk: dict[str, str | None]) -> None:
-        super().__init__(f"cannot reset here: {reason}")
-        self.reason = reason
-        self.detail = detail
-        self.helpdesk = helpdesk
-
-    def problem_extensions(self) -> dict[str, Any]:
-        return {"reason": self.reason, "detail": self.detail, "helpdesk": self.helpdesk}
+        super().__init__(f"cannot reset here: {reason}", reason=reason, detail=detail, helpdesk=helpdesk)
 
 
 class PasswordRejected(SsprError):
@@ -400,8 +329,4 @@ class PasswordRejected(SsprError):
     )
 
     def __init__(self, failures: list[dict[str, str]]) -> None:
-        super().__init__("password rejected: " + ", ".join(f["rule"] for f in failures))
-        self.failures = failures
-
-    def problem_extensions(self) -> dict[str, Any]:
-        return {"failures": self.failures}
+        super().__init__("password rejected: " + ", ".join(f["rule"] for f in failures), failures=failures)

@@ -175,9 +175,9 @@ def _apply_constraint(parameter: Parameter, constraint: str, pattern: str) -> st
             checks.append(lambda v: _INT64[0] <= int(v) <= _INT64[1])
         return _PATTERNS[kind]
     if kind == "guid":
-        checks.append(_is_guid)
+        checks.append(_parses(uuid.UUID))
     elif kind == "datetime":
-        checks.append(_is_datetime)
+        checks.append(_parses(datetime.fromisoformat))
     elif kind in ("minlength", "maxlength", "length", "min", "max", "range"):
         numbers = [int(n) for n in (argument or "").split(",") if n.strip()]
         if not numbers:
@@ -201,20 +201,17 @@ def _apply_constraint(parameter: Parameter, constraint: str, pattern: str) -> st
     return pattern
 
 
-def _is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-        return True
-    except ValueError:
-        return False
+def _parses(parse: Callable[[str], object]) -> Callable[[str], bool]:
+    """The check that a value parses by `parse` (which raises ValueError when it does not)."""
 
-
-def _is_datetime(value: str) -> bool:
-    try:
-        datetime.fromisoformat(value)
+    def check(value: str) -> bool:
+        try:
+            parse(value)
+        except ValueError:
+            return False
         return True
-    except ValueError:
-        return False
+
+    return check
 
 
 def _in_range(value: str, low: int | None, high: int | None) -> bool:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import os
+from contextlib import suppress
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError
@@ -81,10 +82,8 @@ class QueueStore:
         if key not in self._created:
             async with self._create_lock:
                 if key not in self._created:
-                    try:
+                    with suppress(ResourceExistsError):
                         await client.create_queue()
-                    except ResourceExistsError:
-                        pass
                     self._created.add(key)
         return client
 

@@ -36,6 +36,7 @@ GRAPH_APP_ROLES = (
     "AppRoleAssignment.ReadWrite.All", "CustomAuthenticationExtension.Read.All",
     "CustomAuthenticationExtension.ReadWrite.All", "CustomAuthenticationExtension.Receive.Payload",
     "EventListener.Read.All", "EventListener.ReadWrite.All", "UserAuthenticationMethod.ReadWrite.All",
+    "UserAuthenticationMethod.Read.All", "UserAuthMethod-TAP.ReadWrite.All", "Policy.Read.All",
 )
 
 READ_APPS = frozenset({"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",

@@ -12,8 +12,10 @@ from aiohttp import web
 
 from . import (
     admin_graph,  # noqa: F401  (registers the deployment routes on graph.py's router)
+    authentication_methods,
     authorize,
     control,
+    directory_graph,  # noqa: F401  (registers group listing and company branding on graph.py's router)
     graph,
     identity,
 )
@@ -63,6 +65,7 @@ def create_app(*, fixture: str | Path | dict[str, Any] | None = None, users: int
     app = web.Application(middlewares=[authorize.cors, identity_faults], client_max_size=4 * 1024 * 1024)
     app[STATE] = state
     control.add_routes(app)
+    authentication_methods.add_control_routes(app)
     graph.add_routes(app)
     identity.add_routes(app)
     authorize.add_routes(app)

@@ -63,7 +63,8 @@ def _page(params: dict[str, str], error: str | None = None) -> web.Response:
 <body><main><h1>Sign in</h1><p>Graph emulator (dev only). Demo password: see devtools/graph_emulator/README.md.</p>
 {message}<form method="post">{hidden}
 <label>Username <input id="username" name="username" type="email" autocomplete="username" value="{hint}"></label>
-<label>Password <input id="password" name="password" type="password" autocomplete="current-password"></label>
+<label>Password or Temporary Access Pass <input id="password" name="password" type="password"
+autocomplete="current-password"></label>
 <button id="signin" type="submit">Sign in</button></form></main></body></html>"""
     return web.Response(text=body, content_type="text/html",
                         headers={"Cache-Control": "no-store", "Content-Security-Policy": "default-src 'none'; "
@@ -112,7 +113,7 @@ async def authorize(request: web.Request) -> web.Response:
     if request.method == "GET":
         return _page(params)
     try:
-        user = sign_in(tenant, params.get("username", ""), params.get("password", ""))
+        user = sign_in(tenant, params.get("username", ""), params.get("password", ""), allow_pass=True)
     except TokenError as err:
         return _page(params, f"AADSTS{err.code}: {err.description}")
     code = secrets.token_urlsafe(32)

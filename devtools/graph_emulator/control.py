@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -165,6 +166,8 @@ def apply_control_fields(tenant: Tenant, user: User, body: dict[str, Any]) -> No
     if "password" in body:
         user.password = str(body.pop("password"))
         user.password_changed = iso(utc_now())
+    if "lastPasswordChangeDateTime" in body:  # read-only in Graph: tests set a password's age here
+        user.password_changed = _instant(body.pop("lastPasswordChangeDateTime"))
     if "forceChangePasswordNextSignIn" in body:
         user.force_change = bool(body.pop("forceChangePasswordNextSignIn"))
     if "userType" in body:
@@ -180,6 +183,13 @@ def apply_control_fields(tenant: Tenant, user: User, body: dict[str, Any]) -> No
         synced = bool(body.pop("onPremisesSyncEnabled"))
         sam = str(body.pop("onPremisesSamAccountName", user.upn.split("@")[0][:20]))
         user.on_prem = _on_prem(user, sam) if synced else None
+    if "onPremisesSecurityIdentifier" in body or "onPremisesDistinguishedName" in body:
+        # What the sync carries from a real AD (tests join an emulated user to a real Samba account this way).
+        if user.on_prem is None:
+            raise GraphError(400, "Request_BadRequest", "set onPremisesSyncEnabled first: only synced users have these")
+        sam, sid, immutable, domain, dn, synced_at = user.on_prem
+        user.on_prem = (sam, str(body.pop("onPremisesSecurityIdentifier", sid)), immutable, domain,
+                        str(body.pop("onPremisesDistinguishedName", dn)), synced_at)
     if "roles" in body:
         names = body.pop("roles")
         for role in tenant.roles.values():
@@ -203,6 +213,15 @@ def apply_control_fields(tenant: Tenant, user: User, body: dict[str, Any]) -> No
     if unknown:
         raise GraphError(400, "Request_BadRequest", f"unsupported properties: {sorted(unknown)}")
     apply_user_fields(tenant, user, body)
+
+
+def _instant(value: Any) -> str:
+    """An ISO 8601 instant as Graph shows it (UTC, `Z`); user.md: lastPasswordChangeDateTime "is always in UTC"."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise GraphError(400, "Request_BadRequest", "lastPasswordChangeDateTime must be an ISO 8601 instant") from None
+    return iso(moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)) or ""
 
 
 def _on_prem(user: User, sam: str) -> OnPrem:
@@ -290,6 +309,38 @@ async def put_member(request: web.Request) -> web.Response:
     tenant.add_member(group, member_id)
     _touch_members(tenant, member_id)
     return web.Response(status=204)
+
+
+async def create_group(request: web.Request) -> web.Response:
+    """{"displayName": ..., "description": ..., "id": optional, "members": [user ids, UPNs or group ids]}"""
+    tenant = state_of(request).tenant
+    body = await read_json(request)
+    name = body.get("displayName")
+    if not isinstance(name, str) or not name.strip():
+        return problem(400, "displayName is required")
+    group_id = str(body.get("id") or new_object_id()).lower()
+    if group_id in tenant.groups:
+        return problem(409, f"a group with id {group_id} already exists")
+    group = Group(group_id, name, str(body.get("description") or ""))
+    tenant.groups[group_id] = group
+    for ref in body.get("members") or []:
+        member = tenant.groups.get(str(ref).lower()) or tenant.find_user(str(ref))
+        if member is None:
+            return problem(404, f"no such user or group {ref}")
+        tenant.add_member(group, member.id)
+    return web.json_response(group.to_graph(), status=201)
+
+
+async def put_branding(request: web.Request) -> web.Response:
+    """The company branding, replaced whole: {"default": {...}, "localizations": {"sv-SE": {...}}}; images as
+    {"base64": ..., "contentType": "image/png"}. {} removes it (the tenant then has no branding)."""
+    tenant = state_of(request).tenant
+    try:
+        tenant.set_branding(await read_json(request))
+    except (KeyError, TypeError, ValueError) as err:
+        return problem(400, f"invalid branding: {err}")
+    return web.json_response({"default": "default" in tenant.branding,
+                              "localizations": sorted(tenant.branding.get("localizations", {}))})
 
 
 async def delete_member(request: web.Request) -> web.Response:
@@ -390,6 +441,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/_emulator/users/{id}", get_user)
     r.add_patch("/_emulator/users/{id}", patch_user)
     r.add_delete("/_emulator/users/{id}", delete_user)
+    r.add_post("/_emulator/groups", create_group)
+    r.add_put("/_emulator/branding", put_branding)
     r.add_put("/_emulator/groups/{gid}/members/{member}", put_member)
     r.add_delete("/_emulator/groups/{gid}/members/{member}", delete_member)
     r.add_patch("/_emulator/apps/{appId}", patch_app)

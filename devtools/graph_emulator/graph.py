@@ -40,6 +40,7 @@ from .tenant import (
     iso,
     utc_now,
 )
+from .user_search import search_test
 
 JSON_CONTENT_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 DEFAULT_TOP, MAX_TOP = 100, 999
@@ -111,6 +112,9 @@ class GraphResult:
     status: int
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # A body that is not JSON: `$count` segments answer text/plain, media streams (branding logos) image/*.
+    raw: bytes | None = None
+    content_type: str | None = None
 
 
 Handler = Callable[[GraphRequest], Awaitable[GraphResult]]
@@ -230,6 +234,12 @@ def select_dict(req: GraphRequest, value: dict[str, Any]) -> dict[str, Any]:
 
 
 _FILTER_EQ = re.compile(r"^\s*(\w+)\s+(eq|ne)\s+(true|false|null|'(?:[^']|'')*'|-?\d+)\s*$", re.IGNORECASE)
+_FILTER_IN = re.compile(r"^\s*(\w+)\s+in\s+\(\s*('(?:[^']|'')*'(?:\s*,\s*'(?:[^']|'')*')*)\s*\)\s*$", re.IGNORECASE)
+_IN_VALUE = re.compile(r"'((?:[^']|'')*)'")
+# https://learn.microsoft.com/graph/filter-query-parameter: `in` is supported wherever `eq` is. Graph refuses more
+# than 15 values in one expression ("Too many child clauses ... Max allowed: 15"): observed from Graph, not written
+# on Learn; callers split longer lists.
+IN_VALUES_LIMIT = 15
 _FILTER_STARTSWITH = re.compile(r"^\s*startswith\(\s*(\w+)\s*,\s*'((?:[^']|'')*)'\s*\)\s*$", re.IGNORECASE)
 
 
@@ -253,6 +263,18 @@ def user_filter(raw: str) -> Callable[[User], bool]:
                 tests.append(lambda u, g=getter, v=folded, n=negate: (str(g(u) or "").lower() == v) != n)
             else:
                 tests.append(lambda u, g=getter, v=value, n=negate: (g(u) == v) != n)
+        elif match := _FILTER_IN.match(clause):
+            prop = by_lower.get(match.group(1).lower())
+            if prop is None:
+                break
+            values = {v.replace("''", "'").lower() for v in _IN_VALUE.findall(match.group(2))}
+            if len(_IN_VALUE.findall(match.group(2))) > IN_VALUES_LIMIT:
+                raise GraphError(400, "Request_UnsupportedQuery",
+                                 f"Too many child clauses specified in search filter expression containing 'OR' "
+                                 f"operators: {len(_IN_VALUE.findall(match.group(2)))}. Max allowed: "
+                                 f"{IN_VALUES_LIMIT}.")
+            getter = USER_PROPERTY_GETTERS[prop]
+            tests.append(lambda u, g=getter, vs=values: str(g(u) or "").lower() in vs)
         elif match := _FILTER_STARTSWITH.match(clause):
             prop = by_lower.get(match.group(1).lower())
             if prop is None:
@@ -424,6 +446,10 @@ async def list_users(req: GraphRequest) -> GraphResult:
     if req.query.get("filter"):
         keep = user_filter(req.query["filter"])
         users = [u for u in users if keep(u)]
+    if req.query.get("search"):
+        eventual = req.headers.get("ConsistencyLevel", "").strip().lower() == "eventual"
+        found = search_test(req.query["search"], USER_PROPERTY_GETTERS, eventual)
+        users = [u for u in users if found(u)]
     count = req.query.get("count", "").lower() == "true"
     return paged(req, users, select_context(select, "users"), user_renderer(select), count=count)
 
@@ -621,6 +647,16 @@ async def send_mail(req: GraphRequest) -> GraphResult:
     if not recipients or not all(isinstance(r, dict) and "@" in str(r.get("emailAddress", {}).get("address", ""))
                                  for r in recipients):
         raise GraphError(400, "ErrorInvalidRecipients", "At least one recipient is not valid., Recipient is missing.")
+    # api/user-sendmail, resources/fileattachment: a file attachment names its type and carries contentBytes
+    # (base64); an inline one (isInline) is shown by the HTML body as cid:<contentId>.
+    for attachment in message.get("attachments") or []:
+        if not isinstance(attachment, dict) or attachment.get("@odata.type") != "#microsoft.graph.fileAttachment" \
+                or not attachment.get("name") or not isinstance(attachment.get("contentBytes"), str):
+            raise GraphError(400, "ErrorInvalidRequest", "An attachment is not a valid fileAttachment.")
+        try:
+            base64.b64decode(attachment["contentBytes"], validate=True)
+        except ValueError:
+            raise GraphError(400, "ErrorInvalidRequest", "contentBytes is not valid base64.") from None
     req.state.outbox.add(sender.mail, message, bool(body.get("saveToSentItems", True)))
     return GraphResult(202)
 
@@ -832,9 +868,13 @@ async def batch(req: GraphRequest) -> GraphResult:
                                     {**req.headers, **(sub.get("headers") or {})}, req.origin, claims=req.claims)
         statuses[sub_id] = result.status
         entry: dict[str, Any] = {"id": sub_id, "status": result.status,
-                                 "headers": {"Content-Type": "application/json", **result.headers}}
+                                 "headers": {"Content-Type": result.content_type or "application/json",
+                                             **result.headers}}
         if result.body is not None:
             entry["body"] = result.body
+        elif result.raw is not None:  # the emulator's choice: text as it is, other bytes base64-encoded
+            text = (result.content_type or "").startswith("text/")
+            entry["body"] = result.raw.decode() if text else base64.b64encode(result.raw).decode()
         responses.append(entry)
     return GraphResult(200, {"responses": responses})
 
@@ -915,6 +955,9 @@ async def handle(request: web.Request) -> web.Response:
     path = request.path[len("/v1.0"):]
     result = await dispatch(state, request.method, path, list(request.query.items()), body, request.headers,
                             state.origin(request), authorization=request.headers.get("Authorization"))
+    if result.raw is not None:
+        return web.Response(status=result.status, headers=result.headers, body=result.raw,
+                            content_type=result.content_type or "application/octet-stream")
     if result.body is None:
         return web.Response(status=result.status, headers=result.headers)
     return _json(result)

@@ -169,14 +169,17 @@ def pairwise_sub(user_id: str, client_id: str) -> str:
     return b64url(hashlib.sha256(f"{user_id}|{client_id}".encode()).digest())
 
 
-def sign_in(tenant: Tenant, username: str, password: str) -> User:
-    """The user these credentials prove, or the AADSTS error Entra would give."""
+def sign_in(tenant: Tenant, username: str, password: str, allow_pass: bool = False) -> User:
+    """The user these credentials prove, or the AADSTS error Entra would give. With `allow_pass` (the browser
+    sign-in) the user's usable Temporary Access Pass stands in for the password (authentication_methods.py)."""
     user = tenant.find_user(username)
     if user is None:
         raise TokenError(400, "invalid_grant", 50034,
                          f"The user account {{EUII Hidden}} does not exist in the {tenant.id} directory. To sign "
                          "into this application, the account must be added to the directory.")
-    if password != tenant.password_of(user):
+    if allow_pass and tenant.auth_methods.redeem(user.id, password, utc_now()):
+        pass  # the pass proves the user (a one-time pass is used up now)
+    elif password != tenant.password_of(user):
         raise TokenError(400, "invalid_grant", 50126,
                          "Error validating credentials due to invalid username or password.")
     if not user.account_enabled:
@@ -208,6 +211,14 @@ def delegated_grant(tenant: Tenant, app: App, scope: str) -> DelegatedGrant:
     return DelegatedGrant(resource, granted, oidc)
 
 
+def preferred_language_claim(user: User) -> dict[str, str]:
+    """The optional claim `xms_pl` (https://learn.microsoft.com/entra/identity-platform/optional-claims-reference:
+    "User preferred language ... if set", formatted LL-CC, e.g. "en-us"), as an app that asked for it in its
+    optionalClaims gets it in ID and access tokens; absent when the user has no preferred language."""
+    language = user.graph_property("preferredLanguage")
+    return {"xms_pl": str(language).lower()} if language else {}
+
+
 def user_tokens(state: EmulatorState, issuer: str, app: App, user: User, grant: DelegatedGrant,
                 nonce: str | None = None) -> dict[str, Any]:
     """Access token (and id_token with openid) for a signed-in user, as the v2 token endpoint returns them."""
@@ -217,6 +228,7 @@ def user_tokens(state: EmulatorState, issuer: str, app: App, user: User, grant: 
                    "name": user.graph_property("displayName"), "oid": user.id, "preferred_username": user.upn,
                    "scp": " ".join(grant.scopes), "sub": pairwise_sub(user.id, app.app_id),
                    "aio": b64url(uuid.uuid4().bytes)})
+    claims.update(preferred_language_claim(user))
     if not resource.is_graph:
         roles = state.tenant.app_roles_of_user(user.id, resource.audience)
         if roles:
@@ -248,7 +260,8 @@ def resource_owner_password(state: EmulatorState, issuer: str, form: dict[str, s
 def id_token(state: EmulatorState, issuer: str, user: User, app: App, nonce: str | None = None) -> str:
     claims = base_claims(issuer, state.tenant.id)
     claims.update({"aud": app.app_id, "name": user.graph_property("displayName"), "oid": user.id,
-                   "preferred_username": user.upn, "sub": pairwise_sub(user.id, app.app_id)})
+                   "preferred_username": user.upn, "sub": pairwise_sub(user.id, app.app_id),
+                   **preferred_language_claim(user)})
     if nonce:
         claims["nonce"] = nonce
     return sign(claims, state.keys.current)

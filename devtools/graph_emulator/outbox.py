@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,12 @@ class Outbox:
             "importance": message.get("importance", "normal"),
             "saveToSentItems": save_to_sent_items,
             "channel": "mail",
+            "attachments": [
+                {"name": a.get("name"), "contentType": a.get("contentType"), "contentId": a.get("contentId"),
+                 "isInline": bool(a.get("isInline")), "contentBytes": a.get("contentBytes"),
+                 "size": len(base64.b64decode(a.get("contentBytes") or ""))}
+                for a in message.get("attachments") or [] if isinstance(a, dict)
+            ],
         }
         self.messages.append(entry)
         return entry

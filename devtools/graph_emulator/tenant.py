@@ -6,16 +6,18 @@ A tenant is built from the JSON fixture plus deterministic generated users (``fi
 
 from __future__ import annotations
 
+import base64
 import bisect
 import json
 import random
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 DEMO_FIXTURE = Path(__file__).with_name("fixture") / "demo_tenant.json"
+BRANDING_IMAGES = ("bannerLogo", "backgroundImage", "squareLogo")
 
 AAD_PREMIUM = "41781fb2-bc02-4b7c-bd55-b576c07bb09d"
 AAD_PREMIUM_P2 = "eec0eb4f-6444-4f95-aba0-50c24d67f998"
@@ -254,6 +256,9 @@ class Tenant:
         self.by_upn: dict[str, User] = {}
         self.user_app_roles: dict[str, dict[str, list[str]]] = {}  # user id -> resource appId -> roles
         self.groups: dict[str, Group] = {}
+        from .authentication_methods import AuthenticationMethods  # it imports graph.py, which imports this
+
+        self.auth_methods = AuthenticationMethods()  # TAP policy and passes, Entra phone and email methods
         self.epoch = uuid.uuid4().hex[:12]  # delta tokens of an earlier tenant (before a reset) are refused
         self.resync_epochs: set[str] = set()  # epochs ended by a forced resync: their tokens answer 410
         self.seq = 0
@@ -268,6 +273,11 @@ class Tenant:
         # Deployment objects written by scripts/register_hook.py through admin_graph.py, by id.
         self.custom_extensions: dict[str, dict[str, Any]] = {}
         self.event_listeners: dict[str, dict[str, Any]] = {}
+        # Company branding (directory_graph.py): {"default": {...}, "localizations": {"sv-SE": {...}}} and the
+        # images of each, by (localization key, stream name).
+        self.branding: dict[str, Any] = {}
+        self.branding_images: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.set_branding(fixture.get("branding") or {}, DEMO_FIXTURE.parent)
 
         self._load_named_users(fixture["users"])
         filler = fixture.get("filler", {})
@@ -283,6 +293,33 @@ class Tenant:
             user.seq = 0
 
     # ---- loading -------------------------------------------------------------------------------------
+
+    def set_branding(self, branding: dict[str, Any], folder: Path | None = None) -> None:
+        """Replace the company branding. An image is a file name under `folder` (fixtures) or, from the control
+        API, {"base64": ..., "contentType": "image/png"}."""
+        self.branding, self.branding_images = {}, {}
+        branding = {k: v for k, v in branding.items() if k != "_comment"}
+        parts = [("0", branding.get("default")), *(branding.get("localizations") or {}).items()]
+        for key, values in parts:
+            if not values:
+                continue
+            kept = {k: v for k, v in values.items() if k not in BRANDING_IMAGES}
+            for name in BRANDING_IMAGES:
+                image = values.get(name)
+                if image is None:
+                    continue
+                if isinstance(image, str) and folder is not None:
+                    path = folder / image
+                    data, kind = path.read_bytes(), "image/jpeg" if path.suffix == ".jpg" else "image/png"
+                else:
+                    data, kind = base64.b64decode(image["base64"]), str(image.get("contentType", "image/png"))
+                self.branding_images[(key, name)] = (data, kind)
+                kept[name] = True
+            kept["_key"] = key
+            if key == "0":
+                self.branding["default"] = kept
+            else:
+                self.branding.setdefault("localizations", {})[key] = kept
 
     def _load_named_users(self, users: list[dict[str, Any]]) -> None:
         for u in users:
@@ -521,6 +558,10 @@ def generate_users(count: int, seed: int, tenant: Tenant) -> list[User]:
     created_days = [f"2024-{m:02d}-{d:02d}T09:00:00Z" for m in range(1, 13) for d in (1, 8, 15, 22)]
     users: list[User] = []
     append = users.append
+    # Passwords changed over the last 120 days before the tenant was made (deterministic in the index, drawn from
+    # no random number, so every other generated fact stays what it was): with a 90-day validity about a quarter
+    # of the tenant has expired, and a few percent expire in any given week.
+    made = utc_now().replace(microsecond=0)
     for i in range(count):
         given = choice(GIVEN_NAMES)
         surname = choice(SURNAMES)
@@ -531,9 +572,10 @@ def generate_users(count: int, seed: int, tenant: Tenant) -> list[User]:
             guest_domain = choice(GUEST_DOMAINS)
             mail = f"{given.lower()}.{surname.lower()}{i}@{guest_domain}"
             upn = f"{mail.replace('@', '_')}#EXT#@{initial}"
+            created = choice(created_days)  # a guest's password is its home tenant's: the date is its creation
             user = User(id=user_id, upn=upn, given_name=given, surname=surname, mail=mail, user_type="Guest",
-                        account_enabled=True, preferred_language=None, created=choice(created_days),
-                        sku_ids=no_sku, password_policies="None", generated_index=i)
+                        account_enabled=True, preferred_language=None, created=created,
+                        sku_ids=no_sku, password_policies="None", password_changed=created, generated_index=i)
         else:
             local = f"{given.lower()}.{surname.lower()}{i}"
             upn = f"{local}@{domain}"
@@ -554,8 +596,12 @@ def generate_users(count: int, seed: int, tenant: Tenant) -> list[User]:
                 mobile_phone=f"+46 70 {bits(24) % 10_000_000:07d}" if rand() < 0.6 else None,
                 preferred_language=language, user_type="Member", account_enabled=rand() > 0.05,
                 department=choice(DEPARTMENTS), usage_location="SE", created=choice(created_days),
-                on_prem=on_prem, sku_ids=skus, password_policies="None",
-                password_changed="2025-11-01T08:00:00Z", generated_index=i,
+                # Entra Connect sets DisablePasswordExpiration on synced users while the tenant's
+                # CloudPasswordPolicyForPasswordSyncedUsersEnabled is off, its default (how-to-connect-password-hash-
+                # synchronization, "Password expiration policy").
+                on_prem=on_prem, sku_ids=skus,
+                password_policies="DisablePasswordExpiration" if synced else "None",
+                password_changed=iso(made - timedelta(minutes=(i * 7919) % (120 * 24 * 60))), generated_index=i,
             )
         append(user)
     return users

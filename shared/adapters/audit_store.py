@@ -92,12 +92,15 @@ class AuditStore:
     async def query(self, query: AuditQuery, page_size: int, continuation: str | None = None) -> AuditPage:
         """Events newest first between start and end (inclusive), `page_size` at most, resumable."""
         if query.end < query.start:
-            raise InvalidRequest([FieldError("from", "must not be after 'to'")])
+            raise InvalidRequest([FieldError.of("from", "audit.fromAfterTo", "must not be after 'to'")])
         if (query.end - query.start) > timedelta(days=MAX_QUERY_DAYS):
-            raise InvalidRequest([FieldError("from", f"the range may span at most {MAX_QUERY_DAYS} days")])
+            raise InvalidRequest([FieldError.of("from", "audit.rangeTooLong",
+                                                f"the range may span at most {MAX_QUERY_DAYS} days",
+                                                days=MAX_QUERY_DAYS)])
         day, after_row = _decode_continuation(continuation) if continuation else (query.end.date(), None)
         if not query.start.date() <= day <= query.end.date():
-            raise InvalidRequest([FieldError("continuation", "belongs to another time range: search again")])
+            raise InvalidRequest([FieldError.of("continuation", "continuation.otherSearch",
+                                                "belongs to another time range: search again")])
         table = await self.storage.table_ready(TABLE)
         events: list[AuditEvent] = []
         high = after_row or _row_key(query.end + timedelta(milliseconds=1), "")
@@ -132,5 +135,6 @@ def _decode_continuation(token: str) -> tuple[date, str]:
         day_text, row_key = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
         return date.fromisoformat(day_text), row_key
     except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest([FieldError("continuation", "is not a token this service issued")]) from None
+        raise InvalidRequest([FieldError.of("continuation", "continuation.unknown",
+                                            "is not a token this service issued")]) from None
 

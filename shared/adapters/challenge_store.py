@@ -18,11 +18,11 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.data.tables import TableEntity, UpdateMode
 
 from shared.adapters.etag_retry import LostRace, retry_lost_races
-from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage import StorageClients, create_row, purge_where, read_row
 from shared.domain.codes import Challenge, Channel, Delivery
 from shared.domain.policy import Method
 from shared.errors import StorageUnavailable
@@ -89,22 +89,11 @@ class ChallengeStore:
     table: str = TABLE
 
     async def create(self, challenge: Challenge) -> None:
-        table = await self.storage.table_ready(self.table)
-        try:
-            await table.create_entity(_entity(challenge))
-        except ResourceExistsError:
-            raise StorageUnavailable("challenge id collision") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"challenge write failed: {type(exc).__name__}") from None
+        await create_row(await self.storage.table_ready(self.table), _entity(challenge), "challenge")
 
     async def get(self, partition: str, row: str) -> Challenge | None:
-        table = await self.storage.table_ready(self.table)
-        try:
-            return _challenge(await table.get_entity(partition, row))
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise StorageUnavailable(f"challenge read failed: {type(exc).__name__}") from None
+        found = await read_row(await self.storage.table_ready(self.table), partition, row, "challenge")
+        return None if found is None else _challenge(found)
 
     async def in_partition(self, partition: str) -> list[Challenge]:
         """Every challenge of one flow (a registration session has one)."""
@@ -152,16 +141,9 @@ class ChallengeStore:
         challenge used meanwhile stays); the count deleted. Idempotent."""
         table = await self.storage.table_ready(self.table)
         moments = ["createdAt", "sentAt", "expiresAt", "usedAt", "deliveryAt"]
-        expired: list[TableEntity] = []
-        try:
-            rows = table.query_entities("createdAt lt @cutoff", parameters={"cutoff": cutoff},
-                                        select=["PartitionKey", "RowKey", *moments], results_per_page=1000)
-            async for row in rows:
-                latest = max(v for m in moments if isinstance(v := row.get(m), datetime))
-                if latest < cutoff:
-                    expired.append(row)
-                    if len(expired) >= limit:
-                        break
-        except AzureError as exc:
-            raise StorageUnavailable(f"challenge purge read failed: {type(exc).__name__}") from None
-        return await delete_rows(table, expired)
+
+        def dead(row: TableEntity) -> bool:
+            return max(v for m in moments if isinstance(v := row.get(m), datetime)) < cutoff
+
+        return await purge_where(table, "createdAt lt @cutoff", {"cutoff": cutoff}, limit, "challenge",
+                                 select=["PartitionKey", "RowKey", *moments], dead=dead)

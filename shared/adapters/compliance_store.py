@@ -37,10 +37,10 @@ from azure.data.tables import TableEntity
 
 from shared import queues
 from shared.adapters.enablement_store import EnablementStore
-from shared.adapters.etag_retry import LostRace
-from shared.adapters.run_store import KeyRange, Lock, RunTable, ShardQueue, upsert_batches
+from shared.adapters.run_reports import ReportPurge, ReportRows, Retention, run_columns, run_fields
+from shared.adapters.run_store import KeyRange, Lock, RunsFront, RunTable, ShardQueue
 from shared.adapters.security_info_store import SecurityInfoStore
-from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage import StorageClients
 from shared.adapters.storage_errors import storage_errors
 from shared.domain.compliance import (
     SWEEP_SHARDS,
@@ -49,7 +49,6 @@ from shared.domain.compliance import (
     EntraState,
     NotCapableReason,
     Run,
-    RunState,
     Shard,
     Tally,
     UserCompliance,
@@ -58,10 +57,9 @@ from shared.domain.compliance import (
     sweep_shard,
 )
 from shared.domain.compliance_report import CSV_PAGE_ROWS as CSV_PAGE_ROWS  # the report's page, by its store
-from shared.domain.compliance_report import UserFilter, encode_continuation, user_document
+from shared.domain.compliance_report import UserFilter, user_document
 from shared.domain.enablement import PARTITION_BUCKETS
 from shared.domain.policy import Method
-from shared.domain.runs import TERMINAL
 from shared.domain.security_info import SecurityInfoSummary
 
 RUNS_TABLE = "ComplianceRuns"
@@ -73,7 +71,6 @@ ENTRA_ROW = "entra"
 # Enablement rows read per partition for one page of a sweep shard: a page (and a checkpoint) holds at most 16 x
 # this many users, so a worker's memory stays flat in the tenant's size (16 shards may run in one process).
 SWEEP_PER_PARTITION = 64
-WRITE_PARALLELISM = 8
 RUN_RETENTION = timedelta(days=90)  # a finished run's totals: the history a trend is drawn from
 ROWS_KEPT_RUNS = 7  # the newest runs whose per-user rows are kept (a week of daily runs)
 ROW_PURGE_LIMIT = 250_000  # per-user rows deleted per purge (a 100,000-user run takes ~1 min on Azurite)
@@ -86,10 +83,7 @@ class SweepPage:
     last: str | None  # the page's last id, where the next page starts after; None: the shard's last page
 
 
-@dataclass(frozen=True)
-class CompliancePurge:
-    runs: int  # whole runs deleted (older than RUN_RETENTION)
-    user_rows: int  # per-user and Entra rows deleted
+CompliancePurge = ReportPurge  # user_rows: per-user and Entra rows
 
 
 def _shard_key(index: int) -> str:
@@ -101,26 +95,14 @@ def users_partition(run_id: str, bucket: str) -> str:
 
 
 def _run_entity(run: Run) -> dict[str, Any]:
-    return {
-        "PartitionKey": run.id, "RowKey": "run", "trigger": run.trigger, "requestedBy": run.requested_by,
-        "createdAt": run.created_at, "updatedAt": run.updated_at, "sendReminders": run.send_reminders,
-        "state": run.state.value, "startedAt": run.started_at, "completedAt": run.completed_at,
-        "shardsDone": run.shards_done, "entra": run.entra.value, "entraReason": run.entra_reason,
-        "tally": json.dumps(run.tally.as_dict(), separators=(",", ":")), "transactions": run.transactions,
-        "audited": run.audited, "errors": json.dumps(list(run.errors)), "rowsPurged": run.rows_purged,
-    }
+    return {**run_columns(run), "shardsDone": run.shards_done, "entra": run.entra.value,
+            "entraReason": run.entra_reason}
 
 
 def _run_from(e: Mapping[str, Any]) -> Run:
-    return Run(
-        id=e["PartitionKey"], trigger=e["trigger"], requested_by=e["requestedBy"], created_at=e["createdAt"],
-        updated_at=e["updatedAt"], send_reminders=bool(e.get("sendReminders", True)), state=RunState(e["state"]),
-        started_at=e.get("startedAt"), completed_at=e.get("completedAt"), shards_done=int(e.get("shardsDone") or 0),
-        entra=EntraState(e.get("entra") or EntraState.PENDING.value), entra_reason=e.get("entraReason"),
-        tally=Tally.from_dict(json.loads(e.get("tally") or "{}")), transactions=int(e.get("transactions") or 0),
-        audited=bool(e.get("audited")), errors=tuple(json.loads(e.get("errors") or "[]")),
-        rows_purged=bool(e.get("rowsPurged")),
-    )
+    return Run(**run_fields(e, Tally.from_dict), send_reminders=bool(e.get("sendReminders", True)),
+               shards_done=int(e.get("shardsDone") or 0), entra=EntraState(e.get("entra") or EntraState.PENDING.value),
+               entra_reason=e.get("entraReason"))
 
 
 def _shard_columns(index: int, done: bool, continuation: str | None, tally: Tally, pages: int,
@@ -146,7 +128,7 @@ def user_entity(run_id: str, u: UserCompliance) -> dict[str, Any]:
         "reasons": ",".join(r.value for r in u.reasons), "reconfirmation": u.reconfirmation.value,
         "reconfirmDueAt": u.reconfirm_due_at, "methods": ",".join(m.value for m in u.methods),
         "methodCount": len(u.methods), "required": u.required, "lastConfirmedAt": u.last_confirmed_at,
-        "isAdmin": u.is_admin,
+        "isAdmin": u.is_admin, "displayName": u.display_name, "userPrincipalName": u.user_principal_name,
     }
     entity.update({f"m_{m.value}": True for m in u.methods})
     entity.update({f"r_{r.value}": True for r in u.reasons})
@@ -157,23 +139,20 @@ def user_entity(run_id: str, u: UserCompliance) -> dict[str, Any]:
     return entity
 
 
-class ComplianceStore:
+class ComplianceStore(RunsFront[Run]):
     """Reads and writes the compliance tables; every change of a run or shard row names its ETag."""
 
     def __init__(self, storage: StorageClients, per_partition: int = SWEEP_PER_PARTITION,
                  rows_kept_runs: int = ROWS_KEPT_RUNS) -> None:
         self._storage = storage
         self._per_partition = per_partition
-        self._rows_kept_runs = rows_kept_runs
-        self._writes = asyncio.Semaphore(WRITE_PARALLELISM)
+        self._rows = ReportRows(storage, (USERS_TABLE, ENTRA_TABLE), "compliance", user_document,
+                                Retention(RUN_RETENTION, rows_kept_runs, ROW_PURGE_LIMIT))
         self._enablement = EnablementStore(storage)
-        self._security_info = SecurityInfoStore(storage)
+        self._security_info = self.security_info = SecurityInfoStore(storage)
         self.runs: RunTable[Run] = RunTable(storage, RUNS_TABLE, LOCK_KEY[1], _run_entity, _run_from)
 
     # ---- lock and runs (the run kit's table, shared/adapters/run_store.py) ---------------------------------------
-
-    async def read_lock(self) -> Lock:
-        return await self.runs.read_lock()
 
     async def claim_lock(self, lock: Lock, run_id: str) -> None:
         """Name `run_id` as the latest run unless someone claimed the lock since `lock` was read."""
@@ -185,15 +164,6 @@ class ComplianceStore:
         if with_entra:
             rows.append(_entra_columns(False, None, 0, 0))
         await self.runs.create_run(run, rows)
-
-    async def get_run(self, run_id: str) -> tuple[Run, str] | None:
-        return await self.runs.get_run(run_id)
-
-    async def update_run(self, run: Run, etag: str) -> str:
-        return await self.runs.update_run(run, etag)
-
-    async def latest_runs(self, limit: int) -> list[Run]:
-        return await self.runs.latest_runs(limit)
 
     async def shards(self, run_id: str) -> list[Shard]:
         """Every partition shard's checkpoint (progress while the run runs): one partition query."""
@@ -272,8 +242,7 @@ class ComplianceStore:
 
     async def write_users(self, run_id: str, users: list[UserCompliance]) -> int:
         """Upsert the per-user rows (one partition per shard) in transactions of up to 100; the transaction count."""
-        table = await self._storage.table_ready(USERS_TABLE)
-        return await upsert_batches(table, [user_entity(run_id, u) for u in users], self._writes, "compliance")
+        return await self._rows.write([user_entity(run_id, u) for u in users])
 
     async def write_entra(self, run_id: str, facts: dict[str, EntraFacts]) -> int:
         entities = [
@@ -281,8 +250,7 @@ class ComplianceStore:
              "registered": f.registered, "enabled": f.enabled, "capable": f.capable, "methods": ",".join(f.methods)}
             for uid, f in facts.items()
         ]
-        table = await self._storage.table_ready(ENTRA_TABLE)
-        return await upsert_batches(table, entities, self._writes, "compliance")
+        return await self._rows.write(entities, ENTRA_TABLE)
 
     # ---- reports -------------------------------------------------------------------------------------------------
 
@@ -290,84 +258,20 @@ class ComplianceStore:
                         continuation: dict[str, str] | None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of the run's per-user rows matching `where` (up to `page_size`, read 1,000 at a time, the
         service's most per request), and the continuation of the next page."""
-        query, params = _user_query(run_id, where)
-        table = await self._storage.table_ready(USERS_TABLE)
-        token: Any = continuation  # the SDK's continuation is the {PartitionKey, RowKey} dict it handed out
-        rows: list[dict[str, Any]] = []
-        with storage_errors("compliance report read"):
-            pager: Any = table.query_entities(query, parameters=params,
-                                              results_per_page=min(page_size, 1000)).by_page(continuation_token=token)
-            async for page in pager:
-                rows.extend([user_document(e) async for e in page])
-                if len(rows) >= page_size:
-                    break
-            following = pager.continuation_token
-        return rows, encode_continuation(run_id, following)
+        return await self._rows.page(run_id, *_user_filter(where), page_size, continuation)
 
     # ---- retention ---------------------------------------------------------------------------------------------
 
     async def purge_expired(self, now: datetime, run_limit: int) -> CompliancePurge:
-        """Apply the retention (module docstring): per-user rows (and Entra's facts) of finished runs past the
-        newest `rows_kept_runs` (ROWS_KEPT_RUNS), then whole runs finished more than RUN_RETENTION ago, at most
-        `run_limit` runs and ROW_PURGE_LIMIT rows per call. Never a run still going, nor the lock's run. A run's
-        rows go before the flag saying so, and a run's partition before its index row, so a purge cut short is
-        finished by the next one."""
-        lock = await self.read_lock()
-        runs = rows = newer = 0
-        async for entry, found in self.runs.index():
-            if found is None:
-                if str(entry.get("runId") or "") != lock.run_id:  # its run was purged by a purge cut short
-                    await self.runs.delete_index_entry(entry)
-                continue
-            run, etag = found
-            newer += 1
-            if run.state not in TERMINAL:
-                continue
-            expired = (run.completed_at or run.updated_at) < now - RUN_RETENTION and run.id != lock.run_id
-            if (expired or newer > self._rows_kept_runs) and not run.rows_purged:
-                deleted, complete = await self._purge_user_rows(run.id, ROW_PURGE_LIMIT - rows)
-                rows += deleted
-                if not complete:
-                    break  # the row budget is spent: the next purge goes on from here
-                try:
-                    await self.update_run(replace(run, rows_purged=True), etag)
-                except LostRace:
-                    continue  # moved meanwhile: the next purge looks again
-            if expired:
-                await self.runs.delete_run(run.id)
-                await self.runs.delete_index_entry(entry)
-                runs += 1
-                if runs >= run_limit:
-                    break
-        return CompliancePurge(runs, rows)
-
-    async def _purge_user_rows(self, run_id: str, budget: int) -> tuple[int, bool]:
-        """Delete up to `budget` per-user and Entra rows of the run, 1,000 read at a time; (deleted, all gone)."""
-        deleted = 0
-        for name in (USERS_TABLE, ENTRA_TABLE):
-            table = await self._storage.table_ready(name)
-            while True:
-                chunk: list[TableEntity] = []
-                with storage_errors("compliance purge"):
-                    async for row in table.query_entities("PartitionKey ge @lo and PartitionKey lt @hi",
-                                                          parameters={"lo": f"{run_id}-", "hi": f"{run_id}-~"},
-                                                          select=["PartitionKey", "RowKey"], results_per_page=1000):
-                        chunk.append(row)
-                        if len(chunk) >= min(1000, budget - deleted):
-                            break
-                if not chunk:
-                    break
-                gone = await delete_rows(table, chunk)
-                deleted += gone
-                if gone < len(chunk) or deleted >= budget:  # a row changed meanwhile (never in a finished run)
-                    return deleted, False
-        return deleted, True
+        """Apply the retention (module docstring, shared/adapters/run_reports.py): at most `run_limit` runs and
+        ROW_PURGE_LIMIT per-user and Entra rows per call."""
+        return await self._rows.purge_runs(self.runs, now, run_limit)
 
 
-def _user_query(run_id: str, where: UserFilter) -> tuple[str, dict[str, Any]]:
+def _user_filter(where: UserFilter) -> tuple[list[str], dict[str, Any]]:
     # Column names come from the enums' fixed values; every value is a parameter (security.md D6).
-    clauses = ["PartitionKey ge @lo and PartitionKey lt @hi"]
-    params: dict[str, Any] = {"lo": f"{run_id}-", "hi": f"{run_id}-~"}
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
     if where.status is not None:
         clauses.append("status eq @status")
         params["status"] = where.status.value
@@ -375,7 +279,7 @@ def _user_query(run_id: str, where: UserFilter) -> tuple[str, dict[str, Any]]:
         clauses.append(f"m_{Method(where.method).value} eq true")
     if where.reason is not None:
         clauses.append(f"r_{NotCapableReason(where.reason).value} eq true")
-    return " and ".join(clauses), params
+    return clauses, params
 
 
 class ComplianceQueue(ShardQueue):

@@ -16,7 +16,8 @@ from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 
-from shared.config import ConfigurationError, GraphCredentialKind, Settings, is_loopback_url
+from shared.config import ConfigurationError, GraphCredentialKind, Settings
+from shared.endpoints import is_loopback_url
 
 # Ask for a new token this long before the old one expires.
 REFRESH_MARGIN_SECONDS = 300

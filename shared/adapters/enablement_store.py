@@ -33,7 +33,7 @@ from azure.data.tables.aio import TableClient
 
 from shared import queues
 from shared.adapters.etag_retry import LostRace, is_conflict, replace_if_unchanged
-from shared.adapters.run_store import KeyRange, Lock, RunTable, ShardQueue, upsert_batches
+from shared.adapters.run_store import KeyRange, Lock, RunsFront, RunTable, ShardQueue, upsert_batches
 from shared.adapters.storage import StorageClients, delete_rows
 from shared.adapters.storage_errors import storage_errors
 from shared.domain.enablement import (
@@ -110,18 +110,21 @@ def _user_entity(user: EnabledUser) -> dict[str, Any]:
     return {
         "PartitionKey": user.partition, "RowKey": user.user_id, "scope": user.scope.value,
         "groupId": user.group_id, "userType": user.user_type, "generation": user.generation,
+        "displayName": user.display_name, "userPrincipalName": user.user_principal_name,
     }
 
 
 def _user_from(entity: dict[str, Any]) -> EnabledUser:
     return EnabledUser(user_id=str(entity["RowKey"]), user_type=str(entity.get("userType") or "Member"),
                        scope=Scope(entity["scope"]), group_id=entity.get("groupId"),
-                       generation=int(entity.get("generation") or 0))
+                       generation=int(entity.get("generation") or 0),
+                       display_name=str(entity.get("displayName") or ""),
+                       user_principal_name=str(entity.get("userPrincipalName") or ""))
 
 
 
 
-class EnablementStore:
+class EnablementStore(RunsFront[Run]):
     def __init__(self, storage: StorageClients) -> None:
         self._storage = storage
         self._writes = asyncio.Semaphore(WRITE_PARALLELISM)
@@ -147,13 +150,13 @@ class EnablementStore:
                 yield str(row["PartitionKey"]), str(row["RowKey"])
 
     async def rows_in_range(self, bucket: str, ids: KeyRange, limit: int) -> tuple[list[dict[str, Any]], bool]:
-        """Up to `limit` rows (id and scope) of partition `bucket` with ids in `ids`, in id order, and whether more
-        follow: a compliance sweep's read of the scope."""
+        """Up to `limit` rows (id, scope and the user's names) of partition `bucket` with ids in `ids`, in id order,
+        and whether more follow: a compliance sweep's read of the scope."""
         table = await self._users()
         clauses, params = ids.clauses("RowKey")
         with storage_errors("enablement read"):
             pager: Any = table.query_entities(" and ".join(["PartitionKey eq @pk", *clauses]),
-                                              parameters={"pk": bucket, **params}, select=["RowKey", "scope"],
+                                              parameters={"pk": bucket, **params}, select=["RowKey", "scope", "displayName", "userPrincipalName"],
                                               results_per_page=limit).by_page()
             rows: list[dict[str, Any]] = []
             async for page in pager:
@@ -253,9 +256,6 @@ class EnablementStore:
 
     # ---- runs (the run kit's table, shared/adapters/run_store.py) -------------------------------------------------
 
-    async def read_lock(self) -> Lock:
-        return await self.runs.read_lock()
-
     async def claim_lock(self, lock: Lock, run_id: str, generation: int, reserved_at: datetime | None = None) -> str:
         """Name `run_id` as the latest run, if nobody else claimed the lock since `lock` was read; the new ETag.
 
@@ -278,27 +278,8 @@ class EnablementStore:
         """The run row and its first page (cursor: the run's initial request) in one transaction, plus an index row."""
         await self.runs.create_run(run, [{"RowKey": _page_key(0), "cursor": None, "done": False}])
 
-    async def get_run(self, run_id: str) -> tuple[Run, str] | None:
-        return await self.runs.get_run(run_id)
-
-    async def latest_runs(self, limit: int) -> list[Run]:
-        return await self.runs.latest_runs(limit)
-
     async def latest_completed_run(self, scan: int = 100) -> Run | None:
-        """The newest completed run among the latest `scan` runs (newest first, read one at a time), or None."""
-        seen = 0
-        async for run_id in self.runs.newest_run_ids():
-            found = await self.get_run(run_id)
-            if found and found[0].state is RunState.COMPLETED:
-                return found[0]
-            seen += 1
-            if seen >= scan:
-                break
-        return None
-
-    async def update_run(self, run: Run, etag: str) -> str:
-        """Replace the run row if unchanged since `etag`; returns the new ETag."""
-        return await self.runs.update_run(run, etag)
+        return await self.runs.latest_completed(scan)
 
     async def get_page(self, run_id: str, index: int) -> Shard | None:
         return await self._shard(run_id, _page_key(index), index)

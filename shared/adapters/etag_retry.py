@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
@@ -70,7 +70,8 @@ async def retry_lost_races(attempt: Callable[[], Awaitable[T]], what: str,
 
 async def write_if_unchanged(table: TableClient, entity: dict[str, object], etag: str | None, what: str) -> str:
     """Create `entity` (etag None: it was not there when read) or replace it if still at `etag`; its new ETag.
-    `LostRace` when another writer got there first, `StorageUnavailable` when storage fails."""
+    `LostRace` when another writer got there first (created it, changed it, or deleted it since the read),
+    `StorageUnavailable` when storage fails."""
     with storage_errors(f"{what} write"):
         try:
             if etag is None:
@@ -79,6 +80,10 @@ async def write_if_unchanged(table: TableClient, entity: dict[str, object], etag
                 result = await table.update_entity(entity, **replace_if_unchanged(etag))
         except ResourceExistsError:
             raise LostRace from None
+        except ResourceNotFoundError:
+            if etag is None:
+                raise  # a create never answers 404: the table itself is gone
+            raise LostRace from None  # deleted since the read (a release, a purge): read again and judge again
         except HttpResponseError as exc:
             if is_conflict(exc):
                 raise LostRace from None

@@ -16,7 +16,7 @@ from datetime import datetime
 from cryptography.hazmat.primitives import hpke, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from shared.domain.onprem_jobs import SealedPassword, sealing_info
+from shared.domain.onprem_jobs import Part, SealedPassword, sealing_info
 
 SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 
@@ -43,7 +43,8 @@ class JobSealer:
     def from_base64(cls, text: str) -> JobSealer:
         return cls(public_key_from_base64(text))
 
-    def seal(self, password: str, job_id: str, expires_at: datetime) -> SealedPassword:
-        info = sealing_info(job_id, expires_at, self.key_id)
+    def seal(self, password: str, job_id: str, expires_at: datetime, part: Part = "new") -> SealedPassword:
+        """`password` sealed for job `job_id` as its `part`: the new password, or (a change) the current one."""
+        info = sealing_info(job_id, expires_at, self.key_id, part)
         box = SUITE.encrypt(password.encode("utf-8"), self._public_key, info=info)
         return SealedPassword(key_id=self.key_id, box=base64.b64encode(box).decode("ascii"))

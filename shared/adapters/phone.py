@@ -20,7 +20,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, Protocol
 
@@ -37,6 +37,9 @@ ACS_SMS_API_VERSION = "2021-03-07"
 ACS_ATTEMPTS = 3  # same request id each time: ACS drops a repeat of a send it already made
 ACS_RETRY_DELAY = 0.5  # seconds, doubled per attempt
 SEND_NAMESPACE = uuid.UUID("6f1d3c52-4b0e-4a8e-9d7a-5e2f0c1b7a93")  # names sends (uuid5), never changes
+# ACS tracks a repeatable request for 5 minutes after its Repeatability-First-Sent; an older first-sent is refused
+# with 412 (https://learn.microsoft.com/rest/api/communication/repeatable-requests).
+ACS_REPEATABILITY_WINDOW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,10 @@ from typing import Any
 
 import altcha
 from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.data.tables import TableEntity
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage import StorageClients, purge_where
 from shared.domain.clock import Clock
 from shared.errors import ProofOfWorkFailed, StorageUnavailable
 
@@ -76,16 +75,8 @@ class ProofOfWork:
     async def purge_expired(self, now: datetime, limit: int) -> int:
         """Delete spent rows whose challenge has expired (they can no longer be replayed anyway)."""
         table = await self._storage.table_ready(TABLE)
-        rows: list[TableEntity] = []
-        try:
-            async for row in table.query_entities("spentAt lt @cutoff", parameters={"cutoff": now - CHALLENGE_TTL},
-                                                  select=["PartitionKey", "RowKey"], results_per_page=1000):
-                rows.append(row)
-                if len(rows) >= limit:
-                    break
-        except AzureError as exc:
-            raise StorageUnavailable(f"proof-of-work purge read failed: {type(exc).__name__}") from None
-        return await delete_rows(table, rows)
+        return await purge_where(table, "spentAt lt @cutoff", {"cutoff": now - CHALLENGE_TTL}, limit,
+                                 "proof-of-work")
 
 
 def solve(challenge: dict[str, Any]) -> str:

@@ -18,16 +18,22 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableEntity
-
 from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.etag_retry import retry_lost_races, write_if_unchanged
-from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage import StorageClients, create_row, purge_partitions, read_row
+from shared.domain.onprem import OnPremAccount
 from shared.domain.password_targets import ENTRA
 from shared.domain.policy import Method
-from shared.domain.reset_flow import FLOW_ROW, FlowState, Refusal, ResetFlow, Resolution, UserNames
-from shared.errors import StorageUnavailable
+from shared.domain.reset_flow import (
+    FLOW_ROW,
+    ChangeKind,
+    FlowState,
+    PendingChange,
+    Refusal,
+    ResetFlow,
+    Resolution,
+    UserNames,
+)
 
 TABLE = "ResetFlows"
 
@@ -42,6 +48,8 @@ def _resolution_json(r: Resolution | None) -> str | None:
         "refusal": r.refusal.value if r.refusal else None, "methodsRequired": r.methods_required,
         "methodsAllowed": sorted(r.methods_allowed),
         "context": [r.names.given_name, r.names.surname, r.names.display_name], "target": r.target,
+        "passkeyTwice": r.passkey_counts_twice,
+        "onPremises": [r.on_premises.sid, r.on_premises.distinguished_name] if r.on_premises else None,
     })
 
 
@@ -56,7 +64,25 @@ def _resolution(text: str | None) -> Resolution | None:
         names=_names(d.get("context", [])),
         # Flows resolved before targets were kept were all for Entra (synced users are refused).
         target=d.get("target", ENTRA if d["userId"] else None),
+        passkey_counts_twice=bool(d.get("passkeyTwice", False)),
+        on_premises=OnPremAccount(*d["onPremises"]) if d.get("onPremises") else None,
     )
+
+
+def _pending_json(p: PendingChange | None) -> str | None:
+    if p is None:
+        return None
+    return json.dumps({"kind": p.kind.value, "attemptId": p.attempt_id, "expiresAt": p.expires_at.isoformat(),
+                       "settlingAt": p.settling_at.isoformat() if p.settling_at else None})
+
+
+def _pending(text: str | None) -> PendingChange | None:
+    if not text:
+        return None
+    d = json.loads(text)
+    return PendingChange(kind=ChangeKind(d["kind"]), attempt_id=d["attemptId"],
+                         expires_at=datetime.fromisoformat(d["expiresAt"]),
+                         settling_at=datetime.fromisoformat(d["settlingAt"]) if d.get("settlingAt") else None)
 
 
 def _names(words: list[str]) -> UserNames:
@@ -80,6 +106,13 @@ def _entity(f: ResetFlow) -> dict[str, Any]:
         "state": f.state.value,
         "completedAt": f.completed_at,
         "passwordClaimedAt": f.password_claimed_at,
+        "passkeyChallenge": f.passkey_challenge,
+        "passkeyChallengeAt": f.passkey_challenge_at,
+        "accessPassAt": f.access_pass_at,
+        "pending": _pending_json(f.pending),
+        "attempts": f.attempts,
+        "helpdesk": f.helpdesk,
+        "helpdeskPass": f.helpdesk_pass,
     }
 
 
@@ -99,6 +132,13 @@ def _flow(e: Any) -> ResetFlow:
         state=FlowState(e.get("state") or FlowState.ACTIVE.value),
         completed_at=completed if isinstance(completed, datetime) else None,
         password_claimed_at=claimed if isinstance(claimed, datetime) else None,
+        passkey_challenge=e.get("passkeyChallenge"),
+        passkey_challenge_at=e.get("passkeyChallengeAt") if isinstance(e.get("passkeyChallengeAt"), datetime) else None,
+        access_pass_at=e.get("accessPassAt") if isinstance(e.get("accessPassAt"), datetime) else None,
+        pending=_pending(e.get("pending")),
+        attempts=int(e.get("attempts") or 0),
+        helpdesk=e.get("helpdesk"),
+        helpdesk_pass=bool(e.get("helpdeskPass")),
         etag=e.metadata.get("etag"),
     )
 
@@ -109,22 +149,11 @@ class ResetFlowStore:
         self.challenges = ChallengeStore(storage, TABLE)
 
     async def create(self, flow: ResetFlow) -> None:
-        table = await self._storage.table_ready(TABLE)
-        try:
-            await table.create_entity(_entity(flow))
-        except ResourceExistsError:
-            raise StorageUnavailable("reset flow id collision") from None
-        except AzureError as exc:
-            raise StorageUnavailable(f"reset flow write failed: {type(exc).__name__}") from None
+        await create_row(await self._storage.table_ready(TABLE), _entity(flow), "reset flow")
 
     async def get(self, flow_id: str) -> ResetFlow | None:
-        table = await self._storage.table_ready(TABLE)
-        try:
-            return _flow(await table.get_entity(flow_id, FLOW_ROW))
-        except ResourceNotFoundError:
-            return None
-        except AzureError as exc:
-            raise StorageUnavailable(f"reset flow read failed: {type(exc).__name__}") from None
+        found = await read_row(await self._storage.table_ready(TABLE), flow_id, FLOW_ROW, "reset flow")
+        return None if found is None else _flow(found)
 
     async def change(self, flow_id: str, rule: Callable[[ResetFlow], tuple[T, ResetFlow]]) -> tuple[T, ResetFlow] | None:
         """Apply `rule` to the stored flow under its ETag, re-reading on 412; None if the flow is gone.
@@ -149,17 +178,5 @@ class ResetFlowStore:
     async def purge_expired(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` rows of flows created before `cutoff` (their flow row and challenges); idempotent."""
         table = await self._storage.table_ready(TABLE)
-        rows: list[TableEntity] = []
-        try:
-            flows = table.query_entities("RowKey eq @row and createdAt lt @cutoff",
-                                         parameters={"row": FLOW_ROW, "cutoff": cutoff},
-                                         select=["PartitionKey"], results_per_page=1000)
-            async for flow in flows:
-                partition = table.query_entities("PartitionKey eq @pk", parameters={"pk": flow["PartitionKey"]},
-                                                 select=["PartitionKey", "RowKey"])
-                rows.extend([row async for row in partition])
-                if len(rows) >= limit:
-                    break
-        except AzureError as exc:
-            raise StorageUnavailable(f"reset flow purge read failed: {type(exc).__name__}") from None
-        return await delete_rows(table, rows)
+        return await purge_partitions(table, "RowKey eq @row and createdAt lt @cutoff",
+                                      {"row": FLOW_ROW, "cutoff": cutoff}, limit, "reset flow")

@@ -31,6 +31,7 @@ from shared.adapters.run_index import INDEX_PARTITION, index_row, newest_run_ids
 from shared.adapters.storage import StorageClients, delete_rows
 from shared.adapters.storage_errors import storage_errors
 from shared.domain.ids import is_guid
+from shared.domain.runs import RunState
 
 LOCK_PARTITION = "lock"
 RUN_ROW = "run"
@@ -43,6 +44,9 @@ class StoredRun(Protocol):
 
     @property
     def created_at(self) -> datetime: ...
+
+    @property
+    def state(self) -> RunState: ...
 
 
 R = TypeVar("R", bound=StoredRun)
@@ -142,6 +146,18 @@ class RunTable(Generic[R]):
         async for run_id in newest_run_ids(await self.table(), f"{self._job} run"):
             yield run_id
 
+    async def latest_completed(self, scan: int) -> R | None:
+        """The newest completed run among the latest `scan` runs (newest first, read one at a time), or None."""
+        seen = 0
+        async for run_id in self.newest_run_ids():
+            found = await self.get_run(run_id)
+            if found and found[0].state is RunState.COMPLETED:
+                return found[0]
+            seen += 1
+            if seen >= scan:
+                break
+        return None
+
     # ---- shard rows and checkpoints -------------------------------------------------------------------------------
 
     async def get_row(self, run_id: str, key: str) -> TableEntity | None:
@@ -210,6 +226,25 @@ class RunTable(Generic[R]):
         table = await self.table()
         with storage_errors(f"{self._job} purge"):
             await delete_rows(table, [entry])
+
+
+class RunsFront(Generic[R]):
+    """What a job's store offers its service of its runs table, as the table does it (a mixin: `runs` is set by
+    the store)."""
+
+    runs: RunTable[R]
+
+    async def read_lock(self) -> Lock:
+        return await self.runs.read_lock()
+
+    async def get_run(self, run_id: str) -> tuple[R, str] | None:
+        return await self.runs.get_run(run_id)
+
+    async def update_run(self, run: R, etag: str) -> str:
+        return await self.runs.update_run(run, etag)
+
+    async def latest_runs(self, limit: int) -> list[R]:
+        return await self.runs.latest_runs(limit)
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,18 @@ those (security.md E4), under the ETag read so a setup restarted meanwhile stays
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableEntity, TableTransactionError, UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.adapters.etag_retry import LostRace, retry_lost_races
 from shared.adapters.run_store import KeyRange
-from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage import StorageClients, purge_where
 from shared.adapters.storage_errors import storage_errors
 from shared.domain.policy import Method
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
@@ -32,6 +33,7 @@ SUMMARY_ROW = "summary"
 METHOD_ROW_PREFIX = "method-"
 PENDING_ROW_PREFIX = "pending-"
 PENDING_APP_ROW = PENDING_ROW_PREFIX + "authenticatorApp"  # outside the method- range: methods() never lists it
+ENTRA_ROW = "entra"  # the methods last read from Entra (shared/domain/entra_methods.py); methods() never lists it
 
 
 def _summary_entity(summary: SecurityInfoSummary) -> dict[str, Any]:
@@ -43,6 +45,7 @@ def _summary_entity(summary: SecurityInfoSummary) -> dict[str, Any]:
         "lastConfirmedAt": summary.last_confirmed_at,
         "firstPromptedAt": summary.first_prompted_at,
         "isAdmin": summary.is_admin,
+        "entraMethods": ",".join(sorted(m.value for m in summary.entra_methods)),
     }
 
 
@@ -54,6 +57,7 @@ def _summary_from(entity: dict[str, Any]) -> SecurityInfoSummary:
         last_confirmed_at=entity.get("lastConfirmedAt"),
         first_prompted_at=entity.get("firstPromptedAt"),
         is_admin=bool(entity.get("isAdmin", False)),
+        entra_methods=frozenset(Method(m) for m in str(entity.get("entraMethods") or "").split(",") if m),
         etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
     )
 
@@ -136,6 +140,42 @@ class SecurityInfoStore:
             raise StorageUnavailable(f"security info write failed: {type(exc).__name__}") from None
         return await self.summary(summary.user_id)
 
+    # ---- methods registered in Entra: the last read, and their kinds on the summary ------------------------
+
+    async def entra_methods(self, user_id: str) -> list[RegisteredMethod]:
+        """The methods last read from the user's Entra account (none if never read)."""
+        table = await self.storage.table_ready(TABLE)
+        with storage_errors("entra methods read"):
+            try:
+                entity = await table.get_entity(user_id, ENTRA_ROW)
+            except ResourceNotFoundError:
+                return []
+        return [RegisteredMethod(Method(m["kind"]), entity["readAt"], contact=m["contact"], secret="entra")
+                for m in json.loads(entity.get("methods") or "[]")]
+
+    async def save_entra_methods(self, user_id: str, methods: list[RegisteredMethod], read_at: datetime) -> None:
+        """Keep what Entra says now: its kinds on the summary (which the sign-in hook reads, written under the
+        summary's ETag, created for a user who registered nothing here), then the contacts on the `entra` row. A
+        failure between the two is mended by the next read, which writes both again."""
+        table = await self.storage.table_ready(TABLE)
+        kinds = frozenset(m.kind for m in methods)
+        row = {"PartitionKey": user_id, "RowKey": ENTRA_ROW, "readAt": read_at,
+               "methods": json.dumps([{"kind": m.kind.value, "contact": m.contact} for m in methods])}
+
+        async def attempt() -> None:
+            summary = await self.summary(user_id)
+            if summary.entra_methods == kinds and summary.etag is not None:
+                await table.upsert_entity(row, mode=UpdateMode.REPLACE)
+                return
+            try:
+                await self.save(replace(summary, entra_methods=kinds), put=[])
+            except PreconditionFailed:
+                raise LostRace from None
+            with storage_errors("entra methods write"):
+                await table.upsert_entity(row, mode=UpdateMode.REPLACE)
+
+        await retry_lost_races(attempt, f"entra methods of {user_id}")
+
     # ---- authenticator app: the pending setup and the replay-safe last used step (TOTP) -------------------
 
     async def advance_last_used_step(self, user_id: str, kind: Method, step: int) -> bool:
@@ -209,20 +249,9 @@ class SecurityInfoStore:
     async def purge_expired(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` pending setups that expired before `cutoff`; the count deleted. Idempotent."""
         table = await self.storage.table_ready(TABLE)
-        expired: list[TableEntity] = []
-        try:
-            rows = table.query_entities(
-                "RowKey ge @lo and RowKey lt @hi and expiresAt lt @cutoff",
-                parameters={"lo": PENDING_ROW_PREFIX, "hi": PENDING_ROW_PREFIX + "~", "cutoff": cutoff},
-                select=["PartitionKey", "RowKey"], results_per_page=1000,
-            )
-            async for row in rows:
-                expired.append(row)
-                if len(expired) >= limit:
-                    break
-        except AzureError as exc:
-            raise StorageUnavailable(f"security info purge read failed: {type(exc).__name__}") from None
-        return await delete_rows(table, expired)
+        return await purge_where(table, "RowKey ge @lo and RowKey lt @hi and expiresAt lt @cutoff",
+                                 {"lo": PENDING_ROW_PREFIX, "hi": PENDING_ROW_PREFIX + "~", "cutoff": cutoff}, limit,
+                                 "security info")
 
     async def summaries_in(self, users: KeyRange, wanted: set[str]) -> dict[str, SecurityInfoSummary]:
         """The summaries of the users in `wanted` whose ids are in `users`: one partition-range scan reading the
@@ -240,4 +269,5 @@ class SecurityInfoStore:
         return found
 
 
-SUMMARY_COLUMNS = ["PartitionKey", "methods", "lastConfirmedAt", "firstPromptedAt", "isAdmin"]  # what a sweep reads
+SUMMARY_COLUMNS = ["PartitionKey", "methods", "lastConfirmedAt", "firstPromptedAt", "isAdmin",
+                   "entraMethods"]  # what a sweep reads

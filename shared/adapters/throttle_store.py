@@ -3,7 +3,8 @@
 User rows: partition "user-<id>", row "limits": the sliding-window timestamps and the block (shared/domain/
 throttling.py). Budget rows: partition "budget-<channel>-<scope>[-<ip>]", row = window start (UTC, ISO), one
 counter each; old windows are left for the sweep (E4). Keys are built from validated values only: a user id is
-a token's object id, a channel an enum, and an IP is hashed so no client input reaches a key (D6).
+a token's object id, a channel an enum, and an IP is hashed so no client input reaches a key (D6). An IP budget
+counts an IPv6 client by its /64 and an IPv4 client by its address (`client_address.budget_key`, G6).
 
 A global budget is counted by every send of the tenant, so one counter row would be the hottest row of the
 service: it is spread over `GLOBAL_SHARDS` rows per window ("<window>-<shard>"), a send increments one at random
@@ -11,9 +12,10 @@ and the count is the sum of the window's rows (one range query). The sum can mis
 budget may admit a few more sends than its maximum (at most the sends in flight at that instant): an acceptable
 error for a cost bound. Every increment is ETag'd and retried with backoff (shared/adapters/etag_retry.py).
 
-Lifetime (`purge_expired`, security.md E4): a user row is dead once every timestamp in it is older than the
-longest sliding window and its block (if any) has ended, i.e. it would judge exactly like no row; a budget row
-is dead once its window has ended (window start older than the longest budget window).
+Lifetime (`purge_expired`, security.md E4): a user row is dead once it would judge exactly like no row
+(`throttling.forgettable`: every timestamp older than the window of the limit it counts for, failed flows' 24 hours
+included, and no block running); a budget row is dead once its window has ended (window start older than the
+longest budget window).
 """
 
 from __future__ import annotations
@@ -26,20 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableEntity
 
 from shared.adapters.etag_retry import retry_lost_races, write_if_unchanged
-from shared.adapters.storage import StorageClients, delete_rows
+from shared.adapters.storage import StorageClients, purge_where, read_row
 from shared.adapters.storage_errors import storage_errors
-from shared.domain.throttling import (
-    BUDGETS,
-    CODE_SENDS,
-    FAILED_VERIFICATIONS,
-    Budget,
-    UserThrottle,
-    window_start,
-)
+from shared.domain.client_address import budget_key
+from shared.domain.throttling import BUDGETS, Budget, UserThrottle, forgettable, window_start
 
 TABLE = "Throttle"
 USER_ROW = "limits"
@@ -78,7 +73,7 @@ def _user(user_id: str, e: Any) -> UserThrottle:
 def budget_partition(budget: Budget, client_ip: str | None) -> str:
     if budget.scope == "global":
         return f"budget-{budget.channel.value}-global"
-    ip_hash = hashlib.sha256((client_ip or "unknown").encode()).hexdigest()[:32]
+    ip_hash = hashlib.sha256((budget_key(client_ip) or "unknown").encode()).hexdigest()[:32]
     return f"budget-{budget.channel.value}-ip-{ip_hash}"
 
 
@@ -87,12 +82,8 @@ class ThrottleStore:
     storage: StorageClients
 
     async def user(self, user_id: str) -> UserThrottle:
-        table = await self.storage.table_ready(TABLE)
-        with storage_errors("throttle read"):
-            try:
-                return _user(user_id, await table.get_entity(_user_key(user_id), USER_ROW))
-            except ResourceNotFoundError:
-                return UserThrottle(user_id=user_id)
+        found = await read_row(await self.storage.table_ready(TABLE), _user_key(user_id), USER_ROW, "throttle")
+        return UserThrottle(user_id=user_id) if found is None else _user(user_id, found)
 
     async def change_user(self, user_id: str, rule: Callable[[UserThrottle], UserThrottle]) -> tuple[UserThrottle, UserThrottle]:
         """Apply `rule` under the row's ETag (create if absent), re-reading on conflict; returns (before, after)."""
@@ -127,11 +118,7 @@ class ThrottleStore:
         table = await self.storage.table_ready(TABLE)
 
         async def attempt() -> int:
-            with storage_errors("budget read"):
-                try:
-                    entity = await table.get_entity(partition, row)
-                except ResourceNotFoundError:
-                    entity = None
+            entity = await read_row(table, partition, row, "budget")
             count = int(entity["count"]) + 1 if entity is not None else 1
             etag = entity.metadata["etag"] if entity is not None else None
             await write_if_unchanged(table, {"PartitionKey": partition, "RowKey": row, "count": count}, etag,
@@ -144,31 +131,13 @@ class ThrottleStore:
         """Delete up to `limit` dead user rows and `limit` dead budget rows (each under the ETag read, so a row
         written meanwhile stays); the count deleted. Idempotent."""
         table = await self.storage.table_ready(TABLE)
-        longest = max(CODE_SENDS.window, FAILED_VERIFICATIONS.window)
-        dead_users: list[TableEntity] = []
-        dead_windows: list[TableEntity] = []
         budget_cutoff = (now - max(b.window for b in BUDGETS)).strftime(WINDOW_KEY_FORMAT)
-        with storage_errors("throttle purge read"):
-            users = table.query_entities(
-                "PartitionKey ge @lo and PartitionKey lt @hi and RowKey eq @row",
-                parameters={"lo": "user-", "hi": "user.", "row": USER_ROW}, results_per_page=1000,
-            )
-            async for row in users:
-                throttle = _user(str(row["PartitionKey"]).removeprefix("user-"), row)
-                events = (*throttle.sends, *throttle.failures)
-                live_events = any(now - e < longest for e in events)
-                blocked = throttle.blocked_until is not None and throttle.blocked_until > now
-                if not live_events and not blocked:
-                    dead_users.append(row)
-                    if len(dead_users) >= limit:
-                        break
-            windows = table.query_entities(
-                "PartitionKey ge @lo and PartitionKey lt @hi and RowKey lt @cutoff",
-                parameters={"lo": "budget-", "hi": "budget.", "cutoff": budget_cutoff},
-                select=["PartitionKey", "RowKey"], results_per_page=1000,
-            )
-            async for row in windows:
-                dead_windows.append(row)
-                if len(dead_windows) >= limit:
-                    break
-        return await delete_rows(table, dead_users) + await delete_rows(table, dead_windows)
+
+        def dead(row: TableEntity) -> bool:
+            return forgettable(_user(str(row["PartitionKey"]).removeprefix("user-"), row), now)
+
+        users = await purge_where(table, "PartitionKey ge @lo and PartitionKey lt @hi and RowKey eq @row",
+                                  {"lo": "user-", "hi": "user.", "row": USER_ROW}, limit, "throttle", None, dead)
+        return users + await purge_where(table, "PartitionKey ge @lo and PartitionKey lt @hi and RowKey lt @cutoff",
+                                         {"lo": "budget-", "hi": "budget.", "cutoff": budget_cutoff}, limit,
+                                         "throttle")

@@ -9,16 +9,21 @@ from shared.domain.audit import Actor
 
 ADMIN_ROLE = "SSPR.Admin"
 READER_ROLE = "SSPR.Reader"
+HELPDESK_ROLE = "SSPR.Helpdesk"
 
 
 class Access(StrEnum):
-    """What an admin endpoint needs: READ is granted by SSPR.Reader or SSPR.Admin, WRITE only by SSPR.Admin."""
+    """What an endpoint needs: READ is granted by SSPR.Reader or SSPR.Admin, WRITE only by SSPR.Admin, HELPDESK
+    (verifying callers and acting for them) only by SSPR.Helpdesk: administering the policy and helping a caller
+    are separate duties (security.md D8)."""
 
     READ = "read"
     WRITE = "write"
+    HELPDESK = "helpdesk"
 
 
-ROLES_GRANTING = {Access.READ: frozenset({READER_ROLE, ADMIN_ROLE}), Access.WRITE: frozenset({ADMIN_ROLE})}
+ROLES_GRANTING = {Access.READ: frozenset({READER_ROLE, ADMIN_ROLE}), Access.WRITE: frozenset({ADMIN_ROLE}),
+                  Access.HELPDESK: frozenset({HELPDESK_ROLE})}
 
 
 @dataclass(frozen=True)

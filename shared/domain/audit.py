@@ -18,11 +18,14 @@ class Activity(StrEnum):
     """Entra's activity names, plus this service's own admin activities in the same style."""
 
     RESET_SELF_SERVICE = "Reset password (self-service)"
+    UNLOCK_SELF_SERVICE = "Unlock user account (self-service)"
+    CHANGE_SELF_SERVICE = "Change password (self-service)"
     FLOW_PROGRESS = "Self-service password reset flow activity progress"
     BLOCKED = "Blocked from self-service password reset"
     REGISTERED_INFO = "User registered security info"
     REGISTERED_ALL_INFO = "User registered all required security info"
     DELETED_INFO = "User deleted security info"
+    ADMIN_REGISTERED_INFO = "Admin registered security info"  # Entra's name when a Temporary Access Pass is made
     RESET_BY_ADMIN = "Reset password (by admin)"
     POLICY_UPDATED = "Update self-service password reset policy"
     ENABLEMENT_REQUESTED = "Request self-service password reset enablement"
@@ -33,6 +36,18 @@ class Activity(StrEnum):
     REMINDERS_SENT = "Send registration reminder"
     PASSWORD_EXPIRATION_UPDATED = "Update password expiration policy"
     PASSWORD_NEVER_EXPIRES_UPDATED = "Update user password never expires"
+    EXPIRY_RUN_STARTED = "Start password expiry run"
+    EXPIRY_RUN_COMPLETED = "Complete password expiry run"
+    EXPIRY_REMINDERS_SENT = "Send password expiry reminder"
+    # The helpdesk (shared/services/helpdesk): Entra has no names for these, so they follow its style.
+    HELPDESK_VERIFICATION = "Verify caller identity (helpdesk)"
+    HELPDESK_PAUSED = "Pause helpdesk verification"
+    HELPDESK_BLOCK_CLEARED = "Unblock user from self-service password reset (helpdesk)"
+    HELPDESK_UNLOCK = "Unlock user account (helpdesk)"
+    HELPDESK_RESET_LINK = "Send password reset link (helpdesk)"
+    HELPDESK_ACCESS_PASS_LINK = "Send Temporary Access Pass link (helpdesk)"
+    HELPDESK_APPROVAL = "Approve helpdesk action"
+    RESET_HELPDESK_LINK = "Reset password (helpdesk-verified)"
 
 
 class Outcome(StrEnum):

@@ -9,6 +9,10 @@ every trusted proxy, and its left part cannot be told from a caller's own text: 
 peer) is used then, never a client-supplied value. Ports, brackets and zone ids go; an IPv4-mapped IPv6 address
 (`::ffff:192.0.2.1`) is its IPv4 address, and IPv6 is written in its one compressed form, so a caller cannot
 get a fresh per-IP budget by spelling the same address another way.
+
+A per-IP budget counts an IPv4 address by itself and an IPv6 address by its /64 (`budget_key`): a /64 is the
+smallest network a provider hands one customer line or subscriber (RFC 6177, RIPE-690), so a single client holds
+2^64 addresses and could otherwise take a fresh budget with every one. The audit keeps the whole address.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 
 MAX_TRUSTED_HOPS = 5
+IPV6_BUDGET_PREFIX = 64
 
 
 def client_address(forwarded_for: str | None, trusted_hops: int) -> str | None:
@@ -42,3 +47,14 @@ def normalise_address(text: str) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(address)
+
+
+def budget_key(address: str | None) -> str | None:
+    """What a per-IP budget counts by: an IPv4 address itself, an IPv6 address's /64 network (`2001:db8:1:2::/64`);
+    None when there is no address (or it is none)."""
+    if address is None or (normalised := normalise_address(address)) is None:
+        return None
+    parsed = ipaddress.ip_address(normalised)
+    if isinstance(parsed, ipaddress.IPv4Address):
+        return normalised
+    return str(ipaddress.ip_network(f"{parsed}/{IPV6_BUDGET_PREFIX}", strict=False))

@@ -25,6 +25,7 @@ import hmac
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -38,6 +39,14 @@ MIN_CODE_LENGTH = 6
 MAX_FAILED_ATTEMPTS = 5
 # A worker that claimed a send and went silent this long is presumed crashed; another may send a new code.
 SENDING_LEASE = timedelta(minutes=2)
+FailureCounts = tuple[tuple[Method, int], ...]  # wrong answers per method, sorted by method
+
+
+def count_failure(failures: FailureCounts, method: Method) -> tuple[FailureCounts, bool]:
+    """`failures` with one more wrong answer to `method`, and whether that one reached MAX_FAILED_ATTEMPTS (A9)."""
+    counts = dict(failures)
+    counts[method] = counts.get(method, 0) + 1
+    return tuple(sorted(counts.items())), counts[method] >= MAX_FAILED_ATTEMPTS
 
 
 class Channel(StrEnum):
@@ -210,7 +219,13 @@ REGION = re.compile(r"^[A-Z]{2}$")
 
 
 class ContactError(ValueError):
-    """A contact cannot receive codes; the message says why, for the user."""
+    """A contact cannot receive codes; the message says why (English), `code` names its plain words for a person
+    (web/i18n/fields.<lang>.json) and `values` fill them."""
+
+    def __init__(self, message: str, code: str = "contact.invalid", **values: str | int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.values = values
 
 
 # What an address may hold, so that what is stored, compared and shown (masked) is what a person reads: the local
@@ -226,16 +241,17 @@ def normalise_email(address: str) -> str:
     Entra would not store: a quoted local part, invisible or direction-changing characters, non-ASCII."""
     text = address.strip()
     if any(unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in text):
-        raise ContactError("contains an invisible, line-break or direction-changing character")
+        raise ContactError("contains an invisible, line-break or direction-changing character", "contact.invisible")
     if text.startswith('"') or '"@' in text:
-        raise ContactError("may not have a quoted part before the @")
+        raise ContactError("may not have a quoted part before the @", "email.quoted")
     if not text.isascii():
-        raise ContactError("may hold only ASCII letters, digits and . ! # $ % & ' * + / = ? ^ _ ` { | } ~ -")
+        raise ContactError("may hold only ASCII letters, digits and . ! # $ % & ' * + / = ? ^ _ ` { | } ~ -",
+                           "email.notAscii")
     if len(text) > MAX_EMAIL_LENGTH or not EMAIL.match(text):
-        raise ContactError("is not an email address such as name@example.com")
+        raise ContactError("is not an email address such as name@example.com", "email.invalid")
     local, _, domain = text.rpartition("@")
     if not _DOT_ATOM.match(local) or not all(_label_decodes(label) for label in domain.split(".")):
-        raise ContactError("is not an email address such as name@example.com")
+        raise ContactError("is not an email address such as name@example.com", "email.invalid")
     return f"{local}@{domain.lower()}"
 
 
@@ -251,26 +267,39 @@ def _label_decodes(label: str) -> bool:
 
 
 def normalise_phone(number: str, method: Method, default_region: str | None = None) -> str:
-    """The number in E.164, refused when invalid or of a type that cannot receive this method's code."""
+    """The number in E.164, refused when invalid or of a type that cannot receive this method's code. Invisible,
+    direction-changing, control and line or paragraph separator characters are refused as in an address; digits
+    of other scripts and the fullwidth plus are folded by libphonenumber (what is stored is E.164 ASCII)."""
     if len(number) > MAX_PHONE_INPUT:
-        raise ContactError(f"must be at most {MAX_PHONE_INPUT} characters")
+        raise ContactError(f"must be at most {MAX_PHONE_INPUT} characters", "phone.tooLong", max=MAX_PHONE_INPUT)
+    if any(unicodedata.category(c) in _INVISIBLE_CATEGORIES for c in number):
+        raise ContactError("contains an invisible, line-break or direction-changing character", "contact.invisible")
     region = default_region.upper() if default_region else None
     if region is not None and not REGION.match(region):
-        raise ContactError("defaultRegion must be a two-letter country code such as SE or US")
+        raise ContactError("defaultRegion must be a two-letter country code such as SE or US", "phone.region")
     try:
         parsed = phonenumbers.parse(number, region)
     except NumberParseException:
         if not number.strip().startswith("+") and region is None:
-            raise ContactError("needs the country code (such as +46 or +1), or give defaultRegion") from None
-        raise ContactError("is not a phone number") from None
+            raise ContactError("needs the country code (such as +46 or +1), or give defaultRegion",
+                               "phone.needsCountry") from None
+        raise ContactError("is not a phone number", "phone.invalid") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ContactError("is not a valid phone number for its country")
+        raise ContactError("is not a valid phone number for its country", "phone.invalidForCountry")
     kind = phonenumbers.number_type(parsed)
     if method is Method.MOBILE_PHONE and kind not in MOBILE_TYPES:
-        raise ContactError("is not a mobile number: codes for mobile phone come by SMS")
+        raise ContactError("is not a mobile number: codes for mobile phone come by SMS", "phone.notMobile")
     if method is Method.OFFICE_PHONE and kind not in OFFICE_TYPES:
-        raise ContactError("is not a number a person answers (premium-rate, pager and similar numbers are refused)")
+        raise ContactError("is not a number a person answers (premium-rate, pager and similar numbers are refused)",
+                           "phone.notAnswered")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_work_address(address: str, work_domains: Iterable[str]) -> bool:
+    """Whether `address` is at one of the organisation's domains (or a subdomain): no alternate email, which is
+    there for when the person cannot sign in to work."""
+    domain = address.rpartition("@")[2].lower()
+    return any(domain == d.lower() or domain.endswith("." + d.lower()) for d in work_domains if d)
 
 
 def mask_contact(contact: str | None) -> str | None:

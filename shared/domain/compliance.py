@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.domain.enablement import is_enabled
 from shared.domain.ids import GUID_PATTERN
 from shared.domain.policy import Method, Policy, Scope, effective_requirements
-from shared.domain.runs import RunLifecycle, RunState
-from shared.domain.security_info import SecurityInfoSummary, registration_status
+from shared.domain.runs import ReportedRun, RunState
+from shared.domain.security_info import SecurityInfoSummary, counted_methods, registration_status
 
 # A reconfirmation falling due within this many days shows as "due" (it is "overdue" from its due date on).
 RECONFIRM_DUE_SOON = timedelta(days=14)
@@ -109,6 +109,8 @@ class UserCompliance:
     last_confirmed_at: datetime | None
     is_admin: bool
     entra: EntraFacts | None = None
+    display_name: str = ""  # from the Enablement row, written with it: a report never asks Graph per row
+    user_principal_name: str = ""
 
     @property
     def needs_reminder(self) -> bool:
@@ -131,10 +133,11 @@ def assess_user(user_id: str, enablement_row: Mapping[str, Any] | None, summary:
         reasons.append(NotCapableReason.NOT_ENABLED)
     if not status.registered:
         usable = len(status.usable_methods)
-        if not summary.methods:
+        counted = counted_methods(summary, policy)
+        if not counted:
             reasons.append(NotCapableReason.NO_METHODS)
         else:
-            if summary.methods - status.usable_methods:
+            if counted - status.usable_methods:
                 reasons.append(NotCapableReason.METHODS_NOT_ALLOWED)
             if summary.is_admin and policy.methods_required <= usable < requirements.methods_required:
                 reasons.append(NotCapableReason.ADMIN_NEEDS_TWO)
@@ -159,8 +162,10 @@ def assess_user(user_id: str, enablement_row: Mapping[str, Any] | None, summary:
     return UserCompliance(
         user_id=user_id, enabled=enabled, registered=status.registered, capable=enabled and status.registered,
         status=kind, reasons=tuple(reasons), reconfirmation=reconfirmation, reconfirm_due_at=status.reconfirm_due_at,
-        methods=tuple(sorted(summary.methods)), required=requirements.methods_required,
+        methods=tuple(sorted(counted_methods(summary, policy))), required=requirements.methods_required,
         last_confirmed_at=summary.last_confirmed_at, is_admin=summary.is_admin, entra=entra,
+        display_name=str((enablement_row or {}).get("displayName") or ""),
+        user_principal_name=str((enablement_row or {}).get("userPrincipalName") or ""),
     )
 
 
@@ -255,7 +260,7 @@ class EntraState(StrEnum):
 
 
 @dataclass(frozen=True)
-class Run(RunLifecycle):
+class Run(ReportedRun):
     """One compliance sweep; counters move only in a shard's final checkpoint (one transaction with its row)."""
 
     id: str

@@ -30,7 +30,8 @@ def user_document(e: Mapping[str, Any]) -> dict[str, Any]:
 
     has_entra = "entraCapable" in e
     return {
-        "userId": e["RowKey"], "status": e["status"], "enabled": bool(e["enabled"]),
+        "userId": e["RowKey"], "displayName": str(e.get("displayName") or ""),
+        "userPrincipalName": str(e.get("userPrincipalName") or ""), "status": e["status"], "enabled": bool(e["enabled"]),
         "registered": bool(e["registered"]), "capable": bool(e["capable"]),
         "reasons": [r for r in str(e.get("reasons") or "").split(",") if r],
         "reconfirmation": e["reconfirmation"], "reconfirmDueAt": iso(e.get("reconfirmDueAt")),

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from shared.domain.onprem import Coverage, OnPremAccount
+
 AAD_PREMIUM = "41781fb2-bc02-4b7c-bd55-b576c07bb09d"
 AAD_PREMIUM_P2 = "eec0eb4f-6444-4f95-aba0-50c24d67f998"
 PREMIUM_PLAN_IDS = frozenset({AAD_PREMIUM, AAD_PREMIUM_P2})
@@ -42,6 +44,8 @@ class FindingCode(StrEnum):
     NO_SYNCED_USERS = "NO_SYNCED_USERS"
     SYNCED_USERS_LICENSED = "SYNCED_USERS_LICENSED"
     SYNCED_USERS_WITHOUT_PREMIUM = "SYNCED_USERS_WITHOUT_PREMIUM"
+    ONPREM_ALL_SERVED = "ONPREM_ALL_SERVED"
+    ONPREM_SOME_NOT_SERVED = "ONPREM_SOME_NOT_SERVED"
 
 
 def catalog_key(code: FindingCode) -> str:
@@ -105,6 +109,9 @@ class UserLicensing:
     user_type: str
     synced: bool
     licenses: tuple[AssignedLicense, ...]
+    upn: str = ""
+    on_premises: OnPremAccount | None = None  # a synced user's AD account (SID, DN): which agent serves them
+    display_name: str = ""
 
     @property
     def enabled_member(self) -> bool:
@@ -134,20 +141,42 @@ class LicenceCatalog:
         return False
 
 
+AFFECTED_SHOWN = 50  # the synced users without P1/P2 a finding names; the count says how many more there are
+UNSERVED_LISTED = 100  # the synced users the report names who cannot reset here (the counts cover them all)
+
+
+@dataclass(frozen=True)
+class UnservedUser:
+    id: str
+    upn: str
+    coverage: Coverage
+
+
 @dataclass
 class ScopeTally:
-    """Counts over the users in scope, accumulated one user at a time (memory stays flat in the tenant's size)."""
+    """Counts over the users in scope, accumulated one user at a time (memory stays flat in the tenant's size), and
+    the first AFFECTED_SHOWN users synced without Entra ID P1/P2, so a finding can name who it is about."""
 
     users: int = 0
     synced: int = 0
     synced_without_premium: int = 0
+    coverage: dict[Coverage, int] = field(default_factory=dict)  # synced users by whether the agents serve them
+    unserved: list[UnservedUser] = field(default_factory=list)  # the first UNSERVED_LISTED not served
+    affected: list[UserLicensing] = field(default_factory=list)  # the first AFFECTED_SHOWN without P1/P2
 
-    def add(self, *, synced: bool, has_premium: bool) -> None:
+    def add(self, *, synced: bool, has_premium: bool, coverage: Coverage | None = None,
+            user: UserLicensing | None = None) -> None:
         self.users += 1
         if synced:
             self.synced += 1
             if not has_premium:
                 self.synced_without_premium += 1
+                if user is not None and len(self.affected) < AFFECTED_SHOWN:
+                    self.affected.append(user)
+            if coverage is not None:
+                self.coverage[coverage] = self.coverage.get(coverage, 0) + 1
+                if coverage is not Coverage.SERVED and user is not None and len(self.unserved) < UNSERVED_LISTED:
+                    self.unserved.append(UnservedUser(user.id, user.upn, coverage))
 
 
 @dataclass(frozen=True)
@@ -170,7 +199,9 @@ class Eligibility:
 def assess(subscriptions: Iterable[Subscription], skus: Iterable[SubscribedSku], tally: ScopeTally) -> Eligibility:
     subscriptions = list(subscriptions)
     skus = list(skus)
-    return Eligibility((_plan_finding(subscriptions), _premium_finding(subscriptions, skus), _synced_finding(tally)))
+    findings = [_plan_finding(subscriptions), _premium_finding(subscriptions, skus), _synced_finding(tally)]
+    onprem = _onprem_finding(tally)
+    return Eligibility(tuple(findings + ([onprem] if onprem else [])))
 
 
 def _plan_finding(subscriptions: list[Subscription]) -> Finding:
@@ -205,3 +236,18 @@ def _synced_finding(tally: ScopeTally) -> Finding:
     if tally.synced_without_premium == 0:
         return Finding(FindingCode.SYNCED_USERS_LICENSED, Severity.OK, counts)
     return Finding(FindingCode.SYNCED_USERS_WITHOUT_PREMIUM, Severity.WARNING, counts)
+
+
+def _onprem_finding(tally: ScopeTally) -> Finding | None:
+    """Whether the synced users in scope can reset here, through the on-premises agent (docs/onprem.md); none
+    while writeback is off (the synced findings say what that means, and the report lists the users)."""
+    by = tally.coverage
+    if not tally.synced or not by or by.get(Coverage.WRITEBACK_OFF):
+        return None
+    served = by.get(Coverage.SERVED, 0)
+    counts = {"syncedUsers": tally.synced, "served": served, "notServed": tally.synced - served,
+              "noLiveAgent": by.get(Coverage.NO_LIVE_AGENT, 0), "outsideAgentOus": by.get(Coverage.OUTSIDE_AGENT_OUS, 0),
+              "noSid": by.get(Coverage.NO_SID, 0)}
+    if served == tally.synced:
+        return Finding(FindingCode.ONPREM_ALL_SERVED, Severity.OK, counts)
+    return Finding(FindingCode.ONPREM_SOME_NOT_SERVED, Severity.WARNING, counts)

@@ -107,6 +107,8 @@ class DirectoryUser:
     id: str
     account_enabled: bool
     user_type: str | None  # "Member", "Guest"; None on some old accounts, which Entra treats as members
+    display_name: str = ""  # kept on the user's row, so reports show a name, never a bare object id
+    user_principal_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ class EnabledUser:
     scope: Scope
     group_id: str | None
     generation: int
+    display_name: str = ""
+    user_principal_name: str = ""
 
     @property
     def partition(self) -> str:
@@ -142,7 +146,8 @@ class EnabledUser:
 
 def enabled_users(users: list[DirectoryUser], run: Run) -> list[EnabledUser]:
     return [
-        EnabledUser(u.id.lower(), u.user_type or "Member", run.scope, run.group_id, run.generation)
+        EnabledUser(u.id.lower(), u.user_type or "Member", run.scope, run.group_id, run.generation, u.display_name,
+                    u.user_principal_name)
         for u in users
         if in_scope(u, run.include_guests)
     ]
@@ -219,29 +224,41 @@ class Run(RunLifecycle):
         )
 
 
+Phase = Literal["waiting", "checking", "finishing", "done", "failed"]
+# A run first checks the directory's users (page shards), then removes the rows of users who left the scope (one
+# sweep per partition bucket): the bar gives the checking 90% and the tidying up the rest, so it never sits still.
+CHECKING_SHARE = 90.0
+
+
 @dataclass(frozen=True)
 class Progress:
     percent: float | None
     rate: float | None  # users examined per second
     eta_seconds: float | None
+    phase: Phase = "checking"  # checking the users, then finishing: removing the rows of who left the scope
 
 
 def progress(run: Run, now: datetime) -> Progress:
-    """Percent, rate and ETA as an admin reads them; unknown values stay None rather than guessed."""
+    """Percent, rate, ETA and phase as an admin reads them; unknown values stay None rather than guessed."""
     if run.state is RunState.COMPLETED:
         elapsed = ((run.completed_at or now) - (run.started_at or run.created_at)).total_seconds()
-        return Progress(100.0, round(run.users_processed / elapsed, 1) if elapsed > 0 else None, 0.0)
+        return Progress(100.0, round(run.users_processed / elapsed, 1) if elapsed > 0 else None, 0.0, "done")
+    if run.state is RunState.FAILED:
+        return Progress(None, None, None, "failed")
     if run.started_at is None:
-        return Progress(0.0, None, None)
+        return Progress(0.0, None, None, "waiting")
     elapsed = (now - run.started_at).total_seconds()
     rate = run.users_processed / elapsed if elapsed > 0 and run.users_processed else None
+    shown_rate = round(rate, 1) if rate else None
+    if run.pages_complete:  # every user checked: the sweeps remove who left the scope, and then it is done
+        tidied = CHECKING_SHARE + (100.0 - CHECKING_SHARE) * run.sweeps_done / PARTITION_BUCKETS
+        return Progress(round(min(99.9, tidied), 1), shown_rate, None, "finishing")
     if not run.users_total:
-        return Progress(None, round(rate, 1) if rate else None, None)
-    # The sweep after the last page still has to run: never show 100 before it has.
-    percent = min(99.9, 100.0 * run.users_processed / run.users_total)
+        return Progress(None, shown_rate, None, "checking")
+    percent = min(CHECKING_SHARE, CHECKING_SHARE * run.users_processed / run.users_total)
     remaining = max(0, run.users_total - run.users_processed)
     eta = remaining / rate if rate else None
-    return Progress(round(percent, 1), round(rate, 1) if rate else None, round(eta, 1) if eta is not None else None)
+    return Progress(round(percent, 1), shown_rate, round(eta, 1) if eta is not None else None, "checking")
 
 
 class EnablementMessage(BaseModel):

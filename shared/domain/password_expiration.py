@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from shared.errors import FieldError
 
 NEVER = 2147483647
+# Graph's domain resource: "If the property isn't set, a default value of 90 days is used" (and 14 days for the
+# notification window), https://learn.microsoft.com/graph/api/resources/domain.
+GRAPH_DEFAULT_VALIDITY_DAYS, GRAPH_DEFAULT_NOTIFICATION_DAYS = 90, 14
 # Microsoft's guidance for the admin center's "days before passwords expire" and "days before a user is notified".
 VALIDITY_MIN_DAYS, VALIDITY_MAX_DAYS = 14, 730
 NOTIFICATION_MIN_DAYS, NOTIFICATION_MAX_DAYS = 1, 30
@@ -34,7 +37,10 @@ class DomainExpiration:
 
     @classmethod
     def from_graph(cls, domain: str, validity: int | None, notification: int | None) -> DomainExpiration:
-        return cls(domain, None if validity is None or validity >= NEVER else validity, notification)
+        """As Graph reports it: 2147483647 is never, a property not set is Graph's documented default."""
+        validity = GRAPH_DEFAULT_VALIDITY_DAYS if validity is None else validity
+        notification = GRAPH_DEFAULT_NOTIFICATION_DAYS if notification is None else notification
+        return cls(domain, None if validity >= NEVER else validity, notification)
 
     @property
     def never(self) -> bool:
@@ -69,16 +75,19 @@ def expiration_errors(index: int, change: DomainExpiration) -> list[FieldError]:
     prefix = f"domains[{index}]"
     validity = change.validity_days
     if validity is not None and not VALIDITY_MIN_DAYS <= validity <= VALIDITY_MAX_DAYS:
-        errors.append(FieldError(f"{prefix}.validityDays",
-                                 f"must be {VALIDITY_MIN_DAYS}-{VALIDITY_MAX_DAYS} days, or null for never"))
+        errors.append(FieldError.of(f"{prefix}.validityDays", "expiration.validityRange",
+                                    f"must be {VALIDITY_MIN_DAYS}-{VALIDITY_MAX_DAYS} days, or null for never",
+                                    low=VALIDITY_MIN_DAYS, high=VALIDITY_MAX_DAYS))
         validity = None  # compare the window only with a valid period: one mistake, one error
     notification = change.notification_days
     if notification is None or not NOTIFICATION_MIN_DAYS <= notification <= NOTIFICATION_MAX_DAYS:
-        errors.append(FieldError(f"{prefix}.notificationDays",
-                                 f"must be {NOTIFICATION_MIN_DAYS}-{NOTIFICATION_MAX_DAYS} days"))
+        errors.append(FieldError.of(f"{prefix}.notificationDays", "expiration.notificationRange",
+                                    f"must be {NOTIFICATION_MIN_DAYS}-{NOTIFICATION_MAX_DAYS} days",
+                                    low=NOTIFICATION_MIN_DAYS, high=NOTIFICATION_MAX_DAYS))
     elif validity is not None and notification >= validity:
-        errors.append(FieldError(f"{prefix}.notificationDays",
-                                 "must be less than validityDays, so users are warned before the password expires"))
+        errors.append(FieldError.of(f"{prefix}.notificationDays", "expiration.notificationBeforeExpiry",
+                                    "must be less than validityDays, so users are warned before the password "
+                                    "expires"))
     return errors
 
 
@@ -90,12 +99,16 @@ def change_errors(changes: Sequence[DomainExpiration], domains: Mapping[str, Ver
         key = change.domain.lower()
         target = domains.get(key)
         if target is None:
-            errors.append(FieldError(f"domains[{index}].id", f"'{change.domain}' is not a verified domain of this tenant"))
+            errors.append(FieldError.of(f"domains[{index}].id", "expiration.unknownDomain",
+                                        f"'{change.domain}' is not a verified domain of this tenant",
+                                        domain=change.domain))
         elif not target.managed:
-            errors.append(FieldError(f"domains[{index}].id", f"'{change.domain}' is federated: its identity provider"
-                                                              " decides when its passwords expire"))
+            errors.append(FieldError.of(f"domains[{index}].id", "expiration.federatedDomain",
+                                        f"'{change.domain}' is federated: its identity provider decides when its "
+                                        "passwords expire", domain=change.domain))
         if key in seen:
-            errors.append(FieldError(f"domains[{index}].id", f"'{change.domain}' appears more than once"))
+            errors.append(FieldError.of(f"domains[{index}].id", "expiration.domainTwice",
+                                        f"'{change.domain}' appears more than once", domain=change.domain))
         seen.add(key)
         errors.extend(expiration_errors(index, change))
     return errors

@@ -2,7 +2,8 @@
 
 Entra has no Graph API for its SSPR settings, so this service owns its own copy. The JSON document is the model
 dumped by alias (camelCase); a PUT replaces it whole. Every setting must be present except the three whose absence
-means "nothing": `groupId` (null), `helpdesk` (no custom link) and `securityQuestions.customQuestions` (none).
+means "nothing": `groupId` (null), `helpdesk` (no custom link), `securityQuestions.customQuestions` (none) and
+`onPremises` (no writeback to Active Directory) and `expiryReminders` (no reminders; shared/domain/expiry_policy.py).
 
 Validation reports every violated rule at once, each at its camelCase field path, in two passes that pydantic
 runs in one call: the shape (types, unknown or missing fields) and every rule whose inputs have the right shape.
@@ -30,66 +31,43 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    GetCoreSchemaHandler,
-    GetJsonSchemaHandler,
     StrictBool,
     StrictInt,
     ValidationInfo,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError, core_schema
 
+from shared.domain.address_rules import DNS_LABEL, EMAIL, MAX_EMAIL_LENGTH, MAX_URL_LENGTH  # noqa: F401
+from shared.domain.expiry_policy import (  # noqa: F401 (RULES lists the rules)
+    DEFAULT_EXPIRY_DOCUMENT,
+    EXPIRY_STAGES_RANGE,
+    EXPIRY_STAGES_UNIQUE,
+    ExpiryReminders,
+)
+from shared.domain.helpdesk_policy import (  # noqa: F401 (RULES lists the rules)
+    HELPDESK_EMAIL_ADDRESS,
+    HELPDESK_URL_HTTPS,
+    HELPDESK_URL_OR_EMAIL,
+    PROTECTED_GROUP_IS_GUID,
+    Helpdesk,
+)
 from shared.domain.ids import is_guid
-
-DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-EMAIL = re.compile(rf"^[^@\s]{{1,64}}@{DNS_LABEL}(?:\.{DNS_LABEL})+$")
-MAX_URL_LENGTH = 2048
-MAX_EMAIL_LENGTH = 254
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One policy rule: `name` to find it, `field` where it reports, `message` ({placeholders} from the check)."""
-
-    name: str
-    field: str
-    message: str
-
-    def violated(self, **context: Any) -> PydanticCustomError:
-        return PydanticCustomError(self.name, self.message, context or None)
-
-
-@dataclass(frozen=True)
-class RangeRule(Rule):
-    """A whole number between `low` and `high`, inclusive. Used as a field's annotation, it checks the field and
-    puts the bounds into the JSON schema (OpenAPI) for clients to show."""
-
-    low: int = 0
-    high: int = 0
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
-
-    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> Any:
-        return {**handler(schema), "minimum": self.low, "maximum": self.high}
-
-    def _check(self, value: int) -> int:
-        if not self.low <= value <= self.high:
-            raise self.violated()
-        return value
-
-
-def _range(name: str, field: str, low: int, high: int, why: str = "") -> RangeRule:
-    return RangeRule(name, field, f"must be between {low} and {high}{why}", low, high)
-
+from shared.domain.onprem_policy import UNLOCK_NEEDS_WRITEBACK, OnPremises  # noqa: F401 (RULES lists it)
+from shared.domain.policy_rules import Rule, range_rule
+from shared.domain.recovery_policy import (  # noqa: F401 (RULES lists them)
+    PASSKEY_TWICE_FOR_ADMINS_NEEDS_TWICE,
+    TAP_LIFETIME_RANGE,
+    EntraMethods,
+    Passkeys,
+    TemporaryAccessPass,
+)
 
 # The rules, in the order of the JSON document. Bounds come from contracts.md section 1 and security.md A1/A4.
 GROUP_ID_IS_GUID = Rule(
@@ -114,8 +92,8 @@ SECURITY_QUESTIONS_NEED_TWO_METHODS = Rule(
     "SECURITY_QUESTIONS_NEED_TWO_METHODS", "methodsRequired",
     "must be 2 while security questions are allowed: questions alone never reset a password",
 )
-REGISTER_COUNT_RANGE = _range("REGISTER_COUNT_RANGE", "securityQuestions.registerCount", 3, 5)
-RESET_COUNT_RANGE = _range("RESET_COUNT_RANGE", "securityQuestions.resetCount", 3, 5)
+REGISTER_COUNT_RANGE = range_rule("REGISTER_COUNT_RANGE", "securityQuestions.registerCount", 3, 5)
+RESET_COUNT_RANGE = range_rule("RESET_COUNT_RANGE", "securityQuestions.resetCount", 3, 5)
 RESET_COUNT_NOT_ABOVE_REGISTER_COUNT = Rule(
     "RESET_COUNT_NOT_ABOVE_REGISTER_COUNT", "securityQuestions.resetCount",
     "must not be more than registerCount ({register_count}): a reset asks only questions the user registered",
@@ -133,21 +111,14 @@ CUSTOM_QUESTIONS_UNIQUE = Rule(
     "CUSTOM_QUESTIONS_UNIQUE", "securityQuestions.customQuestions",
     "question [{index}] repeats question [{first}] (case and spacing do not matter)",
 )
-DAYS_USER_MAY_SKIP_RANGE = _range(
+DAYS_USER_MAY_SKIP_RANGE = range_rule(
     "DAYS_USER_MAY_SKIP_RANGE", "daysUserMaySkip", 0, 14, " (0 = asked again at the next sign-in)"
 )
-RECONFIRM_DAYS_RANGE = _range("RECONFIRM_DAYS_RANGE", "reconfirmDays", 0, 730, " (0 = never)")
-HELPDESK_URL_HTTPS = Rule(
-    "HELPDESK_URL_HTTPS", "helpdesk.url", f"must be an absolute https URL of at most {MAX_URL_LENGTH} characters"
-)
-HELPDESK_EMAIL_ADDRESS = Rule(
-    "HELPDESK_EMAIL_ADDRESS", "helpdesk.email", "must be an email address such as helpdesk@contoso.com"
-)
-HELPDESK_URL_OR_EMAIL = Rule("HELPDESK_URL_OR_EMAIL", "helpdesk.email", "give a helpdesk url or an email, not both")
-CODE_LENGTH_RANGE = _range("CODE_LENGTH_RANGE", "codes.length", 6, 10, " digits")
-EMAIL_CODE_TTL_RANGE = _range("EMAIL_CODE_TTL_RANGE", "codes.emailTtlMinutes", 1, 15, " minutes")
-SMS_CODE_TTL_RANGE = _range("SMS_CODE_TTL_RANGE", "codes.smsTtlMinutes", 1, 10, " minutes")
-VOICE_CODE_TTL_RANGE = _range("VOICE_CODE_TTL_RANGE", "codes.voiceTtlMinutes", 1, 10, " minutes")
+RECONFIRM_DAYS_RANGE = range_rule("RECONFIRM_DAYS_RANGE", "reconfirmDays", 0, 730, " (0 = never)")
+CODE_LENGTH_RANGE = range_rule("CODE_LENGTH_RANGE", "codes.length", 6, 10, " digits")
+EMAIL_CODE_TTL_RANGE = range_rule("EMAIL_CODE_TTL_RANGE", "codes.emailTtlMinutes", 1, 15, " minutes")
+SMS_CODE_TTL_RANGE = range_rule("SMS_CODE_TTL_RANGE", "codes.smsTtlMinutes", 1, 10, " minutes")
+VOICE_CODE_TTL_RANGE = range_rule("VOICE_CODE_TTL_RANGE", "codes.voiceTtlMinutes", 1, 10, " minutes")
 
 RULES: tuple[Rule, ...] = tuple(v for k, v in sorted(globals().items()) if isinstance(v, Rule) and k == v.name)
 
@@ -169,6 +140,7 @@ class Method(StrEnum):
     AUTHENTICATOR_APP = "authenticatorApp"  # TOTP code
     APP_NOTIFICATION = "appNotification"  # push; not offered by this service
     SECURITY_QUESTIONS = "securityQuestions"
+    PASSKEY = "passkey"  # WebAuthn, user verification required (shared/domain/passkeys.py)
 
 
 class _Document(BaseModel):
@@ -185,6 +157,7 @@ class MethodsAllowed(_Document):
     office_phone: StrictBool
     authenticator_app: StrictBool
     app_notification: StrictBool
+    passkey: StrictBool = False  # absent in documents saved before passkeys: off
     security_questions: StrictBool
 
     @field_validator("app_notification")
@@ -197,7 +170,7 @@ class MethodsAllowed(_Document):
     @field_validator("security_questions")
     @classmethod
     def _questions_never_alone(cls, value: bool, info: ValidationInfo) -> bool:
-        others = [info.data.get(m) for m in ("email", "mobile_phone", "office_phone", "authenticator_app")]
+        others = [info.data.get(m) for m in ("email", "mobile_phone", "office_phone", "authenticator_app", "passkey")]
         if value and None not in others and not any(others):
             raise SECURITY_QUESTIONS_NOT_ALONE.violated()
         return value
@@ -251,34 +224,6 @@ class SecurityQuestions(_Document):
         return questions
 
 
-class Helpdesk(_Document):
-    """Where the failure pages send users who cannot reset: a URL or an email address, or neither (default text)."""
-
-    url: str | None = None
-    email: str | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _https(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if len(value) > MAX_URL_LENGTH or parts.scheme != "https" or not parts.hostname or " " in value:
-            raise HELPDESK_URL_HTTPS.violated()
-        return value
-
-    @field_validator("email")
-    @classmethod
-    def _address(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        if len(value) > MAX_EMAIL_LENGTH or not EMAIL.match(value):
-            raise HELPDESK_EMAIL_ADDRESS.violated()
-        if info.data.get("url") is not None:
-            raise HELPDESK_URL_OR_EMAIL.violated()
-        return value
-
-
 class Codes(_Document):
     """One-time codes: digits, and how long a code lives per channel (security.md A1, A4)."""
 
@@ -304,6 +249,11 @@ class Policy(_Document):
     notify_admins_on_admin_reset: StrictBool
     helpdesk: Helpdesk = Helpdesk()
     codes: Codes
+    on_premises: OnPremises = OnPremises()
+    passkeys: Passkeys = Passkeys()
+    temporary_access_pass: TemporaryAccessPass = TemporaryAccessPass()
+    entra_methods: EntraMethods = EntraMethods()
+    expiry_reminders: ExpiryReminders = ExpiryReminders()
 
     @field_validator("group_id")
     @classmethod
@@ -347,7 +297,7 @@ DEFAULT_DOCUMENT: dict[str, Any] = {
     # Security questions off: knowledge-based answers are refused by ASVS and NIST SP 800-63B.
     "methodsAllowed": {
         "email": True, "mobilePhone": True, "officePhone": False, "authenticatorApp": True,
-        "appNotification": False, "securityQuestions": False,
+        "appNotification": False, "passkey": False, "securityQuestions": False,
     },
     # Entra's default: 2 would lock out every user who registered only one method. Admins need 2 regardless.
     "methodsRequired": 1,
@@ -359,9 +309,19 @@ DEFAULT_DOCUMENT: dict[str, Any] = {
     # Both on: a reset nobody is told about is how an account takeover stays unnoticed.
     "notifyUsersOnReset": True,
     "notifyAdminsOnAdminReset": True,
-    "helpdesk": {"url": None, "email": None},
+    # Actions on administrators and the protected group wait for a second helpdesk agent (shared/domain/helpdesk.py).
+    "helpdesk": {"url": None, "email": None, "privilegedCallers": "four-eyes", "protectedGroupId": None},
     # security.md A1/A4: 8 digits, 5 minutes on every channel.
     "codes": {"length": 8, "emailTtlMinutes": 5, "smsTtlMinutes": 5, "voiceTtlMinutes": 5},
+    # Off until an admin has installed the on-premises agent (docs/onprem.md).
+    "onPremises": {"writeback": False, "unlockWithoutReset": False},
+    # Off until an admin turns them on (shared/domain/recovery_policy.py says what each does).
+    "passkeys": {"countsAsTwoMethods": False, "countsAsTwoForAdministrators": False},
+    "temporaryAccessPass": {"insteadOfPassword": False, "afterPassword": False, "lifetimeMinutes": 60,
+                            "oneTimeUse": True},
+    "entraMethods": {"count": False},
+    # Off until an admin turns them on; the daily run still shows who expires when (shared/domain/expiry_policy.py).
+    "expiryReminders": DEFAULT_EXPIRY_DOCUMENT,
 }
 DEFAULT_POLICY = Policy.model_validate(DEFAULT_DOCUMENT)
 

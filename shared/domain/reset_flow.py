@@ -27,13 +27,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.domain.codes import MAX_FAILED_ATTEMPTS
+from shared.domain.codes import FailureCounts, count_failure
+from shared.domain.onprem import Coverage, OnPremAccount
+from shared.domain.passkeys import proven_count
 from shared.domain.policy import Method, Policy, effective_requirements
 
 FLOW_LIFETIME = timedelta(minutes=15)  # A5: a flow expires 15 minutes after it starts, whatever its codes say
 FLOW_SECRET_BYTES = 32
 # Methods that prove possession of something: the first method of every flow is one of these (A11).
-POSSESSION_METHODS = frozenset({Method.EMAIL, Method.MOBILE_PHONE, Method.OFFICE_PHONE, Method.AUTHENTICATOR_APP})
+POSSESSION_METHODS = frozenset({Method.EMAIL, Method.MOBILE_PHONE, Method.OFFICE_PHONE, Method.AUTHENTICATOR_APP,
+                                Method.PASSKEY})
 CONTACT_METHODS = frozenset({Method.EMAIL, Method.MOBILE_PHONE, Method.OFFICE_PHONE})
 FLOW_ROW = "flow"
 
@@ -52,6 +55,8 @@ class Refusal(StrEnum):
     ACCOUNT_DISABLED = "account-disabled"
     SYNCED_NEEDS_PREMIUM = "synced-needs-premium"
     SYNCED_NOT_SUPPORTED = "synced-not-supported"
+    ONPREM_UNAVAILABLE = "onprem-unavailable"  # writeback is on, but no on-premises agent is live
+    ONPREM_NOT_SERVED = "onprem-not-served"  # agents are live, but none serves this account's OU (or no SID)
     TRIAL_TENANT = "trial-tenant"
 
 
@@ -76,6 +81,24 @@ class Resolution:
     methods_allowed: frozenset[Method] = frozenset()
     names: UserNames = UserNames()
     target: str | None = None  # the password target chosen for the user (shared/services/password_targets)
+    passkey_counts_twice: bool = False  # passkeys.COUNTS_AS_TWO for this user, decided with the rest
+    on_premises: OnPremAccount | None = None  # a synced user's AD account (SID, DN), as Graph syncs it
+
+
+class ChangeKind(StrEnum):
+    PASSWORD = "password"
+    UNLOCK = "unlock"
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """The change this flow's last try sent to its target, until its verdict is in: the try's id (by which a
+    verdict that comes later finds the flow), its kind and expiry, and when one request began to settle it."""
+
+    kind: ChangeKind
+    attempt_id: str
+    expires_at: datetime
+    settling_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -87,12 +110,19 @@ class ResetFlow:
     client_ip: str | None = None
     resolution: Resolution | None = None
     verified: tuple[Method, ...] = ()
-    failures: tuple[tuple[Method, int], ...] = ()  # wrong answers per method that has no code challenge
+    failures: FailureCounts = ()  # wrong answers per method that has no code challenge
     question_ids: tuple[str, ...] = ()
     replaced: tuple[tuple[Method, str], ...] = ()  # per method, the digest of the code its last new code replaced
     state: FlowState = FlowState.ACTIVE
     completed_at: datetime | None = None
     password_claimed_at: datetime | None = None  # the password step runs for one request at a time (a lease)
+    passkey_challenge: str | None = None  # base64url: the one open WebAuthn challenge of this flow (I1)
+    passkey_challenge_at: datetime | None = None
+    access_pass_at: datetime | None = None  # when this flow's one Temporary Access Pass was claimed (access_pass.py)
+    pending: PendingChange | None = None  # a change sent to the target whose verdict is not in yet
+    attempts: int = 0  # tries at the password (or unlock) step: each try's id is new
+    helpdesk: str | None = None  # opened by a helpdesk link: the verification that proved who the user is
+    helpdesk_pass: bool = False  # the link was for a Temporary Access Pass: the flow may end with one
     etag: str | None = field(default=None, compare=False)
 
     @property
@@ -155,15 +185,20 @@ def requirements_for(policy: Policy, is_admin: bool) -> tuple[int, frozenset[Met
     return requirements.methods_required, requirements.methods_allowed
 
 
-def refusal_for(*, enabled: bool, account_enabled: bool, synced: bool, has_premium: bool, paid_tenant: bool,
-                usable_methods: int, methods_required: int) -> Refusal | None:
+def refusal_for(*, enabled: bool, account_enabled: bool, synced: Coverage | None, has_premium: bool,
+                paid_tenant: bool, usable_methods: int, methods_required: int) -> Refusal | None:
     """WHO_CANNOT_RESET_HERE, in the order a helpdesk would explain it: the account first, then the tenant,
-    then the policy, then the user's own registration."""
+    then the policy, then the user's own registration. `synced`: for a user synced from on-premises AD, whether
+    the on-premises agents can serve them (None for a cloud user)."""
     if not account_enabled:
         return Refusal.ACCOUNT_DISABLED
-    if synced:
-        # PATCH passwordProfile cannot change an on-premises password; writeback needs P1/P2 and Entra's own SSPR.
+    if synced is Coverage.WRITEBACK_OFF:
+        # PATCH passwordProfile cannot change an on-premises password, and the admin has not turned writeback on.
         return Refusal.SYNCED_NOT_SUPPORTED if has_premium else Refusal.SYNCED_NEEDS_PREMIUM
+    if synced is Coverage.NO_LIVE_AGENT:
+        return Refusal.ONPREM_UNAVAILABLE
+    if synced in (Coverage.OUTSIDE_AGENT_OUS, Coverage.NO_SID):
+        return Refusal.ONPREM_NOT_SERVED
     if not paid_tenant:
         return Refusal.TRIAL_TENANT
     if not enabled:
@@ -201,10 +236,9 @@ def replaced_digest(flow: ResetFlow, method: Method) -> str | None:
 
 def record_failure(flow: ResetFlow, method: Method) -> ResetFlow:
     """A wrong app code or wrong answers: counted per method; the 5th locks the flow (A9)."""
-    counts = dict(flow.failures)
-    counts[method] = counts.get(method, 0) + 1
-    updated = replace(flow, failures=tuple(sorted(counts.items())))
-    return lock(updated) if counts[method] >= MAX_FAILED_ATTEMPTS else updated
+    failures, locks = count_failure(flow.failures, method)
+    updated = replace(flow, failures=failures)
+    return lock(updated) if locks else updated
 
 
 def lock(flow: ResetFlow) -> ResetFlow:
@@ -216,7 +250,11 @@ def ready_for_password(flow: ResetFlow) -> bool:
     resolution = flow.resolution
     if resolution is None or resolution.user_id is None or resolution.refusal is not None:
         return False
-    return len(set(flow.verified)) >= resolution.methods_required
+    # HELPDESK_VERIFIED: a flow a helpdesk link opened was proven by the helpdesk's verification and by the link
+    # read in the user's registered mailbox (shared/domain/helpdesk_links.py).
+    if flow.helpdesk is not None:
+        return True
+    return proven_count(flow.verified, resolution.passkey_counts_twice) >= resolution.methods_required
 
 
 def remaining_methods(flow: ResetFlow, offered: frozenset[Method]) -> list[Method]:
@@ -232,6 +270,24 @@ def questions_possible(flow: ResetFlow) -> bool:
 
 def completed(flow: ResetFlow, now: datetime) -> ResetFlow:
     return replace(flow, state=FlowState.COMPLETED, completed_at=now)
+
+
+PASSKEY_CHALLENGE_LIFETIME = timedelta(minutes=5)
+
+
+def passkey_challenge_issued(flow: ResetFlow, challenge: str, now: datetime) -> ResetFlow:
+    """A new challenge replaces an open one: only the newest can be answered."""
+    return replace(flow, passkey_challenge=challenge, passkey_challenge_at=now)
+
+
+def passkey_challenge_taken(flow: ResetFlow, now: datetime) -> tuple[str | None, ResetFlow]:
+    """PASSKEY_CHALLENGE_ONCE: the open challenge, now used up; None when none is open or it expired (5 minutes,
+    and never past the flow's own end)."""
+    challenge, issued = flow.passkey_challenge, flow.passkey_challenge_at
+    taken = replace(flow, passkey_challenge=None, passkey_challenge_at=None)
+    if challenge is None or issued is None or now >= issued + PASSKEY_CHALLENGE_LIFETIME or is_expired(flow, now):
+        return None, taken
+    return challenge, taken
 
 
 def choose_questions(registered_ids: list[str], count: int) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 MAX_ERRORS = 20  # notes kept in a run's `errors`, newest last
 # A queued or running run with no checkpoint for this long is stalled (its messages were poisoned or lost):
@@ -73,3 +73,23 @@ class RunLifecycle:
 
     def marked_audited(self) -> Self:
         return replace(self, audited=True)
+
+
+class Tallied(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class ReportedRun(RunLifecycle):
+    """A run that keeps a report: per-user rows (purged by retention before the run's totals) and a tally; the
+    run dataclass declares these fields too (compliance, password expiry)."""
+
+    trigger: Literal["manual", "timer"]
+    requested_by: str
+    created_at: datetime
+    send_reminders: bool
+    tally: Tallied
+    transactions: int
+    rows_purged: bool
+
+    def rows_gone(self) -> Self:
+        return replace(self, rows_purged=True)

@@ -89,7 +89,8 @@ def desired_row(user: DirectoryUser, run: Run, is_member: bool | None) -> Enable
         return None
     if run.scope is Scope.SELECTED and not is_member:
         return None
-    return EnabledUser(user.id.lower(), user.user_type or "Member", run.scope, run.group_id, run.generation)
+    return EnabledUser(user.id.lower(), user.user_type or "Member", run.scope, run.group_id, run.generation,
+                       user.display_name, user.user_principal_name)
 
 
 def change_of(current: EnabledUser | None, desired: EnabledUser | None) -> Change:

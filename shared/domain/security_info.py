@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from shared.domain.passkeys import counts_as_two, proven_count
 from shared.domain.policy import Method, Policy, effective_requirements
 
 # The methods a user can register here (push notifications are not offered by this service).
 REGISTERABLE_METHODS = frozenset(
-    {Method.EMAIL, Method.MOBILE_PHONE, Method.OFFICE_PHONE, Method.AUTHENTICATOR_APP, Method.SECURITY_QUESTIONS}
+    {Method.EMAIL, Method.MOBILE_PHONE, Method.OFFICE_PHONE, Method.AUTHENTICATOR_APP, Method.SECURITY_QUESTIONS,
+     Method.PASSKEY}
 )
 
 
@@ -42,6 +44,7 @@ class SecurityInfoSummary:
     last_confirmed_at: datetime | None = None
     first_prompted_at: datetime | None = None
     is_admin: bool = False
+    entra_methods: frozenset[Method] = frozenset()  # read from Entra (entra_methods.py); count by policy only
     etag: str | None = field(default=None, compare=False)
 
     def with_method(self, kind: Method, now: datetime) -> SecurityInfoSummary:
@@ -65,17 +68,22 @@ class RegistrationStatus:
     reconfirm_due: bool
 
 
+def counted_methods(summary: SecurityInfoSummary, policy: Policy) -> frozenset[Method]:
+    """The user's methods: those registered here, and those registered in Entra when the policy counts them."""
+    return summary.methods | (summary.entra_methods if policy.entra_methods.count else frozenset())
+
+
 def usable_methods(summary: SecurityInfoSummary, policy: Policy) -> frozenset[Method]:
     """Registered methods the policy allows for this user (questions never count for administrators)."""
     requirements = effective_requirements(policy, summary.is_admin)
-    return frozenset(m for m in summary.methods if m in requirements.methods_allowed)
+    return frozenset(m for m in counted_methods(summary, policy) if m in requirements.methods_allowed)
 
 
 def registration_status(summary: SecurityInfoSummary, policy: Policy, now: datetime) -> RegistrationStatus:
     """REGISTERED_WHEN_REQUIRED_COUNT_MET and RECONFIRM_EVERY_N_DAYS (0 = never)."""
     requirements = effective_requirements(policy, summary.is_admin)
     usable = usable_methods(summary, policy)
-    registered = len(usable) >= requirements.methods_required
+    registered = proven_count(usable, counts_as_two(policy, summary.is_admin)) >= requirements.methods_required
     due_at: datetime | None = None
     if policy.reconfirm_days > 0 and summary.last_confirmed_at is not None:
         due_at = summary.last_confirmed_at + timedelta(days=policy.reconfirm_days)

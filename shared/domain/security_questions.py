@@ -99,27 +99,31 @@ def answer_errors(answers: Sequence[Answer], questions: Sequence[Question], regi
     """Every rule the answers break, each at its field (`answers[2].answer`); empty when they may be saved."""
     errors: list[FieldError] = []
     if len(answers) != register_count:
-        errors.append(FieldError("answers", ANSWER_COUNT.message.format(count=register_count)))
+        errors.append(FieldError.of("answers", ANSWER_COUNT.name, ANSWER_COUNT.message.format(count=register_count),
+                                    count=register_count))
     known = {q.id for q in questions}
     first_question: dict[str, int] = {}
     first_answer: dict[str, int] = {}
     for index, given in enumerate(answers):
         where = f"answers[{index}]"
         if given.question_id not in known:
-            errors.append(FieldError(f"{where}.questionId", UNKNOWN_QUESTION.message))
+            errors.append(FieldError.of(f"{where}.questionId", UNKNOWN_QUESTION.name, UNKNOWN_QUESTION.message))
         else:
             first = first_question.setdefault(given.question_id, index)
             if first != index:
-                errors.append(FieldError(f"{where}.questionId", DUPLICATE_QUESTION.message.format(first=first)))
+                errors.append(FieldError.of(f"{where}.questionId", DUPLICATE_QUESTION.name,
+                                            DUPLICATE_QUESTION.message.format(first=first), first=first + 1))
         normalised = normalise_answer(given.answer)
         if not MIN_ANSWER_LENGTH <= len(normalised) <= MAX_ANSWER_LENGTH:
-            errors.append(FieldError(f"{where}.answer", ANSWER_LENGTH.message))
+            errors.append(FieldError.of(f"{where}.answer", ANSWER_LENGTH.name, ANSWER_LENGTH.message,
+                                        low=MIN_ANSWER_LENGTH, high=MAX_ANSWER_LENGTH))
             continue
         if normalised in forbidden or normalised.replace(" ", "") in forbidden:
-            errors.append(FieldError(f"{where}.answer", ANSWER_IS_YOUR_NAME.message))
+            errors.append(FieldError.of(f"{where}.answer", ANSWER_IS_YOUR_NAME.name, ANSWER_IS_YOUR_NAME.message))
         first = first_answer.setdefault(normalised, index)
         if first != index:
-            errors.append(FieldError(f"{where}.answer", DUPLICATE_ANSWER.message.format(first=first)))
+            errors.append(FieldError.of(f"{where}.answer", DUPLICATE_ANSWER.name,
+                                        DUPLICATE_ANSWER.message.format(first=first), first=first + 1))
     return errors
 
 

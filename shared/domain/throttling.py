@@ -24,6 +24,10 @@ What counts against whom (security.md C7, G5), by name:
   hashed), whoever it names: more than APP_CODE_GUESSES in an hour pause app codes for that name (other methods
   keep working), the same for nobody as for a real user.
 - Per client address and globally: the send and start budgets below (G2).
+- HELPDESK_LIMITS: the helpdesk's verification of a caller counts on rows of its own, with the same numbers per
+  user as G1 (a code really sent, a wrong code or app code read back), and per agent (HELPDESK_AGENT). Its own rows,
+  because the helpdesk is where a user blocked from SSPR goes (a self-service block must not stop the helpdesk),
+  and because a stranger phoning the helpdesk must not get the user's self-service blocked (G5).
 """
 
 from __future__ import annotations
@@ -113,22 +117,82 @@ def blocked_until(throttle: UserThrottle, now: datetime) -> datetime | None:
     return throttle.blocked_until if is_blocked(throttle, now) else None
 
 
+def forgettable(throttle: UserThrottle, now: datetime) -> bool:
+    """Whether the row would judge exactly like no row (so the purge may delete it, E4): no block running and no
+    event still inside the window of a limit it counts for (sends 10 minutes; failures 1 hour, failed
+    verifications and app code guesses alike; failed flows 24 hours)."""
+    live = ((throttle.sends, CODE_SENDS.window),
+            (throttle.failures, max(FAILED_VERIFICATIONS.window, APP_CODE_GUESSES.window)),
+            (throttle.failed_flows, FAILED_FLOWS.window))
+    return not is_blocked(throttle, now) and not any(now - e < window for events, window in live for e in events)
+
+
 def username_key(username: str) -> str:
     """The throttle key of a typed user name (USERNAME_APP_GUESSES): the same for a name that names nobody."""
     return "name-" + hashlib.sha256(username.strip().lower().encode()).hexdigest()[:40]
 
 
+def record_event(throttle: UserThrottle, limit: SlidingLimit, now: datetime) -> UserThrottle:
+    """One more event that `limit` counts (kept in the row's `failures`; the row's key says what it counts)."""
+    return replace(throttle, failures=_recent((*throttle.failures, now), limit, now))
+
+
+def paused_until(throttle: UserThrottle, limit: SlidingLimit, now: datetime) -> datetime | None:
+    """When what `limit` counts may be tried again (the oldest event that crossed it then leaves the window), or
+    None when it may now."""
+    recent = _recent(throttle.failures, limit, now)
+    if not _crossed(recent, limit):
+        return None
+    return recent[-(limit.max_events + 1)] + limit.window
+
+
 def record_app_guess(throttle: UserThrottle, now: datetime) -> UserThrottle:
     """A wrong app code for this user name (kept in the row's `failures`)."""
-    return replace(throttle, failures=_recent((*throttle.failures, now), APP_CODE_GUESSES, now))
+    return record_event(throttle, APP_CODE_GUESSES, now)
 
 
 def app_codes_paused_until(throttle: UserThrottle, now: datetime) -> datetime | None:
     """When app codes for this user name may be tried again, or None when they may now."""
-    recent = _recent(throttle.failures, APP_CODE_GUESSES, now)
-    if not _crossed(recent, APP_CODE_GUESSES):
-        return None
-    return recent[-(APP_CODE_GUESSES.max_events + 1)] + APP_CODE_GUESSES.window
+    return paused_until(throttle, APP_CODE_GUESSES, now)
+
+
+@dataclass(frozen=True)
+class HelpdeskLimits:
+    """HELPDESK_LIMITS: more sends or failed verifications than these pause the helpdesk for one row's subject."""
+
+    sends: SlidingLimit
+    failures: SlidingLimit
+    pause: timedelta
+
+
+HELPDESK_CALLER = HelpdeskLimits(CODE_SENDS, FAILED_VERIFICATIONS, BLOCK_DURATION)
+# An agent serves many callers, so more sends; a rogue or stolen agent account is stopped within the hour.
+HELPDESK_AGENT = HelpdeskLimits(SlidingLimit("agentCodeSends", 20, timedelta(minutes=10)),
+                                SlidingLimit("agentFailedVerifications", 10, timedelta(hours=1)), timedelta(hours=1))
+
+
+def helpdesk_caller_key(user_id: str) -> str:
+    return f"helpdesk-{user_id.lower()}"
+
+
+def helpdesk_agent_key(agent_id: str) -> str:
+    return f"agent-{agent_id.lower()}"
+
+
+def record_helpdesk_send(throttle: UserThrottle, now: datetime, limits: HelpdeskLimits) -> UserThrottle:
+    sends = _recent((*throttle.sends, now), limits.sends, now)
+    updated = replace(throttle, sends=sends)
+    return _pause(updated, now, limits.pause) if _crossed(sends, limits.sends) else updated
+
+
+def record_helpdesk_failure(throttle: UserThrottle, now: datetime, limits: HelpdeskLimits) -> UserThrottle:
+    failures = _recent((*throttle.failures, now), limits.failures, now)
+    updated = replace(throttle, failures=failures)
+    return _pause(updated, now, limits.pause) if _crossed(failures, limits.failures) else updated
+
+
+def _pause(throttle: UserThrottle, now: datetime, pause: timedelta) -> UserThrottle:
+    return throttle if is_blocked(throttle, now) else replace(throttle, blocked_until=now + pause)
 
 
 def cleared(throttle: UserThrottle) -> UserThrottle:
@@ -143,6 +207,8 @@ class Allowance(StrEnum):
     """Budgeted actions that are not code sends."""
 
     FLOW_STARTS = "flow-starts"  # anonymous reset starts (each costs a table write and proof-of-work checking)
+    PASSWORD_CHANGES = "password-changes"  # anonymous change tries (each costs a Graph read, maybe an agent's job)
+    PASSWORD_CHECKS = "password-checks"  # the change page's live rule checks (a long password costs ~40 ms of CPU)
 
 
 @dataclass(frozen=True)
@@ -170,6 +236,18 @@ BUDGETS: tuple[Budget, ...] = (
 FLOW_START_BUDGETS: tuple[Budget, ...] = (
     Budget(Allowance.FLOW_STARTS, "ip", 300, timedelta(hours=1)),
     Budget(Allowance.FLOW_STARTS, "global", 50_000, timedelta(hours=1)),
+)
+
+
+# Change tries, right or wrong: a person needs a few; an office NAT after a password expiry day a few hundred.
+PASSWORD_CHANGE_BUDGETS: tuple[Budget, ...] = (
+    Budget(Allowance.PASSWORD_CHANGES, "ip", 200, timedelta(hours=1)),
+    Budget(Allowance.PASSWORD_CHANGES, "global", 20_000, timedelta(hours=1)),
+)
+# Live checks while typing (one per pause in the typing): a person makes a few dozen per change.
+PASSWORD_CHECK_BUDGETS: tuple[Budget, ...] = (
+    Budget(Allowance.PASSWORD_CHECKS, "ip", 600, timedelta(hours=1)),
+    Budget(Allowance.PASSWORD_CHECKS, "global", 200_000, timedelta(hours=1)),
 )
 
 

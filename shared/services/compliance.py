@@ -32,18 +32,20 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore
 from shared.adapters.etag_retry import LostRace
-from shared.domain.audit import SYSTEM, Activity, Actor, AuditEvent, AuditService, Outcome
+from shared.adapters.graph.authentication import EntraContact
+from shared.domain.audit import Activity, Actor, AuditEvent, AuditService
 from shared.domain.compliance import (
     ComplianceMessage,
     EntraState,
     Run,
     RunState,
     Shard,
+    Status,
     assess_user,
     entra_facts,
     shard_key,
@@ -53,9 +55,10 @@ from shared.domain.eligibility import LicenceCatalog, SubscribedSku
 from shared.domain.policy import Policy
 from shared.domain.runs import TERMINAL
 from shared.domain.security_info import SecurityInfoSummary
-from shared.errors import Conflict, GraphError, GraphUnavailable, NotFound
+from shared.errors import GraphError, GraphUnavailable, NotFound
 from shared.services.compliance_reminders import ComplianceReminders
-from shared.services.runs import RunBook, retry_checkpoint
+from shared.services.entra_methods import EntraMethods
+from shared.services.runs import RunBook, RunNames, retry_checkpoint, run_event
 
 log = logging.getLogger("sspr.compliance")
 
@@ -73,6 +76,8 @@ class ComplianceDirectory(Protocol):
     async def subscribed_skus(self) -> list[SubscribedSku]: ...
 
     async def user_registration_details_page(self, cursor: str | None) -> tuple[list[dict[str, object]], str | None]: ...
+
+    async def entra_contacts(self, user_id: str) -> list[EntraContact]: ...
 
 
 class Policies(Protocol):
@@ -117,7 +122,9 @@ class ComplianceService:
         self._audit = audit
         self._clock = clock
         self._pacer = pacer or ReportsPacer()
-        self._runs = RunBook(store.runs, "compliance", self._record_completion, clock)
+        self._runs = RunBook(store.runs, "compliance", self._record_completion, clock,
+                             RunNames("compliance run", "Compliance run"))
+        self._entra = EntraMethods(directory, store.security_info, policies, clock)
 
     # ---- starting a run ------------------------------------------------------------------------------------------
 
@@ -127,22 +134,13 @@ class ComplianceService:
         now = self._clock()
         lock = await self._store.read_lock()
         if lock.run_id is not None:
-            await self._refuse_if_running(lock.run_id, now)
+            await self._runs.refuse_running(await self._store.get_run(lock.run_id), now)
         premium, reason = await self._premium()
         run = Run(id=str(uuid.uuid4()), trigger=trigger, requested_by=actor.id, created_at=now, updated_at=now,
                   send_reminders=send_reminders, entra=EntraState.PENDING if premium else EntraState.UNAVAILABLE,
                   entra_reason=reason)
         await self._store.create_run(run, with_entra=premium)
-        try:
-            await self._store.claim_lock(lock, run.id)
-        except LostRace:
-            found = await self._store.get_run(run.id)
-            if found is not None:  # never started: close it so it lists as what it is
-                await self._store.update_run(replace(found[0].failed("another run started at the same moment", now),
-                                                     audited=True), found[1])
-            latest = await self._store.read_lock()
-            raise Conflict("another compliance run started meanwhile", runningRunId=latest.run_id,
-                           detail="Another compliance run was started at the same moment.") from None
+        await self._runs.claim(run, lambda: self._store.claim_lock(lock, run.id))
         if premium:
             await self._queue.send(ComplianceMessage(runId=run.id, step="entra"))
         else:
@@ -154,19 +152,6 @@ class ComplianceService:
                      **({"entraReason": reason} if reason else {})},
         ))
         return run
-
-    async def _refuse_if_running(self, run_id: str, now: datetime) -> None:
-        found = await self._store.get_run(run_id)
-        if found is None:
-            return
-        run, etag = found
-        if run.blocks_new_run(now):
-            raise Conflict(f"compliance run {run.id} is {run.state.value}", runningRunId=run.id,
-                           detail=f"Compliance run {run.id} is still {run.state.value}; wait until it completes.")
-        if run.state not in TERMINAL:  # stalled: close it so its late messages change nothing
-            await self._runs.supersede(run, etag, "stalled: no progress for 15 minutes",
-                                       lambda: Conflict(f"compliance run {run.id} moved meanwhile",
-                                                        runningRunId=run.id))
 
     async def _premium(self) -> tuple[bool, str | None]:
         """Entra ID P1/P2 present (the tenant check's rule: an active SKU with a provisioned P1/P2 plan)?"""
@@ -186,10 +171,7 @@ class ComplianceService:
     # ---- reading runs -------------------------------------------------------------------------------------------
 
     async def status(self, run_id: str) -> RunProgress:
-        found = await self._store.get_run(run_id)
-        if found is None:
-            raise NotFound(f"no compliance run {run_id}")
-        run = found[0]
+        run = await self._runs.find(run_id, "compliance run")
         shards = await self._store.shards(run.id)
         return RunProgress(run, sum(s.done for s in shards), sum(s.tally.users for s in shards))
 
@@ -198,10 +180,8 @@ class ComplianceService:
 
     async def users(self, run_id: str, where: UserFilter, page_size: int,
                     continuation: dict[str, str] | None) -> tuple[list[dict[str, object]], str | None]:
-        found = await self._store.get_run(run_id)
-        if found is None:
-            raise NotFound(f"no compliance run {run_id}")
-        if found[0].rows_purged:  # the run document says so (`rowsPurged`); its totals remain
+        run = await self._runs.find(run_id, "compliance run")
+        if run.rows_purged:  # the run document says so (`rowsPurged`); its totals remain
             raise NotFound(f"the per-user rows of compliance run {run_id} were purged")
         return await self._store.user_rows(run_id.lower(), where, page_size, continuation)
 
@@ -275,7 +255,8 @@ class ComplianceService:
             ids = [str(row["RowKey"]) for row in page.rows]
             entra = await self._store.entra_facts(run_id, shard_key(index), ids[0], ids[-1]) \
                 if ids and run.entra is EntraState.COMPARED else {}
-            users = [assess_user(uid, row, page.summaries.get(uid) or SecurityInfoSummary(uid), policy,
+            summaries = await self._with_entra_methods(policy, ids, page.rows, page.summaries, run.created_at)
+            users = [assess_user(uid, row, summaries.get(uid) or SecurityInfoSummary(uid), policy,
                                  run.created_at, entra.get(uid))
                      for uid, row in zip(ids, page.rows, strict=True)]
             transactions = await self._store.write_users(run_id, users)
@@ -288,6 +269,18 @@ class ComplianceService:
             except LostRace:
                 return  # another delivery of this shard is ahead of us; it finishes the shard
         await self._finish_shard(run_id, shard)
+
+    async def _with_entra_methods(self, policy: Policy, ids: list[str], rows: list[Any],
+                                  summaries: dict[str, SecurityInfoSummary],
+                                  now: datetime) -> dict[str, SecurityInfoSummary]:
+        """With policy entraMethods.count: the page's enabled users not registered by their own methods get their
+        Entra methods read now (a user registered here needs no Graph call)."""
+        if not policy.entra_methods.count:
+            return summaries
+        wanted = [uid for uid, row in zip(ids, rows, strict=True) if assess_user(
+            uid, row, replace(summaries.get(uid) or SecurityInfoSummary(uid), entra_methods=frozenset()), policy,
+            now).status is Status.NOT_REGISTERED]
+        return await self._entra.refresh_summaries(summaries, wanted) if wanted else summaries
 
     async def _finish_shard(self, run_id: str, shard: Shard) -> None:
         """Shard done + the run's merged counters in one transaction; the 16th completes the run."""
@@ -306,18 +299,10 @@ class ComplianceService:
             await self._runs.finish_latest(run_id)
 
     async def _record_completion(self, run: Run) -> None:
-        ok = run.state is RunState.COMPLETED
-        tally = run.tally
-        await self._audit.write(AuditEvent(
-            time=run.completed_at or self._clock(), activity=Activity.COMPLIANCE_COMPLETED,
-            service=AuditService.SSPR_ADMIN, actor=SYSTEM, outcome=Outcome.SUCCESS if ok else Outcome.FAILURE,
-            flow_id=run.id, reason=None if ok else (run.errors[-1] if run.errors else "failed"),
-            details={"users": tally.users, "capable": tally.capable, "byStatus": dict(tally.by_status),
-                     "remindersSent": tally.reminders, "entraComparison": run.entra.value},
-        ))
+        tally, now = run.tally, self._clock()
+        await self._audit.write(run_event(run, Activity.COMPLIANCE_COMPLETED, now, outcome=True, details={
+            "users": tally.users, "capable": tally.capable, "byStatus": dict(tally.by_status),
+            "remindersSent": tally.reminders, "entraComparison": run.entra.value}))
         if run.send_reminders:
-            await self._audit.write(AuditEvent(
-                time=run.completed_at or self._clock(), activity=Activity.REMINDERS_SENT,
-                service=AuditService.SSPR_ADMIN, actor=SYSTEM, flow_id=run.id,
-                details={"count": tally.reminders, "source": "compliance run"},
-            ))
+            await self._audit.write(run_event(run, Activity.REMINDERS_SENT, now, {
+                "count": tally.reminders, "source": "compliance run"}))

@@ -33,12 +33,12 @@ from typing import Protocol
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.enablement_store import EnablementQueue, EnablementStore, Lock, Shard
 from shared.adapters.etag_retry import LostRace
-from shared.domain.audit import SYSTEM, Activity, Actor, AuditEvent, AuditService, Outcome
+from shared.domain.audit import Activity, Actor, AuditEvent, AuditService
 from shared.domain.enablement import PARTITION_BUCKETS, DirectoryPage, EnablementMessage, Run, enabled_users
 from shared.domain.policy import Scope
 from shared.domain.runs import TERMINAL, RunState, UnknownShard
-from shared.errors import Conflict, FieldError, GraphError, GraphUnavailable, InvalidRequest, NotFound
-from shared.services.runs import RunBook
+from shared.errors import Conflict, FieldError, GraphError, GraphUnavailable, InvalidRequest
+from shared.services.runs import RunBook, RunNames, run_event
 
 log = logging.getLogger("sspr.enablement")
 
@@ -76,7 +76,9 @@ class EnablementService:
         self._directory = directory
         self._audit = audit
         self._clock = clock
-        self._runs = RunBook(store.runs, "enablement", self._record_completion, clock)
+        self._runs = RunBook(store.runs, "enablement", self._record_completion, clock, RunNames(
+            "enablement run", "Enablement request", "runningRequestId",
+            "stalled: no progress for 15 minutes; superseded by a new request"))
 
     # ---- the admin's side -----------------------------------------------------------------------------------
 
@@ -91,8 +93,9 @@ class EnablementService:
         group_id = group_id.lower() if group_id else None
         if scope is Scope.SELECTED:
             if group_id is None or not await self._directory.group_exists(group_id):
-                raise InvalidRequest([FieldError(
-                    "groupId", f"no group with id {group_id} exists in the directory (it may have been deleted)"
+                raise InvalidRequest([FieldError.of(
+                    "groupId", "group.notFound",
+                    f"no group with id {group_id} exists in the directory (it may have been deleted)",
                 )])
         now = self._clock()
         lock = await self._store.read_lock()
@@ -145,23 +148,10 @@ class EnablementService:
                     detail=f"Enablement request {lock.run_id} is being started; wait until it completes.",
                 )
             return None  # a reservation never started: it blocks nothing any more
-        run, etag = found
-        if run.blocks_new_request(now):
-            raise Conflict(
-                f"enablement run {run.id} is {run.state.value}", runningRequestId=run.id,
-                detail=f"Enablement request {run.id} is still {run.state.value}; wait until it completes.",
-            )
-        if run.state not in TERMINAL:  # stalled: close it so its late messages change nothing
-            return await self._runs.supersede(
-                run, etag, "stalled: no progress for 15 minutes; superseded by a new request",
-                lambda: Conflict(f"enablement run {run.id} moved meanwhile", runningRequestId=run.id))
-        return run
+        return await self._runs.refuse_running(found, now)
 
     async def status(self, run_id: str) -> Run:
-        found = await self._store.get_run(run_id)
-        if found is None:
-            raise NotFound(f"no enablement run {run_id}")
-        return found[0]
+        return await self._runs.find(run_id, "enablement run")
 
     async def latest(self, limit: int) -> list[Run]:
         return await self._store.latest_runs(limit)
@@ -256,12 +246,6 @@ class EnablementService:
             await self._runs.finish_latest(run_id)
 
     async def _record_completion(self, run: Run) -> None:
-        ok = run.state is RunState.COMPLETED
-        await self._audit.write(AuditEvent(
-            time=run.completed_at or self._clock(), activity=Activity.ENABLEMENT_COMPLETED,
-            service=AuditService.SSPR_ADMIN, actor=SYSTEM, outcome=Outcome.SUCCESS if ok else Outcome.FAILURE,
-            flow_id=run.id, reason=None if ok else (run.errors[-1] if run.errors else "failed"),
-            details={"scope": run.scope.value, "groupId": run.group_id, "usersProcessed": run.users_processed,
-                     "inScope": run.in_scope, "removed": run.removed, "added": run.added,
-                     "generation": run.generation},
-        ))
+        await self._audit.write(run_event(run, Activity.ENABLEMENT_COMPLETED, self._clock(), outcome=True, details={
+            "scope": run.scope.value, "groupId": run.group_id, "usersProcessed": run.users_processed,
+            "inScope": run.in_scope, "removed": run.removed, "added": run.added, "generation": run.generation}))

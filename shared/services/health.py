@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -48,17 +49,23 @@ class HealthReport:
     storage: DependencyStatus
     graph: DependencyStatus
     version: str = __version__
+    # Whether an on-premises agent is live (where one is configured). It does not make this instance unhealthy:
+    # an instance recycled for an agent's silence would serve nobody better.
+    agents: DependencyStatus | None = None
 
     @property
     def ok(self) -> bool:
         return self.storage.ok and self.graph.ok
 
     def as_dict(self) -> dict[str, object]:
-        return {
-            "status": "ok" if self.ok else "unavailable",
-            "version": self.version,
-            "checks": {"storage": self.storage.as_dict(), "graph": self.graph.as_dict()},
-        }
+        checks = {"storage": self.storage.as_dict(), "graph": self.graph.as_dict()}
+        if self.agents is not None:
+            checks["onPremisesAgents"] = self.agents.as_dict()
+        return {"status": "ok" if self.ok else "unavailable", "version": self.version, "checks": checks}
+
+
+class LiveAgents(Protocol):
+    async def live(self) -> int: ...
 
 
 async def _probe(check: Callable[[], Awaitable[object]]) -> DependencyStatus:
@@ -68,15 +75,25 @@ async def _probe(check: Callable[[], Awaitable[object]]) -> DependencyStatus:
         reason = None
     except TimeoutError:
         reason = "timeout"
+    except LookupError:  # reached, but nobody there: no on-premises agent is live
+        reason = "no-live-agent"
     except Exception:  # noqa: BLE001 - any failure means "not reachable"; the detail stays out of the answer
         reason = "unreachable"
     return DependencyStatus(reason is None, round((time.perf_counter() - started) * 1000), reason)
 
 
-async def check_health(storage: StorageClients, graph: GraphGateway) -> HealthReport:
-    """Probe storage and Graph concurrently, each bounded by CHECK_TIMEOUT_SECONDS."""
-    storage_status, graph_status = await asyncio.gather(_probe(storage.ping), _probe(graph.organization))
-    return HealthReport(storage=storage_status, graph=graph_status)
+async def check_health(storage: StorageClients, graph: GraphGateway, agents: LiveAgents | None = None) -> HealthReport:
+    """Probe storage, Graph (and the agents' heartbeats) concurrently, each bounded by CHECK_TIMEOUT_SECONDS."""
+    probes = [_probe(storage.ping), _probe(graph.organization)]
+    if agents is not None:
+        probes.append(_probe(lambda: _some_agent_live(agents)))
+    statuses = await asyncio.gather(*probes)
+    return HealthReport(storage=statuses[0], graph=statuses[1], agents=statuses[2] if agents is not None else None)
+
+
+async def _some_agent_live(agents: LiveAgents) -> None:
+    if not await agents.live():
+        raise LookupError("no on-premises agent is live")
 
 
 class HealthProbe:
@@ -84,9 +101,10 @@ class HealthProbe:
     costs a Graph call from the tenant's quota, so a flood of requests must not become a flood of probes (G4)."""
 
     def __init__(self, storage: StorageClients, graph: GraphGateway, ttl_seconds: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, agents: LiveAgents | None = None) -> None:
         self._storage = storage
         self._graph = graph
+        self._agents = agents
         self._ttl = ttl_seconds
         self._clock = clock
         self._report: HealthReport | None = None
@@ -96,6 +114,6 @@ class HealthProbe:
     async def report(self) -> HealthReport:
         async with self._lock:  # concurrent requests share one probe
             if self._report is None or self._clock() - self._checked_at >= self._ttl:
-                self._report = await check_health(self._storage, self._graph)
+                self._report = await check_health(self._storage, self._graph, self._agents)
                 self._checked_at = self._clock()
             return self._report

@@ -50,7 +50,7 @@ def _user_object_id(user_id: str) -> str:
     try:
         return str(uuid.UUID(user_id))
     except ValueError:
-        raise InvalidRequest([FieldError("id", "must be the user's object id (a GUID)")]) from None
+        raise InvalidRequest([FieldError.of("id", "id.user", "must be the user's object id (a GUID)")]) from None
 
 
 @dataclass(frozen=True)

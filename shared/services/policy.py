@@ -32,7 +32,14 @@ from shared.domain.enablement import Run
 from shared.domain.enablement import Scope as EnablementScope
 from shared.domain.policy import Policy, Scope
 from shared.domain.policy_changes import changed_settings
-from shared.errors import Conflict, PreconditionFailed, PreconditionRequired, SsprError
+from shared.errors import (
+    Conflict,
+    FieldError,
+    InvalidRequest,
+    PreconditionFailed,
+    PreconditionRequired,
+    SsprError,
+)
 from shared.services.enablement import EnablementService, Reservation
 
 log = logging.getLogger("sspr.policy")
@@ -52,6 +59,10 @@ def scope_changed(old: Policy, new: Policy) -> bool:
     return (old.scope, old.group_id, old.include_guests) != (new.scope, new.group_id, new.include_guests)
 
 
+WRITEBACK_NEEDS_KEY = ("needs the on-premises agent's public key in the app setting SSPR_ONPREM_AGENT_PUBLIC_KEY:"
+                       " install the agent first (docs/onprem.md)")
+
+
 @dataclass(frozen=True)
 class PolicyService:
     store: PolicyStore
@@ -59,6 +70,7 @@ class PolicyService:
     clock: Clock = utc_now
     enablement: EnablementService | None = None  # None: saving the scope starts no run (tools, tests of the store)
     cache: PolicyCache | None = None  # this process's hot-path cache: forgotten after every save, so it applies at once
+    agent_key_configured: bool = True  # SSPR_ONPREM_AGENT_PUBLIC_KEY is set: on-premises writeback can seal passwords
 
     async def read_policy(self) -> VersionedPolicy:
         policy, etag = await self.store.get()
@@ -70,6 +82,8 @@ class PolicyService:
         if if_match.strip() == "*":
             # "*" would overwrite whatever another admin saved in the meantime: the point of If-Match is lost.
             raise PreconditionRequired("If-Match * refused for the policy")
+        if new.on_premises.writeback and not self.agent_key_configured:
+            raise InvalidRequest([FieldError.of("onPremises.writeback", "onPremises.noAgentKey", WRITEBACK_NEEDS_KEY)])
         current = await self.read_policy()
         old_values, new_values = changed_settings(current.policy, new)
         if not new_values and if_match.strip() == current.etag:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from shared.adapters.etag_retry import LostRace, retry_lost_races
+from shared.adapters.run_store import Lock
+from shared.domain.audit import SYSTEM, Activity, AuditEvent, AuditService, Outcome
 from shared.domain.runs import TERMINAL, RunLifecycle, RunState, UnknownShard
-from shared.errors import SsprError
+from shared.errors import Conflict, NotFound, SsprError
 
 log = logging.getLogger("sspr.runs")
 
@@ -39,6 +42,8 @@ S = TypeVar("S", bound=ShardRow)
 class RunRows(Protocol[R]):
     """What the book needs of a job's runs table."""
 
+    async def read_lock(self) -> Lock: ...
+
     async def get_run(self, run_id: str) -> tuple[R, str] | None: ...
 
     async def update_run(self, run: R, etag: str) -> str: ...
@@ -57,15 +62,78 @@ async def retry_checkpoint(what: str, attempt: Callable[[bool], Awaitable[T]]) -
     return await retry_lost_races(once, what)
 
 
+@dataclass(frozen=True)
+class RunNames:
+    """How a job names its runs to an admin: `name` in problems' titles ("compliance run"), `title` in their
+    details ("Compliance run"), the problem's member naming the running run, and why a stalled run failed."""
+
+    name: str
+    title: str
+    running_key: str = "runningRunId"
+    stalled: str = "stalled: no progress for 15 minutes"
+
+    def conflict(self, run_id: str | None, message: str, detail: str | None = None) -> Conflict:
+        extensions: dict[str, Any] = {self.running_key: run_id}
+        return Conflict(message, **extensions, **({"detail": detail} if detail else {}))
+
+
+def run_event(run: RunLifecycle, activity: Activity, now: datetime, details: dict[str, Any],
+              outcome: bool = False) -> AuditEvent:
+    """The system's audit event about a finished run; with `outcome`, a failed run's is a failure with its last
+    error as the reason."""
+    ok = run.state is RunState.COMPLETED or not outcome
+    return AuditEvent(time=run.completed_at or now, activity=activity, service=AuditService.SSPR_ADMIN, actor=SYSTEM,
+                      outcome=Outcome.SUCCESS if ok else Outcome.FAILURE, flow_id=run.id,
+                      reason=None if ok else (run.errors[-1] if run.errors else "failed"), details=details)
+
+
 class RunBook(Generic[R]):
     """One job's runs: `record` writes the audit of a finished run (once, then the run is marked audited)."""
 
     def __init__(self, runs: RunRows[R], job: str, record: Callable[[R], Awaitable[None]],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], names: RunNames | None = None) -> None:
         self._runs = runs
         self._job = job
         self._record = record
         self._clock = clock
+        self._names = names or RunNames(f"{job} run", f"{job.capitalize()} run")
+
+    async def refuse_running(self, found: tuple[R, str] | None, now: datetime) -> R | None:
+        """The lock's run as read: 409 naming it while it is queued or running; failed first (so its late
+        messages change nothing) when it has stalled; the run, if any."""
+        if found is None:
+            return None
+        run, etag = found
+        names = self._names
+        if run.blocks_new_run(now):
+            raise names.conflict(run.id, f"{names.name} {run.id} is {run.state.value}",
+                                 f"{names.title} {run.id} is still {run.state.value}; wait until it completes.")
+        if run.state not in TERMINAL:
+            return await self.supersede(run, etag, names.stalled,
+                                        lambda: names.conflict(run.id, f"{names.name} {run.id} moved meanwhile"))
+        return run
+
+    async def claim(self, run: R, claim: Callable[[], Awaitable[object]]) -> None:
+        """`claim()` the lock for the created `run`; when another start claimed it first, `run` is closed (it never
+        started: it lists as what it is) and the start is a 409 naming the winner."""
+        try:
+            await claim()
+        except LostRace:
+            found = await self._runs.get_run(run.id)
+            if found is not None:
+                failed = found[0].failed("another run started at the same moment", run.updated_at)
+                await self._runs.update_run(failed.marked_audited(), found[1])
+            latest = await self._runs.read_lock()
+            raise self._names.conflict(latest.run_id, f"another {self._names.name} started meanwhile",
+                                       f"Another {self._names.title.lower()} was started at the same moment."
+                                       ) from None
+
+    async def find(self, run_id: str, noun: str) -> R:
+        """The run an admin asks for; 404 "no <noun> <id>" when there is none."""
+        found = await self._runs.get_run(run_id)
+        if found is None:
+            raise NotFound(f"no {noun} {run_id}")
+        return found[0]
 
     async def load(self, run_id: str) -> tuple[R, str]:
         """The run a shard message names, and its ETag; `UnknownShard` when this service never created it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.throttle_store import ThrottleStore
@@ -17,6 +18,7 @@ from shared.domain.clock import Clock
 from shared.domain.codes import Channel
 from shared.domain.throttling import UserThrottle
 from shared.errors import BlockedFromSspr, ChannelPaused, TooManyRequests
+from shared.helpdesk_errors import HelpdeskPaused
 
 log = logging.getLogger("sspr.throttle")
 
@@ -90,11 +92,78 @@ class ThrottleService:
 
     async def admit_flow_start(self, client_ip: str | None) -> None:
         """Count one anonymous reset start against the per-IP and global budgets; TooManyRequests over them."""
+        await self.admit(throttling.FLOW_START_BUDGETS, client_ip)
+
+    async def admit(self, budgets: tuple[throttling.Budget, ...], client_ip: str | None) -> None:
+        """Count one action against its per-IP and global `budgets`; TooManyRequests over one of them."""
         now = self._clock()
-        for budget in throttling.FLOW_START_BUDGETS:
+        for budget in budgets:
             if not throttling.within_budget(await self._store.spend(budget, client_ip, now), budget):
-                log.warning("reset start budget (%s) used up", budget.scope)
-                raise TooManyRequests(f"flow start budget {budget.scope} used up")
+                log.warning("budget %s/%s used up", budget.channel, budget.scope)
+                raise TooManyRequests(f"{budget.channel} budget {budget.scope} used up")
+
+    async def record_event(self, key: str, limit: throttling.SlidingLimit) -> None:
+        """One more event `limit` counts under `key` (a hashed key the caller built, never typed input)."""
+        now = self._clock()
+        await self._store.change_user(key, lambda t: throttling.record_event(t, limit, now))
+
+    async def paused_until(self, key: str, limit: throttling.SlidingLimit) -> datetime | None:
+        """When what `limit` counts under `key` may be tried again; None when it may now."""
+        return throttling.paused_until(await self._store.user(key), limit, self._clock())
+
+    async def forget(self, key: str) -> None:
+        """The events counted under `key` are over (a success after them); no row is written when none were."""
+        if (await self._store.user(key)).failures:
+            await self._store.change_user(key, throttling.cleared)
+
+    # ---- the helpdesk's own rows (HELPDESK_LIMITS) ---------------------------------------------------------------
+
+    async def helpdesk_paused(self, user_id: str, agent_id: str) -> None:
+        """HelpdeskPaused when the helpdesk's verification of this caller, or this agent, is paused now."""
+        now = self._clock()
+        for whose, key in (("caller", throttling.helpdesk_caller_key(user_id)),
+                           ("agent", throttling.helpdesk_agent_key(agent_id))):
+            until = throttling.blocked_until(await self._store.user(key), now)
+            if until is not None:
+                raise HelpdeskPaused(whose, until)
+
+    async def count_helpdesk_send(self, user_id: str, agent: Actor, client_ip: str | None) -> None:
+        """A code the helpdesk sends: counted for the caller and the agent; HelpdeskPaused when either is (now)
+        over its limit. Nothing counts against the user's self-service row (G5)."""
+        await self.helpdesk_paused(user_id, agent.id)
+        now = self._clock()
+        for whose, key, limits in self._helpdesk_rows(user_id, agent.id):
+            before, after = await self._store.change_user(key, partial(throttling.record_helpdesk_send, now=now,
+                                                                       limits=limits))
+            await self._helpdesk_paused_now(before, after, whose, user_id, agent, client_ip, "code sends")
+
+    async def record_helpdesk_failure(self, user_id: str, agent: Actor, client_ip: str | None) -> None:
+        """A wrong code or app code read back to the helpdesk: counted for the caller and the agent."""
+        now = self._clock()
+        for whose, key, limits in self._helpdesk_rows(user_id, agent.id):
+            before, after = await self._store.change_user(key, partial(throttling.record_helpdesk_failure, now=now,
+                                                                       limits=limits))
+            await self._helpdesk_paused_now(before, after, whose, user_id, agent, client_ip, "failed verifications",
+                                            raise_error=False)
+
+    @staticmethod
+    def _helpdesk_rows(user_id: str, agent_id: str) -> list[tuple[str, str, throttling.HelpdeskLimits]]:
+        return [("caller", throttling.helpdesk_caller_key(user_id), throttling.HELPDESK_CALLER),
+                ("agent", throttling.helpdesk_agent_key(agent_id), throttling.HELPDESK_AGENT)]
+
+    async def _helpdesk_paused_now(self, before: UserThrottle, after: UserThrottle, whose: str, user_id: str,
+                                   agent: Actor, client_ip: str | None, reason: str, raise_error: bool = True) -> None:
+        now = self._clock()
+        if after.blocked_until is None or not throttling.is_blocked(after, now):
+            return
+        if not throttling.is_blocked(before, now):
+            await self._audit.write(AuditEvent(
+                time=now, activity=Activity.HELPDESK_PAUSED, service=AuditService.SSPR, actor=agent,
+                outcome=Outcome.FAILURE, target_user_id=user_id, client_ip=client_ip,
+                reason=f"too many {reason} for the {whose}",
+                details={"pausedFor": whose, "pausedUntil": after.blocked_until.isoformat()}))
+        if raise_error:
+            raise HelpdeskPaused(whose, after.blocked_until)
 
     async def _refuse_if_blocked(self, before: UserThrottle, after: UserThrottle, actor: Actor,
                                  client_ip: str | None, reason: str, raise_error: bool = True) -> None:

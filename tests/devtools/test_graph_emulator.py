@@ -248,7 +248,8 @@ def test_password_grant_gives_user_tokens_with_assigned_app_roles(http: httpx.Cl
     assert admin["roles"] == ["SSPR.Admin"]
     helpdesk = jwt.decode(user_token(http, "helpdesk@contoso.example").json()["access_token"],
                           options={"verify_signature": False})
-    assert helpdesk["roles"] == ["SSPR.Reader"]  # through group SSPR Helpdesk Readers
+    # SSPR.Helpdesk directly (the helpdesk page), SSPR.Reader through the group SSPR Helpdesk Readers
+    assert sorted(helpdesk["roles"]) == ["SSPR.Helpdesk", "SSPR.Reader"]
     refused = user_token(http, "disabled@contoso.example")
     assert refused.status_code == 400 and refused.json()["error_codes"] == [50057]
     wrong = user_token(http, "casey@contoso.example", "Wrong-Pass-1")
@@ -424,6 +425,29 @@ def test_never_expire_policy_and_domain_expiration(http: httpx.Client) -> None:
     assert domain["passwordValidityPeriodInDays"] == 2147483647 and domain["passwordNotificationWindowInDays"] == 7
 
 
+def test_password_facts_come_only_on_select_in_utc_and_a_new_password_dates_its_change(http: httpx.Client) -> None:
+    """user resource (Learn): lastPasswordChangeDateTime, passwordPolicies and onPremisesSyncEnabled are "returned
+    only on $select"; the change time "is always in UTC"; a password set through Graph changes it."""
+    token = app_token(http)
+    facts = "lastPasswordChangeDateTime,passwordPolicies,onPremisesSyncEnabled"
+    default = graph(http, "GET", "/users?$top=999", token).json()["value"]
+    assert not any(set(facts.split(",")) & set(u) for u in default)
+    users, _, _ = page_all(http, f"/users?$select=id,userPrincipalName,{facts}&$top=999", token)
+    assert all(u["lastPasswordChangeDateTime"].endswith("Z") for u in users)
+    generated = [u for u in users if u["userPrincipalName"].endswith("@contoso.example") and u["id"][:8] != "c0ffee00"]
+    assert len({u["lastPasswordChangeDateTime"][:10] for u in generated}) > 60  # spread over 120 days
+    synced = [u for u in generated if u["onPremisesSyncEnabled"]]
+    assert synced and all(u["passwordPolicies"] == "DisablePasswordExpiration" for u in synced)
+    set_at = http.patch(f"/_emulator/users/{CASEY}", json={"lastPasswordChangeDateTime": "2026-03-01T10:30:00+02:00"})
+    assert set_at.status_code == 200 and set_at.json()["lastPasswordChangeDateTime"] == "2026-03-01T08:30:00Z"
+    assert graph(http, "PATCH", f"/users/{CASEY}", token, json={"passwordProfile": {
+        "password": "Fresh-Harbour-2026!", "forceChangePasswordNextSignIn": False}}).status_code == 204
+    changed = graph(http, "GET", f"/users/{CASEY}?$select={facts}", token).json()["lastPasswordChangeDateTime"]
+    assert changed > "2026-03-01T08:30:00Z"
+    bad = http.patch(f"/_emulator/users/{CASEY}", json={"lastPasswordChangeDateTime": "last tuesday"})
+    assert bad.status_code == 400
+
+
 def test_send_mail_lands_in_the_outbox(http: httpx.Client) -> None:
     message = {"message": {"subject": "Your password was reset", "body": {"contentType": "HTML", "content": "<p>Hi</p>"},
                            "toRecipients": [{"emailAddress": {"address": "casey@contoso.example"}}]},
@@ -581,3 +605,102 @@ def test_user_read_update_all_is_enough_to_write_password_policies_but_not_a_pas
     password = graph(http, "PATCH", f"/users/{CASEY}", token,
                      json={"passwordProfile": {"password": "Brand-New-Pass-42"}})
     assert password.status_code == 403
+
+
+# ---- groups by name, $count segments, users by id in one filter (directory_graph.py) --------------------------
+
+
+def test_group_search_is_an_advanced_query_tokenized_on_words_and_paged_with_its_count(http: httpx.Client) -> None:
+    """aad-advanced-queries: $search on directory objects needs ConsistencyLevel: eventual; $count=true without
+    the header is silently ignored. search-query-parameter: clauses in double quotes, words matched by prefix."""
+    token = app_token(http)
+    refused = graph(http, "GET", '/groups?$search="displayName:pilot"', token)
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "Request_UnsupportedQuery"
+    unquoted = graph(http, "GET", "/groups?$search=displayName:pilot", token, headers=EVENTUAL)
+    assert unquoted.status_code == 400
+    found = graph(http, "GET", '/groups?$search="displayName:pil"&$count=true&$select=id,displayName', token,
+                  headers=EVENTUAL).json()
+    assert [g["displayName"] for g in found["value"]] == ["SSPR Pilot", "SSPR Pilot - Finance"]
+    assert found["@odata.count"] == 2 and set(found["value"][0]) == {"id", "displayName"}
+    both = graph(http, "GET", '/groups?$search="displayName:finance" AND "displayName:pilot"', token,
+                 headers=EVENTUAL).json()["value"]
+    assert [g["id"] for g in both] == [PILOT_FINANCE]
+    uncounted = graph(http, "GET", "/groups?$count=true", token).json()
+    assert "@odata.count" not in uncounted
+    items, pages, _ = page_all(http, "/groups?$top=2&$count=true", token, headers=EVENTUAL)
+    assert pages == 3 and len({g["id"] for g in items}) == len(items) == 5
+
+
+def test_count_segments_need_the_advanced_query_header_and_count_users_as_graph_does(http: httpx.Client) -> None:
+    token = app_token(http)
+    bare = graph(http, "GET", f"/groups/{AUDITORS}/transitiveMembers/microsoft.graph.user/$count", token)
+    assert bare.status_code == 400 and bare.json()["error"]["message"] == "$count is not currently supported."
+    users = graph(http, "GET", f"/groups/{PILOT_FINANCE}/transitiveMembers/microsoft.graph.user/$count", token,
+                  headers=EVENTUAL)
+    assert users.status_code == 200 and users.headers["content-type"].startswith("text/plain")
+    assert users.text == "4"  # Fiona, Frank, Petra and, nested, Audrey (Frank once)
+    direct = graph(http, "GET", f"/groups/{PILOT_FINANCE}/members/$count", token, headers=EVENTUAL)
+    assert direct.text == "4"  # three users and the nested group
+
+
+def test_users_by_id_in_one_filter_of_at_most_15(http: httpx.Client) -> None:
+    token = app_token(http)
+    ids = [CASEY, "c0ffee00-5e1f-4ea5-b0a7-000000001004"]
+    quoted = ",".join(f"'{i}'" for i in ids)
+    found = graph(http, "GET", f"/users?$filter=id in ({quoted})&$select=id,displayName", token).json()["value"]
+    assert {u["displayName"] for u in found} == {"Casey Jensen", "Sven Svensson"}
+    many = ",".join(f"'{i:08x}-0000-0000-0000-000000000000'" for i in range(16))
+    refused = graph(http, "GET", f"/users?$filter=id in ({many})", token)
+    assert refused.status_code == 400 and "Max allowed: 15" in refused.json()["error"]["message"]
+
+
+# ---- company branding (api/organizationalbranding-get) ----------------------------------------------------------
+
+
+def test_branding_by_language_its_images_as_streams_and_404_without_it(http: httpx.Client) -> None:
+    token = app_token(http)
+    default = graph(http, "GET", f"/organization/{TENANT}/branding", token, headers={"Accept-Language": "0"}).json()
+    assert default["id"] == "0" and default["backgroundColor"] == "#0B3D6B"
+    assert default["bannerLogoRelativeUrl"] and "Contoso IT never asks" in default["signInPageText"]
+    swedish = graph(http, "GET", f"/organization/{TENANT}/branding", token, headers={"Accept-Language": "sv-SE"})
+    assert swedish.json()["id"] == "sv-SE" and "Contosos IT" in swedish.json()["signInPageText"]
+    assert graph(http, "GET", f"/organization/{TENANT}/branding", token,
+                 headers={"Accept-Language": "fr-FR"}).status_code == 404
+    localizations = graph(http, "GET", f"/organization/{TENANT}/branding/localizations", token).json()["value"]
+    assert [item["id"] for item in localizations] == ["0", "sv-SE"]
+    logo = graph(http, "GET", f"/organization/{TENANT}/branding/localizations/0/bannerLogo", token)
+    assert logo.status_code == 200 and logo.content.startswith(b"\x89PNG")
+    unset = graph(http, "GET", f"/organization/{TENANT}/branding/localizations/sv-SE/backgroundImage", token)
+    assert unset.status_code == 200 and unset.json() == {}
+    http.put("/_emulator/branding", json={}).raise_for_status()
+    assert graph(http, "GET", f"/organization/{TENANT}/branding", token,
+                 headers={"Accept-Language": "0"}).status_code == 404
+    assert graph(http, "GET", f"/organization/{TENANT}/branding", app_token(http, OTHER),
+                 headers={"Accept-Language": "0"}).status_code == 403
+
+
+def test_a_users_preferred_language_is_the_optional_claim_xms_pl(http: httpx.Client) -> None:
+    swedish = jwt.decode(user_token(http, "sven@contoso.example").json()["access_token"],
+                         options={"verify_signature": False})
+    assert swedish["xms_pl"] == "sv-se"
+    nobody = jwt.decode(user_token(http, "gia.guest_fabrikam.example#EXT#@contosodemo.onmicrosoft.com").json()
+                        ["access_token"], options={"verify_signature": False})
+    assert "xms_pl" not in nobody
+
+
+def test_an_inline_image_travels_with_the_mail_into_the_outbox(http: httpx.Client) -> None:
+    token = app_token(http)
+    message = {"subject": "s", "body": {"contentType": "HTML", "content": '<img src="cid:logo">'},
+               "toRecipients": [{"emailAddress": {"address": "casey.home@example.org"}}],
+               "attachments": [{"@odata.type": "#microsoft.graph.fileAttachment", "name": "logo.png",
+                                "contentType": "image/png", "contentBytes": "iVBORw0KGgo=", "contentId": "logo",
+                                "isInline": True}]}
+    sent = graph(http, "POST", "/users/noreply@contoso.example/sendMail", token, json={"message": message})
+    assert sent.status_code == 202, sent.text
+    [mail] = [m for m in http.get("/_emulator/outbox").json()["value"] if "casey.home@example.org" in m["to"]]
+    assert mail["attachments"][0] | {"contentBytes": None} == {
+        "name": "logo.png", "contentType": "image/png", "contentId": "logo", "isInline": True, "contentBytes": None,
+        "size": 8}
+    broken = {**message, "attachments": [{"@odata.type": "#microsoft.graph.fileAttachment", "name": "x"}]}
+    assert graph(http, "POST", "/users/noreply@contoso.example/sendMail", token,
+                 json={"message": broken}).status_code == 400

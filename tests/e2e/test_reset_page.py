@@ -10,53 +10,32 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from devtools.stack import DEMO_TENANT_ID, FunctionHost, GraphEmulator
+from devtools.stack import FunctionHost, GraphEmulator
 from tests.e2e.conftest import (
-    PAGES_APP_ID,
-    Api,
-    create_user,
-    enable,
+    CODE_METHODS,
+    can_sign_in,
+    enrol,
     latest_code,
     outbox,
-    register_email,
-    save_policy,
     screenshot,
-    user_token,
+    show_step,
 )
 
 NEW_PASSWORD = "Harbour-Lantern-47!"
-RESET_USERS = ["rosa.reset", "sixten.reset", "kim.keyboard", "wanda.wrong", "tova.phone", "bo.blocked"]
+RESET_USERS = ["rosa.reset", "sixten.reset", "kim.keyboard", "wanda.wrong", "tova.phone", "bo.blocked", "rik.revoke"]
 
 
 @pytest.fixture(scope="module")
 def reset_users(pages_host: FunctionHost, e2e_emulator: GraphEmulator) -> Iterator[dict[str, str]]:
     """Users in the SSPR Pilot group, enabled, each with a registered private email address."""
-    admin = Api(pages_host, user_token(e2e_emulator, "admin@contoso.example"))
-    save_policy(admin, methodsRequired=1, methodsAllowed={
-        "email": True, "mobilePhone": True, "officePhone": False, "authenticatorApp": True,
-        "appNotification": False, "securityQuestions": False})
-    addresses = {}
-    for name in RESET_USERS:
-        create_user(e2e_emulator, name)
-        addresses[name] = f"{name}.private@example.org"
-    enable(admin, "selected", "c0ffee00-5e1f-4ea5-b0a7-000000002001")
-    for name, address in addresses.items():
-        register_email(pages_host, e2e_emulator, f"{name}@contoso.example", address)
-    yield addresses
-
-
-def can_sign_in(emulator: GraphEmulator, upn: str, password: str) -> bool:
-    response = httpx.post(f"{emulator.base_url}/{DEMO_TENANT_ID}/oauth2/v2.0/token", timeout=10, data={
-        "grant_type": "password", "client_id": PAGES_APP_ID, "username": upn, "password": password,
-        "scope": "openid"})
-    return response.status_code == 200
+    yield enrol(pages_host, e2e_emulator, RESET_USERS, methodsRequired=1, methodsAllowed=CODE_METHODS)
 
 
 def start(page: Any, upn: str) -> None:
     page.fill("#username", upn)
     expect(page.locator("input[name=altcha]")).not_to_have_value("", timeout=30_000)  # proof-of-work solved
     page.click("#start")
-    page.wait_for_selector("#step-method:not([hidden])")
+    show_step(page, "method")
 
 
 def email_code(page: Any, emulator: GraphEmulator, address: str) -> str:
@@ -65,7 +44,7 @@ def email_code(page: Any, emulator: GraphEmulator, address: str) -> str:
     page.check("#method-email")
     page.fill("#contact", address)
     page.click("#send")
-    page.wait_for_selector("#step-code:not([hidden])")
+    show_step(page, "code")
     return latest_code(emulator, address, after=before)
 
 
@@ -75,7 +54,7 @@ def prove_email(page: Any, emulator: GraphEmulator, address: str) -> None:
 
 
 def new_password(page: Any) -> None:
-    page.wait_for_selector("#step-password:not([hidden])")
+    show_step(page, "password")
     page.fill("#password", "short")
     expect(page.locator('#rules li[data-rule="length"]')).to_have_class("bad")
     page.fill("#password", NEW_PASSWORD)
@@ -83,7 +62,7 @@ def new_password(page: Any) -> None:
     for rule in ("length", "classes", "ascii", "match"):
         expect(page.locator(f'#rules li[data-rule="{rule}"]')).to_have_class("ok")
     page.click("#set-password")
-    page.wait_for_selector("#step-done:not([hidden])")
+    show_step(page, "done")
 
 
 def test_a_user_resets_the_password_with_the_code_from_the_outbox(
@@ -95,9 +74,30 @@ def test_a_user_resets_the_password_with_the_code_from_the_outbox(
     prove_email(page, e2e_emulator, reset_users["rosa.reset"])
     new_password(page)
     assert page.text_content("#step-done h2") == "Your password is reset"
+    expect(page.locator("#done-sessions")).to_have_text(
+        "You were signed out everywhere, so every device asks for the new password.")
     screenshot(page, "reset-done")
     assert can_sign_in(e2e_emulator, "rosa.reset@contoso.example", NEW_PASSWORD)
     assert not can_sign_in(e2e_emulator, "rosa.reset@contoso.example", "Demo-Pass-2026!")
+
+
+def test_when_graph_cannot_end_the_sessions_yet_the_page_says_the_other_sign_ins_end_shortly(
+        page: Any, pages_host: FunctionHost, e2e_emulator: GraphEmulator, reset_users: dict[str, str]) -> None:
+    faults = httpx.put(f"{e2e_emulator.base_url}/_emulator/faults", timeout=10, json={"rules": [
+        {"status": 503, "retryAfter": 0, "methods": ["POST"], "pathContains": "/revokeSignInSessions"}]})
+    assert faults.status_code == 200, faults.text
+    try:
+        page.goto(f"{pages_host.base_url}/api/pages/reset")
+        start(page, "rik.revoke@contoso.example")
+        prove_email(page, e2e_emulator, reset_users["rik.revoke"])
+        new_password(page)
+        expect(page.locator("#step-done h2")).to_have_text("Your password is reset")
+        expect(page.locator("#done-sessions")).to_have_text(
+            "Your other sign-ins will be ended within a few minutes. Until then, a device that is already signed in "
+            "may stay signed in.")
+    finally:
+        httpx.delete(f"{e2e_emulator.base_url}/_emulator/faults", timeout=10)
+    assert can_sign_in(e2e_emulator, "rik.revoke@contoso.example", NEW_PASSWORD)
 
 
 def test_a_swedish_user_resets_on_a_360_px_phone(browser: Any, pages_host: FunctionHost,
@@ -137,7 +137,7 @@ def test_a_reset_needs_nothing_but_the_keyboard(page: Any, pages_host: FunctionH
     page.keyboard.type("kim.keyboard@contoso.example")
     expect(page.locator("input[name=altcha]")).not_to_have_value("", timeout=30_000)
     page.keyboard.press("Enter")
-    page.wait_for_selector("#step-method:not([hidden])")
+    show_step(page, "method")
     tab_to(page, "input[name=method]:checked")  # a radio group is one tab stop; arrows choose within it
     for _ in range(5):
         if page.is_checked("#method-email"):
@@ -147,17 +147,17 @@ def test_a_reset_needs_nothing_but_the_keyboard(page: Any, pages_host: FunctionH
     before = len(outbox(e2e_emulator))
     page.keyboard.type(reset_users["kim.keyboard"])
     page.keyboard.press("Enter")
-    page.wait_for_selector("#step-code:not([hidden])")
+    show_step(page, "code")
     tab_to(page, "#code")
     page.keyboard.type(latest_code(e2e_emulator, reset_users["kim.keyboard"], after=before))
     page.keyboard.press("Enter")
-    page.wait_for_selector("#step-password:not([hidden])")
+    show_step(page, "password")
     tab_to(page, "#password")
     page.keyboard.type(NEW_PASSWORD)
     tab_to(page, "#password2")
     page.keyboard.type(NEW_PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_selector("#step-done:not([hidden])")
+    show_step(page, "done")
     assert can_sign_in(e2e_emulator, "kim.keyboard@contoso.example", NEW_PASSWORD)
 
 
@@ -173,12 +173,12 @@ def test_wrong_codes_lock_the_flow_and_the_right_code_is_refused_after(
         page.fill("#code", wrong)
         page.click("#verify")
         expect(page.locator("#verify")).to_be_enabled()
-        titles.append(page.locator("#error p").first.text_content())
+        titles.append(page.locator("#step-code [role=alert] p").first.text_content())
     page.fill("#code", right)
     page.click("#verify")
     expect(page.locator("#verify")).to_be_enabled()
     assert page.locator("#step-password").is_hidden()
-    final = page.locator("#error p").first.text_content()
+    final = page.locator("#step-code [role=alert] p").first.text_content()
     assert titles[0] != final, "the locked flow should say so, not repeat 'wrong code'"
     screenshot(page, "reset-locked")
     assert not can_sign_in(e2e_emulator, "wanda.wrong@contoso.example", NEW_PASSWORD)
@@ -195,7 +195,19 @@ def test_a_blocked_user_is_told_on_the_page_until_when(
             page.fill("#code", str((int(right) + 1) % 10 ** len(right)).zfill(len(right)))
             page.click("#verify")
             expect(page.locator("#verify")).to_be_enabled()
-    page.wait_for_selector("#step-blocked:not([hidden])")
+    show_step(page, "blocked")
     detail = page.text_content("#blocked-detail") or ""
     assert "blocked for your account until 20" in detail and "UTC" in detail and "helpdesk" in detail
     screenshot(page, "reset-blocked")
+
+
+def test_next_before_the_robot_check_is_done_waits_for_it(page: Any, pages_host: FunctionHost,
+                                                          reset_users: dict[str, str]) -> None:
+    """A person who presses Next at once is not refused with "wait until the check is done": the page waits."""
+    page.goto(f"{pages_host.base_url}/api/pages/reset")
+    page.fill("#username", "rosa.reset@contoso.example")
+    assert page.locator("input[name=altcha]").count() == 0 or not page.input_value("input[name=altcha]"), \
+        "the robot check must still be running for this test to mean anything"
+    page.click("#start")
+    show_step(page, "method", timeout=40_000)
+    assert page.locator("[role=alert]:visible").count() == 0

@@ -80,6 +80,7 @@ def live_reset_flow(host: FunctionHost) -> tuple[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # every operation twice (positive, negative): minutes on a busy 2-core machine
 def test_every_operation_answers_as_documented_and_never_5xx(
         api_schema: schemathesis.BaseSchema, api_document: dict[str, Any], fuzz_host: FunctionHost,
         fuzz_emulator: GraphEmulator, subtests: pytest.Subtests) -> None:

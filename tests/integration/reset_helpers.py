@@ -3,10 +3,9 @@ registration API, and a `Resetter` that walks the anonymous reset API as the /re
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +15,12 @@ from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devtools.azurite import Azurite
-from devtools.stack import FunctionHost, GraphEmulator, app_settings, host_running
+from devtools.stack import FunctionHost, GraphEmulator, api_running, app_settings, host_running
 from shared.adapters.proof_of_work import solve
 from shared.domain.policy import DEFAULT_DOCUMENT
+from tests.integration.outbox import code_sent_to
 from tests.integration.tokens import DEMO_PASSWORD, bearer, user_token
 
-WAIT_SECONDS = 25
 ADMIN = "admin@contoso.example"
 
 
@@ -57,34 +56,16 @@ def stack_fixture(table_prefix: str) -> Any:
     return stack
 
 
-def outbox(emulator: GraphEmulator) -> list[dict[str, Any]]:
-    return list(httpx.get(f"{emulator.base_url}/_emulator/outbox", timeout=10).json()["value"])
+def api_fixture(table_prefix: str, **settings: str) -> Any:
+    """A module's `api` fixture: a client of the API of a host on the session's Azurite and emulator whose tables
+    carry `table_prefix`, with these settings besides."""
 
+    @pytest.fixture(scope="module")
+    def api(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
+        with api_running(app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=table_prefix, **settings)) as client:
+            yield client
 
-def code_sent_to(emulator: GraphEmulator, contact: str, count: int = 1) -> str:
-    """The newest code sent to `contact`, once `count` messages carrying a code have arrived there."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        messages = [m for m in outbox(emulator) if contact in m.get("to", [])
-                    and re.search(r"(?<!\d)\d{8}(?!\d)", m["body"])]
-        if len(messages) >= count:
-            return re.findall(r"(?<!\d)(\d{8})(?!\d)", messages[0]["body"])[0]
-        time.sleep(0.2)  # waiting for the notifications worker (another process), not for time to pass
-    raise AssertionError(f"no code #{count} reached {contact}")
-
-
-def wait_for(what: str, check: Callable[[], Any], seconds: float = WAIT_SECONDS) -> Any:
-    """What `check` returns once it is truthy; `what` names it when it never is."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if found := check():
-            return found
-        time.sleep(0.2)  # waiting for the notifications worker (another process), not for time to pass
-    raise AssertionError(f"{what} did not happen within {seconds} s")
-
-
-def messages_to(emulator: GraphEmulator, contact: str) -> list[dict[str, Any]]:
-    return [m for m in outbox(emulator) if contact in m.get("to", [])]
+    return api
 
 
 def set_policy(api: httpx.Client, emulator: GraphEmulator, **changes: Any) -> dict[str, Any]:
@@ -136,19 +117,17 @@ class Member:
                 "X-Forwarded-For": f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.9"}
 
     def register_email(self) -> None:
-        headers = self.headers()
-        started = self.api.post("/me/security-info/email", json={"address": self.alternate_email}, headers=headers)
-        assert started.status_code == 202, started.text
-        code = code_sent_to(self.emulator, self.alternate_email)
-        verified = self.api.post(f"/me/security-info/challenges/{started.json()['challengeId']}/verify",
-                                 json={"code": code}, headers=headers)
-        assert verified.status_code == 200, verified.text
+        self.register_by_code("email", {"address": self.alternate_email}, self.alternate_email)
 
     def register_mobile(self) -> None:
+        self.register_by_code("mobilePhone", {"number": self.mobile}, self.mobile)
+
+    def register_by_code(self, method: str, body: dict[str, str], contact: str) -> None:
+        """Register `method` through the API: the code that reaches `contact` proves it."""
         headers = self.headers()
-        started = self.api.post("/me/security-info/mobilePhone", json={"number": self.mobile}, headers=headers)
+        started = self.api.post(f"/me/security-info/{method}", json=body, headers=headers)
         assert started.status_code == 202, started.text
-        code = code_sent_to(self.emulator, self.mobile)
+        code = code_sent_to(self.emulator, contact)
         verified = self.api.post(f"/me/security-info/challenges/{started.json()['challengeId']}/verify",
                                  json={"code": code}, headers=headers)
         assert verified.status_code == 200, verified.text

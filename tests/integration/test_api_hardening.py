@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from devtools.azurite import Azurite
-from devtools.processes import REPO_ROOT
 from devtools.stack import (
     FUNCTION_KEY,
     PAGES_APP_ID,
@@ -20,7 +19,7 @@ from devtools.stack import (
     FunctionHost,
     GraphEmulator,
     app_settings,
-    start_function_host,
+    host_running,
 )
 from shared.adapters.proof_of_work import solve
 from tests.integration.tokens import (
@@ -258,14 +257,34 @@ def test_G6_an_ipv4_mapped_address_shares_the_per_ip_budget_of_its_ipv4_address(
     assert statuses == [202] * SMS_PER_IP_BUDGET + [429], statuses
 
 
+def test_G6_ipv6_clients_in_one_64_share_one_per_ip_budget_and_another_64_has_its_own(
+        service_host: FunctionHost) -> None:
+    site = f"2001:db8:{uuid.uuid4().int % 65535:x}:{uuid.uuid4().int % 65535:x}"  # one customer's /64
+    addresses = [f"{site}::1", f"{site}:aaaa:bbbb:cccc:dddd", f"[{site}::7]:443", f"{site}:0:0:0:ffff"]
+    neighbour = f"2001:db8:{uuid.uuid4().int % 65535:x}:ffff::1"
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with api(service_host) as client:
+        flow = started(client, {"X-Forwarded-For": addresses[0]}).json()
+
+        def prove(address: str) -> int:
+            return client.post(f"/reset/flows/{flow['flowId']}/proofs",
+                               json={"method": "mobilePhone", "contact": "+46701234567"},
+                               headers={"X-Flow-Secret": flow["flowSecret"], "X-Forwarded-For": address}).status_code
+
+        statuses = [prove(addresses[i % 4]) for i in range(SMS_PER_IP_BUDGET + 1)]
+        other_network = prove(neighbour)
+    if datetime.now(UTC).replace(minute=0, second=0, microsecond=0) != hour:
+        pytest.skip("the budget's hour window turned during the test: its count restarted")
+    # Every address of the /64 spends one budget, which runs out as one address's would; the next /64 is not touched.
+    assert statuses == [202] * SMS_PER_IP_BUDGET + [429], statuses
+    assert other_network == 202
+
+
 @pytest.fixture(scope="module")
 def peer_host(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[FunctionHost]:
     """The service as deployed without Front Door: no proxy trusted, the client is the peer the host appends."""
-    host = start_function_host(REPO_ROOT, app_settings(azurite, graph_emulator, SSPR_TRUSTED_PROXY_HOPS="0"))
-    try:
+    with host_running(app_settings(azurite, graph_emulator, SSPR_TRUSTED_PROXY_HOPS="0")) as host:
         yield host
-    finally:
-        host.stop()
 
 
 def test_G6_with_no_trusted_proxy_a_client_supplied_forwarded_for_is_ignored_and_the_peer_counts(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -111,12 +112,32 @@ def test_csv_export_parses_back_and_neutralises_formulas(service_host: FunctionH
     assert len(rows) == 7
     [blocked] = [r for r in rows if r["activity"] == "Blocked from self-service password reset"]
     assert blocked["reason"].startswith("'=HYPERLINK")
+    steps = sorted(json.loads(r["details"])["step"] for r in rows if r["details"])  # JSON, not Python's repr
+    assert steps == [0, 1, 2, 3, 4, 5]
+
+
+async def test_events_name_their_target_and_a_upn_finds_them(azurite: Azurite, service_host: FunctionHost,
+                                                              graph_emulator: GraphEmulator) -> None:
+    """Names are read for the whole page at once; a UPN is searched as its user's object id."""
+    sven = "c0ffee00-5e1f-4ea5-b0a7-000000001004"
+    storage = StorageClients.from_settings(load_settings(app_settings(azurite, graph_emulator)))
+    try:
+        await AuditStore(storage).write(AuditEvent(
+            time=datetime.now(UTC), activity=Activity.DELETED_INFO, service=AuditService.AUTH_METHODS,
+            actor=Actor(sven, "sven@contoso.example"), target_user_id=sven, method="email"))
+    finally:
+        await storage.close()
+    found = get(service_host, graph_emulator, READER, user="Sven@Contoso.example").json()["value"]
+    assert found and {(e["targetUserId"], e["targetDisplayName"], e["targetUserPrincipalName"]) for e in found} == {
+        (sven, "Sven Svensson", "sven@contoso.example")}
+    assert get(service_host, graph_emulator, READER, user="nobody.here@contoso.example").json()["value"] == []
 
 
 @pytest.mark.parametrize(
     ("params", "field"),
     [
         ({"user": "not-a-guid"}, "user"),
+        ({"user": "two@at@signs"}, "user"),
         ({"activity": "Dance"}, "activity"),
         ({"pageSize": "0"}, "pageSize"),
         ({"from": "2026-11-01T00:00:00"}, "from"),

@@ -152,6 +152,25 @@ def test_admin_resets_adds_privileged_authentication_administrator_only_when_ask
     assert service_token_roles(tenant) == SERVICE_PERMISSION_NAMES
 
 
+def test_the_permissions_of_a_policy_switch_are_granted_only_with_its_flag(tenant: GraphEmulator) -> None:
+    assert grant(tenant).returncode == 0
+    assert service_token_roles(tenant) == SERVICE_PERMISSION_NAMES  # no switch, no extra permission
+
+    entra = grant(tenant, "--entra-methods")
+    assert "Done: 1 change(s) made." in entra.stdout, entra.stdout
+    assert service_token_roles(tenant) == SERVICE_PERMISSION_NAMES | {"UserAuthenticationMethod.Read.All"}
+
+    passes = grant(tenant, "--entra-methods", "--temporary-access-pass")
+    assert "Done: 2 change(s) made." in passes.stdout, passes.stdout
+    assert service_token_roles(tenant) == SERVICE_PERMISSION_NAMES | {
+        "UserAuthenticationMethod.Read.All", "UserAuthMethod-TAP.ReadWrite.All", "Policy.Read.All"}
+
+    without = grant(tenant)  # the switches turned off again: named for removal, never removed
+    assert "note          UserAuthMethod-TAP.ReadWrite.All is granted but the service does not need it" \
+        in without.stdout
+    assert "UserAuthMethod-TAP.ReadWrite.All" in service_token_roles(tenant)
+
+
 def test_a_broader_permission_already_held_is_named_but_never_granted_nor_removed(tenant: GraphEmulator) -> None:
     control(tenant, SERVICE_APP_ID, {"graphPermissions": ["Directory.ReadWrite.All"]})
 
@@ -204,8 +223,9 @@ def test_register_dry_run_creates_nothing(bare_api_app: GraphEmulator) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "would create  app role SSPR.Admin" in result.stdout
+    assert "would create  app role SSPR.Helpdesk" in result.stdout
     assert "would create  custom authentication extension 'SSPR registration check'" in result.stdout
-    assert "Dry run: 6 change(s) needed, none made." in result.stdout
+    assert "Dry run: 7 change(s) needed, none made." in result.stdout
     assert extensions(bare_api_app) == [] and listeners(bare_api_app) == []
     assert graph(bare_api_app, "GET", f"/applications(appId='{SERVICE_APP_ID}')")["appRoles"] == []
 
@@ -214,9 +234,11 @@ def test_register_creates_app_roles_extension_and_listener_as_entra_expects(bare
     result = register(bare_api_app)
 
     assert result.returncode == 0, result.stderr
-    assert "Done: 6 change(s) made." in result.stdout
+    assert "Done: 7 change(s) made." in result.stdout
     app = graph(bare_api_app, "GET", f"/applications(appId='{SERVICE_APP_ID}')")
-    assert {r["value"] for r in app["appRoles"] if r["isEnabled"]} == {"SSPR.Admin", "SSPR.Reader"}
+    assert {r["value"] for r in app["appRoles"] if r["isEnabled"]} == {"SSPR.Admin", "SSPR.Reader", "SSPR.Helpdesk"}
+    helpdesk = next(r for r in app["appRoles"] if r["value"] == "SSPR.Helpdesk")
+    assert helpdesk["allowedMemberTypes"] == ["User"], "a helpdesk agent is a person, never an app"
     assert RESOURCE_ID in app["identifierUris"]
     [extension] = extensions(bare_api_app)
     assert extension["@odata.type"] == "#microsoft.graph.onTokenIssuanceStartCustomExtension"

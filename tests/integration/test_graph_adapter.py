@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,17 @@ def settings_for(emulator_url: str, timeout_seconds: str = "5") -> Settings:
     return load_settings(values)
 
 
+@asynccontextmanager
+async def gateway_on(emulator_url: str, timeout_seconds: str = "5") -> AsyncIterator[GraphGateway]:
+    """The service's Graph gateway to the emulator at `emulator_url`, closed on exit."""
+    settings = settings_for(emulator_url, timeout_seconds)
+    gateway = GraphGateway.create(settings, graph_credential(settings))
+    try:
+        yield gateway
+    finally:
+        await gateway.close()
+
+
 @pytest.fixture
 async def emulator(graph_emulator: GraphEmulator) -> AsyncIterator[GraphEmulator]:
     async with httpx.AsyncClient(base_url=graph_emulator.base_url) as http:
@@ -52,12 +64,8 @@ async def organization_requests(emulator: GraphEmulator) -> int:
 
 
 async def test_the_organization_is_read_through_the_sdk(emulator: GraphEmulator) -> None:
-    settings = settings_for(emulator.base_url)
-    gateway = GraphGateway.create(settings, graph_credential(settings))
-    try:
+    async with gateway_on(emulator.base_url) as gateway:
         org = await gateway.organization()
-    finally:
-        await gateway.close()
     assert org.id == DEMO_TENANT_ID
     assert org.display_name == "Contoso Demo"
     assert "contoso.example" in org.verified_domains
@@ -65,13 +73,9 @@ async def test_the_organization_is_read_through_the_sdk(emulator: GraphEmulator)
 
 async def test_a_429_with_retry_after_is_waited_out_and_then_succeeds(emulator: GraphEmulator) -> None:
     await set_faults(emulator, {"status": 429, "retryAfter": 1, "times": 2, "pathContains": "/organization"})
-    settings = settings_for(emulator.base_url)
-    gateway = GraphGateway.create(settings, graph_credential(settings))
-    started = time.monotonic()
-    try:
+    async with gateway_on(emulator.base_url) as gateway:
+        started = time.monotonic()
         org = await gateway.organization()
-    finally:
-        await gateway.close()
     assert org.id == DEMO_TENANT_ID
     assert time.monotonic() - started >= 2.0, "the SDK did not wait Retry-After twice"
     assert await organization_requests(emulator) == 3
@@ -116,25 +120,17 @@ async def test_a_wrong_client_secret_is_unavailable_without_echoing_it(emulator:
 
 async def test_a_transient_500_is_retried_like_503(emulator: GraphEmulator) -> None:
     await set_faults(emulator, {"status": 500, "times": 1, "pathContains": "/organization"})
-    settings = settings_for(emulator.base_url)
-    gateway = GraphGateway.create(settings, graph_credential(settings))
-    try:
+    async with gateway_on(emulator.base_url) as gateway:
         assert (await gateway.organization()).id == DEMO_TENANT_ID
-    finally:
-        await gateway.close()
     assert await organization_requests(emulator) == 2
 
 
 async def test_a_long_retry_after_is_cut_at_the_call_deadline(emulator: GraphEmulator) -> None:
     await set_faults(emulator, {"status": 429, "retryAfter": 30, "pathContains": "/organization"})
-    settings = settings_for(emulator.base_url, timeout_seconds="1")  # deadline: 6 request timeouts = 6 s
-    gateway = GraphGateway.create(settings, graph_credential(settings))
-    started = time.monotonic()
-    try:
+    async with gateway_on(emulator.base_url, timeout_seconds="1") as gateway:  # deadline: 6 request timeouts = 6 s
+        started = time.monotonic()
         with pytest.raises(GraphUnavailable):
             await gateway.organization()
-    finally:
-        await gateway.close()
     assert 5 <= time.monotonic() - started < 10
 
 
@@ -143,12 +139,8 @@ async def test_a_long_retry_after_is_cut_at_the_call_deadline(emulator: GraphEmu
 
 @pytest.fixture
 async def gateway(emulator: GraphEmulator) -> AsyncIterator[GraphGateway]:
-    settings = settings_for(emulator.base_url)
-    built = GraphGateway.create(settings, graph_credential(settings))
-    try:
+    async with gateway_on(emulator.base_url) as built:
         yield built
-    finally:
-        await built.close()
 
 
 async def test_the_gateway_parts_share_one_client_and_keep_the_old_names(gateway: GraphGateway) -> None:

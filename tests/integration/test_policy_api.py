@@ -164,7 +164,7 @@ async def test_an_admin_saves_a_policy_and_the_change_is_audited_with_old_and_ne
     started = datetime.now(UTC)
     body = changed(scope="selected", groupId=GROUP, reconfirmDays=90,
                    codes={**DEFAULT_DOCUMENT["codes"], "length": 6},
-                   helpdesk={"url": "https://help.contoso.example/sspr", "email": None})
+                   helpdesk={**DEFAULT_DOCUMENT["helpdesk"], "url": "https://help.contoso.example/sspr"})
     response = await asyncio.to_thread(put, host, admin, body, '"0"', **{"X-Forwarded-For": "203.0.113.9:51234"})
     assert response.status_code == 200, response.text
     assert response.headers["etag"] == '"1"'

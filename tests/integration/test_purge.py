@@ -18,12 +18,14 @@ from azure.storage.queue.aio import QueueServiceClient
 
 from devtools.azurite import Azurite
 from shared.adapters.challenge_store import ChallengeStore
+from shared.adapters.change_store import ChangeStore
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.mail import MailLedger
 from shared.adapters.reminder_store import ReminderStore
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.adapters.storage import StorageClients
 from shared.adapters.throttle_store import ThrottleStore
+from shared.domain import throttling
 from shared.domain.enablement import Run, RunState, Scope
 from shared.services.maintenance import MaintenanceService, PurgeReport, standard_purges
 
@@ -43,7 +45,8 @@ async def storage(azurite: Azurite) -> AsyncIterator[StorageClients]:
 def service(storage: StorageClients) -> MaintenanceService:
     return MaintenanceService(standard_purges(ChallengeStore(storage), SecurityInfoStore(storage),
                                               ThrottleStore(storage), MailLedger(storage), ReminderStore(storage),
-                                              EnablementStore(storage), REMINDER_PERIOD), lambda: NOW)
+                                              EnablementStore(storage), REMINDER_PERIOD,
+                                              changes=ChangeStore(storage)), lambda: NOW)
 
 
 async def put(storage: StorageClients, table: str, *entities: dict[str, Any]) -> None:
@@ -104,7 +107,16 @@ async def test_the_purge_deletes_expired_rows_of_every_kind_keeps_live_ones_and_
     await put(storage, "Reminders",
               {"PartitionKey": "user-a", "RowKey": "registration", "sentAt": NOW - timedelta(days=8), "messageId": "m1"},
               {"PartitionKey": "user-b", "RowKey": "registration", "sentAt": NOW - timedelta(days=1), "messageId": "m2"},
-              {"PartitionKey": "user-a", "RowKey": "compliance", "sentAt": NOW - timedelta(days=30)})
+              {"PartitionKey": "user-a", "RowKey": "compliance", "sentAt": NOW - timedelta(days=30)},
+              # password-expiry stages: one claimed past the largest stage (its password has expired), one lately
+              {"PartitionKey": "user-a", "RowKey": "expiry", "passwordVersion": "2026-05-01T00:00:00Z",
+               "stages": "14,7", "claimedBy": "run-1", "sentAt": NOW - timedelta(days=100)},
+              {"PartitionKey": "user-b", "RowKey": "expiry", "passwordVersion": "2026-09-01T00:00:00Z",
+               "stages": "14", "claimedBy": "run-2", "sentAt": NOW - timedelta(days=10)})
+    await put(storage, "PasswordChanges",  # self-service changes: a day after they began, their rows serve nobody
+              {"PartitionKey": "change-old", "RowKey": "change", "state": "done", "createdAt": NOW - timedelta(days=2)},
+              {"PartitionKey": "change-new", "RowKey": "change", "state": "pending",
+               "createdAt": NOW - timedelta(hours=1)})
 
     enablement = EnablementStore(storage)
     oldest_completed = run(NOW - timedelta(days=210), RunState.COMPLETED, NOW - timedelta(days=209))
@@ -120,7 +132,7 @@ async def test_the_purge_deletes_expired_rows_of_every_kind_keeps_live_ones_and_
     report = await service(storage).purge_expired()
 
     assert report == PurgeReport(challenges=1, pending_setups=1, throttle_rows=3, mail_ledger=1, reminder_slots=1,
-                                 enablement_runs=2)
+                                 expiry_slots=1, enablement_runs=2, password_changes=1)
     assert await keys(storage, "Challenges") == {("flow-used-lately", "email"), ("flow-live", "email")}
     assert await keys(storage, "SecurityInfo") == {("user-b", "pending-authenticatorApp"), ("user-a", "summary"),
                                                    ("user-a", "method-email")}
@@ -128,7 +140,9 @@ async def test_the_purge_deletes_expired_rows_of_every_kind_keeps_live_ones_and_
                                                ("budget-sms-ip-abc", current_window),
                                                ("budget-sms-global", f"{current_window}-05")}
     assert await keys(storage, "Notifications") == {("msg-new", "mail")}
-    assert await keys(storage, "Reminders") == {("user-b", "registration"), ("user-a", "compliance")}
+    assert await keys(storage, "Reminders") == {("user-b", "registration"), ("user-a", "compliance"),
+                                                ("user-b", "expiry")}
+    assert await keys(storage, "PasswordChanges") == {("change-new", "change")}
     runs = await keys(storage, "EnablementRuns")
     partitions = {pk for pk, _ in runs}
     assert oldest_completed.id not in partitions and old_failed.id not in partitions
@@ -138,10 +152,32 @@ async def test_the_purge_deletes_expired_rows_of_every_kind_keeps_live_ones_and_
     assert (await enablement.latest_completed_run()) == newest_completed
 
     before = {t: await keys(storage, t) for t in ("Challenges", "SecurityInfo", "Throttle", "Notifications",
-                                                  "Reminders", "EnablementRuns")}
+                                                  "Reminders", "EnablementRuns", "PasswordChanges")}
     again = await service(storage).purge_expired()
     assert again.total == 0
     assert {t: await keys(storage, t) for t in before} == before
+
+
+async def test_E4_G1_the_purge_keeps_failed_flows_while_they_count_so_the_fifth_in_24_hours_still_blocks(
+        storage: StorageClients) -> None:
+    """A user row whose sends and failures are old but whose failed flows are inside their 24 hours stays; one whose
+    failed flows are all older goes. Forgetting the first would give its user five more failed flows (G1)."""
+    def flows_row(user: str, failed_flows: list[datetime]) -> dict[str, Any]:
+        return {**throttle_user(user, [NOW - timedelta(hours=30)]),
+                "failures": json.dumps([(NOW - timedelta(hours=29)).isoformat()]),
+                "failedFlows": json.dumps([f.isoformat() for f in failed_flows])}
+
+    recent = [NOW - timedelta(hours=h) for h in (23, 20, 9, 2)]  # four failed flows inside 24 hours
+    await put(storage, "Throttle", flows_row("four-flows", recent),
+              flows_row("old-flows", [NOW - timedelta(hours=h) for h in (40, 30, 25)]))
+
+    report = await service(storage).purge_expired()
+
+    assert report.throttle_rows == 1
+    assert await keys(storage, "Throttle") == {("user-four-flows", "limits")}
+    store = ThrottleStore(storage)
+    _, after = await store.change_user("four-flows", lambda t: throttling.record_failed_flow(t, NOW))
+    assert throttling.is_blocked(after, NOW)  # the fifth failed flow in 24 hours blocks (G1)
 
 
 async def test_the_purge_works_through_a_backlog_in_bounded_steps(storage: StorageClients) -> None:

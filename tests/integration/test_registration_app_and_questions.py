@@ -382,12 +382,17 @@ def test_an_answer_equal_to_the_display_name_or_too_short_is_refused(person: Per
                                                               "answers[2].questionId"}
 
 
+def questions_asked(person: Person) -> tuple[httpx.Response, httpx.Response]:
+    """What `person` is answered when asking for the questions' catalog, and when saving three answers."""
+    return person.get(f"{QUESTIONS}/catalog"), person.put(QUESTIONS, {"answers": [
+        {"questionId": "city-of-birth", "answer": "Uppsala"}, {"questionId": "first-pet-name", "answer": "Rex"},
+        {"questionId": "first-school", "answer": "Ekbacken"}]})
+
+
 def test_an_administrator_may_not_register_questions(api: httpx.Client, graph_emulator: GraphEmulator,
                                                      questions_allowed: None) -> None:
     admin = Person(graph_emulator, api, upn="admin@contoso.example")  # Global Administrator
-    for response in (admin.get(f"{QUESTIONS}/catalog"), admin.put(QUESTIONS, {"answers": [
-            {"questionId": "city-of-birth", "answer": "Uppsala"}, {"questionId": "first-pet-name", "answer": "Rex"},
-            {"questionId": "first-school", "answer": "Ekbacken"}]})):
+    for response in questions_asked(admin):
         assert response.status_code == 403
         assert response.json()["type"] == "urn:sspr:problem:questions-not-for-administrators"
 
@@ -410,9 +415,7 @@ def test_a_user_made_administrator_after_registering_is_refused_questions_and_fl
 
 
 def test_questions_are_refused_when_the_policy_does_not_allow_them(person: Person, default_policy: None) -> None:
-    for response in (person.get(f"{QUESTIONS}/catalog"), person.put(QUESTIONS, {"answers": [
-            {"questionId": "city-of-birth", "answer": "Uppsala"}, {"questionId": "first-pet-name", "answer": "Rex"},
-            {"questionId": "first-school", "answer": "Ekbacken"}]})):
+    for response in questions_asked(person):
         assert response.status_code == 403
         assert response.json()["type"] == "urn:sspr:problem:method-not-allowed"
 

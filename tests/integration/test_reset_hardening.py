@@ -27,24 +27,15 @@ from shared.adapters.common_passwords import common_passwords
 from shared.adapters.proof_of_work import ProofOfWork, solve
 from shared.domain.passwords import PasswordContext, check_password
 from shared.domain.throttling import username_key
-from tests.integration.reset_helpers import (
-    Member,
-    Resetter,
-    Stack,
-    code_sent_to,
-    enable_everyone,
-    messages_to,
-    set_policy,
-    stack_fixture,
-    wait_for,
-)
+from tests.integration.outbox import code_sent_to, messages_to, wait_for
+from tests.integration.reset_helpers import Member, Resetter, Stack, enable_everyone, set_policy, stack_fixture
 
 PREFIX = "rsh" + uuid.uuid4().hex[:8]
 CODE_KEY = base64.b64decode(DEV_CODE_HMAC_KEY)
 NOTICE_SUBJECT = "Your password was reset"
 TENANT_NAME = "Contoso Demo"  # the emulator's organisation (devtools/graph_emulator/fixture/demo_tenant.json)
 KELVIN = "\u212a"
-PEOPLE = ["race", "decoy", "appfail", "real", "blocked", "secret", "totp"]
+PEOPLE = ["race", "decoy", "appfail", "real", "blocked", "secret", "totp", "totprace", "revoke"]
 
 
 stack = stack_fixture(PREFIX)
@@ -145,6 +136,43 @@ def test_A6_F1_32_parallel_password_sets_on_one_flow_succeed_once_set_once_and_n
     wait_for("the notifications queue to drain", lambda: queue_drained(stack.queue("notifications")))
     time.sleep(1)  # a duplicate notice would be queued with the first: give the worker a moment to send it
     assert len(notices_to(stack, member.alternate_email)) == rounds
+
+
+# ---- B4 / F6: the password was set, so the user is told and the sessions end, even when the revoke fails ----
+
+
+def sessions_valid_from(stack: Stack, member: Member) -> str | None:
+    user = httpx.get(f"{stack.emulator.base_url}/_emulator/users/{member.id}", timeout=10).json()
+    return user["signInSessionsValidFromDateTime"]
+
+
+def test_B4_F6_a_revoke_failing_after_the_password_was_set_still_answers_done_notifies_and_is_retried(
+        stack: Stack, people: dict[str, Member]) -> None:
+    member = people["revoke"]
+    member.register_email()
+    resetter = verified_flow(stack, member)
+    before = sessions_valid_from(stack, member)
+    answer = httpx.put(f"{stack.emulator.base_url}/_emulator/faults", timeout=10, json={"seed": 1, "rules": [
+        {"status": 503, "retryAfter": 0, "methods": ["POST"], "pathContains": f"/users/{member.id}/revokeSignInSessions"}]})
+    assert answer.status_code == 200, answer.text
+    try:
+        done = resetter.set_password("Revoked-Later-Harbour-61")
+        # The password WAS changed: the user is told so (not a 503 that sends them to try again), and that their
+        # other sign-ins are still to end.
+        assert done.status_code == 200, done.text
+        assert done.json()["reset"] is True and done.json()["sessionsRevoked"] is False
+        assert member.signs_in_with("Revoked-Later-Harbour-61")
+        wait_for("the reset notice", lambda: notices_to(stack, member.alternate_email))
+        assert sessions_valid_from(stack, member) == before  # Graph is still refusing the revoke
+        # The flow is finished, not held by a claim for minutes: the same request again is the finished flow's 404.
+        again = resetter.set_password("Revoked-Later-Harbour-62")
+        assert again.status_code == 404 and kind(again) == "flow-not-found", again.text
+    finally:
+        httpx.delete(f"{stack.emulator.base_url}/_emulator/faults", timeout=10)
+    # The revoke is retried until Graph takes it: the sessions end without anyone asking again.
+    wait_for("the sessions to be revoked", lambda: sessions_valid_from(stack, member) != before, seconds=45)
+    assert member.signs_in_with("Revoked-Later-Harbour-61")
+    assert len(notices_to(stack, member.alternate_email)) == 1
 
 
 # ---- B2: the reset passes the tenant name and the user's names to the banned-password check ---------------
@@ -315,6 +343,34 @@ def test_A10_a_used_totp_step_and_an_earlier_one_are_refused_through_the_api_lik
         again.start(member.upn)
         refused = again.prove_app(code)
         assert comparable(refused) == comparable(refused_wrong), code
+
+
+def test_A10_one_app_code_sent_to_32_flows_at_once_verifies_exactly_one(
+        stack: Stack, people: dict[str, Member]) -> None:
+    """The replay a sequential test cannot see: racers that read the method before any recorded the step pass the
+    code's own check, so only the store's ETag'd `advance_last_used_step` stands between one code and many
+    verified flows. Each flow has resolved its user beforehand (a proof with a stranger's address, which counts
+    against nobody), so the racers' reads of the method come close together."""
+    member = people["totprace"]
+    seed = member.register_app()  # registration used the current step
+    flows = [Resetter(stack.api) for _ in range(32)]
+    stranger = f"stranger-{uuid.uuid4().hex[:8]}@alt.example"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert set(pool.map(lambda flow: flow.start(member.upn).status_code, flows)) == {201}
+        assert set(pool.map(lambda flow: flow.prove("email", stranger).status_code, flows)) == {202}
+    now = time.time()
+    if now % 30 > 25:  # the next step must still be within +/-1 step when the racers arrive
+        time.sleep(30 - now % 30 + 0.5)
+        now = time.time()
+    code = pyotp.TOTP(seed).at(now + 30)
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(lambda flow: flow.prove_app(code), flows))
+    statuses = [a.status_code for a in answers]
+    assert statuses.count(200) == 1, statuses
+    # The others are a used code (counted as a wrong app code for the typed name: the fifth pauses app codes).
+    assert {kind(a) for a in answers if a.status_code != 200} <= {"code-not-accepted", "app-codes-paused"}, statuses
+    verified = [f for f in flows if json.loads(flow_rows(stack, f.flow_id)["flow"].get("verified") or "[]")]
+    assert len(verified) == 1
 
 
 # ---- D4: an expired proof-of-work solution is refused --------------------------------------------------------

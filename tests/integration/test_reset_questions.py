@@ -7,24 +7,20 @@ Its own host: the policy here (2 methods, questions allowed) would change every 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from devtools.azurite import Azurite
-from devtools.stack import GraphEmulator, api_running, app_settings
+from devtools.stack import GraphEmulator
 from shared.domain.policy import DEFAULT_DOCUMENT
-from tests.integration.reset_helpers import Member, Resetter, code_sent_to, enable_everyone, set_policy
+from tests.integration.outbox import code_sent_to
+from tests.integration.reset_helpers import Member, Resetter, api_fixture, enable_everyone, set_policy
 
 PREFIX = "rsq" + uuid.uuid4().hex[:8]
 ANSWERS = ["Uppsala", "Barksalot", "Fourth floor", "Ekbacken", "Volvo 240"]
 
 
-@pytest.fixture(scope="module")
-def api(azurite: Azurite, graph_emulator: GraphEmulator) -> Iterator[httpx.Client]:
-    with api_running(app_settings(azurite, graph_emulator, SSPR_TABLE_PREFIX=PREFIX)) as client:
-        yield client
+api = api_fixture(PREFIX)
 
 
 def register_questions(member: Member, api: httpx.Client) -> dict[str, str]:

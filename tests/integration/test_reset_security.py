@@ -39,18 +39,8 @@ from shared.config import load_settings
 from shared.domain import codes
 from shared.domain.codes import Challenge, Channel, Verdict
 from shared.domain.policy import Method
-from tests.integration.reset_helpers import (
-    Member,
-    Resetter,
-    Stack,
-    code_sent_to,
-    enable_everyone,
-    messages_to,
-    outbox,
-    set_policy,
-    stack_fixture,
-    wait_for,
-)
+from tests.integration.outbox import code_sent_to, messages_to, outbox, wait_for
+from tests.integration.reset_helpers import Member, Resetter, Stack, enable_everyone, set_policy, stack_fixture
 from tests.integration.tokens import DEMO_PASSWORD
 
 PREFIX = "rss" + uuid.uuid4().hex[:8]
@@ -287,8 +277,9 @@ def test_C1_C2_start_answers_byte_identically_for_six_kinds_of_users(
     for who, answer in answers.items():
         assert comparable(answer) == first, who
     started = answers["existing and registered"].json()
-    assert set(started) == {"flowId", "flowSecret", "expiresInSeconds", "methods", "codeLength"}
+    assert set(started) == {"flowId", "flowSecret", "expiresInSeconds", "methods", "codeLength", "accessPass"}
     assert started["methods"] == ["authenticatorApp", "email", "mobilePhone"]  # the policy's, never the user's (C2)
+    assert started["accessPass"] == {"insteadOfPassword": False, "afterPassword": False}  # the policy's too
     assert registered.alternate_email.split("@")[0] not in answers["existing and registered"].text
 
 
@@ -466,7 +457,11 @@ def test_A12_an_administrator_with_email_and_mobile_resets_only_after_proving_bo
     first = resetter.verify("email", code)
     assert first.status_code == 200, first.text
     assert first.json() | {"flowId": ""} == {"flowId": "", "verified": ["email"], "methodsRequired": 2,
-                                             "next": "method", "methods": ["mobilePhone"], "questions": False}
+                                             "next": "method", "methods": ["mobilePhone"], "questions": False,
+                                             "contacts": {"mobilePhone": first.json()["contacts"]["mobilePhone"]}}
+    masked = first.json()["contacts"]["mobilePhone"]  # the second method's number, masked as on the page
+    assert masked[:3] == admin.mobile[:3] and masked[-2:] == admin.mobile[-2:] and "*" in masked
+    assert admin.mobile[3:-2] not in masked
     assert kind(resetter.set_password(NEW_PASSWORD)) == "methods-missing"
     texts_before = len(coded_messages(stack, admin.mobile))
     assert resetter.prove("mobilePhone", admin.mobile).status_code == 202

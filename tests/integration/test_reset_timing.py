@@ -1,4 +1,5 @@
-"""The reset's anonymous steps take the same time for every kind of username and contact (security.md C6).
+"""The reset's anonymous steps take the same time for every kind of username and contact (security.md C6): the
+first proof, a wrong code, and a first authenticator app code.
 
 Its own host, with a step deadline of 250 ms (well above this machine's slowest proof step, even loaded). Every
 sample is a new flow: the first proof resolves the username, the step that differed most. The kinds are measured
@@ -14,12 +15,14 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import httpx
+import pyotp
 import pytest
 
 from devtools.azurite import Azurite
 from devtools.processes import REPO_ROOT
 from devtools.stack import FunctionHost, GraphEmulator, app_settings, start_function_host
-from tests.integration.reset_helpers import Member, Resetter, code_sent_to, enable_everyone, set_policy
+from tests.integration.outbox import code_sent_to
+from tests.integration.reset_helpers import Member, Resetter, enable_everyone, set_policy
 
 PREFIX = "rtm" + uuid.uuid4().hex[:8]
 SAMPLES = 30
@@ -27,6 +30,7 @@ DEADLINE_MS = 250
 # Medians of one step must agree within this: the deadline's own jitter is a few ms; the gaps found were 10-25 ms.
 TOLERANCE_MS = 8.0
 PER_MEMBER = 4  # real sends and real failures per member, under G1's limits (10 sends, 5 failures)
+# (and wrong app codes per user name, under USERNAME_APP_GUESSES' 5 an hour)
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +132,48 @@ def test_C6_the_first_proof_and_a_wrong_code_take_the_same_time_for_every_kind_o
     for medians in steps.values():
         assert max(medians.values()) - min(medians.values()) <= TOLERANCE_MS, medians
         assert all(median >= DEADLINE_MS for median in medians.values()), medians
+
+
+@pytest.fixture(scope="module")
+def app_users(api: httpx.Client, graph_emulator: GraphEmulator) -> Pool:
+    """Members with an authenticator app registered (and no other method), used in turn."""
+    members = [Member(graph_emulator, api) for _ in range(-(-SAMPLES // PER_MEMBER))]
+    set_policy(api, graph_emulator, scope="all")
+    enable_everyone(api, graph_emulator)
+    for member in members:
+        member.seed = member.register_app()  # type: ignore[attr-defined]
+    return Pool(members)
+
+
+def wrong_app_code(seed: str | None) -> str:
+    """A 6-digit code that no step within +/-2 of now accepts for `seed` (any code, without a seed)."""
+    taken = {pyotp.TOTP(seed).at(time.time() + 30 * k) for k in range(-2, 3)} if seed else set()
+    return next(c for c in (f"{n:06d}" for n in range(100_000, 999_999, 7919)) if c not in taken)
+
+
+@pytest.mark.timeout(600)  # 3 kinds x 30 flows, each held to the deadline
+def test_C6_a_first_app_code_takes_the_same_time_for_nobody_a_member_without_an_app_and_one_with_it(
+        api: httpx.Client, pools: dict[str, Pool], app_users: Pool) -> None:
+    """The app code is a first step like the proof: it resolves the username, and for a user with an app it opens
+    the sealed seed and reads the method row; a wrong code must take no longer than nobody's."""
+    def username_and_seed(kind: str) -> tuple[str, str | None]:
+        if kind == "nobody":
+            return f"nobody-{uuid.uuid4().hex[:8]}@contoso.example", None
+        member = (app_users if kind == "member with an app" else pools["member"]).next()
+        return member.upn, getattr(member, "seed", None)
+
+    kinds = ("nobody", "member without an app", "member with an app")
+    samples: dict[str, list[float]] = {k: [] for k in kinds}
+    for _ in range(SAMPLES):
+        for kind in kinds:
+            username, seed = username_and_seed(kind)
+            resetter = Resetter(api)
+            assert resetter.start(username).status_code == 201
+            took, answer = timed(lambda r=resetter, c=wrong_app_code(seed): r.prove_app(c))  # type: ignore[misc]
+            assert answer.status_code == 400 and answer.json()["type"].endswith("code-not-accepted"), (kind, answer.text)
+            samples[kind].append(took)
+    medians = {kind: statistics.median(times) for kind, times in samples.items()}
+    print(f"\nC6 first app code medians (ms, {SAMPLES} each): "
+          + ", ".join(f"{kind} {median:.1f}" for kind, median in medians.items()))
+    assert max(medians.values()) - min(medians.values()) <= TOLERANCE_MS, medians
+    assert all(median >= DEADLINE_MS for median in medians.values()), medians

@@ -128,53 +128,46 @@ def events_token(graph_emulator: GraphEmulator) -> str:
 
 # ---- Entra's payloads -----------------------------------------------------------------------------------------
 
-def member_payload(user_id: str) -> dict[str, Any]:
-    """The documented member payload (contracts.md section 3), every field present."""
+def issuance_event(context: dict[str, Any], **data: Any) -> dict[str, Any]:
+    """Entra's tokenIssuanceStart event from this tenant for our app: this authentication context, and these other
+    fields of its data."""
     return {
         "type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
         "source": f"/tenants/{DEMO_TENANT_ID}/applications/{SERVICE_APP_ID}",
-        "data": {
-            "@odata.type": "microsoft.graph.onTokenIssuanceStartCalloutData",
-            "tenantId": DEMO_TENANT_ID,
-            "authenticationEventListenerId": str(uuid.uuid4()),
-            "customAuthenticationExtensionId": str(uuid.uuid4()),
-            "authenticationContext": {
-                "correlationId": str(uuid.uuid4()),
-                "client": {"ip": "30.51.176.110", "locale": "en-us", "market": "en-us"},
-                "protocol": "OAUTH2.0",
-                "clientServicePrincipal": {"id": str(uuid.uuid4()), "appId": str(uuid.uuid4()),
-                                           "appDisplayName": "Contoso portal", "displayName": "Contoso portal"},
-                "resourceServicePrincipal": {"id": str(uuid.uuid4()), "appId": str(uuid.uuid4()),
-                                             "appDisplayName": "Contoso API", "displayName": "Contoso API"},
-                "user": {
-                    "id": user_id, "userPrincipalName": "casey@contoso.com", "displayName": "Casey Jensen",
-                    "mail": "casey@contoso.com", "givenName": "Casey", "surname": "Jensen",
-                    "preferredLanguage": "en-us", "userType": "Member", "onPremisesSamAccountName": "caseyj",
-                    "onPremisesSecurityIdentifier": "S-1-5-21-1-2-3-1001", "companyName": "Contoso",
-                    "createdDateTime": "2016-03-01T15:23:40Z",
-                },
-            },
-        },
+        "data": {"@odata.type": "microsoft.graph.onTokenIssuanceStartCalloutData", "tenantId": DEMO_TENANT_ID, **data,
+                 "authenticationContext": context},
     }
+
+
+def member_payload(user_id: str) -> dict[str, Any]:
+    """The documented member payload (contracts.md section 3), every field present."""
+    return issuance_event({
+        "correlationId": str(uuid.uuid4()),
+        "client": {"ip": "30.51.176.110", "locale": "en-us", "market": "en-us"},
+        "protocol": "OAUTH2.0",
+        "clientServicePrincipal": {"id": str(uuid.uuid4()), "appId": str(uuid.uuid4()),
+                                   "appDisplayName": "Contoso portal", "displayName": "Contoso portal"},
+        "resourceServicePrincipal": {"id": str(uuid.uuid4()), "appId": str(uuid.uuid4()),
+                                     "appDisplayName": "Contoso API", "displayName": "Contoso API"},
+        "user": {
+            "id": user_id, "userPrincipalName": "casey@contoso.com", "displayName": "Casey Jensen",
+            "mail": "casey@contoso.com", "givenName": "Casey", "surname": "Jensen",
+            "preferredLanguage": "en-us", "userType": "Member", "onPremisesSamAccountName": "caseyj",
+            "onPremisesSecurityIdentifier": "S-1-5-21-1-2-3-1001", "companyName": "Contoso",
+            "createdDateTime": "2016-03-01T15:23:40Z",
+        },
+    }, authenticationEventListenerId=str(uuid.uuid4()), customAuthenticationExtensionId=str(uuid.uuid4()))
 
 
 def guest_payload(user_id: str) -> dict[str, Any]:
     """A guest: #EXT# UPN, userType Guest, and fewer fields."""
-    return {
-        "type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
-        "source": f"/tenants/{DEMO_TENANT_ID}/applications/{SERVICE_APP_ID}",
-        "data": {
-            "@odata.type": "microsoft.graph.onTokenIssuanceStartCalloutData",
-            "tenantId": DEMO_TENANT_ID,
-            "authenticationContext": {
-                "correlationId": str(uuid.uuid4()),
-                "client": {"ip": "30.51.176.110"},
-                "protocol": "OAUTH2.0",
-                "user": {"id": user_id, "userPrincipalName": "ann_fabrikam.example#EXT#@contoso.onmicrosoft.com",
-                         "userType": "Guest", "createdDateTime": "2024-01-10T08:00:00Z"},
-            },
-        },
-    }
+    return issuance_event({
+        "correlationId": str(uuid.uuid4()),
+        "client": {"ip": "30.51.176.110"},
+        "protocol": "OAUTH2.0",
+        "user": {"id": user_id, "userPrincipalName": "ann_fabrikam.example#EXT#@contoso.onmicrosoft.com",
+                 "userType": "Guest", "createdDateTime": "2024-01-10T08:00:00Z"},
+    })
 
 
 def minimal_payload(user_id: str) -> dict[str, Any]:
@@ -310,18 +303,21 @@ def test_only_the_authentication_events_service_may_call(stack: SignInStack, gra
 
 # ---- bodies -------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("body", "problem"), [
-    (b"{not json", "is not valid JSON"),
-    (b"\xff\xfe{}", "is not valid JSON"),
-    ([1, 2, 3], "must be a JSON object"),
-    ("a string", "must be a JSON object"),
+@pytest.mark.parametrize(("body", "problem", "code"), [
+    (b"{not json", "is not valid JSON", "body.notJson"),
+    (b"\xff\xfe{}", "is not valid JSON", "body.notJson"),
+    ([1, 2, 3], "must be a JSON object", "body.invalid"),
+    ("a string", "must be a JSON object", "body.invalid"),
 ])
 def test_a_body_that_is_not_a_json_object_is_400_as_json(stack: SignInStack, events_token: str, body: Any,
-                                                       problem: str) -> None:
+                                                       problem: str, code: str) -> None:
+    """Each field problem has the documented shape (FieldProblem): the rule's English, its code and a plain text."""
     response = call(stack, events_token, body)
     assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith("application/json")
-    assert response.json()["errors"] == [{"field": "body", "message": problem}]
+    [error] = response.json()["errors"]
+    assert (error["field"], error["message"], error["code"]) == ("body", problem, code)
+    assert error["text"] and "{" not in error["text"], error
 
 
 @pytest.mark.parametrize("body", [

@@ -30,16 +30,17 @@ CASEY = "casey@contoso.example"
 SAM_SYNCED_NO_P1 = "synced.user@contoso.example"
 PETRA_SYNCED_P1 = "synced.p1@contoso.example"
 PILOT = "c0ffee00-5e1f-4ea5-b0a7-000000002001"
+FINANCE = "c0ffee00-5e1f-4ea5-b0a7-000000002002"
 PETRA_ID = "c0ffee00-5e1f-4ea5-b0a7-000000001006"
 PREMIUM_PLANS = {"41781fb2-bc02-4b7c-bd55-b576c07bb09d", "eec0eb4f-6444-4f95-aba0-50c24d67f998"}
 
 
 def eligibility(host: FunctionHost, emulator: GraphEmulator, upn: str | None = ADMIN,
-                language: str | None = None) -> httpx.Response:
+                language: str | None = None, **query: str) -> httpx.Response:
     headers = bearer(user_token(emulator, upn)) if upn else {}
     if language:
         headers["Accept-Language"] = language
-    return httpx.get(f"{host.base_url}/api/manage/tenant/eligibility", headers=headers, timeout=30)
+    return httpx.get(f"{host.base_url}/api/manage/tenant/eligibility", headers=headers, timeout=30, params=query)
 
 
 def by_code(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -103,7 +104,7 @@ def test_the_demo_tenant_is_paid_has_premium_and_counts_synced_users_without_it(
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
     assert body["lang"] == "en"
-    assert body["scope"] == {"source": "enablement", "runId": enabled_for_all}
+    assert body["scope"] == {"source": "enablement", "runId": enabled_for_all, "users": oracle(graph_emulator)["usersInScope"]}
     assert body["severity"] == "warning"
     findings = by_code(body)
     assert list(findings) == ["PAID_PLAN", "PREMIUM_PRESENT", "SYNCED_USERS_WITHOUT_PREMIUM"]
@@ -120,6 +121,10 @@ def test_the_demo_tenant_is_paid_has_premium_and_counts_synced_users_without_it(
     assert expected["syncedWithoutPremium"] >= 1 and expected["syncedWithoutPremium"] < expected["syncedUsers"]
     count = expected["syncedWithoutPremium"]
     assert synced["message"].startswith(f"{count} of the {expected['syncedUsers']} users in scope")
+    # The finding names who it is about, by name and user name: Sam Synced has no P1, Petra Synced has it.
+    named = {u["userPrincipalName"]: u["displayName"] for u in body["affected"]}
+    assert named["synced.user@contoso.example"] == "Sam Synced" and "synced.p1@contoso.example" not in named
+    assert len(body["affected"]) + body["affectedMore"] == count
 
 
 def test_with_sspr_pilot_selected_only_the_groups_synced_users_are_counted(
@@ -130,7 +135,7 @@ def test_with_sspr_pilot_selected_only_the_groups_synced_users_are_counted(
         body = eligibility(service_host, graph_emulator).json()
     finally:
         enable(service_host, graph_emulator, {"scope": "all"})
-    assert body["scope"] == {"source": "enablement", "runId": run_id}
+    assert body["scope"] == {"source": "enablement", "runId": run_id, "users": 6}
     findings = by_code(body)
     # SSPR Pilot's enabled members: casey, sven, fiona, frank, audrey and Petra, its only synced user (with P1).
     assert "SYNCED_USERS_WITHOUT_PREMIUM" not in findings
@@ -138,6 +143,56 @@ def test_with_sspr_pilot_selected_only_the_groups_synced_users_are_counted(
                                                            "syncedWithoutPremium": 0}
     assert everyone["syncedUsers"] > 1 and everyone["syncedWithoutPremium"] >= 1
     assert body["severity"] == "ok"
+
+
+def test_the_scope_an_admin_looks_at_is_counted_before_it_is_applied(
+        service_host: FunctionHost, graph_emulator: GraphEmulator, enabled_for_all: str) -> None:
+    """The form's scope, not the Enablement table's: a group's own users (nested included), everyone, or nobody."""
+    finance = by_code_and_body(eligibility(service_host, graph_emulator, scope="selected", groupId=FINANCE))
+    body, findings = finance
+    assert body["scope"] == {"source": "requested", "scope": "selected", "groupId": FINANCE,
+                             "groupName": "SSPR Pilot - Finance", "users": 4}  # Fiona, Frank, Petra, Audrey
+    assert findings["SYNCED_USERS_LICENSED"]["counts"] == {"usersInScope": 4, "syncedUsers": 1,
+                                                           "syncedWithoutPremium": 0}
+    assert body["affected"] == [] and body["affectedMore"] == 0
+    everyone, all_findings = by_code_and_body(eligibility(service_host, graph_emulator, scope="all"))
+    assert everyone["scope"]["users"] > 4 and "SYNCED_USERS_WITHOUT_PREMIUM" in all_findings
+    assert "synced.user@contoso.example" in {u["userPrincipalName"] for u in everyone["affected"]}
+    nobody, none_findings = by_code_and_body(eligibility(service_host, graph_emulator, scope="none"))
+    assert nobody["scope"]["users"] == 0 and "NO_SYNCED_USERS" in none_findings
+    refused = eligibility(service_host, graph_emulator, scope="selected", groupId="SSPR Pilot")
+    assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "groupId"
+
+
+def graph_user_count(emulator: GraphEmulator, group_id: str) -> int:
+    """The group's users as Graph counts them (other modules may add members to the shared emulator's groups)."""
+    token = app_token(emulator, SERVICE_APP_ID, SERVICE_APP_SECRET, resource="https://graph.microsoft.com")
+    answer = httpx.get(f"{emulator.graph_url}/groups/{group_id}/transitiveMembers/microsoft.graph.user/$count",
+                       headers={**bearer(token), "ConsistencyLevel": "eventual"}, timeout=10)
+    answer.raise_for_status()
+    return int(answer.text)
+
+
+def by_code_and_body(response: httpx.Response) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    assert response.status_code == 200, response.text
+    return response.json(), by_code(response.json())
+
+
+def test_groups_are_found_by_a_word_of_their_name_with_their_user_counts_a_page_at_a_time(
+        service_host: FunctionHost, graph_emulator: GraphEmulator) -> None:
+    headers = bearer(user_token(graph_emulator, READER))
+    found = httpx.get(f"{service_host.base_url}/api/manage/groups", params={"search": "pilot"}, headers=headers,
+                      timeout=30).json()
+    assert [(g["displayName"], g["userCount"]) for g in found["value"]] == [
+        ("SSPR Pilot", graph_user_count(graph_emulator, PILOT)), ("SSPR Pilot - Finance", 4)]
+    assert found["total"] == 2 and found["continuation"] is None
+    every = httpx.get(f"{service_host.base_url}/api/manage/groups", headers=headers, timeout=30).json()
+    assert len(every["value"]) == min(10, every["total"])
+    other = httpx.get(f"{service_host.base_url}/api/manage/groups", params={"search": "finance",
+                      "continuation": "eyJxIjoicGlsb3QiLCJ0IjoieCJ9"}, headers=headers, timeout=30)
+    assert other.status_code == 400 and other.json()["errors"][0]["code"] == "continuation.otherSearch"
+    assert httpx.get(f"{service_host.base_url}/api/manage/groups", headers=bearer(user_token(graph_emulator, CASEY)),
+                     timeout=30).status_code == 403
 
 
 async def test_before_any_enablement_run_completed_the_scope_is_every_enabled_member(

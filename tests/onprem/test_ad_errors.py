@@ -35,3 +35,11 @@ def test_sids_and_filetimes_convert() -> None:
     assert filetime(0) is None and filetime(0x7FFFFFFFFFFFFFFF) is None
     stamp = filetime(133_000_000_000_000_000)
     assert stamp is not None and stamp.year == 2022
+
+
+def test_a_changes_wrong_current_password_and_a_locked_out_account_are_their_own_verdicts() -> None:
+    wrong = "00000056: Constraint violation - check_password_restrictions: The old password specified doesn't match!"
+    assert map_ldap_result({"result": 19, "message": wrong}).verdict is Verdict.REFUSED_CURRENT_PASSWORD
+    locked = ("00000775: Password change not permitted, account locked out! at "
+              "../../source4/dsdb/samdb/ldb_modules/password_hash.c:3929:setup_io")  # Samba's words, measured here
+    assert map_ldap_result({"result": 19, "message": locked}).verdict is Verdict.LOCKED_OUT

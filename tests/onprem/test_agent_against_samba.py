@@ -17,20 +17,13 @@ from tests.onprem.conftest import ELSEWHERE_OU, Domain, Site, quoted
 NEW = "N3w!Passw0rd-2026"
 
 
-def _run_once(site: Site, agent_id: str = "agent-1") -> list[JobResult]:
-    agent = site.agent(agent_id)
-    with ThreadPoolExecutor(4) as pool:
-        agent.poll_once(pool, 8)
-    return [JobResult.model_validate_json(r) for r in site.results()]
-
-
 def test_a_reset_lets_the_new_password_bind_and_not_the_old_and_logs_neither(
         site: Site, domain: Domain, caplog: pytest.LogCaptureFixture) -> None:
     dn, sid, old = domain.make_user()
     job = site.job(JobKind.RESET, sid, NEW)
     site.send(job)
     with caplog.at_level(logging.DEBUG):
-        [result] = _run_once(site)
+        [result] = site.poll_once()
     assert result.job_id == job.job_id and result.verdict is Verdict.APPLIED, result
     assert result.state is not None and not result.state.locked and result.state.password_expires_at is not None
     assert domain.binds(dn, NEW) and not domain.binds(dn, old)
@@ -42,7 +35,7 @@ def test_a_reset_lets_the_new_password_bind_and_not_the_old_and_logs_neither(
 def test_must_change_at_next_logon_sets_pwdlastset_to_zero(site: Site, domain: Domain) -> None:
     dn, sid, _ = domain.make_user()
     site.send(site.job(JobKind.RESET, sid, NEW, must_change=True))
-    [result] = _run_once(site)
+    [result] = site.poll_once()
     assert result.verdict is Verdict.APPLIED
     assert domain.attribute(dn, "pwdLastSet") == 0
 
@@ -51,7 +44,7 @@ def test_a_weak_password_is_refused_with_ads_rule_and_nothing_changes(site: Site
     dn, sid, old = domain.make_user()
     for weak, verdict in (("abc", Verdict.REFUSED_COMPLEXITY), ("alllowercase", Verdict.REFUSED_COMPLEXITY)):
         site.send(site.job(JobKind.RESET, sid, weak))
-        [result] = _run_once(site)
+        [result] = site.poll_once()
         assert result.verdict is verdict, result
         assert result.rule and weak not in result.rule
     assert domain.binds(dn, old)
@@ -79,7 +72,7 @@ def test_a_user_outside_the_configured_ous_or_unknown_is_refused(site: Site, dom
     site.send(site.job(JobKind.RESET, sid, NEW))
     unknown = sid.rsplit("-", 1)[0] + "-999999"
     site.send(site.job(JobKind.UNLOCK, unknown))
-    verdicts = {r.verdict for r in _run_once(site)}
+    verdicts = {r.verdict for r in site.poll_once()}
     assert verdicts == {Verdict.NOT_IN_SCOPE, Verdict.NOT_FOUND}
     assert domain.binds(dn, old)
 
@@ -90,11 +83,11 @@ def test_a_locked_out_user_is_unlocked_without_a_reset_and_binds_again(site: Sit
         assert not domain.binds(dn, "Wr0ng!Guess")
     assert not domain.binds(dn, password)  # locked out: even the right password fails
     site.send(site.job(JobKind.READ_STATE, sid))
-    [state] = _run_once(site)
+    [state] = site.poll_once()
     assert state.state is not None and state.state.locked
     before = domain.attribute(dn, "pwdLastSet")
     site.send(site.job(JobKind.UNLOCK, sid))
-    [result] = _run_once(site)
+    [result] = site.poll_once()
     assert result.verdict is Verdict.APPLIED and result.state is not None and not result.state.locked
     assert domain.binds(dn, password)
     assert domain.attribute(dn, "pwdLastSet") == before  # no reset happened
@@ -103,7 +96,7 @@ def test_a_locked_out_user_is_unlocked_without_a_reset_and_binds_again(site: Sit
 def test_an_expired_job_never_applies(site: Site, domain: Domain) -> None:
     dn, sid, old = domain.make_user()
     site.send(site.job(JobKind.RESET, sid, NEW, ttl=-1))
-    [result] = _run_once(site)
+    [result] = site.poll_once()
     assert result.verdict is Verdict.EXPIRED
     assert domain.binds(dn, old) and not domain.binds(dn, NEW)
 
@@ -112,10 +105,10 @@ def test_a_redelivered_job_applies_once_and_returns_its_first_result(site: Site,
     dn, sid, _ = domain.make_user()
     job = site.job(JobKind.RESET, sid, NEW)
     site.send(job)
-    [first] = _run_once(site)
+    [first] = site.poll_once()
     stamp = domain.attribute(dn, "pwdLastSet")
     site.send(job)  # the queue delivers it again (at-least-once)
-    [again] = _run_once(site, "agent-2")
+    [again] = site.poll_once("agent-2")
     assert again == first
     assert domain.attribute(dn, "pwdLastSet") == stamp
 
@@ -185,11 +178,11 @@ def test_a_job_the_service_cancelled_never_applies(site: Site, domain: Domain) -
 
     dn, sid, old = domain.make_user()
     job = site.job(JobKind.RESET, sid, NEW)
-    tables = TableServiceClient.from_connection_string(site.azurite.connection_string)
+    tables = TableServiceClient.from_connection_string(site.connection_string)
     table = tables.create_table_if_not_exists(LEDGER_TABLE.format(prefix=site.prefix))
     table.create_entity({"PartitionKey": job.job_id, "RowKey": "job", "state": "cancelled"})
     site.send(job)
-    [result] = _run_once(site)
+    [result] = site.poll_once()
     assert result.verdict is Verdict.CANCELLED
     assert domain.binds(dn, old) and not domain.binds(dn, NEW)
 
@@ -199,3 +192,22 @@ def test_a_plain_ldap_url_is_refused_by_the_config(site: Site) -> None:
 
     with pytest.raises(ValidationError, match="LDAPS only"):
         site.config(servers=["ldap://127.0.0.1:389"])
+
+
+def test_the_service_account_may_reset_and_unlock_in_its_ou_and_nothing_else(domain: Domain) -> None:
+    """The delegation docs/onprem.md grants holds: the agent's account changes the password, lockoutTime and
+    pwdLastSet of users under OU=Staff, and AD refuses it any other attribute there and any password elsewhere."""
+    from devtools.onprem_site import SERVICE_DN, SERVICE_PASSWORD
+
+    staff, elsewhere = domain.make_user(), domain.make_user(ELSEWHERE_OU)
+    agent = domain.connect(SERVICE_DN, SERVICE_PASSWORD)
+    agent.modify(staff.dn, {"unicodePwd": [("MODIFY_REPLACE", [quoted(NEW)])]})
+    assert agent.result["result"] == 0, agent.result
+    agent.modify(staff.dn, {"lockoutTime": [("MODIFY_REPLACE", [b"0"])]})
+    assert agent.result["result"] == 0, agent.result
+    for dn, change in ((staff.dn, {"description": [("MODIFY_REPLACE", [b"taken over"])]}),
+                       (staff.dn, {"userAccountControl": [("MODIFY_REPLACE", [b"66048"])]}),
+                       (elsewhere.dn, {"unicodePwd": [("MODIFY_REPLACE", [quoted(NEW)])]})):
+        agent.modify(dn, change)
+        assert agent.result["result"] == 50, (dn, change, agent.result)  # insufficientAccessRights
+    assert domain.binds(elsewhere.dn, elsewhere.password)

@@ -21,7 +21,7 @@ NEW = "T4keover!Pass-2026"
 
 def _dead_claim(site: Site, job_id: str, first_claimed_at: datetime) -> None:
     """The row an agent leaves when it is killed after its claim: state claimed, lease already run out."""
-    tables = TableServiceClient.from_connection_string(site.azurite.connection_string)
+    tables = TableServiceClient.from_connection_string(site.connection_string)
     table = tables.create_table_if_not_exists(LEDGER_TABLE.format(prefix=site.prefix))
     table.create_entity({"PartitionKey": job_id, "RowKey": "job", "state": "claimed", "agent_id": "agent-dead",
                          "first_claimed_at": first_claimed_at, "lease_until": datetime.now(UTC) - timedelta(seconds=1),

@@ -89,3 +89,23 @@ def test_a_job_names_its_user_by_sid_only_and_only_a_reset_carries_a_password() 
         OnPremJob.model_validate({**job.model_dump(), "object_sid": "alice"})
     with pytest.raises(ValidationError):
         OnPremJob.model_validate({**job.model_dump(), "kind": "unlock"})
+
+
+def test_a_change_carries_both_passwords_each_bound_to_its_part_and_only_a_change_does() -> None:
+    key = X25519PrivateKey.generate()
+    sealer = JobSealer(key.public_key())
+    expires = NOW + timedelta(seconds=30)
+    job = OnPremJob(job_id="job-00000003", kind=JobKind.CHANGE, object_sid=SID, expires_at=expires,
+                    password=sealer.seal("N3w!Passw0rd", "job-00000003", expires),
+                    old_password=sealer.seal("Cur!Passw0rd1", "job-00000003", expires, "old"))
+    ring = KeyRing([key])
+    assert (ring.open(job, NOW), ring.open(job, NOW, "old")) == ("N3w!Passw0rd", "Cur!Passw0rd1")
+    assert "Cur!Passw0rd1" not in job.model_dump_json()
+    swapped = job.model_copy(update={"password": job.old_password, "old_password": job.password})
+    for part in ("new", "old"):
+        with pytest.raises(Unreadable):
+            ring.open(swapped, NOW, part)  # type: ignore[arg-type]
+    document = job.model_dump()
+    for wrong in ({"old_password": None}, {"kind": "reset"}, {"must_change_at_next_logon": True}):
+        with pytest.raises(ValidationError):
+            OnPremJob.model_validate({**document, **wrong})

@@ -30,7 +30,8 @@ from azure.storage.queue import QueueClient
 from devtools.azurite import Azurite
 from devtools.stack import FunctionHost, GraphEmulator, private_stack
 from devtools.tenant import enabled_member_ids
-from tests.integration.reset_helpers import Member, Resetter, code_sent_to, enable_everyone, messages_to
+from tests.integration.outbox import code_sent_to, messages_to
+from tests.integration.reset_helpers import Member, Resetter, enable_everyone
 from tests.integration.tokens import DEMO_PASSWORD, bearer, user_token
 
 PREFIX = "flt" + uuid.uuid4().hex[:8]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.domain.client_address import client_address, normalise_address
+from shared.domain.client_address import budget_key, client_address, normalise_address
 
 
 def test_G6_with_no_trusted_proxy_the_client_is_the_entry_the_platform_appended() -> None:
@@ -43,3 +43,17 @@ def test_G6_one_address_has_one_spelling(written: str, address: str) -> None:
 @pytest.mark.parametrize("chain", ["", None, "203.0.113.7, ", "unknown", "203.0.113.7, garbage:1:2:x"])
 def test_G6_no_address_when_the_platforms_entry_is_missing_or_not_an_address(chain: str | None) -> None:
     assert client_address(chain, 0) is None
+
+
+@pytest.mark.parametrize(("address", "key"), [
+    ("203.0.113.7", "203.0.113.7"),
+    ("::ffff:203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2::7", "2001:db8:1:2::/64"),
+    ("[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:443", "2001:db8:1:2::/64"),
+    ("2001:db8:1:3::7", "2001:db8:1:3::/64"),
+    (None, None),
+    ("unknown", None),
+])
+def test_G6_a_per_ip_budget_counts_ipv4_by_the_address_and_ipv6_by_its_64(address: str | None,
+                                                                          key: str | None) -> None:
+    assert budget_key(address) == key

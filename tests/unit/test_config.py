@@ -29,6 +29,7 @@ VALID = {
     "SSPR_MAINTENANCE_SCHEDULE": "0 0 3 * * *",
     "SSPR_SCOPE_SYNC_SCHEDULE": "0 */15 * * * *",
     "SSPR_COMPLIANCE_SCHEDULE": "0 0 2 * * *",
+    "SSPR_EXPIRY_SCHEDULE": "0 0 6 * * *",
 }
 
 PRODUCTION = {
@@ -46,6 +47,7 @@ PRODUCTION = {
     "SSPR_MAINTENANCE_SCHEDULE": "0 0 3 * * *",
     "SSPR_SCOPE_SYNC_SCHEDULE": "0 */15 * * * *",
     "SSPR_COMPLIANCE_SCHEDULE": "0 0 2 * * *",
+    "SSPR_EXPIRY_SCHEDULE": "0 0 6 * * *",
 }
 
 
@@ -195,7 +197,8 @@ def test_v1_tokens_are_accepted_only_from_the_public_cloud_sts() -> None:
     assert load_settings(VALID).v1_issuer is None
 
 
-@pytest.mark.parametrize("name", ["SSPR_MAINTENANCE_SCHEDULE", "SSPR_SCOPE_SYNC_SCHEDULE", "SSPR_COMPLIANCE_SCHEDULE"])
+@pytest.mark.parametrize("name", ["SSPR_MAINTENANCE_SCHEDULE", "SSPR_SCOPE_SYNC_SCHEDULE", "SSPR_COMPLIANCE_SCHEDULE",
+                                  "SSPR_EXPIRY_SCHEDULE"])
 def test_a_timer_schedule_is_required_and_must_be_six_field_ncrontab(name: str) -> None:
     [missing] = problems_of(without(name))
     assert missing.startswith(f"{name} is missing: put a 6-field NCRONTAB")

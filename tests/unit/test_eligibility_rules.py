@@ -225,7 +225,8 @@ def test_each_message_uses_the_same_placeholders_in_both_languages() -> None:
 
 def test_every_finding_has_a_one_sentence_message_that_its_counts_fill() -> None:
     counts = {"paidSubscriptions": 1, "trialSubscriptions": 0, "premiumLicences": 5, "usersInScope": 9,
-              "syncedUsers": 3, "syncedWithoutPremium": 1}
+              "syncedUsers": 3, "syncedWithoutPremium": 1, "served": 1, "notServed": 2, "noLiveAgent": 1,
+              "outsideAgentOus": 1, "noSid": 0}
     for language in ("en", "sv"):
         messages = load(language)
         for code in FindingCode:

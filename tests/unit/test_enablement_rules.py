@@ -96,13 +96,18 @@ def test_the_last_sweep_completes_the_run_and_added_counts_only_new_users() -> N
     assert r.added == 100 - (90 - 19)  # 71 rows stayed, so 29 are new
 
 
-def test_progress_shows_percent_rate_and_eta_and_never_100_before_completion() -> None:
+def test_progress_shows_percent_rate_eta_and_phase_and_never_100_before_completion() -> None:
     r = run(state=RunState.RUNNING, started_at=T0, users_total=1000, users_processed=400)
     p = progress(r, T0 + timedelta(seconds=4))
-    assert (p.percent, p.rate, p.eta_seconds) == (40.0, 100.0, 6.0)
+    assert (p.percent, p.rate, p.eta_seconds, p.phase) == (36.0, 100.0, 6.0, "checking")  # checking is 90%
     done_pages = progress(run(state=RunState.RUNNING, started_at=T0, users_total=1000, users_processed=1000),
                           T0 + timedelta(seconds=1))
-    assert done_pages.percent == 99.9
+    assert done_pages.percent == 90.0
+    sweeping = [progress(run(state=RunState.RUNNING, started_at=T0, users_total=1000, users_processed=1000,
+                             pages_done=1, page_count=1, sweeps_done=n), T0 + timedelta(seconds=2))
+                for n in (0, 8, 16)]
+    assert [s.phase for s in sweeping] == ["finishing"] * 3
+    assert [s.percent for s in sweeping] == [90.0, 95.0, 99.9]  # moving while it tidies up, 100 only when done
     unknown = progress(run(state=RunState.RUNNING, started_at=T0, users_processed=10), T0 + timedelta(seconds=1))
     assert unknown.percent is None and unknown.eta_seconds is None and unknown.rate == 10.0
 

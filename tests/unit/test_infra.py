@@ -415,7 +415,7 @@ def steps(doc: str) -> dict[int, str]:
 # that step must have.
 STEP_REFERENCES = [
     (r"For step (\d+): Exchange Administrator", "Mail.Send"),
-    (r"app roles `SSPR\.Admin` and `SSPR\.Reader` are created in step (\d+)", "admin roles"),
+    (r"app roles `SSPR\.Admin`, `SSPR\.Reader` and `SSPR\.Helpdesk` are created in step (\d+)", "admin roles"),
     (r"redirect\s+URIs are set in step (\d+)", "Publish"),
     (r"`graph` stays failing until step (\d+)", "Graph permissions"),
     (r"scope it to that mailbox \(step (\d+)\)", "Mail.Send"),

@@ -67,3 +67,22 @@ def test_D5_what_entra_would_not_store_as_a_upn_is_never_looked_up(username: str
 @pytest.mark.parametrize("username", ["casey.alt@contoso.example", "c_a-s!e^y~@sub.contoso.example"])
 def test_D5_upns_of_entras_character_set_are_looked_up(username: str) -> None:
     assert plausible_username(username)
+
+
+@pytest.mark.parametrize("number", [
+    "+4670\u200b1234567",    # zero-width space (Cf)
+    "+46701234567\u2028",    # line separator (Zl) at the end
+    "+46 70\u2029123 45 67",  # paragraph separator (Zp)
+    "+46\u202e701234567",    # right-to-left override (bidi)
+    "+4670\u20661234567",    # left-to-right isolate (bidi)
+    "+4670\u00ad1234567",    # soft hyphen (Cf)
+])
+def test_D5_a_phone_number_with_an_invisible_bidi_or_line_separator_character_is_refused(number: str) -> None:
+    with pytest.raises(ContactError, match="invisible"):
+        codes.normalise_phone(number, codes.Method.MOBILE_PHONE)
+
+
+@pytest.mark.parametrize("number", ["\uff0b46701234567", "+46\uff17\uff10 123 45 67", "+46 70-123 45 67"])
+def test_D5_digits_of_other_scripts_in_a_phone_number_fold_to_its_one_e164_spelling(number: str) -> None:
+    # libphonenumber reads any Unicode decimal digit and the fullwidth plus; what is stored and compared is E.164.
+    assert codes.normalise_phone(number, codes.Method.MOBILE_PHONE) == "+46701234567"

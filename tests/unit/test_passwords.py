@@ -113,6 +113,14 @@ def test_the_users_name_counts_as_a_banned_word_accents_dropped() -> None:
     assert check("Oberg#26", CASEY) == []
 
 
+def test_B2_the_upns_local_part_counts_as_a_banned_word_on_its_own() -> None:
+    # The UPN's local part is the only place "zorvath" appears: not the names, not the tenant, not the list.
+    zorvath = PasswordContext(tenant_name="Contoso", upn="zorvath.k@contoso.example", given_name="Kim",
+                              surname="Lund", display_name="Kim Lund")
+    assert check("Zorvath#26", zorvath) == [PasswordFailure.PASSWORD_BANNED]
+    assert check("Zorvath#26", CASEY) == []
+
+
 def test_context_words_shorter_than_4_characters_are_not_used() -> None:
     pol = PasswordContext(tenant_name="Contoso", upn="pol@contoso.example", given_name="Pol", display_name="Pol")
     assert banned_score("Pol#26xq", pol, common_passwords()) == banned_score("Pol#26xq", NOBODY, common_passwords())

@@ -104,10 +104,21 @@ CASES: dict[str, tuple[Doc, str]] = {
     "HELPDESK_URL_OR_EMAIL": (
         document(helpdesk={"url": "https://help.contoso.com", "email": "helpdesk@contoso.com"}), "helpdesk.email"
     ),
+    "PROTECTED_GROUP_IS_GUID": (document(helpdesk={"protectedGroupId": "Admins"}), "helpdesk.protectedGroupId"),
     "CODE_LENGTH_RANGE": (document(**{"codes.length": 5}), "codes.length"),
     "EMAIL_CODE_TTL_RANGE": (document(**{"codes.emailTtlMinutes": 16}), "codes.emailTtlMinutes"),
     "SMS_CODE_TTL_RANGE": (document(**{"codes.smsTtlMinutes": 11}), "codes.smsTtlMinutes"),
     "VOICE_CODE_TTL_RANGE": (document(**{"codes.voiceTtlMinutes": 0}), "codes.voiceTtlMinutes"),
+    "UNLOCK_NEEDS_WRITEBACK": (
+        document(onPremises={"writeback": False, "unlockWithoutReset": True}), "onPremises.unlockWithoutReset"
+    ),
+    "EXPIRY_STAGES_RANGE": (document(**{"expiryReminders.stages": [14, 91]}), "expiryReminders.stages"),
+    "EXPIRY_STAGES_UNIQUE": (document(**{"expiryReminders.stages": [7, 3, 7]}), "expiryReminders.stages"),
+    "PASSKEY_TWICE_FOR_ADMINS_NEEDS_TWICE": (
+        document(passkeys={"countsAsTwoMethods": False, "countsAsTwoForAdministrators": True}),
+        "passkeys.countsAsTwoForAdministrators",
+    ),
+    "TAP_LIFETIME_RANGE": (document(**{"temporaryAccessPass.lifetimeMinutes": 9}), "temporaryAccessPass.lifetimeMinutes"),
 }
 
 

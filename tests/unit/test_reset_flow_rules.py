@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from shared.domain import reset_flow
+from shared.domain.onprem import Coverage
 from shared.domain.policy import DEFAULT_DOCUMENT, Method, Policy
 from shared.domain.reset_flow import FlowState, Refusal, ResetFlow, Resolution
 
@@ -191,15 +192,20 @@ def test_A2_A7_the_flow_secret_is_kept_only_as_an_hmac_bound_to_its_flow() -> No
 
 # ---- who cannot reset here, in the order a helpdesk explains it ------------------------------------------------
 
-FIT = {"enabled": True, "account_enabled": True, "synced": False, "has_premium": False, "paid_tenant": True,
+FIT = {"enabled": True, "account_enabled": True, "synced": None, "has_premium": False, "paid_tenant": True,
        "usable_methods": 1, "methods_required": 1}
 
 
 @pytest.mark.parametrize(("changes", "refusal"), [
     ({}, None),
     ({"account_enabled": False, "enabled": False, "usable_methods": 0}, Refusal.ACCOUNT_DISABLED),
-    ({"synced": True}, Refusal.SYNCED_NEEDS_PREMIUM),
-    ({"synced": True, "has_premium": True}, Refusal.SYNCED_NOT_SUPPORTED),
+    ({"synced": Coverage.WRITEBACK_OFF}, Refusal.SYNCED_NEEDS_PREMIUM),
+    ({"synced": Coverage.WRITEBACK_OFF, "has_premium": True}, Refusal.SYNCED_NOT_SUPPORTED),
+    ({"synced": Coverage.SERVED}, None),
+    ({"synced": Coverage.NO_LIVE_AGENT, "enabled": False}, Refusal.ONPREM_UNAVAILABLE),
+    ({"synced": Coverage.OUTSIDE_AGENT_OUS}, Refusal.ONPREM_NOT_SERVED),
+    ({"synced": Coverage.NO_SID}, Refusal.ONPREM_NOT_SERVED),
+    ({"synced": Coverage.NO_LIVE_AGENT, "account_enabled": False}, Refusal.ACCOUNT_DISABLED),
     ({"paid_tenant": False, "enabled": False}, Refusal.TRIAL_TENANT),
     ({"enabled": False, "usable_methods": 0}, Refusal.NOT_ENABLED),
     ({"usable_methods": 1, "methods_required": 2}, Refusal.NOT_REGISTERED_ENOUGH),

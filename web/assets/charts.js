@@ -48,12 +48,15 @@ export function barChart(container, { items, title, empty }) {
   container.replaceChildren(chart, dataTable(["", ""], items.map((i) => [i.label, i.value])));
 }
 
+// The numbers as a table for screen readers, in a visually hidden box (a table itself ignores the clipping).
 function dataTable(head, rows) {
+  const box = document.createElement("div");
+  box.className = "sr-only";
   const table = document.createElement("table");
-  table.className = "sr-only";
+  box.append(table);
   const headRow = table.createTHead().insertRow();
   head.forEach((h) => { const th = document.createElement("th"); th.textContent = h; headRow.append(th); });
   const body = table.createTBody();
   rows.forEach((r) => { const tr = body.insertRow(); r.forEach((c) => { tr.insertCell().textContent = String(c); }); });
-  return table;
+  return box;
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -38,6 +38,12 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 CALL_DEADLINE_TIMEOUTS = 6
 
 T = TypeVar("T")
+
+
+def next_link(body: dict[str, Any]) -> str | None:
+    """A page's `@odata.nextLink`, or None on the last page."""
+    link = body.get("@odata.nextLink")
+    return link if isinstance(link, str) else None
 
 
 class GraphClient:
@@ -104,6 +110,17 @@ class GraphClient:
         raw = await self.call(lambda: send(info, "bytes", {"XXX": ODataError}))
         body = json.loads(raw or b"{}")
         return body if isinstance(body, dict) else {}
+
+    async def pages(self, first: RequestInformation,
+                    follow: Callable[[str], RequestInformation]) -> AsyncIterator[list[dict[str, Any]]]:
+        """The objects (`value`) of each page of a list: `first`, then `follow(link)` of each page's nextLink
+        (checked to stay inside Graph) until the last page."""
+        request: RequestInformation | None = first
+        while request is not None:
+            body = await self.get_json(request)
+            yield [item for item in body.get("value") or [] if isinstance(item, dict)]
+            link = next_link(body)
+            request = follow(self.check_link(link)) if link else None
 
     async def send_no_content(self, info: RequestInformation) -> None:
         """Send a request whose answer has no body (a PATCH written as plain JSON)."""

@@ -33,7 +33,7 @@ def _sync_state_lost(error: GraphError) -> GraphError:
 class GraphGroups(GraphPart):
     """Scope reads: enablement pages, group membership checks, /users/delta and /groups/delta pages."""
 
-    ENABLEMENT_SELECT: ClassVar[list[str]] = ["id", "accountEnabled", "userType"]
+    ENABLEMENT_SELECT: ClassVar[list[str]] = ["id", "accountEnabled", "userType", "displayName", "userPrincipalName"]
 
     async def group_exists(self, group_id: str) -> bool:
         """GET /groups/{id}?$select=id: False when the directory has no such group (never was, or deleted)."""
@@ -85,7 +85,9 @@ class GraphGroups(GraphPart):
             advanced_query(info)  # $count on directory objects needs it too
         body = await self._graph.get_json(info)
         users = [
-            DirectoryUser(id=str(u["id"]), account_enabled=u.get("accountEnabled") is True, user_type=u.get("userType"))
+            DirectoryUser(id=str(u["id"]), account_enabled=u.get("accountEnabled") is True, user_type=u.get("userType"),
+                          display_name=str(u.get("displayName") or ""),
+                          user_principal_name=str(u.get("userPrincipalName") or ""))
             for u in body.get("value") or []
             if isinstance(u, dict) and isinstance(u.get("id"), str)
         ]
@@ -139,7 +141,8 @@ class GraphGroups(GraphPart):
                 removed.append(u["id"])
             else:
                 users.append(DirectoryUser(id=u["id"], account_enabled=u.get("accountEnabled") is True,
-                                           user_type=u.get("userType")))
+                                           user_type=u.get("userType"), display_name=str(u.get("displayName") or ""),
+                                           user_principal_name=str(u.get("userPrincipalName") or "")))
         next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
         return DeltaPage(users, removed, next_link if isinstance(next_link, str) else None,
                          delta_link if isinstance(delta_link, str) else None)

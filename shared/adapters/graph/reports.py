@@ -12,7 +12,7 @@ from typing import Any
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 
-from shared.adapters.graph.client import GraphPart
+from shared.adapters.graph.client import GraphPart, next_link
 
 
 class GraphReports(GraphPart):
@@ -35,5 +35,4 @@ class GraphReports(GraphPart):
             info = builder.to_get_request_information(RequestConfiguration(query_parameters=params))
         body = await self._graph.get_json(info)
         entries = [u for u in body.get("value") or [] if isinstance(u, dict) and isinstance(u.get("id"), str)]
-        next_link = body.get("@odata.nextLink")
-        return entries, next_link if isinstance(next_link, str) else None
+        return entries, next_link(body)

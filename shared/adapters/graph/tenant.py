@@ -14,7 +14,8 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.organization.organization_request_builder import OrganizationRequestBuilder
 
 from shared.adapters.graph.client import GraphPart
-from shared.domain.eligibility import AssignedLicense, ServicePlan, SubscribedSku, Subscription, UserLicensing
+from shared.adapters.graph.directory import GraphDirectory, licensing
+from shared.domain.eligibility import ServicePlan, SubscribedSku, Subscription, UserLicensing
 from shared.domain.password_expiration import DomainExpiration, VerifiedDomain
 from shared.errors import GraphError
 
@@ -75,28 +76,12 @@ class GraphTenant(GraphPart):
         from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-            select=["id", "accountEnabled", "userType", "onPremisesSyncEnabled", "assignedLicenses"], top=page_size
+            select=GraphDirectory.LICENSING_SELECT, top=page_size
         )
-        request = self._sdk.users.to_get_request_information(RequestConfiguration(query_parameters=query))
-        while True:
-            page = await self._graph.get_json(request)
-            yield [
-                UserLicensing(
-                    id=str(u.get("id") or ""),
-                    account_enabled=u.get("accountEnabled") is True,
-                    user_type=str(u.get("userType") or "Member"),
-                    synced=u.get("onPremisesSyncEnabled") is True,
-                    licenses=tuple(
-                        AssignedLicense(str(a.get("skuId") or ""), frozenset(str(p) for p in a.get("disabledPlans") or []))
-                        for a in u.get("assignedLicenses") or []
-                    ),
-                )
-                for u in page.get("value") or []
-            ]
-            next_link = page.get("@odata.nextLink")
-            if not next_link:
-                return
-            request = self._sdk.users.with_url(next_link).to_get_request_information()
+        users_at = self._sdk.users
+        first = users_at.to_get_request_information(RequestConfiguration(query_parameters=query))
+        async for users in self._graph.pages(first, lambda link: users_at.with_url(link).to_get_request_information()):
+            yield [licensing(u) for u in users]
 
     async def verified_domains(self) -> list[VerifiedDomain]:
         """GET /domains: the verified domains and each one's password expiration policy."""

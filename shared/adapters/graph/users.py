@@ -12,11 +12,13 @@ from typing import ClassVar
 from urllib.parse import quote
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.request_information import RequestInformation
 
 from shared.adapters.graph.client import GraphPart
 from shared.adapters.graph.query import advanced_query, counted_link
 from shared.domain.eligibility import AssignedLicense
 from shared.domain.enablement import DirectoryUser
+from shared.domain.onprem import OnPremAccount
 from shared.errors import GraphError
 
 
@@ -33,6 +35,7 @@ class ResetUser:
     user_type: str
     synced: bool
     licenses: tuple[AssignedLicense, ...]
+    on_premises: OnPremAccount | None = None  # a synced user's AD account: its SID and DN
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,9 @@ class GraphUsers(GraphPart):
 
     RESET_USER_SELECT: ClassVar[list[str]] = [
         "id", "userPrincipalName", "displayName", "givenName", "surname", "accountEnabled", "userType",
-        "onPremisesSyncEnabled", "assignedLicenses",
+        "onPremisesSyncEnabled", "assignedLicenses", "onPremisesSecurityIdentifier", "onPremisesDistinguishedName",
     ]
-    DIRECTORY_USER_SELECT: ClassVar[list[str]] = ["id", "accountEnabled", "userType"]
+    DIRECTORY_USER_SELECT: ClassVar[list[str]] = ["id", "accountEnabled", "userType", "displayName", "userPrincipalName"]
 
     async def reset_user(self, username: str) -> ResetUser | None:
         """GET /users/{userPrincipalName}: the facts a reset decides on, or None when no user has that name."""
@@ -77,6 +80,9 @@ class GraphUsers(GraphPart):
             licenses=tuple(AssignedLicense(sku_id=str(a.sku_id or ""),
                                            disabled_plans=frozenset(str(p) for p in a.disabled_plans or ()))
                            for a in user.assigned_licenses or ()),
+            on_premises=OnPremAccount(user.on_premises_security_identifier,
+                                      user.on_premises_distinguished_name or "")
+            if user.on_premises_sync_enabled and user.on_premises_security_identifier else None,
         )
 
     async def directory_user(self, user_id: str) -> DirectoryUser | None:
@@ -93,7 +99,18 @@ class GraphUsers(GraphPart):
             raise
         if user is None or user.id is None:
             return None
-        return DirectoryUser(id=user.id, account_enabled=user.account_enabled is True, user_type=user.user_type)
+        return DirectoryUser(id=user.id, account_enabled=user.account_enabled is True, user_type=user.user_type,
+                             display_name=user.display_name or "", user_principal_name=user.user_principal_name or "")
+
+    async def usage_location(self, user_id: str) -> str | None:
+        """GET /users/{id}?$select=usageLocation: the two-letter country where the user uses services, or None."""
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=["id", "usageLocation"])
+        user = await self._graph.call(lambda: self._sdk.users.by_user_id(user_id).get(
+            request_configuration=RequestConfiguration(query_parameters=query)))
+        location = user.usage_location if user is not None else None
+        return location.upper() if location and len(location) == 2 and location.isalpha() else None
 
     async def user_contact(self, user_id: str) -> UserContact:
         """GET /users/{id}: where and in which language the user reads mail (GraphError 404 if no such user)."""
@@ -117,16 +134,14 @@ class GraphUsers(GraphPart):
         The cast is an advanced query (aad-advanced-queries): `ConsistencyLevel: eventual` and `$count=true` go
         with every page, or Graph may answer without the cast and count groups as roles."""
         builder = self._sdk.users.by_user_id(user_id).transitive_member_of.graph_directory_role
-        link: str | None = f"{self._graph.base_url}/users/{quote(user_id, safe='@')}/transitiveMemberOf/" \
-                           "microsoft.graph.directoryRole?$select=id,displayName&$count=true"
-        names: list[str] = []
-        while link:
-            body = await self._graph.get_json(advanced_query(builder.with_url(link).to_get_request_information()))
-            names.extend(str(r.get("displayName") or r.get("id") or "") for r in body.get("value") or []
-                         if isinstance(r, dict))
-            next_link = body.get("@odata.nextLink")
-            link = counted_link(self._graph.check_link(next_link)) if isinstance(next_link, str) else None
-        return names
+        first = f"{self._graph.base_url}/users/{quote(user_id, safe='@')}/transitiveMemberOf/" \
+                "microsoft.graph.directoryRole?$select=id,displayName&$count=true"
+
+        def page(link: str) -> RequestInformation:
+            return advanced_query(builder.with_url(counted_link(link)).to_get_request_information())
+
+        return [str(r.get("displayName") or r.get("id") or "") async for roles in self._graph.pages(page(first), page)
+                for r in roles]
 
     async def user_password_policies(self, user_id: str) -> str | None:
         """A user's `passwordPolicies` (GraphError 404 when there is no such user)."""

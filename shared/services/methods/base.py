@@ -8,6 +8,7 @@ of proof. Adding a method (a passkey is next) is one new file here and one line 
     +-- ContactCode  (code.py)  a code sent to a registered contact: email.py, sms.py, voice.py
     +-- SecretMethod            checked against the user's registered secret: authenticator_app.py,
                                 security_questions.py
+    +-- PasskeyMethod           a WebAuthn assertion (passkey.py), carried by routes of its own
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Proof(StrEnum):
     CONTACT_CODE = "contact-code"  # types the registered contact, then the code sent to it
     APP_CODE = "app-code"  # types the code their authenticator app shows
     ANSWERS = "answers"  # answers their registered questions
+    PASSKEY = "passkey"  # unlocks a passkey on their device (WebAuthn, user verification)
 
 
 class VerificationMethod(Protocol):
@@ -98,11 +100,13 @@ class Methods:
         return missing
 
 
-def standard_methods(phone: PhoneSender, app: SecretMethod | None = None) -> Methods:
-    """The methods of this service: email, SMS and voice codes, the authenticator app and security questions.
+def standard_methods(phone: PhoneSender, app: SecretMethod | None = None,
+                     passkey: VerificationMethod | None = None) -> Methods:
+    """The methods of this service: email, SMS and voice codes, the authenticator app, security questions and
+    passkeys.
 
-    `app` checks registered authenticator apps (it needs the security info store and the seed key); a flow
-    that never checks one (registration of codes) may leave it out."""
+    `app` checks registered authenticator apps (it needs the security info store and the seed key), `passkey`
+    holds the relying party; a flow that never checks one (registration of codes) may leave it out."""
     from shared.services.methods.email import EmailCode
     from shared.services.methods.security_questions import SecurityQuestions
     from shared.services.methods.sms import SmsCode
@@ -112,4 +116,6 @@ def standard_methods(phone: PhoneSender, app: SecretMethod | None = None) -> Met
     if app is not None:
         methods.append(app)
     methods.append(SecurityQuestions())
+    if passkey is not None:
+        methods.append(passkey)
     return Methods(methods)

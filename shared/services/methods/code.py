@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from shared.adapters.phone import PhoneSender
 from shared.domain.codes import Channel
 from shared.domain.policy import Method
 from shared.services.methods.base import Proof
 
 
+@dataclass(frozen=True)
 class ContactCode:
     """A one-time code sent to a contact the user registered; proven by typing the code back."""
 
     proof = Proof.CONTACT_CODE
     contact_field = "number"  # the registration API's name of the contact field
 
-    def __init__(self, method: Method, channel: Channel, phone: PhoneSender | None = None) -> None:
-        self._method = method
-        self.channel = channel
-        self._phone = phone
-
-    @property
-    def method(self) -> Method:
-        return self._method
+    method: Method
+    channel: Channel
+    phone: PhoneSender | None = None
 
     def unavailable_reason(self) -> str | None:
-        if self._phone is None or self._phone.can_send(self.channel):
+        if self.phone is None or self.phone.can_send(self.channel):
             return None
-        return f"this service cannot send {self.channel.value} codes (provider '{self._phone.provider}')"
+        return f"this service cannot send {self.channel.value} codes (provider '{self.phone.provider}')"
 
     def unavailable_detail(self) -> str:
         """For logs: the provider and channel that cannot send."""
-        provider = self._phone.provider if self._phone else "none"
+        provider = self.phone.provider if self.phone else "none"
         return f"phone provider {provider} cannot send {self.channel}"
 
     def normalise(self, contact: str, default_region: str | None) -> str:

@@ -6,18 +6,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared.adapters.mail import MailLedger, MailSender, mail_texts
+from shared.adapters.mail import MailLedger, mail_texts
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.domain.clock import Clock
 from shared.domain.notifications import PasswordResetNotice
-from shared.services.notifications.bodies import admin_reset_mail, help_line, reset_mail
+from shared.services.notifications.bodies import admin_reset_mail, help_line, mail_time, reset_mail
+from shared.services.notifications.branded import Mailer
 from shared.services.notifications.once import mail_once
-from shared.services.notifications.recipients import (
-    AdminContacts,
-    contact_or_none,
-    directory_addresses,
-    language_of,
-)
+from shared.services.notifications.recipients import AdminContacts, contact_or_none, language_of, user_addresses
 from shared.services.policy import PolicyCache
 
 log = logging.getLogger("sspr.notifications")
@@ -25,7 +21,7 @@ log = logging.getLogger("sspr.notifications")
 
 @dataclass(frozen=True)
 class ResetNotices:
-    mail: MailSender
+    mail: Mailer
     contacts: AdminContacts
     ledger: MailLedger
     policy: PolicyCache
@@ -45,21 +41,20 @@ class ResetNotices:
         """The notice's mails; how many user addresses it went to (or would have, if the policy allowed)."""
         policy = await self.policy.get()
         contact = await contact_or_none(self.contacts, message.userId)
-        registered: list[str] = []
-        if self.security_info is not None:
-            registered = [m.contact for m in await self.security_info.methods(message.userId)
-                          if m.kind.value == "email" and m.contact]
-        recipients = list(dict.fromkeys([*registered, *directory_addresses(contact)]))
-        texts = mail_texts(language_of(contact))
-        when = message.resetAt.replace("T", " ")[:16] + " UTC"
+        recipients = await user_addresses(message.userId, contact, self.security_info)
+        language = language_of(contact)
+        texts = mail_texts(language)
+        when = mail_time(message.resetAt)
         name = contact.display_name if contact else ""
-        if policy.notify_users_on_reset and recipients:
+        # A Temporary Access Pass is always told (I3): like a password, it lets whoever holds it in.
+        if (policy.notify_users_on_reset or message.action == "accessPass") and recipients:
             help_text = help_line(texts, policy.helpdesk.url, policy.helpdesk.email)
-            await self.mail.send(recipients, texts["reset.subject"], reset_mail(texts, name, when, help_text))
-        if message.administrator and policy.notify_admins_on_admin_reset:
+            await self.mail.send(recipients, texts[f"{message.action}.subject"],
+                                 reset_mail(texts, name, when, help_text, message.action), language)
+        if message.administrator and policy.notify_admins_on_admin_reset and message.action != "unlock":
             admins = [a for a in await self.contacts.global_administrator_mails() if a not in recipients]
             if admins:
                 admin_texts = mail_texts("en")
-                await self.mail.send(admins, admin_texts["reset.adminSubject"],
-                                      admin_reset_mail(admin_texts, name or message.userId, when))
+                await self.mail.send(admins, admin_texts[f"{message.action}.adminSubject"],
+                                      admin_reset_mail(admin_texts, name or message.userId, when, message.action))
         return len(recipients)

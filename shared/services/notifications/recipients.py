@@ -6,6 +6,7 @@ from typing import Protocol
 
 from shared import i18n
 from shared.adapters.graph import UserContact
+from shared.adapters.security_info_store import SecurityInfoStore
 from shared.errors import SsprError
 
 
@@ -24,6 +25,15 @@ def language_of(contact: UserContact | None) -> str:
 def directory_addresses(contact: UserContact | None) -> list[str]:
     """The user's mail and other mails in the directory, in that order, without blanks."""
     return [a for a in ((contact.mail, *contact.other_mails) if contact else ()) if a]
+
+
+async def user_addresses(user_id: str, contact: UserContact | None,
+                         security_info: SecurityInfoStore | None) -> list[str]:
+    """Where a notice to the user goes: the email addresses they registered here (when `security_info` is given),
+    then their mail and other mails in the directory; each address once."""
+    registered = [m.contact for m in await security_info.methods(user_id)
+                  if m.kind.value == "email" and m.contact] if security_info is not None else []
+    return list(dict.fromkeys([*registered, *directory_addresses(contact)]))
 
 
 async def contact_or_none(contacts: Contacts, user_id: str) -> UserContact | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from shared.adapters.mail import MailLedger, MailSender, mail_texts
+from shared.adapters.mail import MailLedger, mail_texts
 from shared.domain.clock import Clock
 from shared.domain.notifications import RegistrationReminder
 from shared.services.notifications.bodies import reminder_mail
+from shared.services.notifications.branded import Mailer
 from shared.services.notifications.once import mail_once
 from shared.services.notifications.recipients import Contacts, directory_addresses, language_of
 
@@ -17,7 +18,7 @@ log = logging.getLogger("sspr.notifications")
 
 @dataclass(frozen=True)
 class ReminderMails:
-    mail: MailSender
+    mail: Mailer
     contacts: Contacts
     ledger: MailLedger
     register_url: str
@@ -35,6 +36,7 @@ class ReminderMails:
         if not recipients:
             log.info("registration reminder %s: user %s has no mail address", message.id, message.userId)
             return
-        texts = mail_texts(language_of(contact))
+        language = language_of(contact)
+        texts = mail_texts(language)
         await self.mail.send(recipients, texts["reminder.subject"],
-                              reminder_mail(texts, contact.display_name, self.register_url))
+                             reminder_mail(texts, contact.display_name, self.register_url), language)

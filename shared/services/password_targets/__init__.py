@@ -4,6 +4,12 @@ from shared.services.password_targets.base import (
     COMPLEXITY,
     ENTRA,
     HISTORY,
+    MINIMUM_AGE,
+    ONPREM_AD,
+    AccountUnlocker,
+    Applied,
+    Change,
+    ChangePending,
     PasswordRefused,
     PasswordTarget,
     PasswordTargets,
@@ -11,4 +17,5 @@ from shared.services.password_targets.base import (
     target_for,
 )
 
-__all__ = ["COMPLEXITY", "ENTRA", "HISTORY", "PasswordRefused", "PasswordTarget", "PasswordTargets", "TargetFailed", "target_for"]
+__all__ = ["COMPLEXITY", "ENTRA", "HISTORY", "MINIMUM_AGE", "ONPREM_AD", "AccountUnlocker", "Applied", "Change",
+           "ChangePending", "PasswordRefused", "PasswordTarget", "PasswordTargets", "TargetFailed", "target_for"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 import uuid
+from dataclasses import dataclass
 
 import segno
 
@@ -48,64 +49,63 @@ def qr_svg(uri: str) -> str:
     return buffer.getvalue().decode("utf-8")
 
 
+@dataclass(frozen=True)
 class AuthenticatorAppService:
-    def __init__(self, store: PendingSetups, box: SecretBox, throttle: RegistrationThrottle, graph: AdminDirectory,
-                 security_info: SecurityInfoService, audit: AuditWriter, clock: Clock) -> None:
-        self._store = store  # the pending setup row; the method itself is saved by `security_info`
-        self._box = box
-        self._throttle = throttle
-        self._graph = graph
-        self._info = security_info
-        self._audit = audit
-        self._clock = clock
+    store: PendingSetups
+    box: SecretBox
+    throttle: RegistrationThrottle
+    graph: AdminDirectory
+    security_info: SecurityInfoService
+    audit: AuditWriter
+    clock: Clock
 
     async def start(self, principal: Principal, client_ip: str | None) -> AppSetup:
         user = user_of(principal)
-        await self._throttle.ensure_not_blocked(user.id)
+        await self.throttle.ensure_not_blocked(user.id)
         await self._ensure_allowed()
-        now = self._clock()
+        now = self.clock()
         seed = totp.new_seed()
         setup_id = str(uuid.uuid4())
         pending = totp.PendingSetup(
             user_id=user.id, setup_id=setup_id, created_at=now, expires_at=now + totp.SETUP_LIFETIME,
-            sealed_seed=self._box.seal(seed, totp.pending_seed_context(user.id, setup_id)),
+            sealed_seed=self.box.seal(seed, totp.pending_seed_context(user.id, setup_id)),
         )
-        await self._store.put_pending_setup(pending)
+        await self.store.put_pending_setup(pending)
         uri = totp.provisioning_uri(seed, principal.upn or user.id, await self._issuer())
-        await self._audit.write(registration_event(user, Activity.REGISTERED_INFO, Method.AUTHENTICATOR_APP,
-                                                   Outcome.SUCCESS, "app-setup-started", setup_id, client_ip, now))
+        await self.audit.write(registration_event(user, Activity.REGISTERED_INFO, Method.AUTHENTICATOR_APP,
+                                                  Outcome.SUCCESS, "app-setup-started", setup_id, client_ip, now))
         return AppSetup(setupId=setup_id, otpauthUri=uri, qrSvg=qr_svg(uri), secret=seed,
                         expiresAt=pending.expires_at)
 
     async def confirm(self, principal: Principal, setup_id: str, code: str, client_ip: str | None) -> Verified:
         user = user_of(principal)
-        await self._throttle.ensure_not_blocked(user.id)
+        await self.throttle.ensure_not_blocked(user.id)
         await self._ensure_allowed()
-        now = self._clock()
-        pending = await self._store.pending_setup(user.id)
+        now = self.clock()
+        pending = await self.store.pending_setup(user.id)
         if pending is None or pending.setup_id != setup_id.lower() or pending.expired(now):
             raise ChallengeClosed("no such pending authenticator app setup (unknown, replaced or expired)")
-        seed = self._box.open(pending.sealed_seed, totp.pending_seed_context(user.id, pending.setup_id))
+        seed = self.box.open(pending.sealed_seed, totp.pending_seed_context(user.id, pending.setup_id))
         step = totp.accepted_step(seed, code, now, last_used_step=None)
         if step is None:
-            await self._throttle.record_failure(user.id, user.actor, client_ip)
-            await self._audit.write(registration_event(user, Activity.REGISTERED_INFO, Method.AUTHENTICATOR_APP,
-                                                       Outcome.FAILURE, "code-wrong", setup_id, client_ip, now))
+            await self.throttle.record_failure(user.id, user.actor, client_ip)
+            await self.audit.write(registration_event(user, Activity.REGISTERED_INFO, Method.AUTHENTICATOR_APP,
+                                                      Outcome.FAILURE, "code-wrong", setup_id, client_ip, now))
             raise CodeNotAccepted("wrong authenticator app code")
-        if not await self._store.take_pending_setup(pending):
+        if not await self.store.take_pending_setup(pending):
             raise CodeNotAccepted("the setup was confirmed or replaced meanwhile")
         method = RegisteredMethod(Method.AUTHENTICATOR_APP, now, last_used_step=step,
-                                  secret=self._box.seal(seed, totp.seed_context(user.id)))
-        status = await self._info.save_method(user, method, pending.setup_id, client_ip)
+                                  secret=self.box.seal(seed, totp.seed_context(user.id)))
+        status = await self.security_info.save_method(user, method, pending.setup_id, client_ip)
         return Verified(method=Method.AUTHENTICATOR_APP, status=status)
 
     async def _ensure_allowed(self) -> None:
-        policy = await self._info.policy()
+        policy = await self.security_info.policy()
         # Administrators keep every method but questions, so the app is allowed for them iff for everyone.
         if Method.AUTHENTICATOR_APP not in effective_requirements(policy, is_admin=False).methods_allowed:
             raise MethodNotAllowed("authenticator app not allowed by policy")
 
     async def _issuer(self) -> str:
         """The name the app shows above the codes: the organisation's, or "SSPR" if the directory has none."""
-        organization = await self._graph.organization()
+        organization = await self.graph.organization()
         return organization.display_name.strip() or DEFAULT_ISSUER

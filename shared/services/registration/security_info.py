@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.adapters.etag_retry import retry_lost_races
@@ -29,15 +30,20 @@ from shared.domain.audit import Activity, Outcome
 from shared.domain.clock import Clock
 from shared.domain.policy import Method, Policy
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary, registration_status
-from shared.errors import PreconditionFailed
+from shared.errors import DependencyUnavailable, GraphError, PreconditionFailed
 from shared.services.registration.answers import StatusInfo
 from shared.services.registration.ports import AdminDirectory, AuditWriter, SecurityInfoRows
 from shared.services.registration.user import User, registration_event
 
 log = logging.getLogger("sspr.registration")
+WORK_DOMAINS_TTL = timedelta(minutes=10)
 
 class PolicySource(Protocol):
     async def get(self) -> Policy: ...
+
+
+class EntraReader(Protocol):
+    async def refresh(self, user_id: str) -> list[RegisteredMethod]: ...
 
 
 @dataclass(frozen=True)
@@ -52,19 +58,45 @@ class CurrentPolicy:
 
 
 Change = Callable[[SecurityInfoSummary], SecurityInfoSummary]
+# (summary, method rows) -> (new summary, methods to put, methods to delete)
+Decision = Callable[[SecurityInfoSummary, list[RegisteredMethod]],
+                    tuple[SecurityInfoSummary, list[RegisteredMethod], list[Method]]]
 
 
 class SecurityInfoService:
     def __init__(self, store: SecurityInfoRows, graph: AdminDirectory, policy: PolicySource, audit: AuditWriter,
-                 clock: Clock) -> None:
+                 clock: Clock, entra: EntraReader | None = None) -> None:
         self._store = store
         self._graph = graph
         self._policy = policy
         self._audit = audit
         self._clock = clock
+        self._domains: tuple[tuple[str, ...], datetime] | None = None
+        self._entra = entra
+
+    async def entra_methods(self, user_id: str) -> list[RegisteredMethod]:
+        """The methods the user registered in Entra, read now (policy entraMethods.count; else none)."""
+        return await self._entra.refresh(user_id) if self._entra is not None else []
 
     async def policy(self) -> Policy:
         return await self._policy.get()
+
+    async def work_domains(self) -> tuple[str, ...]:
+        """The organisation's verified domains (an alternate email must be outside them), read at most every
+        WORK_DOMAINS_TTL."""
+        now = self._clock()
+        if self._domains is None or self._domains[1] <= now:
+            organization = await self._graph.organization()
+            self._domains = (tuple(getattr(organization, "verified_domains", ()) or ()), now + WORK_DOMAINS_TTL)
+        return self._domains[0]
+
+    async def usage_location(self, user_id: str) -> str | None:
+        """The user's usage location (a two-letter country), the phone country a form offers first; None when
+        the directory has none or cannot say right now (the form then goes by the page's language)."""
+        try:
+            return await self._graph.usage_location(user_id)
+        except (GraphError, DependencyUnavailable):
+            return None
 
     async def is_admin(self, user_id: str) -> bool:
         """Whether the directory gives the user any directory role now (Graph, never the stored flag)."""
@@ -100,6 +132,32 @@ class SecurityInfoService:
             return before, await self._store.save(change(before), put=put, delete=delete)
 
         return await retry_lost_races(attempt, f"security info of {user_id}", lost=PreconditionFailed)
+
+    async def change_methods(self, user_id: str, decide: Decision) -> tuple[SecurityInfoSummary, SecurityInfoSummary]:
+        """As `change`, where what to put and delete is decided on the method rows read in the same attempt: the
+        summary's ETag guards both, so two parallel changes of one method row never lose one another."""
+        is_admin = await self.is_admin(user_id)
+
+        async def attempt() -> tuple[SecurityInfoSummary, SecurityInfoSummary]:
+            before = replace(await self._store.summary(user_id), is_admin=is_admin)
+            after, put, delete = decide(before, await self._store.methods(user_id))
+            return before, await self._store.save(after, put=put, delete=delete)
+
+        return await retry_lost_races(attempt, f"security info of {user_id}", lost=PreconditionFailed)
+
+    async def audit_saved(self, user: User, kind: Method, before: SecurityInfoSummary, saved: SecurityInfoSummary,
+                          session: str | None, client_ip: str | None) -> StatusInfo:
+        """Audit a saved method (and the required set, when this completed it); the user's status after."""
+        policy = await self.policy()
+        now = self._clock()
+        status = registration_status(saved, policy, now)
+        was_registered = registration_status(before, policy, now).registered
+        await self._audit.write(registration_event(user, Activity.REGISTERED_INFO, kind, Outcome.SUCCESS,
+                                                   "verified", session, client_ip, now))
+        if status.registered and not was_registered:
+            await self._audit.write(registration_event(user, Activity.REGISTERED_ALL_INFO, None, Outcome.SUCCESS,
+                                                       "registered", session, client_ip, now))
+        return self.status(saved, policy)
 
     async def save_method(self, user: User, method: RegisteredMethod, session: str | None,
                           client_ip: str | None) -> StatusInfo:

@@ -29,13 +29,18 @@ class ResetAudit:
     async def progress(self, flow: ResetFlow, method: Method | None, outcome: Outcome, step: str) -> None:
         await self._audit.write(self._event(flow, Activity.FLOW_PROGRESS, method, outcome, step))
 
-    async def outcome(self, flow: ResetFlow, outcome: Outcome, step: str) -> None:
-        await self._audit.write(self._event(flow, Activity.RESET_SELF_SERVICE, None, outcome, step))
+    async def outcome(self, flow: ResetFlow, outcome: Outcome, step: str,
+                      activity: Activity = Activity.RESET_SELF_SERVICE, details: dict[str, str] | None = None) -> None:
+        """The flow's outcome: "Reset password (self-service)", or "Unlock user account (self-service)";
+        `details` name the directory and what applied the change (the on-premises agent's id)."""
+        await self._audit.write(self._event(flow, activity, None, outcome, step, details))
 
     def _event(self, flow: ResetFlow, activity: Activity, method: Method | None, outcome: Outcome,
-               step: str) -> AuditEvent:
+               step: str, details: dict[str, str] | None = None) -> AuditEvent:
         user_id = flow.resolution.user_id if flow.resolution else None
         return AuditEvent(time=self._clock(), activity=activity, service=AuditService.SSPR, actor=actor(flow),
                           outcome=outcome, target_user_id=user_id, method=method.value if method else None,
                           flow_id=flow.flow_id, client_ip=flow.client_ip, reason=step,
-                          details={"step": step, "username": flow.username})
+                          details={"step": step, "username": flow.username,
+                                   **({"helpdeskVerification": flow.helpdesk} if flow.helpdesk else {}),
+                                   **(details or {})})

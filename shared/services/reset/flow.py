@@ -25,6 +25,7 @@ from shared import i18n
 from shared.domain import codes, reset_flow, security_questions
 from shared.domain.audit import Outcome
 from shared.domain.codes import ContactError, Verdict
+from shared.domain.onprem_jobs import JobResult
 from shared.domain.policy import Method, Policy
 from shared.domain.reset_flow import FlowState, ResetFlow
 from shared.errors import (
@@ -44,6 +45,9 @@ from shared.errors import (
 )
 from shared.services.methods import ContactCode
 from shared.services.reset.answers import (
+    AccessPassOffer,
+    AccountUnlocked,
+    ChangeWaiting,
     FlowProgress,
     FlowStarted,
     PasswordCheck,
@@ -56,7 +60,7 @@ from shared.services.reset.audit import ResetAudit, actor
 from shared.services.reset.challenges import ResetChallenges, is_real, proof_requested
 from shared.services.reset.offer import ResetOffer
 from shared.services.reset.pace import StepDeadline, paced
-from shared.services.reset.password import PasswordStep
+from shared.services.reset.password import ChangeStep
 from shared.services.reset.ports import ProofOfWorkGate, Throttle
 from shared.services.reset.state import ResetFlows
 from shared.services.reset.user import UserResolver
@@ -68,16 +72,16 @@ class ResetService:
     """The reset's steps, each: open the flow, judge the step by the rules, change the flow, audit."""
 
     def __init__(self, flows: ResetFlows, pow: ProofOfWorkGate, offer: ResetOffer, throttle: Throttle,
-                 users: UserResolver, challenges: ResetChallenges, password: PasswordStep, audit: ResetAudit) -> None:
-        self._flows = flows
+                 users: UserResolver, challenges: ResetChallenges, password: ChangeStep, audit: ResetAudit) -> None:
+        self._flows = self.flows = flows
         self._pow = pow
-        self._offer = offer
+        self._offer = self.offer = offer
         self._methods = offer.methods
         self._throttle = throttle
-        self._users = users
+        self._users = self.users = users
         self._challenges = challenges
-        self._password = password
-        self._audit = audit
+        self._password = self.change = password
+        self._audit = self.audit = audit
 
     @property
     def deadline(self) -> StepDeadline:
@@ -98,6 +102,8 @@ class ResetService:
         return FlowStarted(
             flowId=flow.flow_id, flowSecret=secret, expiresInSeconds=int(reset_flow.FLOW_LIFETIME.total_seconds()),
             methods=self._offer.start_methods(policy), codeLength=codes.code_length(policy.codes),
+            accessPass=AccessPassOffer(insteadOfPassword=policy.temporary_access_pass.instead_of_password,
+                                       afterPassword=policy.temporary_access_pass.after_password),
         )
 
     # -- 2. prove possession of a contact ------------------------------------------------------------------------
@@ -287,17 +293,31 @@ class ResetService:
         return PasswordCheck(acceptable=not failures, failures=failures)
 
     async def set_password(self, flow_id: str, secret: str, password: str, language: str,
-                           client_ip: str | None) -> ResetDone:
+                           client_ip: str | None) -> ResetDone | AccountUnlocked | ChangeWaiting:
+        """The new password, made by the user's target: done, or waiting for on-premises AD's verdict."""
         flow = await self._flows.open_ready(flow_id, secret)
-        now = await self._password.set(flow, password, language, self._flows)
-        user_id = flow.resolution.user_id if flow.resolution and flow.resolution.user_id else ""
-        if not await self._flows.completed(flow, now):
-            log.warning("flow %s vanished after its password was set", flow.flow_id)
-        await self._throttle.clear(user_id)
-        await self._audit.outcome(flow, Outcome.SUCCESS, "password-set")
-        return ResetDone(reset=True, sessionsRevoked=True, notified=await self._users.masked_emails(user_id))
+        return await self._password.set_password(flow, password, language, self._flows)
 
-    # -- the flow's own steps -------------------------------------------------------------------------------------
+    async def unlock(self, flow_id: str, secret: str, language: str,
+                     client_ip: str | None) -> ResetDone | AccountUnlocked | ChangeWaiting:
+        """Unlock the account without a new password (on-premises AD, when the policy allows it)."""
+        flow = await self._flows.open_ready(flow_id, secret)
+        return await self._password.unlock(flow, await self._offer.policy(), language, self._flows)
+
+    async def change_status(self, flow_id: str, secret: str,
+                            language: str) -> ResetDone | AccountUnlocked | ChangeWaiting:
+        """Where the flow's pending change stands (the page asks until its verdict is in)."""
+        flow = await self._flows.open_change(flow_id, secret)
+        return await self._password.status(flow, language, self._flows)
+
+    async def settle_verdict(self, result: JobResult) -> None:
+        """The on-premises agent's verdict on a flow's job (the results queue): settle the flow if it waits."""
+        await self._password.settle_verdict(result, self._flows)
+
+    # -- the flow's own steps (resolve, proven, not_proven and blocked are the passkey proof's too: passkey.py) ----
+
+    async def not_proven(self, flow: ResetFlow, method: Method, client_ip: str | None) -> None:
+        await self._failed_answer(flow, method, client_ip, counts_for_user=False)
 
     async def _resolve(self, flow: ResetFlow, policy: Policy) -> ResetFlow:
         """Who the username names, decided once per flow and kept (the first resolution wins)."""
@@ -318,10 +338,14 @@ class ResetService:
         offered = frozenset(self._offer.start_methods(policy)) & resolution.methods_allowed
         remaining = [m for m in reset_flow.remaining_methods(flow, offered) if m in resolution.registered]
         ready = reset_flow.ready_for_password(flow)
+        # After a proof, the person may see what they registered, masked (never before one: C1, C2).
+        masked = {} if ready else await self._users.masked_contacts(resolution.user_id)
         return FlowProgress(
             flowId=flow.flow_id, verified=list(flow.verified), methodsRequired=resolution.methods_required,
             next="password" if ready else "method", methods=[] if ready else remaining,
             questions=not ready and reset_flow.questions_possible(flow),
+            contacts={m: masked[m] for m in remaining if m in masked},
+            unlock=ready and self._password.may_unlock(flow, policy),
         )
 
     async def _failed_answer(self, flow: ResetFlow, method: Method, client_ip: str | None,
@@ -359,6 +383,10 @@ class ResetService:
     def _now(self) -> datetime:
         return self._flows.now()
 
+    resolve = _resolve
+    proven = _verified
+    blocked = _blocked
+
 
 def _helpdesk(policy: Policy) -> dict[str, str | None]:
     return {"url": policy.helpdesk.url, "email": policy.helpdesk.email}
@@ -368,4 +396,4 @@ def _normalise(method: ContactCode, contact: str, default_region: str | None) ->
     try:
         return method.normalise(contact, default_region)
     except ContactError as error:
-        raise InvalidRequest([FieldError("contact", str(error))]) from None
+        raise InvalidRequest([FieldError.of("contact", error.code, str(error), **error.values)]) from None

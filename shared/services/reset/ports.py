@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from shared.adapters.graph import ResetUser
 from shared.domain.audit import Actor, AuditEvent
 from shared.domain.codes import Challenge, Channel
+from shared.domain.onprem import Coverage, OnPremAccount
 from shared.domain.reset_flow import ResetFlow
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
 
@@ -92,11 +93,21 @@ class Throttle(Protocol):
 
 
 class ResetQueue(Protocol):
-    """The notifications queue: a code to deliver, a reset to tell the user (and admins) about."""
+    """The notifications queue: a code to deliver, a reset (or unlock) to tell the user (and admins) about,
+    sessions to end."""
 
     async def verification_code(self, challenge: Challenge, message_id: str, store: Literal["registration", "reset"] = ...) -> None: ...
 
-    async def password_reset(self, user_id: str, reset_at: datetime, administrator: bool) -> None: ...
+    async def password_reset(self, user_id: str, reset_at: datetime, administrator: bool, message_id: str | None = ...,
+                             action: Literal["reset", "unlock", "change"] = ...) -> None: ...
+
+    async def revoke_sessions(self, user_id: str, target: str) -> None: ...
+
+
+class AgentCoverage(Protocol):
+    """Whether the on-premises agents can serve a synced user (shared/services/onprem/agents.py)."""
+
+    async def coverage(self, writeback: bool, account: OnPremAccount | None) -> Coverage: ...
 
 
 class AuditWriter(Protocol):
