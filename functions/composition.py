@@ -18,11 +18,15 @@ from shared.domain.clock import utc_now
 
 if TYPE_CHECKING:
     from shared.adapters.audit_store import AuditStore
+    from shared.adapters.change_store import ChangeStore
     from shared.adapters.enablement_store import EnablementStore
     from shared.adapters.graph import GraphGateway
+    from shared.adapters.helpdesk_store import HelpdeskStore
     from shared.adapters.notification_queue import NotificationQueue
+    from shared.adapters.onprem_store import OnPremStore
     from shared.adapters.phone import PhoneSender
     from shared.adapters.policy_store import PolicyStore
+    from shared.adapters.proof_of_work import ProofOfWork
     from shared.adapters.reminder_store import MessageQueues, ReminderStore
     from shared.adapters.reset_store import ResetFlowStore
     from shared.adapters.secret_box import SecretBox
@@ -30,18 +34,36 @@ if TYPE_CHECKING:
     from shared.adapters.storage import StorageClients
     from shared.adapters.tokens import TokenValidator
     from shared.services.audit import AuditLog
+    from shared.services.branding import BrandingService
+    from shared.services.change import PasswordChangeService
     from shared.services.compliance import ComplianceService
+    from shared.services.directory import GroupPicker, UserNames
     from shared.services.enablement import EnablementService
+    from shared.services.entra_methods import EntraMethods
+    from shared.services.expiry_reminders import ExpiryReminderService
     from shared.services.health import HealthProbe
+    from shared.services.helpdesk import HelpdeskService
     from shared.services.maintenance import MaintenanceService
+    from shared.services.methods.passkey import PasskeyMethod
     from shared.services.notifications import NotificationService
+    from shared.services.onprem.agents import AgentRoster
+    from shared.services.onprem.expiry import SyncedExpiryDirectory
+    from shared.services.onprem.jobs import OnPremJobs
+    from shared.services.onprem.verdicts import OnPremVerdicts
     from shared.services.password_expiration import PasswordExpirationService
+    from shared.services.password_targets import PasswordTargets
     from shared.services.policy import PolicyCache, PolicyService
+    from shared.services.recoveries import Recoveries
     from shared.services.registration.app import AuthenticatorAppService
     from shared.services.registration.flow import RegistrationService
+    from shared.services.registration.passkeys import PasskeyRegistration
     from shared.services.registration.questions import SecurityQuestionsService
     from shared.services.registration.security_info import SecurityInfoService
+    from shared.services.reset.access_pass import ResetAccessPass
     from shared.services.reset.flow import ResetService
+    from shared.services.reset.helpdesk_link import HelpdeskLinkEntry
+    from shared.services.reset.passkey import ResetPasskeys
+    from shared.services.reset.user import UserResolver
     from shared.services.scope_sync import ScopeSyncService
     from shared.services.signin import RegistrationReminders, SignInEventIntake, SignInHook
     from shared.services.tenant import TenantEligibilityService
@@ -160,6 +182,13 @@ class Root:
         return AuditLog(self.audit_store)
 
     @cached_property
+    def recoveries(self) -> Recoveries:
+        """Self-service and helpdesk-assisted recoveries per day, from the audit (the compliance dashboard)."""
+        from shared.services.recoveries import Recoveries
+
+        return Recoveries(self.audit_store, utc_now)
+
+    @cached_property
     def policy_cache(self) -> PolicyCache:
         """The policy as hot paths read it: one storage read per 30 s per process."""
         from shared.services.policy import PolicyCache
@@ -171,7 +200,8 @@ class Root:
         """The source of truth of the scope: saving a scope change starts an enablement run."""
         from shared.services.policy import PolicyService
 
-        return PolicyService(self.policy_store, self.audit_store, utc_now, self.enablement, cache=self.policy_cache)
+        return PolicyService(self.policy_store, self.audit_store, utc_now, self.enablement, cache=self.policy_cache,
+                             agent_key_configured=self.settings.onprem_agent_public_key is not None)
 
     @cached_property
     def enablement(self) -> EnablementService:
@@ -187,7 +217,27 @@ class Root:
         """Scope: the Enablement table once a run completed, all enabled members before that."""
         from shared.services.tenant import EnablementRows, TenantEligibilityService
 
-        return TenantEligibilityService(self.graph, EnablementRows(self.enablement_store))
+        return TenantEligibilityService(self.graph, EnablementRows(self.enablement_store), self.agents,
+                                        self.policy_cache)
+
+    @cached_property
+    def group_picker(self) -> GroupPicker:
+        from shared.services.directory import GroupPicker
+
+        return GroupPicker(self.graph)
+
+    @cached_property
+    def user_names(self) -> UserNames:
+        from shared.services.directory import UserNames
+
+        return UserNames(self.graph)
+
+    @cached_property
+    def branding(self) -> BrandingService:
+        """The organisation's name and Entra company branding, read once an hour, for pages and mails."""
+        from shared.services.branding import BrandingService
+
+        return BrandingService(self.graph, utc_now)
 
     @cached_property
     def password_expiration(self) -> PasswordExpirationService:
@@ -238,11 +288,33 @@ class Root:
                                  self.policy_cache, reminders, self.audit_store, utc_now)
 
     @cached_property
+    def expiry_reminders(self) -> ExpiryReminderService:
+        """Password expiry runs: who expires when, and the reminders due (each stage once per password)."""
+        from shared.adapters.expiry_reminder_store import ExpiryReminderQueue, ExpiryReminderStore
+        from shared.adapters.reminder_store import ExpirySlots
+        from shared.services.expiry_reminder_queueing import ExpiryReminderQueueing
+        from shared.services.expiry_reminders import ExpiryReminderService
+        from shared.services.registration.security_info import CurrentPolicy
+
+        reminders = ExpiryReminderQueueing(ExpirySlots(self.storage), self.message_queues)
+        # A run starts once a day: it reads the policy as saved (no cache), so it always runs by the latest rules.
+        return ExpiryReminderService(ExpiryReminderStore(self.storage), ExpiryReminderQueue(self.storage),
+                                     self.synced_expiry, CurrentPolicy(self.policy_store), reminders,
+                                     self.audit_store, utc_now, page_size=self.settings.expiry_page_size)
+
+    @cached_property
+    def synced_expiry(self) -> SyncedExpiryDirectory:
+        """Graph's users with the on-premises agents' report of AD's password expiry of the synced ones."""
+        from shared.services.onprem.expiry import SyncedExpiryDirectory
+
+        return SyncedExpiryDirectory(self.graph, self.onprem_store, utc_now)
+
+    @cached_property
     def maintenance(self) -> MaintenanceService:
         from shared.adapters.challenge_store import ChallengeStore
         from shared.adapters.compliance_store import ComplianceStore
+        from shared.adapters.expiry_reminder_store import ExpiryReminderStore
         from shared.adapters.mail import MailLedger
-        from shared.adapters.proof_of_work import ProofOfWork
         from shared.adapters.throttle_store import ThrottleStore
         from shared.services.maintenance import MaintenanceService, standard_purges
 
@@ -250,8 +322,9 @@ class Root:
         purges = standard_purges(ChallengeStore(storage), self.security_info_store, ThrottleStore(storage),
                                  MailLedger(storage), self.reminder_store, self.enablement_store,
                                  self.reminder_interval, reset_flows=self.reset_flow_store,
-                                 proofs=ProofOfWork(storage, self.code_key, utc_now),
-                                 compliance=ComplianceStore(storage))
+                                 proofs=self.proof_of_work,
+                                 compliance=ComplianceStore(storage), expiry=ExpiryReminderStore(storage),
+                                 changes=self.change_store, helpdesk=self.helpdesk_store)
         return MaintenanceService(purges, utc_now)
 
     @cached_property
@@ -277,7 +350,14 @@ class Root:
         from shared.services.registration.security_info import CurrentPolicy, SecurityInfoService
 
         return SecurityInfoService(self.security_info_store, self.graph, CurrentPolicy(self.policy_store),
-                                   self.audit_store, utc_now)
+                                   self.audit_store, utc_now, self.entra_methods)
+
+    @cached_property
+    def entra_methods(self) -> EntraMethods:
+        """Phone and email methods registered in Entra, read on demand when the policy counts them."""
+        from shared.services.entra_methods import EntraMethods
+
+        return EntraMethods(self.graph, self.security_info_store, self.policy_cache, utc_now)
 
     @cached_property
     def registration(self) -> RegistrationService:
@@ -286,8 +366,25 @@ class Root:
         from shared.services.registration.flow import RegistrationService
 
         return RegistrationService(self.security_info, ChallengeStore(self.storage), self.throttle,
-                                   self.notification_queue, standard_methods(self.phone), self.audit_store,
-                                   self.code_key, utc_now)
+                                   self.notification_queue, standard_methods(self.phone, passkey=self.passkey_method),
+                                   self.audit_store, self.code_key, utc_now, self.reset_users)
+
+    @cached_property
+    def passkey_method(self) -> PasskeyMethod:
+        """WebAuthn against the pages' origin (SSPR_PUBLIC_BASE_URL; the RP id SSPR_PASSKEY_RP_ID or its host)."""
+        from shared.domain.relying_party import relying_party
+        from shared.services.methods.passkey import PasskeyMethod
+
+        s = self.settings
+        return PasskeyMethod(relying_party(s.public_base_url, s.passkey_rp_id, s.passkey_rp_name))
+
+    @cached_property
+    def passkey_registration(self) -> PasskeyRegistration:
+        from shared.adapters.passkey_store import PasskeyStore
+        from shared.services.registration.passkeys import PasskeyRegistration
+
+        return PasskeyRegistration(self.security_info, PasskeyStore(self.storage), self.passkey_method, self.throttle,
+                                   self.audit_store, utc_now)
 
     @cached_property
     def authenticator_app(self) -> AuthenticatorAppService:
@@ -306,45 +403,214 @@ class Root:
     def notifications(self) -> NotificationService:
         from shared.adapters.challenge_store import ChallengeStore
         from shared.adapters.mail import MailLedger, MailSender
-        from shared.services.notifications import CodeDelivery, NotificationService, ReminderMails, ResetNotices
+        from shared.services.notifications import (
+            CodeDelivery,
+            ExpiryLinks,
+            ExpiryReminderMails,
+            HelpdeskConfirms,
+            HelpdeskDigests,
+            HelpdeskLinks,
+            HelpdeskNotices,
+            NotificationService,
+            ReminderMails,
+            ResetNotices,
+            SessionRevocations,
+        )
+        from shared.services.notifications.branded import BrandedMail
 
-        mail, ledger, graph = MailSender(self.graph, self.settings.mail_sender), MailLedger(self.storage), self.graph
+        mail = BrandedMail(MailSender(self.graph, self.settings.mail_sender), self.branding)
+        ledger, graph = MailLedger(self.storage), self.graph
+        links = ExpiryLinks(self.settings.page_url("change"), self.settings.page_url("reset"))
         return NotificationService(
-            CodeDelivery(ChallengeStore(self.storage), mail, self.phone, graph, self.policy_cache, self.code_key,
-                         utc_now, reset_challenges=self.reset_flow_store.challenges),
+            CodeDelivery({"registration": ChallengeStore(self.storage), "reset": self.reset_flow_store.challenges,
+                          "helpdesk": self.helpdesk_store.challenges}, mail, self.phone, graph, self.policy_cache,
+                         self.code_key, utc_now),
             ResetNotices(mail, graph, ledger, self.policy_cache, utc_now, security_info=self.security_info_store),
             ReminderMails(mail, graph, ledger, self.settings.page_url("register"), utc_now),
+            SessionRevocations(self.password_targets),
+            ExpiryReminderMails(mail, self.phone, graph, self.security_info_store, ledger, links, utc_now,
+                                self.synced_expiry),
+            (HelpdeskNotices(mail, graph, ledger, self.policy_cache, self.helpdesk_store, self.security_info_store,
+                             utc_now),
+             HelpdeskLinks(mail, graph, ledger, self.helpdesk_store, self.settings.page_url("reset"), self.code_key,
+                           utc_now),
+             HelpdeskConfirms(mail, graph, ledger, self.helpdesk_store, self.security_info_store,
+                              self.settings.page_url("reset"), utc_now),
+             HelpdeskDigests(mail, graph, ledger, self.audit_store, utc_now)),
         )
+
+    @cached_property
+    def password_targets(self) -> PasswordTargets:
+        """Every directory a reset writes to (the reset's password step and the notifications worker's revokes):
+        Entra through Graph, and on-premises AD through the agent (which also unlocks)."""
+        from shared.services.password_targets import ONPREM_AD, PasswordTargets
+        from shared.services.password_targets.entra import EntraTarget
+        from shared.services.password_targets.onprem_ad import OnPremAdTarget
+
+        onprem = OnPremAdTarget(self.onprem_jobs, self.graph)
+        return PasswordTargets([EntraTarget(self.graph), onprem], unlockers={ONPREM_AD: onprem})
 
     # ---- the self-service reset (its resolver caches the tenant's subscriptions for 10 minutes) ------------
 
     @cached_property
     def reset(self) -> ResetService:
-        from shared.adapters.proof_of_work import ProofOfWork
         from shared.services.methods import standard_methods
         from shared.services.methods.authenticator_app import AuthenticatorAppCodes
-        from shared.services.password_targets import PasswordTargets
-        from shared.services.password_targets.entra import EntraTarget
         from shared.services.reset.audit import ResetAudit
         from shared.services.reset.challenges import ResetChallenges
         from shared.services.reset.flow import ResetService
         from shared.services.reset.offer import ResetOffer
         from shared.services.reset.pace import StepDeadline
-        from shared.services.reset.password import PasswordStep
+        from shared.services.reset.password import ChangeStep
         from shared.services.reset.state import ResetFlows
+
+        flows, queue, key, s = self.reset_flow_store, self.notification_queue, self.code_key, self.settings
+        audit = ResetAudit(self.audit_store, utc_now)
+        users = self.reset_users
+        methods = standard_methods(self.phone, AuthenticatorAppCodes(self.security_info_store, self.secret_box),
+                                   self.passkey_method)
+        return ResetService(
+            ResetFlows(flows, key, utc_now, StepDeadline(s.reset_step_deadline_ms / 1000)),
+            self.proof_of_work,
+            ResetOffer(self.policy_cache, methods, s.page_url("register")), self.throttle, users,
+            ResetChallenges(flows.challenges, queue, key, utc_now),
+            ChangeStep(users, self.password_targets, queue, self.throttle, audit, utc_now, self.onprem_jobs.lifetime),
+            audit,
+        )
+
+    @cached_property
+    def reset_passkeys(self) -> ResetPasskeys:
+        """The passkey proof of a reset, on the reset's own flows, offer, resolver and steps."""
+        from shared.adapters.passkey_store import PasskeyStore
+        from shared.services.reset.passkey import ResetPasskeys
+
+        reset = self.reset
+        return ResetPasskeys(reset.flows, reset.offer, self.passkey_method, reset.users, PasskeyStore(self.storage),
+                             reset, self.throttle, reset.audit)
+
+    @cached_property
+    def reset_access_pass(self) -> ResetAccessPass:
+        """A verified reset's Temporary Access Pass (Graph makes it; the tenant's TAP policy bounds it)."""
+        from shared.services.reset.access_pass import ResetAccessPass
+
+        reset = self.reset
+        return ResetAccessPass(reset.flows, reset.offer, self.graph, self.notification_queue, self.throttle,
+                               reset.audit, self.audit_store, utc_now)
+
+    @cached_property
+    def reset_users(self) -> UserResolver:
+        """Who a user name names, and the tenant's facts (cached 10 minutes): the reset's and the change's."""
         from shared.services.reset.user import UserResolver
 
-        flows, queue, key = self.reset_flow_store, self.notification_queue, self.code_key
-        audit = ResetAudit(self.audit_store, utc_now)
-        users = UserResolver(self.graph, self.security_info_store, self.enablement_store)
-        methods = standard_methods(self.phone, AuthenticatorAppCodes(self.security_info_store, self.secret_box))
-        return ResetService(
-            ResetFlows(flows, key, utc_now, StepDeadline(self.settings.reset_step_deadline_ms / 1000)),
-            ProofOfWork(self.storage, key, utc_now),
-            ResetOffer(self.policy_cache, methods, self.settings.page_url("register")), self.throttle, users,
-            ResetChallenges(flows.challenges, queue, key, utc_now),
-            PasswordStep(users, PasswordTargets([EntraTarget(self.graph)]), queue, audit, utc_now), audit,
-        )
+        return UserResolver(self.graph, self.security_info_store, self.enablement_store, self.agents,
+                            self.entra_methods)
+
+    # ---- the self-service change of a synced user's password (the change page) ------------------------------
+
+    @cached_property
+    def change_store(self) -> ChangeStore:
+        from shared.adapters.change_store import ChangeStore
+
+        return ChangeStore(self.storage)
+
+    @cached_property
+    def password_change(self) -> PasswordChangeService:
+        from shared.services.change import PasswordChangeService
+        from shared.services.change.accounts import ChangeAccounts
+        from shared.services.change.limits import ChangeLimits
+        from shared.services.change.outcomes import ChangeOutcomes
+        from shared.services.change.requests import ChangeRequests
+        from shared.services.change.rules import ChangeRules
+        from shared.services.reset.pace import StepDeadline
+
+        requests = ChangeRequests(self.change_store, self.code_key, utc_now)
+        limits = ChangeLimits(self.proof_of_work, self.throttle, self.agents)
+        outcomes = ChangeOutcomes(requests, limits, self.graph, self.notification_queue, self.reset_users,
+                                  self.audit_store, utc_now)
+        return PasswordChangeService(requests, limits, ChangeRules(self.reset_users),
+                                     ChangeAccounts(self.graph, self.agents, self.onprem_jobs), self.onprem_jobs,
+                                     outcomes, self.policy_cache,
+                                     StepDeadline(self.settings.change_deadline_ms / 1000))
+
+    @cached_property
+    def onprem_verdicts(self) -> OnPremVerdicts:
+        """The agents' results: to the reset flow or the change that waits for each."""
+        from shared.services.onprem.verdicts import OnPremVerdicts
+
+        return OnPremVerdicts(self.reset, self.password_change)
+
+    @cached_property
+    def proof_of_work(self) -> ProofOfWork:
+        from shared.adapters.proof_of_work import ProofOfWork
+
+        return ProofOfWork(self.storage, self.code_key, utc_now)
+
+    @cached_property
+    def reset_links(self) -> HelpdeskLinkEntry:
+        """The reset's way in by a helpdesk's one-time link."""
+        from shared.services.reset.helpdesk_link import HelpdeskLinkEntry
+
+        reset = self.reset
+        return HelpdeskLinkEntry(self.helpdesk_store, reset.flows, reset.users, reset.offer, reset.change,
+                                 self.throttle, reset.audit, self.code_key)
+
+    # ---- the helpdesk (issue 18; docs/helpdesk.md) ------------------------------------------------------------
+
+    @cached_property
+    def helpdesk_store(self) -> HelpdeskStore:
+        from shared.adapters.helpdesk_store import HelpdeskStore
+
+        return HelpdeskStore(self.storage)
+
+    @cached_property
+    def helpdesk(self) -> HelpdeskService:
+        from shared.adapters.passkey_store import PasskeyStore
+        from shared.services.helpdesk.access_pass import TenantAccessPass
+        from shared.services.helpdesk.actions import HelpdeskActions
+        from shared.services.helpdesk.audit import HelpdeskAudit
+        from shared.services.helpdesk.caller import CallerFacts
+        from shared.services.helpdesk.flow import HelpdeskService
+        from shared.services.helpdesk.passkey import PasskeyConfirmation
+        from shared.services.helpdesk.verification import HelpdeskVerification, Verifications
+
+        info, audit = self.security_info_store, HelpdeskAudit(self.audit_store, utc_now)
+        facts = CallerFacts(self.graph, info, self.enablement_store, self.throttle, self.audit_store,
+                            self.policy_cache, utc_now, (self.password_targets, TenantAccessPass(self.graph)))
+        verifications = Verifications(self.helpdesk_store, self.code_key, utc_now)
+        verification = HelpdeskVerification(verifications, facts, info, self.reset.offer.methods, self.throttle,
+                                            self.notification_queue, self.policy_cache, audit)
+        actions = HelpdeskActions(verifications, facts, info, self.throttle, self.password_targets,
+                                  self.notification_queue, audit, self.onprem_jobs.lifetime)
+        passkey = PasskeyConfirmation(verifications, info, self.passkey_method, PasskeyStore(self.storage),
+                                      self.throttle, self.notification_queue, audit)
+        return HelpdeskService(facts, verification, actions, verifications, self.policy_cache, audit, passkey)
+
+    # ---- the on-premises AD agent (docs/onprem.md) ------------------------------------------------------------
+
+    @cached_property
+    def onprem_store(self) -> OnPremStore:
+        from shared.adapters.onprem_store import OnPremStore
+
+        return OnPremStore(self.storage, self.settings.queue_prefix)
+
+    @cached_property
+    def onprem_jobs(self) -> OnPremJobs:
+        """Sealed jobs to the agent and their verdicts, within SSPR_ONPREM_WAIT_SECONDS / _JOB_SECONDS."""
+        from shared.adapters.job_sealing import JobSealer
+        from shared.services.onprem.jobs import OnPremJobs
+
+        s = self.settings
+        sealer = JobSealer.from_base64(s.onprem_agent_public_key) if s.onprem_agent_public_key else None
+        return OnPremJobs(self.onprem_store, sealer, utc_now, timedelta(seconds=s.onprem_wait_seconds),
+                          timedelta(seconds=s.onprem_job_seconds))
+
+    @cached_property
+    def agents(self) -> AgentRoster:
+        from shared.adapters.job_sealing import key_id, public_key_from_base64
+        from shared.services.onprem.agents import AgentRoster
+
+        key = self.settings.onprem_agent_public_key
+        return AgentRoster(self.onprem_store, utc_now, key_id(public_key_from_base64(key)) if key else None)
 
     # ---- health and warm-up ---------------------------------------------------------------------------------
 
@@ -352,7 +618,8 @@ class Root:
     def health(self) -> HealthProbe:
         from shared.services.health import HealthProbe
 
-        return HealthProbe(self.storage, self.graph)
+        return HealthProbe(self.storage, self.graph,
+                           agents=self.agents if self.settings.onprem_agent_public_key else None)
 
     def load_common_passwords(self) -> None:
         """Read and index the banned-password list now (~30 ms), so a user's first keystroke does not pay it."""

@@ -8,16 +8,27 @@ from typing import Any
 import pyotp
 
 from devtools.stack import FunctionHost, GraphEmulator
-from tests.e2e.conftest import DEMO_PASSWORD, Api, create_user, latest_code, outbox, save_policy, screenshot, user_token
+from tests.e2e.conftest import (
+    DEMO_PASSWORD,
+    Api,
+    api_as,
+    create_user,
+    latest_code,
+    outbox,
+    save_policy,
+    screenshot,
+    user_token,
+)
 
 
-def sign_in(page: Any, url: str, upn: str) -> None:
+def sign_in(page: Any, url: str, upn: str, shown: str = "#signed-in") -> None:
+    """Sign in on the page at `url` as `upn` with the demo password, and wait until the page shows `shown`."""
     page.goto(url)
     page.click("#signin")
     page.fill("#username", upn)
     page.fill("#password", DEMO_PASSWORD)
     page.click("#signin")
-    page.wait_for_selector("#signed-in:not([hidden])")
+    page.wait_for_selector(f"{shown}:not([hidden])")
 
 
 def register_by_code(page: Any, emulator: GraphEmulator, method: str, typed: str, delivered_to: str) -> None:
@@ -70,3 +81,30 @@ def test_the_outbox_page_lists_sent_messages_newest_first(page: Any, pages_host:
     bodies = page.locator("pre.message-body").all_text_contents()
     assert bodies.index("Your code 33334444") < bodies.index("Your code 11112222")
     screenshot(page, "outbox")
+
+
+def test_a_synced_user_the_service_cannot_reset_is_told_so_while_registering_and_whom_to_ask(
+        page: Any, pages_host: FunctionHost, e2e_emulator: GraphEmulator) -> None:
+    """Issue 15 (10): with writeback off, a user synced from on-premises AD is never told "you can reset your
+    password yourself", before or after registering: the page says why not and whom to ask, in their language."""
+    from playwright.sync_api import expect
+
+    create_user(e2e_emulator, "sigge.synced", onPremisesSyncEnabled=True)
+    admin = api_as(pages_host, e2e_emulator)
+    helpdesk = save_policy(admin, helpdesk={**admin.get("/manage/policy").json()["helpdesk"],
+                                            "url": "https://help.contoso.example"})["helpdesk"]
+    try:
+        sign_in(page, f"{pages_host.base_url}/api/pages/register", "sigge.synced@contoso.example")
+        note = page.locator("#status-cannot-reset")
+        expect(note).to_contain_text("kept in your organisation's own directory (on-premises Active Directory), "
+                                     "and this service cannot change it. If you forget your password, your "
+                                     "helpdesk can reset it.")
+        expect(note.locator("a")).to_have_attribute("href", "https://help.contoso.example")
+        register_by_code(page, e2e_emulator, "email", "sigge.home@example.org", "sigge.home@example.org")
+        expect(note).to_be_visible()  # registering does not change it
+        expect(page.locator("#status-registered")).to_have_count(0)
+        page.click('.lang-switch button[data-lang="sv"]')
+        expect(note).to_contain_text("den här tjänsten kan inte ändra det")
+        screenshot(page, "register-synced-cannot-reset")
+    finally:
+        save_policy(admin, helpdesk={**helpdesk, "url": None})

@@ -9,7 +9,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,9 +23,11 @@ from shared import queues
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.challenge_store import ChallengeStore
 from shared.adapters.credentials import graph_credential
+from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.graph import GraphGateway
 from shared.adapters.mail import MailLedger, MailSender
 from shared.adapters.notification_queue import NotificationQueue
+from shared.adapters.onprem_store import OnPremStore
 from shared.adapters.phone import AcsPhone, EmulatorPhone, NoPhone, send_once
 from shared.adapters.policy_store import PolicyStore
 from shared.adapters.security_info_store import SecurityInfoStore
@@ -47,10 +49,13 @@ from shared.services.notifications import (
     ReminderMails,
     ResetNotices,
 )
+from shared.services.notifications.branded import BrandedMail
+from shared.services.onprem.agents import AgentRoster
 from shared.services.policy import PolicyCache
 from shared.services.registration.flow import RegistrationService
 from shared.services.registration.security_info import CurrentPolicy, SecurityInfoService
 from shared.services.registration.user import User
+from shared.services.reset.user import UserResolver
 from shared.services.throttle import ThrottleService
 
 KEY = b"integration-test-code-key-32-bytes!!"
@@ -84,9 +89,11 @@ def build_registration(p: Parts, budgets: tuple[Budget, ...] | None = None, phon
                             **({"budgets": budgets} if budgets else {}))
     info = SecurityInfoService(SecurityInfoStore(p.storage), p.graph, CurrentPolicy(PolicyStore(p.storage)),
                                AuditStore(p.storage), p.clock)
+    agents = AgentRoster(OnPremStore(p.storage, PREFIX), p.clock, None)
+    standing = UserResolver(p.graph, SecurityInfoStore(p.storage), EnablementStore(p.storage), agents)
     return RegistrationService(info, p.challenges, throttle, NotificationQueue(p.storage),
                                standard_methods(phone or EmulatorPhone(p.emulator.base_url)), AuditStore(p.storage),
-                               KEY, p.clock)
+                               KEY, p.clock, standing)
 
 
 @pytest.fixture
@@ -98,7 +105,7 @@ async def parts(azurite: Azurite, graph_emulator: GraphEmulator) -> AsyncIterato
     policy = PolicyCache(PolicyStore(storage), clock)
     challenges = ChallengeStore(storage)
     phone = EmulatorPhone(graph_emulator.base_url)
-    mail, ledger = MailSender(graph, settings.mail_sender), MailLedger(storage)
+    mail, ledger = BrandedMail(MailSender(graph, settings.mail_sender)), MailLedger(storage)
     worker = NotificationService(CodeDelivery(challenges, mail, phone, graph, policy, KEY, clock),
                                  ResetNotices(mail, graph, ledger, policy, clock),
                                  ReminderMails(mail, graph, ledger, settings.page_url("register"), clock))
@@ -193,14 +200,14 @@ async def test_a_superseded_message_sends_nothing(parts: Parts) -> None:
     assert len(outbox(parts.emulator, challenge.contact)) == 1
 
 
-@pytest.mark.parametrize("body", [
+@pytest.mark.parametrize("body", [  # fixed ids: every test process collects the same names
     "not json",
     json.dumps({"kind": "verification-code", "id": "x", "challenge": {"partition": "a", "row": "b"}}),
-    json.dumps({"kind": "verification-code", "id": str(uuid.uuid4()), "challenge": {"partition": "a/b", "row": "c"}}),
-    json.dumps({"kind": "verification-code", "id": str(uuid.uuid4()), "challenge": {"partition": "a", "row": "b"},
+    json.dumps({"kind": "verification-code", "id": "c0ffee00-0000-4000-8000-00000000bad1", "challenge": {"partition": "a/b", "row": "c"}}),
+    json.dumps({"kind": "verification-code", "id": "c0ffee00-0000-4000-8000-00000000bad2", "challenge": {"partition": "a", "row": "b"},
                 "code": "12345678"}),
-    json.dumps({"kind": "password-reset-notice", "id": str(uuid.uuid4())}),
-    json.dumps({"kind": "registration-reminder", "id": str(uuid.uuid4()), "userId": "casey@contoso.example"}),
+    json.dumps({"kind": "password-reset-notice", "id": "c0ffee00-0000-4000-8000-00000000bad3"}),
+    json.dumps({"kind": "registration-reminder", "id": "c0ffee00-0000-4000-8000-00000000bad4", "userId": "casey@contoso.example"}),
 ])
 async def test_an_invalid_message_raises_before_any_side_effect(parts: Parts, body: str) -> None:
     before = all_messages(parts.emulator)
@@ -337,6 +344,51 @@ async def test_releasing_a_claim_leaves_another_workers_takeover_alone(parts: Pa
     assert await ledger.claim(message_id, later, REMINDER_LEASE) is not None
 
 
+class _ReleasedDuringTakeover:
+    """Azurite's table client as the SDK gives it, except that the first read of a row is followed at once by
+    `release` (the crashed worker giving its claim back, a real delete on Azurite): the race between a takeover's
+    read and its write, made to happen every time."""
+
+    def __init__(self, table: Any, release: Callable[[], Awaitable[None]]) -> None:
+        self._table = table
+        self._release: Callable[[], Awaitable[None]] | None = release
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    async def get_entity(self, *args: Any, **kwargs: Any) -> Any:
+        entity = await self._table.get_entity(*args, **kwargs)
+        if self._release is not None:
+            release, self._release = self._release, None
+            await release()
+        return entity
+
+
+class _StorageWithRace:
+    def __init__(self, storage: StorageClients, release: Callable[[], Awaitable[None]]) -> None:
+        self._storage = storage
+        self._release = release
+
+    async def table_ready(self, name: str) -> Any:
+        return _ReleasedDuringTakeover(await self._storage.table_ready(name), self._release)
+
+
+async def test_F1_a_claim_released_between_a_takeovers_read_and_write_is_taken_not_lost(parts: Parts) -> None:
+    ledger = MailLedger(parts.storage)
+    message_id = str(uuid.uuid4())
+    start = parts.clock()
+    crashed = await ledger.claim(message_id, start, REMINDER_LEASE)
+    assert crashed is not None
+    later = start + REMINDER_LEASE + timedelta(seconds=1)  # the first worker's lease ran out: a redelivery takes over
+    racing = MailLedger(_StorageWithRace(parts.storage,  # type: ignore[arg-type]
+                                         lambda: ledger.release(message_id, crashed)))
+    takeover = await racing.claim(message_id, later, REMINDER_LEASE)
+    # The slow first worker let go just as the redelivery looked: the redelivery must still send the mail (a None
+    # here is "sent or being sent", and the message would be deleted with no mail ever sent).
+    assert takeover is not None
+    assert await ledger.claim(message_id, later, REMINDER_LEASE) is None  # held: no third worker sends it too
+
+
 async def test_a_global_budget_counts_every_send_across_its_rows(parts: Parts) -> None:
     store = ThrottleStore(parts.storage)
     budget = Budget(Channel.VOICE, "global", 45, timedelta(hours=1))
@@ -349,3 +401,75 @@ async def test_a_global_budget_counts_every_send_across_its_rows(parts: Parts) -
     rows = [e async for e in table.query_entities("PartitionKey eq @pk", parameters={"pk": "budget-voice-global"})
             if e["RowKey"].startswith(now.strftime("%Y%m%dT%H"))]
     assert len(rows) > 1 and len(rows) <= GLOBAL_SHARDS and sum(int(e["count"]) for e in rows) == 41
+
+
+async def test_F1_a_reminder_text_retried_by_the_queue_repeats_its_first_try_and_mails_once(
+        parts: Parts, azurite: Azurite) -> None:
+    """The text fails at ACS (503 on each of the sender's own tries), the queue delivers the message again half a
+    minute later, across an hour's turn: the retry names the very request of the first try (its first-sent time,
+    within ACS's 5 minutes, and its id), and the mail, sent at the first delivery, is not sent again. A delivery
+    after ACS's window names a new request (ACS no longer knows the old one)."""
+    from shared.domain.notifications import PasswordExpiryReminder
+    from shared.domain.password_expiry import version_of
+    from shared.services.notifications import ExpiryLinks, ExpiryReminderMails
+    from shared.services.notifications.branded import BrandedMail
+
+    changed = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
+    user = httpx.post(f"{parts.emulator.base_url}/_emulator/users", timeout=10, json={
+        "userPrincipalName": f"txt-{uuid.uuid4().hex[:8]}@contoso.example", "displayName": "Tove Text",
+        "mail": f"tove-{uuid.uuid4().hex[:8]}@contoso.example", "mobilePhone": "+46 70 555 12 34",
+        "lastPasswordChangeDateTime": changed.isoformat(), "password": "Unused-Pa55word!"}).json()
+    acs_down = [True]
+    bodies: list[dict[str, Any]] = []
+
+    def acs(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content)["smsRecipients"][0])
+        if acs_down[0]:
+            return httpx.Response(503)
+        return httpx.Response(202, json={"value": [{"to": "+46705551234", "successful": True, "httpStatusCode": 202}]})
+
+    settings = load_settings(app_settings(azurite, parts.emulator))
+    phone = AcsPhone("https://acs.example", "+18005550100", settings,
+                     http=httpx.AsyncClient(transport=httpx.MockTransport(acs)), credential=_Credential())
+    mails = ExpiryReminderMails(BrandedMail(MailSender(parts.graph, "noreply@contoso.example")), phone, parts.graph,
+                                SecurityInfoStore(parts.storage), MailLedger(parts.storage),
+                                ExpiryLinks("https://sspr.example/change", "https://sspr.example/reset"), parts.clock)
+
+    def reminder() -> PasswordExpiryReminder:
+        return PasswordExpiryReminder(kind="password-expiry-reminder", id=str(uuid.uuid4()), userId=user["id"],
+                                      stage=3, expiresAt="2026-11-30T08:00:00Z", passwordVersion=version_of(changed),
+                                      synced=False, sms=True)
+
+    message = reminder()
+    parts.clock.now = datetime(2026, 11, 27, 12, 59, 50, tzinfo=UTC)
+    with pytest.raises(Exception):  # noqa: B017  (ACS answered 503 on every try: the queue retries the message)
+        await mails.send(message)
+    acs_down[0] = False
+    parts.clock.now = datetime(2026, 11, 27, 13, 0, 20, tzinfo=UTC)
+    await mails.send(message)
+    parts.clock.now = datetime(2026, 11, 27, 13, 10, 0, tzinfo=UTC)
+    await mails.send(message)  # a third delivery: both sends are done
+    await phone.close()
+    assert len(bodies) == 4  # three tries at the first delivery, one at the second, none at the third
+    assert {b["repeatabilityFirstSent"] for b in bodies} == {"Fri, 27 Nov 2026 12:59:50 GMT"}
+    assert len({b["repeatabilityRequestId"] for b in bodies}) == 1
+    assert len([m for m in outbox(parts.emulator, user["mail"]) if "expires" in m["subject"]]) == 1
+
+    late = reminder()  # a message whose text fails, retried after ACS's window: a new request, its own first-sent
+    acs_down[0] = True
+    parts.clock.now = datetime(2026, 11, 27, 14, 0, 0, tzinfo=UTC)
+    phone = AcsPhone("https://acs.example", "+18005550100", settings,
+                     http=httpx.AsyncClient(transport=httpx.MockTransport(acs)), credential=_Credential())
+    mails = ExpiryReminderMails(mails.mail, phone, mails.contacts, mails.security_info, mails.ledger, mails.links,
+                                parts.clock)
+    with pytest.raises(Exception):  # noqa: B017
+        await mails.send(late)
+    acs_down[0] = False
+    parts.clock.now = datetime(2026, 11, 27, 14, 6, 0, tzinfo=UTC)
+    await mails.send(late)
+    await phone.close()
+    first_try, retry = bodies[4], bodies[-1]
+    assert first_try["repeatabilityFirstSent"] == "Fri, 27 Nov 2026 14:00:00 GMT"
+    assert retry["repeatabilityFirstSent"] == "Fri, 27 Nov 2026 14:06:00 GMT"
+    assert retry["repeatabilityRequestId"] != first_try["repeatabilityRequestId"]
+

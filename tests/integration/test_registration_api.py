@@ -172,11 +172,35 @@ def test_five_wrong_codes_lock_the_challenge(person: Person) -> None:
     ("email", {"address": "a b@fabrikam.example"}),
     ("email", {"address": "x" * 250 + "@f.example"}),
     ("email", {"address": "casey@fabrikam.example", "extra": 1}),
+    ("email", {"address": "casey@contoso.example"}),  # a work address of the organisation
+    ("email", {"address": "casey@mail.contosodemo.onmicrosoft.com"}),
 ])
 def test_bad_contacts_are_refused_naming_the_field(person: Person, kind: str, body: dict[str, Any]) -> None:
     answer = person.post(f"/me/security-info/{kind}", body)
     assert answer.status_code == 400, answer.text
-    assert answer.json()["errors"][0]["field"] in {"number", "address", "defaultRegion", "extra"}
+    error = answer.json()["errors"][0]
+    assert error["field"] in {"number", "address", "defaultRegion", "extra"}
+    assert error["text"] and "defaultRegion" not in error["text"]  # plain words, never a code name
+
+
+def test_a_work_address_is_refused_in_the_callers_words_and_no_code_goes_to_it(api: httpx.Client,
+                                                                            graph_emulator: GraphEmulator) -> None:
+    swede = Person(graph_emulator, api, language="sv-SE")
+    swede.headers["Accept-Language"] = "sv-SE"
+    before = len(httpx.get(f"{graph_emulator.base_url}/_emulator/outbox", timeout=10).json()["value"])
+    answer = swede.post("/me/security-info/email", {"address": "someone@contoso.example"})
+    assert answer.status_code == 400
+    [error] = answer.json()["errors"]
+    assert (error["field"], error["code"]) == ("address", "email.workAddress")
+    assert error["text"].startswith("Använd en privat adress")
+    assert len(httpx.get(f"{graph_emulator.base_url}/_emulator/outbox", timeout=10).json()["value"]) == before
+
+
+def test_the_phone_country_offered_first_is_the_users_usage_location(person: Person, graph_emulator: GraphEmulator) -> None:
+    assert person.get("/me/security-info").json()["defaultRegion"] == "SE"  # the emulator's new users are in SE
+    httpx.patch(f"{graph_emulator.base_url}/_emulator/users/{person.id}", json={"usageLocation": "NO"},
+                timeout=10).raise_for_status()
+    assert person.get("/me/security-info").json()["defaultRegion"] == "NO"
 
 
 def test_another_users_token_cannot_use_or_see_my_challenge(person: Person, api: httpx.Client,
@@ -332,3 +356,19 @@ def _exists(queue: QueueClient) -> bool:
         return True
     except Exception:
         return False
+
+
+@pytest.mark.parametrize(("upn", "reason"), [("synced.user@contoso.example", "synced-needs-premium"),
+                                             ("synced.p1@contoso.example", "synced-not-supported")])
+def test_a_synced_user_the_service_cannot_reset_is_told_so_at_registration(
+        api: httpx.Client, graph_emulator: GraphEmulator, upn: str, reason: str) -> None:
+    """Issue 15 (10): the status a synced user registers under says that this service cannot reset their password
+    (writeback is off), with whom to ask, rather than letting them learn it after proving a method at reset."""
+    headers = {**bearer(user_token(graph_emulator, upn)), "X-Forwarded-For": "10.9.9.10"}
+    view = api.get("/me/security-info", headers=headers).json()
+    assert view["cannotReset"] == {"reason": reason, "helpdesk": {"url": None, "email": None}}
+
+
+def test_a_cloud_user_is_not_told_they_cannot_reset(person: Person) -> None:
+    """(Nor is a synced user the agents serve: tests/onprem/test_service_with_agent.py.)"""
+    assert person.get("/me/security-info").json()["cannotReset"] is None

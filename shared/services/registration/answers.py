@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +24,19 @@ class StatusInfo(_Body):
     reconfirmDue: bool
 
 
+class Helpdesk(_Body):
+    url: str | None
+    email: str | None
+
+
+class CannotReset(_Body):
+    """Why this service cannot reset my password whatever I register (`reason`: the reset's refusal reasons but
+    not-registered-enough; the page says it in plain words), and whom to ask instead."""
+
+    reason: str
+    helpdesk: Helpdesk
+
+
 class MethodInfo(_Body):
     """One registered method, its contact masked."""
 
@@ -36,13 +50,38 @@ class UnavailableMethod(_Body):
     reason: str
 
 
+class PasskeyInfo(_Body):
+    """One of my passkeys: its id (to remove it), its name, when added and last used, and whether it is backed up
+    (synced to other devices)."""
+
+    id: str
+    name: str
+    createdAt: datetime
+    lastUsedAt: datetime | None
+    backedUp: bool
+
+
 class SecurityInfoView(_Body):
-    """My security info: methods, status, and the methods I may register."""
+    """My security info: methods, status, and the methods I may register; `defaultRegion` is the country a phone
+    number is read in first (the directory's usage location), when known."""
 
     methods: list[MethodInfo]
     status: StatusInfo
+    cannotReset: CannotReset | None = Field(default=None, description="set when registering cannot make me able "
+                                           "to reset my password here (status.registered then says nothing of it)")
     allowedMethods: list[Method]
     unavailableMethods: list[UnavailableMethod]
+    defaultRegion: str | None = None
+    passkeys: list[PasskeyInfo] = []
+    entraMethods: list[MethodInfo] = Field(default=[], description="registered in the user's Microsoft (Entra) "
+                                           "account; they count when the policy's entraMethods.count is on")
+
+
+class PasskeyOptions(_Body):
+    """Pass `publicKey` to navigator.credentials.create, then send the credential with `setupId` within 5 minutes."""
+
+    setupId: str
+    publicKey: dict[str, Any]
 
 
 class ChallengeStarted(_Body):

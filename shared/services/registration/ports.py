@@ -7,7 +7,8 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from shared.domain.audit import Actor, AuditEvent
 from shared.domain.codes import Challenge, Channel
-from shared.domain.policy import Method
+from shared.domain.policy import Method, Policy
+from shared.domain.reset_flow import Refusal
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
 from shared.domain.totp import PendingSetup
 
@@ -47,11 +48,20 @@ class PendingSetups(Protocol):
 
 
 class AdminDirectory(Protocol):
-    """What registration asks the directory: a user's roles (admins, A12) and the organisation's name."""
+    """What registration asks the directory: a user's roles (admins, A12), the organisation (its name and verified
+    domains: the work addresses an alternate email must not be) and where the user is (the phone country)."""
 
     async def directory_roles(self, user_id: str) -> Any: ...
 
     async def organization(self) -> Any: ...
+
+    async def usage_location(self, user_id: str) -> str | None: ...
+
+
+class ResetStanding(Protocol):
+    """Whether the service can reset this user's password at all, whatever they register (the reset's rules)."""
+
+    async def standing(self, user_id: str, policy: Policy) -> Refusal | None: ...
 
 
 class RegistrationThrottle(Protocol):
