@@ -350,7 +350,7 @@ class Root:
         from shared.services.registration.security_info import CurrentPolicy, SecurityInfoService
 
         return SecurityInfoService(self.security_info_store, self.graph, CurrentPolicy(self.policy_store),
-                                   self.audit_store, utc_now, self.entra_methods)
+                                   self.audit_store, utc_now, self.reset_users, self.entra_methods)
 
     @cached_property
     def entra_methods(self) -> EntraMethods:
@@ -367,7 +367,7 @@ class Root:
 
         return RegistrationService(self.security_info, ChallengeStore(self.storage), self.throttle,
                                    self.notification_queue, standard_methods(self.phone, passkey=self.passkey_method),
-                                   self.audit_store, self.code_key, utc_now, self.reset_users)
+                                   self.audit_store, self.code_key, utc_now)
 
     @cached_property
     def passkey_method(self) -> PasskeyMethod:

@@ -87,13 +87,13 @@ class Parts:
 def build_registration(p: Parts, budgets: tuple[Budget, ...] | None = None, phone: Any = None) -> RegistrationService:
     throttle = ThrottleService(ThrottleStore(p.storage), AuditStore(p.storage), p.clock,
                             **({"budgets": budgets} if budgets else {}))
-    info = SecurityInfoService(SecurityInfoStore(p.storage), p.graph, CurrentPolicy(PolicyStore(p.storage)),
-                               AuditStore(p.storage), p.clock)
     agents = AgentRoster(OnPremStore(p.storage, PREFIX), p.clock, None)
     standing = UserResolver(p.graph, SecurityInfoStore(p.storage), EnablementStore(p.storage), agents)
+    info = SecurityInfoService(SecurityInfoStore(p.storage), p.graph, CurrentPolicy(PolicyStore(p.storage)),
+                               AuditStore(p.storage), p.clock, standing)
     return RegistrationService(info, p.challenges, throttle, NotificationQueue(p.storage),
                                standard_methods(phone or EmulatorPhone(p.emulator.base_url)), AuditStore(p.storage),
-                               KEY, p.clock, standing)
+                               KEY, p.clock)
 
 
 @pytest.fixture

@@ -59,7 +59,6 @@ from shared.services.registration.ports import (
     CodeChallenges,
     CodeQueue,
     RegistrationThrottle,
-    ResetStanding,
 )
 from shared.services.registration.security_info import SecurityInfoService
 from shared.services.registration.user import User, registration_event
@@ -77,7 +76,6 @@ class RegistrationService:
     audit: AuditWriter
     code_key: bytes
     clock: Clock
-    standing: ResetStanding
 
     # -- reading ---------------------------------------------------------------------------------------------
 
@@ -87,7 +85,7 @@ class RegistrationService:
         info = self.security_info
         summary, methods, region, refusal = await asyncio.gather(
             info.current(user.id), info.methods(user.id), info.usage_location(user.id),
-            self.standing.standing(user.id, policy))
+            info.standing(user.id, policy))
         allowed = self._registerable(policy, summary.is_admin)
         return SecurityInfoView(
             methods=[MethodInfo(method=m.kind, contact=mask_contact(m.contact), registeredAt=m.registered_at)

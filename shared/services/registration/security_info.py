@@ -29,10 +29,11 @@ from shared.adapters.policy_store import PolicyStore
 from shared.domain.audit import Activity, Outcome
 from shared.domain.clock import Clock
 from shared.domain.policy import Method, Policy
+from shared.domain.reset_flow import Refusal
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary, registration_status
 from shared.errors import DependencyUnavailable, GraphError, PreconditionFailed
 from shared.services.registration.answers import StatusInfo
-from shared.services.registration.ports import AdminDirectory, AuditWriter, SecurityInfoRows
+from shared.services.registration.ports import AdminDirectory, AuditWriter, ResetStanding, SecurityInfoRows
 from shared.services.registration.user import User, registration_event
 
 log = logging.getLogger("sspr.registration")
@@ -65,7 +66,7 @@ Decision = Callable[[SecurityInfoSummary, list[RegisteredMethod]],
 
 class SecurityInfoService:
     def __init__(self, store: SecurityInfoRows, graph: AdminDirectory, policy: PolicySource, audit: AuditWriter,
-                 clock: Clock, entra: EntraReader | None = None) -> None:
+                 clock: Clock, standing: ResetStanding, entra: EntraReader | None = None) -> None:
         self._store = store
         self._graph = graph
         self._policy = policy
@@ -73,6 +74,11 @@ class SecurityInfoService:
         self._clock = clock
         self._domains: tuple[tuple[str, ...], datetime] | None = None
         self._entra = entra
+        self._standing = standing
+
+    async def standing(self, user_id: str, policy: Policy) -> Refusal | None:
+        """What keeps the user from resetting here whatever they register (the reset's rules); None: nothing."""
+        return await self._standing.standing(user_id, policy)
 
     async def entra_methods(self, user_id: str) -> list[RegisteredMethod]:
         """The methods the user registered in Entra, read now (policy entraMethods.count; else none)."""
