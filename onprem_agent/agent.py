@@ -207,17 +207,23 @@ class Agent:
         self._agents.upsert_entity(row, mode=UpdateMode.REPLACE)
         return beat
 
+    def beat(self, stop: threading.Event, heartbeat_s: float) -> None:
+        """Heartbeats until `stop`, in a thread of their own: a heartbeat probes every DC, and a DC that hangs holds
+        the probe for up to its timeouts, which must not hold the jobs' polling too (a job taken meanwhile waits
+        on that DC in its own thread, and the person is told it is pending rather than that nothing happened)."""
+        while not stop.is_set():
+            try:
+                self.heartbeat()
+            except Exception as exc:  # noqa: BLE001  (the beat outlives a failing heartbeat)
+                log.warning("heartbeat failed: %s", type(exc).__name__)
+            stop.wait(heartbeat_s)
+
     def run(self, stop: threading.Event, concurrency: int, poll_s: float, heartbeat_s: float) -> None:
-        next_beat = 0.0
+        beating = threading.Thread(target=self.beat, args=(stop, heartbeat_s), name="heartbeat", daemon=True)
+        beating.start()
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job") as pool:
             while not stop.is_set():
                 now = self._clock().timestamp()
-                if now >= next_beat:
-                    try:
-                        self.heartbeat()
-                    except Exception as exc:  # noqa: BLE001  (the loop outlives a failing heartbeat)
-                        log.warning("heartbeat failed: %s", type(exc).__name__)
-                    next_beat = now + heartbeat_s
                 if self.scanner is not None and self.scanner.due(now):
                     self.scanner.start(now)
                 try:
@@ -227,5 +233,6 @@ class Agent:
                     taken = 0
                 if not taken:
                     stop.wait(poll_s)
+        beating.join(5)  # a heartbeat probing a hung DC is left to its timeouts (the thread is a daemon)
         if self.scanner is not None:
             self.scanner.join(60)  # a scan in progress finishes its page writes before the agent stops

@@ -54,7 +54,8 @@ def synced_member(onprem_api: httpx.Client, emulator: GraphEmulator, ad: AdUser)
 
 
 PEOPLE = {"ada": STAFF_OU, "weak": STAFF_OU, "locked": STAFF_OU, "stopped": STAFF_OU, "slow": STAFF_OU,
-          "away": STAFF_OU, "canary": STAFF_OU, "elsewhere": ELSEWHERE_OU, "helped": STAFF_OU, "outage": STAFF_OU}
+          "away": STAFF_OU, "canary": STAFF_OU, "elsewhere": ELSEWHERE_OU, "helped": STAFF_OU, "outage": STAFF_OU,
+          "stuck": STAFF_OU}
 
 
 @pytest.fixture(scope="module")
@@ -235,6 +236,27 @@ def test_a_slow_agent_leaves_the_reset_pending_and_the_page_reads_the_verdict_wh
             assert resetter.set_password(NEW).status_code == 409  # one change at a time
             assert resetter.get("/password").status_code == 202
         done = wait_for("the verdict", lambda: (r := resetter.get("/password")).status_code == 200 and r)
+    assert done.json()["reset"] is True
+    assert onprem.domain.binds(ad.dn, NEW)
+
+
+def test_a_heartbeat_stuck_on_a_hung_dc_does_not_keep_the_agent_from_taking_jobs(onprem: OnPrem) -> None:
+    """The heartbeat probes every DC; one that hangs holds the probe up to the agent's timeouts. Jobs are still
+    taken meanwhile (they wait on the DC in their own threads), so the person is told the reset is pending and then
+    that it is done, not that nothing was changed."""
+    member, ad = onprem.person("stuck")
+    resetter, _ = verified(onprem, member)
+    onprem.agent.stop()
+    stuck = AgentRunner(onprem.site, "agent-1", heartbeat_s=0.5, timeouts=30).start()  # probes every half second
+    try:
+        with onprem.domain.dc.hung():
+            time.sleep(1.5)  # a heartbeat is probing the hung DC now, for up to 30 s
+            pending = resetter.set_password(NEW)
+            assert pending.status_code == 202, pending.text
+        done = wait_for("the verdict", lambda: (r := resetter.get("/password")).status_code == 200 and r)
+    finally:
+        stuck.stop()
+        onprem.agent.start()
     assert done.json()["reset"] is True
     assert onprem.domain.binds(ad.dn, NEW)
 
