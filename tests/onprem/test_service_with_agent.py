@@ -23,6 +23,7 @@ from devtools.azurite import Azurite
 from devtools.onprem_site import ELSEWHERE_OU, STAFF_OU, AdUser, AgentRunner, AgentSite, Domain
 from devtools.stack import FunctionHost, GraphEmulator, emulator_running, private_stack
 from shared.domain.onprem_jobs import AGENTS_TABLE
+from shared.services.onprem.agents import ROSTER_TTL
 from tests.integration.helpdesk_helpers import Agent, verified_caller
 from tests.integration.outbox import code_sent_to, messages_to, wait_for
 from tests.integration.reset_helpers import ADMIN, Member, Resetter, enable_everyone, set_policy
@@ -286,6 +287,12 @@ def last_beat(onprem: OnPrem) -> dict[str, Any]:
     return dict(json.loads(agents_table(onprem).get_entity("agent", "agent-1")["heartbeat"]))
 
 
+def agent_seen_by_admin(onprem: OnPrem) -> dict[str, Any]:
+    answer = onprem.api.get("/manage/onprem/agents", headers=admin_headers(onprem))
+    assert answer.status_code == 200, answer.text
+    return dict(next(a for a in answer.json()["agents"] if a["agentId"] == "agent-1"))
+
+
 def proof_answer(onprem: OnPrem, member: Member) -> httpx.Response:
     resetter = Resetter(onprem.api)
     assert resetter.start(member.upn).status_code == 201
@@ -297,7 +304,8 @@ def proof_answer(onprem: OnPrem, member: Member) -> httpx.Response:
 def test_a_dc_outage_a_heartbeat_saw_keeps_nobody_out_once_the_agent_reaches_ad_again(onprem: OnPrem) -> None:
     """A heartbeat taken while the DC did not answer says "no DC reached": users are told the on-premises service
     is unavailable. The next heartbeat that reaches AD lets them in at once, not after the service's roster
-    cache (15 s) runs out."""
+    cache (ROSTER_TTL) runs out. (A roster read before the outage keeps serving for ROSTER_TTL: those resets wait
+    on the DC, pending; the admin's view, which always reads fresh, puts the outage in the roster here.)"""
     member, _ = onprem.person("outage")
     table = agents_table(onprem)
     for row in table.query_entities("RowKey ne 'agent-1'"):  # agents of earlier tests, stopped but beaten lately
@@ -307,10 +315,14 @@ def test_a_dc_outage_a_heartbeat_saw_keeps_nobody_out_once_the_agent_reaches_ad_
     try:
         with onprem.domain.dc.hung():
             wait_for("a heartbeat that reached no DC", lambda: not last_beat(onprem)["dcs_reached"])
+            assert agent_seen_by_admin(onprem)["live"] is False  # the admin's view reads fresh: the roster holds it
             refused = proof_answer(onprem, member)
             assert refused.status_code == 403 and refused.json()["reason"] == "onprem-unavailable", refused.text
+            assert agent_seen_by_admin(onprem)["live"] is False
+            read_at = time.monotonic()
         wait_for("a heartbeat that reached the DC", lambda: bool(last_beat(onprem)["dcs_reached"]))
         served = proof_answer(onprem, member)
+        assert time.monotonic() - read_at < ROSTER_TTL  # else the roster would have been re-read anyway
         assert served.status_code == 200, served.text
         assert served.json()["next"] == "password"
     finally:
