@@ -29,7 +29,7 @@ from shared.services.helpdesk.ports import (
     Unlockers,
 )
 from shared.services.helpdesk.verification import Verifications, notice_id
-from shared.services.password_targets import Change, ChangePending, TargetFailed
+from shared.services.password_targets.base import Change, ChangePending, TargetFailed
 
 ACTIVITY = {
     HelpdeskAction.CLEAR_BLOCK: Activity.HELPDESK_BLOCK_CLEARED,

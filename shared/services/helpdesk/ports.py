@@ -14,7 +14,7 @@ from shared.domain.helpdesk import ApprovalRequest, Verification
 from shared.domain.helpdesk_links import ResetLink
 from shared.domain.policy import Policy
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
-from shared.services.password_targets import AccountUnlocker
+from shared.services.password_targets.base import AccountUnlocker
 from shared.services.reset.ports import ChallengeRows
 
 T = TypeVar("T")
