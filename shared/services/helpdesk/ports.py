@@ -13,7 +13,6 @@ from shared.domain.codes import Challenge, Channel
 from shared.domain.helpdesk import ApprovalRequest, Verification
 from shared.domain.helpdesk_links import ResetLink
 from shared.domain.policy import Policy
-from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
 from shared.services.password_targets.base import AccountUnlocker
 from shared.services.reset.ports import ChallengeRows
 
@@ -56,16 +55,6 @@ class VerificationRows(Protocol):
                               ) -> tuple[T, ApprovalRequest] | None: ...
 
     async def pending_approvals(self, now: datetime, limit: int = ...) -> list[ApprovalRequest]: ...
-
-
-class CallerSecurityInfo(Protocol):
-    async def summary(self, user_id: str) -> SecurityInfoSummary: ...
-
-    async def methods(self, user_id: str) -> list[RegisteredMethod]: ...
-
-
-class EnablementReader(Protocol):
-    async def get_enablement(self, user_id: str) -> dict[str, object] | None: ...
 
 
 class HelpdeskThrottle(Protocol):
