@@ -14,7 +14,7 @@ from shared.domain.helpdesk import ApprovalRequest, Verification
 from shared.domain.helpdesk_links import ResetLink
 from shared.domain.policy import Policy
 from shared.services.password_targets.base import AccountUnlocker
-from shared.services.reset.ports import ChallengeRows
+from shared.services.reset.ports import ChallengeRows, Rows
 
 T = TypeVar("T")
 
@@ -31,16 +31,9 @@ class HelpdeskDirectory(Protocol):
     async def check_member_groups(self, user_id: str, group_ids: list[str]) -> set[str]: ...
 
 
-class VerificationRows(Protocol):
+class VerificationRows(Rows[Verification], Protocol):
     @property
     def challenges(self) -> ChallengeRows: ...
-
-    async def create(self, verification: Verification) -> None: ...
-
-    async def get(self, verification_id: str) -> Verification | None: ...
-
-    async def change(self, verification_id: str,
-                     rule: Callable[[Verification], tuple[T, Verification]]) -> tuple[T, Verification] | None: ...
 
     async def link(self, verification_id: str) -> ResetLink | None: ...
 
