@@ -1,5 +1,6 @@
 """What every mail of the notifications goes out through, built once (functions/composition.py): the branded
-mailer, the directory's contact facts, the ledger that sends each queue message's mail once, and the clock."""
+mailer, the directory's contact facts, the ledger that sends each queue message's mail once, and the clock; and
+`OnceMail`, the base of a use case whose `send` is just that: one mail per queue message."""
 
 from __future__ import annotations
 
