@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import StringConstraints
 
 from functions import api, composition
+from functions.inputs import Input
 from functions.openapi_spec import Operation
 from functions.responses import json_response
 from shared.services.change.answers import ChangeDone, ChangeStarted, ChangeWaiting
@@ -24,11 +25,7 @@ Password = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 UserName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class ChangeInput(_Input):
+class ChangeInput(Input):
     """The user name, the current password and the new one (each exactly as typed: never trimmed, B3), and the
     solved proof-of-work (a new one for every try)."""
 
@@ -38,7 +35,7 @@ class ChangeInput(_Input):
     altcha: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
-class CheckInput(_Input):
+class CheckInput(Input):
     """The new password and the user name it is for (the name's own words count against it, B2)."""
 
     username: Annotated[str, StringConstraints(max_length=256)] = ""

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from shared.services.onprem.jobs import OnPremJobs
     from shared.services.onprem.verdicts import OnPremVerdicts
     from shared.services.password_expiration import PasswordExpirationService
-    from shared.services.password_targets import PasswordTargets
+    from shared.services.password_targets.base import PasswordTargets
     from shared.services.policy import PolicyCache, PolicyService
     from shared.services.recoveries import Recoveries
     from shared.services.registration.app import AuthenticatorAppService
@@ -412,6 +412,7 @@ class Root:
             HelpdeskLinks,
             HelpdeskNotices,
             NotificationService,
+            Outbox,
             ReminderMails,
             ResetNotices,
             SessionRevocations,
@@ -419,31 +420,27 @@ class Root:
         from shared.services.notifications.branded import BrandedMail
 
         mail = BrandedMail(MailSender(self.graph, self.settings.mail_sender), self.branding)
-        ledger, graph = MailLedger(self.storage), self.graph
+        out = Outbox(mail, self.graph, MailLedger(self.storage), utc_now)
         links = ExpiryLinks(self.settings.page_url("change"), self.settings.page_url("reset"))
         return NotificationService(
             CodeDelivery({"registration": ChallengeStore(self.storage), "reset": self.reset_flow_store.challenges,
-                          "helpdesk": self.helpdesk_store.challenges}, mail, self.phone, graph, self.policy_cache,
-                         self.code_key, utc_now),
-            ResetNotices(mail, graph, ledger, self.policy_cache, utc_now, security_info=self.security_info_store),
-            ReminderMails(mail, graph, ledger, self.settings.page_url("register"), utc_now),
+                          "helpdesk": self.helpdesk_store.challenges}, mail, self.phone, self.graph,
+                         self.policy_cache, self.code_key, utc_now),
+            ResetNotices(out, self.policy_cache, security_info=self.security_info_store),
+            ReminderMails(out, self.settings.page_url("register")),
             SessionRevocations(self.password_targets),
-            ExpiryReminderMails(mail, self.phone, graph, self.security_info_store, ledger, links, utc_now,
-                                self.synced_expiry),
-            (HelpdeskNotices(mail, graph, ledger, self.policy_cache, self.helpdesk_store, self.security_info_store,
-                             utc_now),
-             HelpdeskLinks(mail, graph, ledger, self.helpdesk_store, self.settings.page_url("reset"), self.code_key,
-                           utc_now),
-             HelpdeskConfirms(mail, graph, ledger, self.helpdesk_store, self.security_info_store,
-                              self.settings.page_url("reset"), utc_now),
-             HelpdeskDigests(mail, graph, ledger, self.audit_store, utc_now)),
+            ExpiryReminderMails(out, self.phone, self.security_info_store, links, self.synced_expiry),
+            (HelpdeskNotices(out, self.policy_cache, self.helpdesk_store, self.security_info_store),
+             HelpdeskLinks(out, self.helpdesk_store, self.settings.page_url("reset"), self.code_key),
+             HelpdeskConfirms(out, self.helpdesk_store, self.security_info_store, self.settings.page_url("reset")),
+             HelpdeskDigests(out, self.audit_store)),
         )
 
     @cached_property
     def password_targets(self) -> PasswordTargets:
         """Every directory a reset writes to (the reset's password step and the notifications worker's revokes):
         Entra through Graph, and on-premises AD through the agent (which also unlocks)."""
-        from shared.services.password_targets import ONPREM_AD, PasswordTargets
+        from shared.services.password_targets.base import ONPREM_AD, PasswordTargets
         from shared.services.password_targets.entra import EntraTarget
         from shared.services.password_targets.onprem_ad import OnPremAdTarget
 

@@ -13,9 +13,10 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import StringConstraints
 
 from functions import api, composition
+from functions.inputs import Input
 from functions.openapi_spec import Operation
 from functions.passkeys import AssertionInput
 from functions.responses import json_response
@@ -44,34 +45,30 @@ VERIFICATION = "helpdesk/verifications/{verificationId}"
 DIGEST_NAMESPACE = uuid.UUID("9a3c1f0e-5d2b-4e8a-b7c6-1d0e2f3a4b5c")  # one digest message per day
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class StartInput(_Input):
+class StartInput(Input):
     """The caller, as found by the search: their object id. Nothing the caller says is taken."""
 
     userId: Annotated[str, StringConstraints(pattern=GUID_PATTERN)]
 
 
-class CodeInput(_Input):
+class CodeInput(Input):
     """Which of the user's registered contacts gets the code: named by its method, never typed."""
 
     method: Literal["email", "mobilePhone", "officePhone"]
 
 
-class VerifyInput(_Input):
+class VerifyInput(Input):
     """The code the caller reads back: from the code sent, or their authenticator app's current code."""
 
     method: Literal["email", "mobilePhone", "officePhone", "authenticatorApp"]
     code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
 
 
-class ActionInput(_Input):
+class ActionInput(Input):
     action: Literal["clear-block", "unlock", "reset-link", "access-pass"]
 
 
-class DecisionInput(_Input):
+class DecisionInput(Input):
     decision: Literal["approve", "deny"]
 
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import azure.functions as func
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import StringConstraints
 
 from functions import api, composition
+from functions.inputs import Guid, Input
 from functions.openapi_spec import Operation
 from functions.responses import json_response
-from shared.domain.ids import is_guid
 from shared.domain.passkeys import MAX_NAME_LENGTH
 from shared.services.registration.answers import PasskeyOptions, StatusInfo, Verified
 from shared.services.reset.answers import FlowProgress, PasskeyRequest
@@ -23,35 +23,25 @@ Base64Url = Annotated[str, StringConstraints(max_length=8192, pattern=r"^[A-Za-z
 CredentialId = Annotated[str, StringConstraints(min_length=1, max_length=1400, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-def _guid(text: str) -> str:
-    if not is_guid(text):
-        raise ValueError("must be a GUID such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301")
-    return text
-
-
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class AttestationResponse(_Input):
+class AttestationResponse(Input):
     clientDataJSON: Base64Url
     attestationObject: Base64Url
     transports: list[Annotated[str, StringConstraints(max_length=32)]] | None = None
 
 
-class AssertionResponse(_Input):
+class AssertionResponse(Input):
     clientDataJSON: Base64Url
     authenticatorData: Base64Url
     signature: Base64Url
     userHandle: Base64Url | None = None
 
 
-class _Credential(_Input):
+class _Credential(Input):
     id: CredentialId
     rawId: CredentialId
     type: Literal["public-key"]
     authenticatorAttachment: Literal["platform", "cross-platform"] | None = None
-    clientExtensionResults: dict[str, Any] = {}
+    clientExtensionResults: dict[str, Any] = {}  # noqa: RUF012  (pydantic copies a default per model)
 
 
 class NewPasskeyCredential(_Credential):
@@ -66,15 +56,15 @@ class PasskeyAssertion(_Credential):
     response: AssertionResponse
 
 
-class NewPasskeyInput(_Input):
+class NewPasskeyInput(Input):
     """The setup it answers, a name for the passkey (e.g. "Work laptop") and the new credential."""
 
-    setupId: Annotated[str, StringConstraints(max_length=36), AfterValidator(_guid)]
+    setupId: Guid
     name: Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH)]
     credential: NewPasskeyCredential
 
 
-class AssertionInput(_Input):
+class AssertionInput(Input):
     credential: PasskeyAssertion
 
 

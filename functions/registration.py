@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import StringConstraints
 
 from functions import api, composition
+from functions.inputs import Input
 from functions.openapi_spec import Operation
 from shared.domain.policy import Method
 from shared.errors import FieldError, InvalidRequest
@@ -19,24 +20,20 @@ bp = func.Blueprint()
 TAG = "security info"
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class EmailInput(_Input):
+class EmailInput(Input):
     """An alternate email address that will receive a code."""
 
     address: Annotated[str, StringConstraints(min_length=3, max_length=254)]
 
 
-class PhoneInput(_Input):
+class PhoneInput(Input):
     """A phone number, in E.164 (+46701234567) or national form with `defaultRegion` (SE, US, ...)."""
 
     number: Annotated[str, StringConstraints(min_length=3, max_length=32)]
     defaultRegion: Annotated[str, StringConstraints(min_length=2, max_length=2)] | None = None
 
 
-class CodeInput(_Input):
+class CodeInput(Input):
     """The code that was sent."""
 
     code: Annotated[str, StringConstraints(min_length=6, max_length=10, pattern=r"^[0-9]+$")]

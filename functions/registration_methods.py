@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import azure.functions as func
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from functions import api, composition
+from functions.inputs import Guid, Input
 from functions.openapi_spec import Operation
-from shared.domain.ids import is_guid
 from shared.domain.security_questions import MAX_SUBMITTED_ANSWER_LENGTH, Answer
 from shared.i18n import choose_language
 from shared.services.registration.answers import AppSetup, QuestionCatalog, Verified
@@ -20,29 +20,19 @@ bp = func.Blueprint()
 TAG = "security info"
 
 
-def _guid(text: str) -> str:
-    if not is_guid(text):
-        raise ValueError("must be a GUID such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301")
-    return text
-
-
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class AppCodeInput(_Input):
+class AppCodeInput(Input):
     """The setup to confirm and the 6-digit code the authenticator app shows now."""
 
-    setupId: Annotated[str, StringConstraints(max_length=36), AfterValidator(_guid)]
+    setupId: Guid
     code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 
 
-class QuestionAnswer(_Input):
+class QuestionAnswer(Input):
     questionId: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     answer: Annotated[str, StringConstraints(max_length=MAX_SUBMITTED_ANSWER_LENGTH)]
 
 
-class AnswersInput(_Input):
+class AnswersInput(Input):
     """One answer per chosen question; exactly the policy's registerCount of them."""
 
     answers: Annotated[list[QuestionAnswer], Field(max_length=10)]

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from functions import api, composition
+from functions.inputs import Input
 from functions.openapi_spec import Operation
 from functions.responses import json_response
 from shared.domain.policy import Method
@@ -33,11 +34,7 @@ SECRET_HEADER = "X-Flow-Secret"
 FLOW = "reset/flows/{flowId}"
 
 
-class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class StartInput(_Input):
+class StartInput(Input):
     """Who is resetting (their user name, e.g. casey@contoso.com) and the solved proof-of-work."""
 
     username: Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -47,7 +44,7 @@ class StartInput(_Input):
 ContactMethod = Literal["email", "mobilePhone", "officePhone"]
 
 
-class ProofInput(_Input):
+class ProofInput(Input):
     """Email or phone: the full contact you registered (a code is sent if it matches). App: the code it shows."""
 
     method: Literal["email", "mobilePhone", "officePhone", "authenticatorApp"]
@@ -65,24 +62,24 @@ class ProofInput(_Input):
         return self
 
 
-class CodeInput(_Input):
+class CodeInput(Input):
     code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
 
 
-class AnswersInput(_Input):
+class AnswersInput(Input):
     """question id -> answer, for exactly the questions this flow asked."""
 
     answers: Annotated[dict[Annotated[str, StringConstraints(max_length=80)],
                             Annotated[str, StringConstraints(max_length=200)]], Field(max_length=5)]
 
 
-class LinkInput(_Input):
+class LinkInput(Input):
     """The token of a helpdesk's one-time link, as the reset page read it from its URL fragment (#link=...)."""
 
     link: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-class PasswordInput(_Input):
+class PasswordInput(Input):
     """The new password, exactly as typed (never trimmed: it reaches the directory byte-exact, B3)."""
 
     password: Annotated[str, StringConstraints(min_length=1, max_length=512)]

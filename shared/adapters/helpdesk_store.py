@@ -151,24 +151,33 @@ class HelpdeskStore:
 
         return await retry_lost_races(attempt, f"{table_name} {pk}/{rk}")
 
+    async def _change_existing(self, table_name: str, pk: str, rk: str, read: Callable[[Any], R],
+                               write: Callable[[Any], dict[str, Any]], rule: Callable[[R], tuple[T, R]],
+                               ) -> tuple[T, R] | None:
+        """`_change` of a row that must be there: None, and nothing written, when it is not."""
+        def on(current: R | None) -> tuple[Any, R | None]:
+            return (None, None) if current is None else rule(current)
+
+        result, stored = await self._change(table_name, pk, rk, read, write, on)
+        return None if stored is None else (result, stored)
+
+    async def _create(self, table_name: str, entity: dict[str, Any], what: str) -> None:
+        table = await self._storage.table_ready(table_name)
+        with storage_errors(what):
+            await table.create_entity(entity)
+
     # ---- verifications ---------------------------------------------------------------------------------------
 
     async def create(self, verification: Verification) -> None:
-        table = await self._storage.table_ready(TABLE)
-        with storage_errors("helpdesk verification write"):
-            await table.create_entity(_verification_entity(verification))
+        await self._create(TABLE, _verification_entity(verification), "helpdesk verification write")
 
     async def get(self, verification_id: str) -> Verification | None:
         return await self._get(TABLE, verification_id, VERIFICATION_ROW, _verification)
 
     async def change(self, verification_id: str,
                      rule: Callable[[Verification], tuple[T, Verification]]) -> tuple[T, Verification] | None:
-        def on(current: Verification | None) -> tuple[Any, Verification | None]:
-            return (None, None) if current is None else rule(current)
-
-        result, stored = await self._change(TABLE, verification_id, VERIFICATION_ROW, _verification,
-                                            _verification_entity, on)
-        return None if stored is None else (result, stored)
+        return await self._change_existing(TABLE, verification_id, VERIFICATION_ROW, _verification,
+                                           _verification_entity, rule)
 
     # ---- the one-time link -------------------------------------------------------------------------------------
 
@@ -182,21 +191,15 @@ class HelpdeskStore:
     # ---- approvals ---------------------------------------------------------------------------------------------
 
     async def add_approval(self, request: ApprovalRequest) -> None:
-        table = await self._storage.table_ready(APPROVALS_TABLE)
-        with storage_errors("helpdesk approval write"):
-            await table.create_entity(_approval_entity(request))
+        await self._create(APPROVALS_TABLE, _approval_entity(request), "helpdesk approval write")
 
     async def approval(self, request_id: str) -> ApprovalRequest | None:
         return await self._get(APPROVALS_TABLE, APPROVALS_PARTITION, request_id, _approval)
 
     async def change_approval(self, request_id: str, rule: Callable[[ApprovalRequest], tuple[T, ApprovalRequest]],
                               ) -> tuple[T, ApprovalRequest] | None:
-        def on(current: ApprovalRequest | None) -> tuple[Any, ApprovalRequest | None]:
-            return (None, None) if current is None else rule(current)
-
-        result, stored = await self._change(APPROVALS_TABLE, APPROVALS_PARTITION, request_id, _approval,
-                                            _approval_entity, on)
-        return None if stored is None else (result, stored)
+        return await self._change_existing(APPROVALS_TABLE, APPROVALS_PARTITION, request_id, _approval,
+                                           _approval_entity, rule)
 
     async def pending_approvals(self, now: datetime, limit: int = 100) -> list[ApprovalRequest]:
         table = await self._storage.table_ready(APPROVALS_TABLE)

@@ -132,9 +132,7 @@ class ComplianceService:
                     send_reminders: bool = True) -> Run:
         """409 while a run is going; otherwise create the run, enqueue its first shards and audit the start."""
         now = self._clock()
-        lock = await self._store.read_lock()
-        if lock.run_id is not None:
-            await self._runs.refuse_running(await self._store.get_run(lock.run_id), now)
+        lock = await self._runs.free_lock(now)
         premium, reason = await self._premium()
         run = Run(id=str(uuid.uuid4()), trigger=trigger, requested_by=actor.id, created_at=now, updated_at=now,
                   send_reminders=send_reminders, entra=EntraState.PENDING if premium else EntraState.UNAVAILABLE,

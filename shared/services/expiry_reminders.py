@@ -82,9 +82,7 @@ class ExpiryReminderService:
                     send_reminders: bool = True) -> Run:
         """409 while a run is going; otherwise read the rules, create the run, enqueue its first page, audit."""
         now = self._clock()
-        lock = await self._store.read_lock()
-        if lock.run_id is not None:
-            await self._runs.refuse_running(await self._store.get_run(lock.run_id), now)
+        lock = await self._runs.free_lock(now)
         policy = (await self._policies.get()).expiry_reminders
         rules = ExpiryRules.of(await self._directory.verified_domains(), policy.cloud_policy_for_synced_users)
         run = Run(id=str(uuid.uuid4()), trigger=trigger, requested_by=actor.id, created_at=now, updated_at=now,

@@ -98,6 +98,13 @@ class RunBook(Generic[R]):
         self._clock = clock
         self._names = names or RunNames(f"{job} run", f"{job.capitalize()} run")
 
+    async def free_lock(self, now: datetime) -> Lock:
+        """The lock as read, for a new run to claim: 409 while the lock's run is going (`refuse_running`)."""
+        lock = await self._runs.read_lock()
+        if lock.run_id is not None:
+            await self.refuse_running(await self._runs.get_run(lock.run_id), now)
+        return lock
+
     async def refuse_running(self, found: tuple[R, str] | None, now: datetime) -> R | None:
         """The lock's run as read: 409 naming it while it is queued or running; failed first (so its late
         messages change nothing) when it has stalled; the run, if any."""

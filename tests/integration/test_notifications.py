@@ -46,6 +46,7 @@ from shared.services.notifications import (
     REMINDER_LEASE,
     CodeDelivery,
     NotificationService,
+    Outbox,
     ReminderMails,
     ResetNotices,
 )
@@ -107,8 +108,8 @@ async def parts(azurite: Azurite, graph_emulator: GraphEmulator) -> AsyncIterato
     phone = EmulatorPhone(graph_emulator.base_url)
     mail, ledger = BrandedMail(MailSender(graph, settings.mail_sender)), MailLedger(storage)
     worker = NotificationService(CodeDelivery(challenges, mail, phone, graph, policy, KEY, clock),
-                                 ResetNotices(mail, graph, ledger, policy, clock),
-                                 ReminderMails(mail, graph, ledger, settings.page_url("register"), clock))
+                                 ResetNotices(Outbox(mail, graph, ledger, clock), policy),
+                                 ReminderMails(Outbox(mail, graph, ledger, clock), settings.page_url("register")))
     p = Parts(storage, challenges, worker, None, clock, graph_emulator, graph, policy)  # type: ignore[arg-type]
     p.registration = build_registration(p)
     yield p
@@ -431,9 +432,10 @@ async def test_F1_a_reminder_text_retried_by_the_queue_repeats_its_first_try_and
     settings = load_settings(app_settings(azurite, parts.emulator))
     phone = AcsPhone("https://acs.example", "+18005550100", settings,
                      http=httpx.AsyncClient(transport=httpx.MockTransport(acs)), credential=_Credential())
-    mails = ExpiryReminderMails(BrandedMail(MailSender(parts.graph, "noreply@contoso.example")), phone, parts.graph,
-                                SecurityInfoStore(parts.storage), MailLedger(parts.storage),
-                                ExpiryLinks("https://sspr.example/change", "https://sspr.example/reset"), parts.clock)
+    out = Outbox(BrandedMail(MailSender(parts.graph, "noreply@contoso.example")), parts.graph,
+                 MailLedger(parts.storage), parts.clock)
+    mails = ExpiryReminderMails(out, phone, SecurityInfoStore(parts.storage),
+                                ExpiryLinks("https://sspr.example/change", "https://sspr.example/reset"))
 
     def reminder() -> PasswordExpiryReminder:
         return PasswordExpiryReminder(kind="password-expiry-reminder", id=str(uuid.uuid4()), userId=user["id"],
@@ -460,8 +462,7 @@ async def test_F1_a_reminder_text_retried_by_the_queue_repeats_its_first_try_and
     parts.clock.now = datetime(2026, 11, 27, 14, 0, 0, tzinfo=UTC)
     phone = AcsPhone("https://acs.example", "+18005550100", settings,
                      http=httpx.AsyncClient(transport=httpx.MockTransport(acs)), credential=_Credential())
-    mails = ExpiryReminderMails(mails.mail, phone, mails.contacts, mails.security_info, mails.ledger, mails.links,
-                                parts.clock)
+    mails = ExpiryReminderMails(mails.out, phone, mails.security_info, mails.links)
     with pytest.raises(Exception):  # noqa: B017
         await mails.send(late)
     acs_down[0] = False

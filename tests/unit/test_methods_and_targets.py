@@ -11,7 +11,7 @@ from shared.domain.codes import Channel, ContactError
 from shared.domain.password_targets import ENTRA, target_for
 from shared.domain.policy import DEFAULT_DOCUMENT, Method, Policy
 from shared.services.methods import ContactCode, standard_methods
-from shared.services.password_targets import PasswordTargets
+from shared.services.password_targets.base import PasswordTargets
 from shared.services.password_targets.entra import EntraTarget
 
 

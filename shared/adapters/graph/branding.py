@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from shared.adapters.graph.client import GraphPart
-from shared.errors import GraphError
 
 BRANDING_TEXTS = ("id", "backgroundColor", "signInPageText", "bannerLogoRelativeUrl", "backgroundImageRelativeUrl")
 IMAGE_LIMIT = 2 * 1024 * 1024  # Entra's own limits are far below: a bigger answer is not an image of the branding
@@ -37,13 +36,8 @@ class GraphBranding(GraphPart):
         """The default branding's texts, or None when the tenant has no branding."""
         info = self._sdk.organization.by_organization_id(organization_id).branding.to_get_request_information()
         info.headers.try_add("Accept-Language", "0")
-        try:
-            body = await self._graph.get_json(info)
-        except GraphError as error:
-            if error.status == 404:
-                return None
-            raise
-        return {k: body.get(k) for k in BRANDING_TEXTS}
+        body = await self._found(lambda: self._graph.get_json(info))
+        return None if body is None else {k: body.get(k) for k in BRANDING_TEXTS}
 
     async def branding_localizations(self, organization_id: str) -> list[dict[str, Any]]:
         """Every localisation's texts (`id` is its locale, e.g. sv-SE)."""

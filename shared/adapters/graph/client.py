@@ -18,6 +18,7 @@ import httpx
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
+from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.request_information import RequestInformation
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from kiota_http.kiota_client_factory import KiotaClientFactory
@@ -142,3 +143,20 @@ class GraphPart:
     @property
     def _sdk(self) -> GraphServiceClient:
         return self._graph.sdk
+
+    async def _found(self, operation: Callable[[], Awaitable[T]], missing: tuple[int, ...] = (404,)) -> T | None:
+        """`operation()`'s answer, or None when Graph answers that the object is not there (`missing`)."""
+        try:
+            return await operation()
+        except GraphError as error:
+            if error.status in missing:
+                return None
+            raise
+
+    def _user_request(self, user_id: str, select: list[str]) -> RequestInformation:
+        """GET /users/{id}?$select=..., for `get_json`."""
+        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
+
+        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=select)
+        return self._sdk.users.by_user_id(user_id).to_get_request_information(
+            RequestConfiguration(query_parameters=query))

@@ -112,12 +112,7 @@ class GraphDirectory(GraphPart):
 
         query = GroupItemRequestBuilder.GroupItemRequestBuilderGetQueryParameters(select=["id", "displayName"])
         config = RequestConfiguration(query_parameters=query)
-        try:
-            group = await self._graph.call(lambda: self._sdk.groups.by_group_id(group_id).get(config))
-        except GraphError as error:
-            if error.status == 404:
-                return None
-            raise
+        group = await self._found(lambda: self._graph.call(lambda: self._sdk.groups.by_group_id(group_id).get(config)))
         return None if group is None else (group.display_name or "")
 
     async def user_id_by_upn(self, upn: str) -> str | None:
@@ -126,12 +121,8 @@ class GraphDirectory(GraphPart):
 
         query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=["id"])
         config = RequestConfiguration(query_parameters=query)
-        try:
-            user = await self._graph.call(lambda: self._sdk.users.by_user_id(upn).get(config))
-        except GraphError as error:
-            if error.status in (400, 404):
-                return None
-            raise
+        user = await self._found(lambda: self._graph.call(lambda: self._sdk.users.by_user_id(upn).get(config)),
+                                 missing=(400, 404))
         return None if user is None or not user.id else user.id.lower()
 
     async def user_names(self, user_ids: list[str]) -> dict[str, UserName]:

@@ -16,7 +16,6 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from shared.adapters.graph.client import GraphPart
 from shared.adapters.graph.query import advanced_query
 from shared.domain.password_expiry import OnPremisesExpiry, PasswordFacts, parse_instant, version_of
-from shared.errors import GraphError
 
 PAGE_SIZE = 999  # Graph's largest page of /users
 
@@ -94,17 +93,9 @@ class GraphExpiry(GraphPart):
 
     async def expiry_contact(self, user_id: str) -> ExpiryContact | None:
         """GET /users/{id} with the reminder's fields; None when the directory has no such user any more."""
-        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
-
-        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=self.CONTACT_SELECT)
-        info = self._sdk.users.by_user_id(user_id).to_get_request_information(
-            RequestConfiguration(query_parameters=query))
-        try:
-            u = await self._graph.get_json(info)
-        except GraphError as error:
-            if error.status == 404:
-                return None
-            raise
+        u = await self._found(lambda: self._graph.get_json(self._user_request(user_id, self.CONTACT_SELECT)))
+        if u is None:
+            return None
         changed = parse_instant(u.get("lastPasswordChangeDateTime"))
         return ExpiryContact(
             id=str(u.get("id") or user_id), display_name=str(u.get("displayName") or ""), mail=u.get("mail"),

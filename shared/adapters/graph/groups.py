@@ -41,14 +41,8 @@ class GraphGroups(GraphPart):
 
         query = GroupItemRequestBuilder.GroupItemRequestBuilderGetQueryParameters(select=["id"])
         config = RequestConfiguration(query_parameters=query)
-        try:
-            group = await self._graph.call(
-                lambda: self._sdk.groups.by_group_id(group_id).get(request_configuration=config)
-            )
-        except GraphError as error:
-            if error.status == 404:
-                return False
-            raise
+        group = await self._found(lambda: self._graph.call(
+            lambda: self._sdk.groups.by_group_id(group_id).get(request_configuration=config)))
         return group is not None
 
     async def enablement_page(self, group_id: str | None, cursor: str | None, with_count: bool) -> DirectoryPage:
@@ -102,14 +96,8 @@ class GraphGroups(GraphPart):
         )
 
         body = CheckMemberGroupsPostRequestBody(group_ids=group_ids)
-        try:
-            result = await self._graph.call(
-                lambda: self._sdk.users.by_user_id(user_id).check_member_groups.post(body)
-            )
-        except GraphError as error:
-            if error.status == 404:
-                return set()
-            raise
+        result = await self._found(lambda: self._graph.call(
+            lambda: self._sdk.users.by_user_id(user_id).check_member_groups.post(body)))
         return {g.lower() for g in (result.value if result and result.value else [])}
 
     async def users_delta_page(self, cursor: str | None) -> DeltaPage:

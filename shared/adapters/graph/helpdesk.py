@@ -12,13 +12,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from kiota_abstractions.base_request_configuration import RequestConfiguration
-
 from shared.adapters.graph.client import GraphPart, next_link
 from shared.adapters.graph.query import advanced_query, counted_link
 from shared.domain.onprem import OnPremAccount
 from shared.domain.password_expiry import parse_instant
-from shared.errors import GraphError
 
 SEARCH_SELECT = ["id", "displayName", "userPrincipalName", "accountEnabled", "userType"]
 
@@ -79,18 +76,9 @@ class GraphHelpdesk(GraphPart):
 
     async def helpdesk_user(self, user_id: str) -> HelpdeskUser | None:
         """GET /users/{id} with the facts the helpdesk shows; None when there is no such user."""
-        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
-
-        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=self.CALLER_SELECT)
-        info = self._sdk.users.by_user_id(user_id).to_get_request_information(
-            RequestConfiguration(query_parameters=query))
-        try:
-            u = await self._graph.get_json(info)
-        except GraphError as error:
-            if error.status in (400, 404):
-                return None
-            raise
-        if not isinstance(u.get("id"), str):
+        u = await self._found(lambda: self._graph.get_json(self._user_request(user_id, self.CALLER_SELECT)),
+                              missing=(400, 404))
+        if u is None or not isinstance(u.get("id"), str):
             return None
         synced = u.get("onPremisesSyncEnabled") is True
         sid = u.get("onPremisesSecurityIdentifier")

@@ -64,12 +64,9 @@ class GraphUsers(GraphPart):
 
         query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=self.RESET_USER_SELECT)
         config = RequestConfiguration(query_parameters=query)
-        try:
-            user = await self._graph.call(lambda: self._sdk.users.by_user_id(username).get(request_configuration=config))
-        except GraphError as error:
-            if error.status in (400, 404):  # 400: a name Graph cannot even parse as an id or UPN
-                return None
-            raise
+        # 400: a name Graph cannot even parse as an id or UPN
+        user = await self._found(lambda: self._graph.call(
+            lambda: self._sdk.users.by_user_id(username).get(request_configuration=config)), missing=(400, 404))
         if user is None or not user.id:
             return None
         return ResetUser(
@@ -90,13 +87,8 @@ class GraphUsers(GraphPart):
         from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 
         query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=self.DIRECTORY_USER_SELECT)
-        try:
-            user = await self._graph.call(lambda: self._sdk.users.by_user_id(user_id).get(
-                request_configuration=RequestConfiguration(query_parameters=query)))
-        except GraphError as error:
-            if error.status == 404:
-                return None
-            raise
+        user = await self._found(lambda: self._graph.call(lambda: self._sdk.users.by_user_id(user_id).get(
+            request_configuration=RequestConfiguration(query_parameters=query))))
         if user is None or user.id is None:
             return None
         return DirectoryUser(id=user.id, account_enabled=user.account_enabled is True, user_type=user.user_type,

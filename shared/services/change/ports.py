@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -13,17 +12,12 @@ from shared.domain.onprem_jobs import JobKind, JobResult
 from shared.domain.password_change import ChangeRequest
 from shared.domain.throttling import Budget, SlidingLimit
 from shared.services.onprem.jobs import JobTicket
+from shared.services.reset.ports import Rows
 
 T = TypeVar("T")
 
 
-class ChangeRows(Protocol):
-    async def create(self, request: ChangeRequest) -> None: ...
-
-    async def get(self, change_id: str) -> ChangeRequest | None: ...
-
-    async def change(self, change_id: str,
-                     rule: Callable[[ChangeRequest], tuple[T, ChangeRequest]]) -> tuple[T, ChangeRequest] | None: ...
+ChangeRows = Rows[ChangeRequest]
 
 
 class ChangeDirectory(Protocol):

@@ -14,6 +14,7 @@ from shared.domain.password_change import ChangeRequest, ChangeState
 from shared.domain.reset_flow import normalise_username
 from shared.errors import FlowNotFound
 from shared.services.change.ports import ChangeRows
+from shared.services.reset.state import open_by_secret
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,8 @@ class ChangeRequests:
 
     async def open(self, change_id: str, secret: str) -> ChangeRequest:
         """The change this secret opens; FlowNotFound for an unknown id or a wrong secret (one answer)."""
-        if not is_guid(change_id) or not secret or len(secret) > 128:
-            raise FlowNotFound("malformed change id or secret")
-        request = await self.rows.get(change_id.lower())
-        if request is None or not password_change.secret_matches(request, self.key, secret):
-            raise FlowNotFound("unknown change or wrong secret")
-        return request
+        return await open_by_secret(self.rows, change_id, secret,
+                                    lambda r: password_change.secret_matches(r, self.key, secret), "change")
 
     async def read(self, change_id: str) -> ChangeRequest | None:
         """The change by id alone, for the service's own use (the agent's result), never a caller's."""

@@ -22,14 +22,14 @@ from shared.services.helpdesk.answers import ActionDone, ActionOffer
 from shared.services.helpdesk.audit import HelpdeskAudit, masked
 from shared.services.helpdesk.caller import CallerFacts, registered_email
 from shared.services.helpdesk.ports import (
-    CallerSecurityInfo,
     HelpdeskQueue,
     HelpdeskThrottle,
     NoticeEvent,
     Unlockers,
 )
 from shared.services.helpdesk.verification import Verifications, notice_id
-from shared.services.password_targets import Change, ChangePending, TargetFailed
+from shared.services.password_targets.base import Change, ChangePending, TargetFailed
+from shared.services.reset.ports import SecurityInfoReader
 
 ACTIVITY = {
     HelpdeskAction.CLEAR_BLOCK: Activity.HELPDESK_BLOCK_CLEARED,
@@ -47,7 +47,7 @@ NOTICE: dict[HelpdeskAction, NoticeEvent] = {
 class HelpdeskActions:
     verifications: Verifications
     facts: CallerFacts
-    security_info: CallerSecurityInfo
+    security_info: SecurityInfoReader
     throttle: HelpdeskThrottle
     unlockers: Unlockers
     queue: HelpdeskQueue

@@ -33,13 +33,12 @@ from shared.services.helpdesk.answers import (
 )
 from shared.services.helpdesk.ports import (
     AuditReader,
-    CallerSecurityInfo,
-    EnablementReader,
     HelpdeskDirectory,
     HelpdeskThrottle,
     PolicySource,
     Unlockers,
 )
+from shared.services.reset.ports import EnablementReader, SecurityInfoReader
 
 PAGE_SIZE = 25
 RECENT_DAYS = 14  # how far back the view reads the user's audit events (one partition per day)
@@ -53,7 +52,7 @@ class AccessPassOffer(Protocol):
 
 
 class CallerFacts:
-    def __init__(self, directory: HelpdeskDirectory, security_info: CallerSecurityInfo, enablement: EnablementReader,
+    def __init__(self, directory: HelpdeskDirectory, security_info: SecurityInfoReader, enablement: EnablementReader,
                  throttle: HelpdeskThrottle, audit: AuditReader, policies: PolicySource, clock: Clock,
                  extras: tuple[Unlockers, AccessPassOffer]) -> None:
         self._directory = directory

@@ -25,11 +25,12 @@ from shared.domain.policy import Method
 from shared.errors import MethodNotAllowed, NotFound
 from shared.recovery_errors import PasskeyNotAccepted
 from shared.services.helpdesk.audit import HelpdeskAudit
-from shared.services.helpdesk.ports import CallerSecurityInfo, HelpdeskQueue, HelpdeskThrottle
+from shared.services.helpdesk.ports import HelpdeskQueue, HelpdeskThrottle
 from shared.services.helpdesk.verification import Verifications, notice_id
 from shared.services.methods.passkey import PasskeyMethod, PasskeyRefused
 from shared.services.reset.answers import PasskeyRequest
 from shared.services.reset.passkey import PasskeyRows, prove_passkey
+from shared.services.reset.ports import SecurityInfoReader
 
 CHALLENGE_BYTES = 32
 
@@ -37,7 +38,7 @@ CHALLENGE_BYTES = 32
 @dataclass(frozen=True)
 class PasskeyConfirmation:
     verifications: Verifications
-    security_info: CallerSecurityInfo
+    security_info: SecurityInfoReader
     method: PasskeyMethod
     rows: PasskeyRows
     throttle: HelpdeskThrottle

@@ -13,9 +13,8 @@ from shared.domain.codes import Challenge, Channel
 from shared.domain.helpdesk import ApprovalRequest, Verification
 from shared.domain.helpdesk_links import ResetLink
 from shared.domain.policy import Policy
-from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
-from shared.services.password_targets import AccountUnlocker
-from shared.services.reset.ports import ChallengeRows
+from shared.services.password_targets.base import AccountUnlocker
+from shared.services.reset.ports import ChallengeRows, Rows
 
 T = TypeVar("T")
 
@@ -32,16 +31,9 @@ class HelpdeskDirectory(Protocol):
     async def check_member_groups(self, user_id: str, group_ids: list[str]) -> set[str]: ...
 
 
-class VerificationRows(Protocol):
+class VerificationRows(Rows[Verification], Protocol):
     @property
     def challenges(self) -> ChallengeRows: ...
-
-    async def create(self, verification: Verification) -> None: ...
-
-    async def get(self, verification_id: str) -> Verification | None: ...
-
-    async def change(self, verification_id: str,
-                     rule: Callable[[Verification], tuple[T, Verification]]) -> tuple[T, Verification] | None: ...
 
     async def link(self, verification_id: str) -> ResetLink | None: ...
 
@@ -56,16 +48,6 @@ class VerificationRows(Protocol):
                               ) -> tuple[T, ApprovalRequest] | None: ...
 
     async def pending_approvals(self, now: datetime, limit: int = ...) -> list[ApprovalRequest]: ...
-
-
-class CallerSecurityInfo(Protocol):
-    async def summary(self, user_id: str) -> SecurityInfoSummary: ...
-
-    async def methods(self, user_id: str) -> list[RegisteredMethod]: ...
-
-
-class EnablementReader(Protocol):
-    async def get_enablement(self, user_id: str) -> dict[str, object] | None: ...
 
 
 class HelpdeskThrottle(Protocol):

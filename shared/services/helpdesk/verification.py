@@ -28,13 +28,13 @@ from shared.services.helpdesk.answers import CodeSent, VerificationView
 from shared.services.helpdesk.audit import HelpdeskAudit, masked
 from shared.services.helpdesk.caller import CallerFacts, masked_methods
 from shared.services.helpdesk.ports import (
-    CallerSecurityInfo,
     HelpdeskQueue,
     HelpdeskThrottle,
     PolicySource,
     VerificationRows,
 )
 from shared.services.methods import Methods
+from shared.services.reset.ports import SecurityInfoReader
 
 NOTICE_NAMESPACE = uuid.UUID("0f4d5b7e-6a0e-4c8f-9d52-3b7a1e9c4d21")  # notice ids: one mail per event
 
@@ -82,7 +82,7 @@ class Verifications:
 class HelpdeskVerification:
     verifications: Verifications
     facts: CallerFacts
-    security_info: CallerSecurityInfo
+    security_info: SecurityInfoReader
     methods: Methods
     throttle: HelpdeskThrottle
     queue: HelpdeskQueue

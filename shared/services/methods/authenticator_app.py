@@ -21,14 +21,11 @@ log = logging.getLogger("sspr.registration.app")
 class AuthenticatorAppCodes:
     """Checks a code of a registered authenticator app."""
 
+    method = Method.AUTHENTICATOR_APP
     proof = Proof.APP_CODE
 
     store: SecurityInfoStore
     box: SecretBox
-
-    @property
-    def method(self) -> Method:
-        return Method.AUTHENTICATOR_APP
 
     def unavailable_reason(self) -> str | None:
         return None

@@ -87,6 +87,7 @@ def _flags(data: AuthenticatorData) -> tuple[bool, bool]:
 class PasskeyMethod:
     """Passkeys as a verification method; None as relying party when the pages have no domain name."""
 
+    method = Method.PASSKEY
     proof = Proof.PASSKEY
 
     def __init__(self, party: RelyingParty | None) -> None:
@@ -95,10 +96,6 @@ class PasskeyMethod:
             PublicKeyCredentialRpEntity(name=party.name, id=party.id),
             verify_origin=lambda origin: origin == party.origin,
         )
-
-    @property
-    def method(self) -> Method:
-        return Method.PASSKEY
 
     def unavailable_reason(self) -> str | None:
         if self._server is None:

@@ -13,11 +13,8 @@ from shared.services.methods.base import Proof, Response
 
 
 class SecurityQuestions:
+    method = Method.SECURITY_QUESTIONS
     proof = Proof.ANSWERS
-
-    @property
-    def method(self) -> Method:
-        return Method.SECURITY_QUESTIONS
 
     def unavailable_reason(self) -> str | None:
         return None

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from shared.adapters.graph import ExpiryContact
-from shared.adapters.mail import MailLedger, mail_texts
+from shared.adapters.mail import mail_texts
 from shared.adapters.phone import ACS_REPEATABILITY_WINDOW, PhoneSender, SendOnce, send_once
 from shared.adapters.security_info_store import SecurityInfoStore
-from shared.domain.clock import Clock
 from shared.domain.codes import Channel, ContactError, mask_contact, normalise_phone
 from shared.domain.notifications import PasswordExpiryReminder
 from shared.domain.password_change import CLOUD_CHANGE_URL
@@ -37,15 +37,11 @@ from shared.domain.policy import Method
 from shared.domain.security_info import RegisteredMethod
 from shared.i18n import language_of
 from shared.services.notifications.bodies import expiry_mail, expiry_subject
-from shared.services.notifications.branded import Mailer
-from shared.services.notifications.once import mail_once
+from shared.services.notifications.outbox import Outbox
 
 log = logging.getLogger("sspr.notifications")
 
-
-
-class ExpiryContacts(Protocol):
-    async def expiry_contact(self, user_id: str) -> ExpiryContact | None: ...
+Due = tuple[ExpiryContact, datetime, list[RegisteredMethod]]  # the user's contact, the expiry, registered methods
 
 
 class OnPremVersions(Protocol):
@@ -65,36 +61,38 @@ class ExpiryLinks:
 
 @dataclass(frozen=True)
 class ExpiryReminderMails:
-    mail: Mailer
+    out: Outbox
     phone: PhoneSender
-    contacts: ExpiryContacts
     security_info: SecurityInfoStore
-    ledger: MailLedger
     links: ExpiryLinks
-    clock: Clock
     on_premises: OnPremVersions | None = None
 
     async def send(self, message: PasswordExpiryReminder) -> bool:
         """True when this call handled the reminder's mail (sent it, or found it no longer due); the text, when the
         run asked for one, is sent once on its own."""
-        sent, _ = await mail_once(self.ledger, self.clock, message.id, "password expiry reminder",
-                                  lambda: self._mail(message))
+        sent, _ = await self.out.once(message.id, "password expiry reminder",
+                                      lambda: self._when_due(message, self._mail))
         if message.sms and self.phone.can_send(Channel.SMS):
-            await mail_once(self.ledger, self.clock, _text_key(message.id), "password expiry reminder text",
-                            lambda: self._text(message))
+            await self.out.once(_text_key(message.id), "password expiry reminder text",
+                                lambda: self._when_due(message, self._text))
         return sent
 
-    async def _due(self, message: PasswordExpiryReminder
-                   ) -> tuple[ExpiryContact, datetime, list[RegisteredMethod]] | None:
+    async def _when_due(self, message: PasswordExpiryReminder,
+                        send: Callable[[PasswordExpiryReminder, Due], Awaitable[None]]) -> None:
+        due = await self._due(message)
+        if due is not None:
+            await send(message, due)
+
+    async def _due(self, message: PasswordExpiryReminder) -> Due | None:
         """The user's contact, the expiry and the user's registered methods, while the reminder is still due; None
         (logged) otherwise."""
-        contact = await self.contacts.expiry_contact(message.userId)
+        contact = await self.out.contacts.expiry_contact(message.userId)
         if contact is None or not contact.account_enabled or not await self._same_password(message, contact):
             log.info("password expiry reminder %s: no longer due (user gone, disabled or password changed)",
                      message.id)
             return None
         expires = parse_instant(message.expiresAt)
-        if expires is None or expires <= self.clock():
+        if expires is None or expires <= self.out.clock():
             log.info("password expiry reminder %s: the password has expired meanwhile", message.id)
             return None
         return contact, expires, await self.security_info.methods(message.userId)
@@ -107,28 +105,22 @@ class ExpiryReminderMails:
         reported, version = await self.on_premises.password_version(contact.on_premises_sid)
         return reported and version == message.passwordVersion
 
-    async def _mail(self, message: PasswordExpiryReminder) -> None:
-        due = await self._due(message)
-        if due is None:
-            return
+    async def _mail(self, message: PasswordExpiryReminder, due: Due) -> None:
         contact, expires, registered = due
         addresses = [m.contact for m in registered if m.kind is Method.EMAIL and m.contact]
         recipients = list(dict.fromkeys(a for a in (contact.mail, *contact.other_mails, *addresses) if a))
         language = language_of(contact.preferred_language)
         texts = mail_texts(language)
-        days = max(1, math.ceil((expires - self.clock()) / DAY))
+        days = max(1, math.ceil((expires - self.out.clock()) / DAY))
         if recipients:
             change = self.links.change_url if message.synced else self.links.cloud_change_url
-            await self.mail.send(recipients, expiry_subject(texts, days),
-                                 expiry_mail(texts, contact.display_name, contact.mail or "", _date(expires), days,
-                                             message.synced, change, self.links.reset_url), language)
+            await self.out.mail.send(recipients, expiry_subject(texts, days),
+                                     expiry_mail(texts, contact.display_name, contact.mail or "", _date(expires),
+                                                 days, message.synced, change, self.links.reset_url), language)
         log.info("password expiry reminder %s (stage %d) mailed to %d address(es)", message.id, message.stage,
                  len(recipients))
 
-    async def _text(self, message: PasswordExpiryReminder) -> None:
-        due = await self._due(message)
-        if due is None:
-            return
+    async def _text(self, message: PasswordExpiryReminder, due: Due) -> None:
         contact, expires, registered = due
         phones = [m.contact for m in registered if m.kind is Method.MOBILE_PHONE and m.contact]
         texted = phones[0] if phones else _e164(contact.mobile_phone)
@@ -143,7 +135,7 @@ class ExpiryReminderMails:
     async def _once(self, message: PasswordExpiryReminder) -> SendOnce:
         """The text's name for the provider: its first try's time (kept in the ledger while ACS can still tell a
         repeat, a fresh time after that) and a request id of that try, the same on every retry within it."""
-        first = await self.ledger.first_attempt(_text_key(message.id), self.clock(), TEXT_REPEAT_WINDOW)
+        first = await self.out.ledger.first_attempt(_text_key(message.id), self.out.clock(), TEXT_REPEAT_WINDOW)
         return send_once(f"{message.id}/{first.strftime('%Y%m%dT%H%M%S%f')}", 1, first)
 
 

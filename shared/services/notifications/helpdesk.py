@@ -1,4 +1,4 @@
-"""The helpdesk's mails, each once per queue message (the ledger, `once.mail_once`):
+"""The helpdesk's mails, each once per queue message (the ledger, `outbox.Outbox.once`):
 
 - HelpdeskNotices: the user hears of each verification and action on every address they have (registered and
   directory), with the time, the agent and what to do if it was not them.
@@ -14,14 +14,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from shared.adapters.audit_store import AuditPage, AuditQuery
-from shared.adapters.mail import MailLedger, mail_texts
+from shared.adapters.mail import mail_texts
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.domain import helpdesk_links
 from shared.domain.audit import Activity
-from shared.domain.clock import Clock
 from shared.domain.codes import mask_contact
 from shared.domain.helpdesk import Verification
 from shared.domain.helpdesk_links import LinkPurpose, ResetLink
@@ -34,9 +33,8 @@ from shared.services.notifications.bodies import (
     helpdesk_notice_mail,
     mail_time,
 )
-from shared.services.notifications.branded import Mailer
-from shared.services.notifications.once import mail_once
-from shared.services.notifications.recipients import AdminContacts, contact_or_none, language_of, user_addresses
+from shared.services.notifications.outbox import OnceMail
+from shared.services.notifications.recipients import contact_or_none, language_of, user_addresses
 from shared.services.policy import PolicyCache
 
 log = logging.getLogger("sspr.notifications")
@@ -61,22 +59,16 @@ class AuditReader(Protocol):
 
 
 @dataclass(frozen=True)
-class HelpdeskNotices:
-    mail: Mailer
-    contacts: AdminContacts
-    ledger: MailLedger
+class HelpdeskNotices(OnceMail[HelpdeskNotice]):
+    what: ClassVar[str] = "helpdesk notice"
+
     policy: PolicyCache
     rows: HelpdeskRows
     security_info: SecurityInfoStore
-    clock: Clock
-
-    async def send(self, message: HelpdeskNotice) -> bool:
-        sent, _ = await mail_once(self.ledger, self.clock, message.id, "helpdesk notice", lambda: self._send(message))
-        return sent
 
     async def _send(self, message: HelpdeskNotice) -> None:
         policy = await self.policy.get()
-        contact = await contact_or_none(self.contacts, message.userId)
+        contact = await contact_or_none(self.out.contacts, message.userId)
         recipients = await user_addresses(message.userId, contact, self.security_info)
         if not recipients:
             log.warning("helpdesk notice %s: user %s has no address to tell", message.id, message.userId)
@@ -88,30 +80,24 @@ class HelpdeskNotices:
         agent = verification.agent_name if verification else "?"
         body = texts[f"helpdesk.{message.event}"].format(agent=agent, time=mail_time(message.at),
                                                         address=mask_contact(link.contact) if link else "")
-        await self.mail.send(recipients, texts["helpdesk.subject"],
-                             helpdesk_notice_mail(texts, contact.display_name if contact else "", body,
-                                                  help_line(texts, policy.helpdesk.url, policy.helpdesk.email)),
-                             language)
+        await self.out.mail.send(recipients, texts["helpdesk.subject"],
+                                 helpdesk_notice_mail(texts, contact.display_name if contact else "", body,
+                                                      help_line(texts, policy.helpdesk.url, policy.helpdesk.email)),
+                                 language)
 
 
 @dataclass(frozen=True)
-class HelpdeskLinks:
-    mail: Mailer
-    contacts: AdminContacts
-    ledger: MailLedger
+class HelpdeskLinks(OnceMail[HelpdeskLink]):
+    what: ClassVar[str] = "helpdesk link"
+
     rows: HelpdeskRows
     reset_page: str
     code_key: bytes
-    clock: Clock
-
-    async def send(self, message: HelpdeskLink) -> bool:
-        sent, _ = await mail_once(self.ledger, self.clock, message.id, "helpdesk link", lambda: self._send(message))
-        return sent
 
     async def _send(self, message: HelpdeskLink) -> None:
         secret = helpdesk_links.new_secret()
         digest = helpdesk_links.link_digest(self.code_key, message.verificationId, secret)
-        now = self.clock()
+        now = self.out.clock()
 
         def issue(link: ResetLink | None) -> tuple[bool, ResetLink | None]:
             if link is None or not helpdesk_links.should_issue(link, message.id):
@@ -122,17 +108,17 @@ class HelpdeskLinks:
         if not issued or link is None:
             log.info("helpdesk link message %s: nothing to send (replaced, used or gone)", message.id)
             return
-        contact = await contact_or_none(self.contacts, link.user_id)
+        contact = await contact_or_none(self.out.contacts, link.user_id)
         language = language_of(contact)
         texts = mail_texts(language)
         access_pass = link.purpose is LinkPurpose.ACCESS_PASS
         until = mail_time((link.expires_at or now).astimezone(UTC).isoformat())
         url = f"{self.reset_page}#link={helpdesk_links.token(link.verification_id, secret)}"
         try:
-            await self.mail.send([link.contact], texts["helpdesk.link.accessPassSubject" if access_pass
-                                                       else "helpdesk.link.subject"],
-                                 helpdesk_link_mail(texts, contact.display_name if contact else "", link.agent_name,
-                                                    url, until, access_pass), language)
+            await self.out.mail.send([link.contact], texts["helpdesk.link.accessPassSubject" if access_pass
+                                                           else "helpdesk.link.subject"],
+                                     helpdesk_link_mail(texts, contact.display_name if contact else "",
+                                                        link.agent_name, url, until, access_pass), language)
         except Exception:
             await self.rows.change_link(message.verificationId, lambda current: (
                 None, helpdesk_links.send_failed(current) if current and current.message_id == message.id else None))
@@ -141,50 +127,37 @@ class HelpdeskLinks:
 
 
 @dataclass(frozen=True)
-class HelpdeskConfirms:
+class HelpdeskConfirms(OnceMail[HelpdeskConfirm]):
     """PASSKEY_ON_OWN_DEVICE: a link to the user's own reset page, where they confirm with a passkey. The link names
     the verification only: the passkey on the user's device is the proof."""
 
-    mail: Mailer
-    contacts: AdminContacts
-    ledger: MailLedger
+    what: ClassVar[str] = "helpdesk passkey confirmation"
+
     rows: HelpdeskRows
     security_info: SecurityInfoStore
     reset_page: str
-    clock: Clock
-
-    async def send(self, message: HelpdeskConfirm) -> bool:
-        sent, _ = await mail_once(self.ledger, self.clock, message.id, "helpdesk passkey confirmation",
-                                  lambda: self._send(message))
-        return sent
 
     async def _send(self, message: HelpdeskConfirm) -> None:
         verification = await self.rows.get(message.verificationId)
         if verification is None:
             return
-        contact = await contact_or_none(self.contacts, verification.user_id)
+        contact = await contact_or_none(self.out.contacts, verification.user_id)
         recipients = await user_addresses(verification.user_id, contact, self.security_info)
         if not recipients:
             return
         language = language_of(contact)
         texts = mail_texts(language)
         url = f"{self.reset_page}#confirm={verification.verification_id}"
-        await self.mail.send(recipients, texts["helpdesk.confirm.subject"],
-                             helpdesk_confirm_mail(texts, contact.display_name if contact else "",
-                                                   verification.agent_name, url), language)
+        await self.out.mail.send(recipients, texts["helpdesk.confirm.subject"],
+                                 helpdesk_confirm_mail(texts, contact.display_name if contact else "",
+                                                       verification.agent_name, url), language)
 
 
 @dataclass(frozen=True)
-class HelpdeskDigests:
-    mail: Mailer
-    contacts: AdminContacts
-    ledger: MailLedger
-    audit: AuditReader
-    clock: Clock
+class HelpdeskDigests(OnceMail[HelpdeskDigest]):
+    what: ClassVar[str] = "helpdesk digest"
 
-    async def send(self, message: HelpdeskDigest) -> bool:
-        sent, _ = await mail_once(self.ledger, self.clock, message.id, "helpdesk digest", lambda: self._send(message))
-        return sent
+    audit: AuditReader
 
     async def _send(self, message: HelpdeskDigest) -> None:
         start = datetime.fromisoformat(message.day).replace(tzinfo=UTC)
@@ -198,8 +171,8 @@ class HelpdeskDigests:
         if not rows:
             log.info("helpdesk digest of %s: no helpdesk activity, nothing to send", message.day)
             return
-        admins = await self.contacts.global_administrator_mails()
+        admins = await self.out.contacts.global_administrator_mails()
         if admins:
             texts = mail_texts("en")
-            await self.mail.send(admins, texts["helpdesk.digest.subject"].format(day=message.day),
-                                 helpdesk_digest_mail(texts, message.day, sorted(rows)))
+            await self.out.mail.send(admins, texts["helpdesk.digest.subject"].format(day=message.day),
+                                     helpdesk_digest_mail(texts, message.day, sorted(rows)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from shared import i18n
-from shared.adapters.graph import UserContact
+from shared.adapters.graph import ExpiryContact, UserContact
 from shared.adapters.security_info_store import SecurityInfoStore
 from shared.errors import SsprError
 
@@ -16,6 +16,14 @@ class Contacts(Protocol):
 
 class AdminContacts(Contacts, Protocol):
     async def global_administrator_mails(self) -> list[str]: ...
+
+
+class ExpiryContacts(Protocol):
+    async def expiry_contact(self, user_id: str) -> ExpiryContact | None: ...
+
+
+class DirectoryContacts(AdminContacts, ExpiryContacts, Protocol):
+    """Every contact fact the mails read of the directory (the Graph gateway)."""
 
 
 def language_of(contact: UserContact | None) -> str:

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from shared.domain.notifications import SessionRevocation
-from shared.services.password_targets import PasswordTargets
+from shared.services.password_targets.base import PasswordTargets
 
 log = logging.getLogger("sspr.notifications")
 

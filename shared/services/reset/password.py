@@ -33,7 +33,7 @@ from shared.domain.password_targets import ENTRA
 from shared.domain.policy import Policy
 from shared.domain.reset_flow import ChangeKind, FlowState, PendingChange, ResetFlow
 from shared.errors import DependencyUnavailable, FlowNotFound, MethodNotAllowed, PasswordRejected, SsprError
-from shared.services.password_targets import (
+from shared.services.password_targets.base import (
     HISTORY,
     MINIMUM_AGE,
     AccountUnlocker,

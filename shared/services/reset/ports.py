@@ -14,6 +14,7 @@ from shared.domain.reset_flow import ResetFlow
 from shared.domain.security_info import RegisteredMethod, SecurityInfoSummary
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 class ChallengeRows(Protocol):
@@ -27,15 +28,18 @@ class ChallengeRows(Protocol):
                      rule: Callable[[Challenge], tuple[T, Challenge]]) -> tuple[T, Challenge] | None: ...
 
 
-class FlowRows(Protocol):
-    """The flows themselves: created once, read, changed under their ETag (None: the row is gone)."""
+class Rows(Protocol[V]):
+    """Rows of one kind, each created once, read by its id, and changed under its ETag (None: the row is gone);
+    the reset's flows, the change's requests, the helpdesk's verifications."""
 
-    async def create(self, flow: ResetFlow) -> None: ...
+    async def create(self, row: V) -> None: ...
 
-    async def get(self, flow_id: str) -> ResetFlow | None: ...
+    async def get(self, row_id: str) -> V | None: ...
 
-    async def change(self, flow_id: str,
-                     rule: Callable[[ResetFlow], tuple[T, ResetFlow]]) -> tuple[T, ResetFlow] | None: ...
+    async def change(self, row_id: str, rule: Callable[[V], tuple[T, V]]) -> tuple[T, V] | None: ...
+
+
+FlowRows = Rows[ResetFlow]
 
 
 class ResetDirectory(Protocol):

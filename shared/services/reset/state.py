@@ -19,15 +19,27 @@ from shared.domain.policy import Method
 from shared.domain.reset_flow import ChangeKind, FlowState, PendingChange, ResetFlow, Resolution
 from shared.errors import Conflict, FlowLocked, FlowNotFound, MethodsMissing
 from shared.services.reset.pace import StepDeadline
-from shared.services.reset.ports import FlowRows
+from shared.services.reset.ports import FlowRows, Rows
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 # How long one request holds the password step: longer than the target may take (two Graph calls within their
 # deadlines and the notice), short enough that a crashed holder only delays a retry within the flow's lifetime.
 PASSWORD_LEASE = timedelta(minutes=3)
 # How long one request holds the settling of a change whose verdict is in (revoke, notice, complete).
 SETTLE_LEASE = timedelta(minutes=1)
+
+
+async def open_by_secret(rows: Rows[V], row_id: str, secret: str, matches: Callable[[V], bool], noun: str) -> V:
+    """The row this secret opens (a reset flow, a pending change); FlowNotFound, the one answer, for a malformed id
+    or secret, an unknown row and a wrong secret (`matches`)."""
+    if not is_guid(row_id) or not secret or len(secret) > 128:
+        raise FlowNotFound(f"malformed {noun} id or secret")
+    found = await rows.get(row_id.lower())
+    if found is None or not matches(found):
+        raise FlowNotFound(f"unknown {noun} or wrong secret")
+    return found
 
 
 @dataclass(frozen=True)
@@ -54,11 +66,8 @@ class ResetFlows:
 
     async def open(self, flow_id: str, secret: str) -> ResetFlow:
         """The flow this secret opens: FlowNotFound for unknown, wrong-secret, expired or finished; FlowLocked."""
-        if not is_guid(flow_id) or not secret or len(secret) > 128:
-            raise FlowNotFound("malformed flow id or secret")
-        flow = await self.rows.get(flow_id.lower())
-        if flow is None or not reset_flow.secret_matches(flow, self.code_key, secret):
-            raise FlowNotFound("unknown flow or wrong secret")
+        flow = await open_by_secret(self.rows, flow_id, secret,
+                                    lambda f: reset_flow.secret_matches(f, self.code_key, secret), "flow")
         if reset_flow.is_expired(flow, self.clock()) or flow.state is FlowState.COMPLETED:
             raise FlowNotFound("flow expired or finished")
         if flow.state is FlowState.LOCKED:
