@@ -212,23 +212,31 @@ def test_with_the_agent_stopped_the_user_is_told_nothing_changed_and_the_job_nev
 
 
 @contextmanager
-def slow_agent(onprem: OnPrem) -> Iterator[AgentRunner]:
-    """An agent that waits up to 30 s for a DC that stops answering (one agent only: agent-1 rests meanwhile)."""
-    onprem.agent.stop()
-    slow = AgentRunner(onprem.site, "agent-slow", lease_s=60.0, timeouts=30, heartbeat_s=60.0).start()
-    time.sleep(1)  # its first heartbeat is done: the DC may hang now without failing a heartbeat
+def standing_in(agent: AgentRunner, site: AgentSite, agent_id: str, **config: Any) -> Iterator[AgentRunner]:
+    """Another agent configured with `config` (one agent only: `agent` rests meanwhile, or is replaced when
+    `agent_id` is its id), then `agent` again."""
+    agent.stop()
+    other = AgentRunner(site, agent_id, **config).start()
     try:
-        yield slow
+        yield other
     finally:
-        slow.stop()
-        onprem.agent.start()
+        other.stop()
+        agent.start()
+
+
+@contextmanager
+def slow_agent(agent: AgentRunner, site: AgentSite) -> Iterator[AgentRunner]:
+    """An agent that waits up to 30 s for a DC that stops answering."""
+    with standing_in(agent, site, "agent-slow", lease_s=60.0, timeouts=30, heartbeat_s=60.0) as slow:
+        time.sleep(1)  # its first heartbeat is done: the DC may hang now without failing a heartbeat
+        yield slow
 
 
 def test_a_slow_agent_leaves_the_reset_pending_and_the_page_reads_the_verdict_when_it_comes(
         onprem: OnPrem) -> None:
     member, ad = onprem.person("slow")
     resetter, _ = verified(onprem, member)
-    with slow_agent(onprem):
+    with slow_agent(onprem.agent, onprem.site):
         with onprem.domain.dc.hung():  # the DC stops answering: the agent took the job and waits for it
             pending = resetter.set_password(NEW)
             assert pending.status_code == 202, pending.text
@@ -247,18 +255,12 @@ def test_a_heartbeat_stuck_on_a_hung_dc_does_not_keep_the_agent_from_taking_jobs
     that it is done, not that nothing was changed."""
     member, ad = onprem.person("stuck")
     resetter, _ = verified(onprem, member)
-    onprem.agent.stop()
-    stuck = AgentRunner(onprem.site, "agent-1", heartbeat_s=0.5, timeouts=30).start()  # probes every half second
-    try:
+    with standing_in(onprem.agent, onprem.site, "agent-1", heartbeat_s=0.5, timeouts=30):  # probes every half second
         with onprem.domain.dc.hung():
             time.sleep(1.5)  # a heartbeat is probing the hung DC now, for up to 30 s
             pending = resetter.set_password(NEW)
             assert pending.status_code == 202, pending.text
-        done = wait_for("the verdict", lambda: (r := resetter.get("/password")).status_code == 200 and r)
-    finally:
-        stuck.stop()
-        onprem.agent.start()
-    assert done.json()["reset"] is True
+        assert settled(resetter, pending).json()["reset"] is True
     assert onprem.domain.binds(ad.dn, NEW)
 
 
@@ -266,7 +268,7 @@ def test_a_pending_reset_is_settled_by_the_agents_result_alone_when_the_page_was
     member, ad = onprem.person("away")
     resetter, _ = verified(onprem, member)
     before = len(messages_to(onprem.emulator, member.alternate_email))
-    with slow_agent(onprem):
+    with slow_agent(onprem.agent, onprem.site):
         with onprem.domain.dc.hung():
             assert resetter.set_password(NEW).status_code == 202
         # Nobody asks again: the results queue's trigger settles the flow, so the person is still told.
@@ -310,9 +312,7 @@ def test_a_dc_outage_a_heartbeat_saw_keeps_nobody_out_once_the_agent_reaches_ad_
     table = agents_table(onprem)
     for row in table.query_entities("RowKey ne 'agent-1'"):  # agents of earlier tests, stopped but beaten lately
         table.delete_entity(row["PartitionKey"], row["RowKey"])
-    onprem.agent.stop()
-    quick = AgentRunner(onprem.site, "agent-1", heartbeat_s=0.5, timeouts=1).start()  # the same agent, quicker
-    try:
+    with standing_in(onprem.agent, onprem.site, "agent-1", heartbeat_s=0.5, timeouts=1):  # the same agent, quicker
         with onprem.domain.dc.hung():
             wait_for("a heartbeat that reached no DC", lambda: not last_beat(onprem)["dcs_reached"])
             assert agent_seen_by_admin(onprem)["live"] is False  # the admin's view reads fresh: the roster holds it
@@ -325,9 +325,6 @@ def test_a_dc_outage_a_heartbeat_saw_keeps_nobody_out_once_the_agent_reaches_ad_
         assert time.monotonic() - read_at < ROSTER_TTL  # else the roster would have been re-read anyway
         assert served.status_code == 200, served.text
         assert served.json()["next"] == "password"
-    finally:
-        quick.stop()
-        onprem.agent.start()
 
 
 def test_a_user_outside_the_agents_ous_is_told_after_a_proof_that_the_helpdesk_can_reset_it(onprem: OnPrem) -> None:
