@@ -177,6 +177,10 @@ def test_C6_every_wrong_try_answers_at_the_deadline_whoever_the_name_names(onpre
             started = time.perf_counter()
             answer = onprem.api.post("/change", json=body, headers=changer.headers())
             took.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+            # A try AD answers after SSPR_ONPREM_WAIT_SECONDS (a stalled agent on a loaded machine) is pending
+            # first, which only a real synced name can be (security.md C6 names it); the medians below still hold
+            # every kind to one deadline, so a systematically slower kind fails them.
+            answer = changer.verdict(answer)
             assert answer.status_code == 400 and answer.json()["type"] == NOT_ACCEPTED, (kind, answer.text)
     medians = {kind: statistics.median(ms) for kind, ms in took.items()}
     print("C6 change medians (ms):", {k: round(v, 1) for k, v in medians.items()})
