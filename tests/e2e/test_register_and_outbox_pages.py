@@ -105,6 +105,6 @@ def test_a_synced_user_the_service_cannot_reset_is_told_so_while_registering_and
         expect(page.locator("#status-registered")).to_have_count(0)
         page.click('.lang-switch button[data-lang="sv"]')
         expect(note).to_contain_text("den här tjänsten kan inte ändra det")
-        screenshot(page, "register-synced-cannot-reset")
+        screenshot(page, "issue15-p10-register-synced")
     finally:
         save_policy(admin, helpdesk={**helpdesk, "url": None})

@@ -1,4 +1,5 @@
-"""The reset page as a locked-out person uses it (issue 15, points 11-13): the same choice for everyone before the
+"""The reset page as a locked-out person uses it (issue 15, points 10-13): a synced user the service cannot reset
+told whom to ask in plain words; the same choice for everyone before the
 first proof and the person's own methods, masked, after it; a reset that survives a reload and steps back with
 Back; plain wording and a way to sign in at the end."""
 
@@ -11,8 +12,21 @@ import pytest
 from playwright.sync_api import expect
 
 from devtools.stack import FunctionHost, GraphEmulator
-from tests.e2e.conftest import CODE_METHODS, enrol, latest_code, outbox, register_mobile, screenshot, show_step
-from tests.e2e.test_reset_page import NEW_PASSWORD, can_sign_in, email_code, new_password, start
+from tests.e2e.conftest import (
+    CODE_METHODS,
+    PILOT_GROUP,
+    api_as,
+    create_user,
+    enable,
+    enrol,
+    latest_code,
+    outbox,
+    register_email,
+    register_mobile,
+    screenshot,
+    show_step,
+)
+from tests.e2e.test_reset_page import NEW_PASSWORD, can_sign_in, email_code, new_password, prove_email, start
 
 USERS = {"mia.methods": "+46705550101", "rex.reload": "+46705550102", "dora.done": "+46705550103"}
 
@@ -24,6 +38,26 @@ def two_method_users(pages_host: FunctionHost, e2e_emulator: GraphEmulator) -> I
     for name, number in USERS.items():
         register_mobile(pages_host, e2e_emulator, f"{name}@contoso.example", number)
     yield addresses
+
+
+def test_p10_a_synced_user_the_service_cannot_reset_is_told_after_a_proof_whom_to_ask_in_plain_words(
+        page: Any, pages_host: FunctionHost, e2e_emulator: GraphEmulator) -> None:
+    """Writeback is off: the password lives in on-premises AD, which this service cannot change. After the proof
+    (never before: enumeration) the person reads why and whom to ask, without licence or product jargon."""
+    create_user(e2e_emulator, "sune.synced", onPremisesSyncEnabled=True)
+    enable(api_as(pages_host, e2e_emulator), "selected", PILOT_GROUP)
+    register_email(pages_host, e2e_emulator, "sune.synced@contoso.example", "sune.home@example.org")
+    page.goto(f"{pages_host.base_url}/api/pages/reset")
+    start(page, "sune.synced@contoso.example")
+    prove_email(page, e2e_emulator, "sune.home@example.org")
+    show_step(page, "blocked")
+    detail = page.locator("#blocked-detail")
+    expect(detail).to_have_text("Your password is kept in your organisation's own directory (on-premises Active "
+                                "Directory), and this service has not been set up to change it. Your helpdesk can "
+                                "reset it for you.")
+    screenshot(page, "issue15-p10-reset-synced")
+    words = detail.text_content() or ""
+    assert not [w for w in ("P1", "P2", "licence", "license", "writeback", "Premium") if w in words]
 
 
 def offered(page: Any) -> list[str]:
