@@ -9,6 +9,7 @@ pays only for what it serves: the sign-in hook's cold start never imports the re
 from __future__ import annotations
 
 import base64
+import threading
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -626,6 +627,19 @@ class Root:
         from shared.adapters.common_passwords import common_passwords
 
         common_passwords()
+
+    def warm_user_flows_in_background(self) -> threading.Thread:
+        """Pay, in a thread of its own, what the user flows need and the sign-in hook and health do not: the Graph
+        SDK's models (most of a second) and the banned-password list. The event loop serves meanwhile."""
+        from shared.adapters.graph import GraphGateway
+
+        def warm() -> None:
+            GraphGateway.load_sdk_models()
+            self.load_common_passwords()
+
+        thread = threading.Thread(target=warm, name="sspr-warm-user-flows", daemon=True)
+        thread.start()
+        return thread
 
 
 root = Root(load_settings())

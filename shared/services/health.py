@@ -84,7 +84,7 @@ async def _probe(check: Callable[[], Awaitable[object]]) -> DependencyStatus:
 
 async def check_health(storage: StorageClients, graph: GraphGateway, agents: LiveAgents | None = None) -> HealthReport:
     """Probe storage, Graph (and the agents' heartbeats) concurrently, each bounded by CHECK_TIMEOUT_SECONDS."""
-    probes = [_probe(storage.ping), _probe(graph.organization)]
+    probes = [_probe(storage.ping), _probe(graph.reachable)]
     if agents is not None:
         probes.append(_probe(lambda: _some_agent_live(agents)))
     statuses = await asyncio.gather(*probes)
