@@ -36,14 +36,14 @@ if TYPE_CHECKING:
     from shared.adapters.tokens import TokenValidator
     from shared.services.audit import AuditLog
     from shared.services.branding import BrandingService
-    from shared.services.change import PasswordChangeService
+    from shared.services.change.service import PasswordChangeService
     from shared.services.compliance import ComplianceService
     from shared.services.directory import GroupPicker, UserNames
     from shared.services.enablement import EnablementService
     from shared.services.entra_methods import EntraMethods
     from shared.services.expiry_reminders import ExpiryReminderService
     from shared.services.health import HealthProbe
-    from shared.services.helpdesk import HelpdeskService
+    from shared.services.helpdesk.flow import HelpdeskService
     from shared.services.maintenance import MaintenanceService
     from shared.services.methods.passkey import PasskeyMethod
     from shared.services.notifications import NotificationService
@@ -516,12 +516,12 @@ class Root:
 
     @cached_property
     def password_change(self) -> PasswordChangeService:
-        from shared.services.change import PasswordChangeService
         from shared.services.change.accounts import ChangeAccounts
         from shared.services.change.limits import ChangeLimits
         from shared.services.change.outcomes import ChangeOutcomes
         from shared.services.change.requests import ChangeRequests
         from shared.services.change.rules import ChangeRules
+        from shared.services.change.service import PasswordChangeService
         from shared.services.reset.pace import StepDeadline
 
         requests = ChangeRequests(self.change_store, self.code_key, utc_now)

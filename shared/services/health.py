@@ -6,13 +6,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
 from shared import __version__
-from shared.adapters.graph import GraphGateway
-from shared.adapters.storage import StorageClients
+
+if TYPE_CHECKING:
+    from shared.adapters.graph import GraphGateway  # the Graph SDK: the composition root builds it on first use
+    from shared.adapters.storage import StorageClients
 
 CHECK_TIMEOUT_SECONDS = 3.0
 
