@@ -9,6 +9,7 @@ pays only for what it serves: the sign-in hook's cold start never imports the re
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 from datetime import timedelta
 from functools import cached_property
@@ -634,8 +635,11 @@ class Root:
         from shared.adapters.graph import GraphGateway
 
         def warm() -> None:
-            GraphGateway.load_sdk_models()
-            self.load_common_passwords()
+            try:
+                GraphGateway.load_sdk_models()
+                self.load_common_passwords()
+            except Exception:  # best effort: a request imports or loads what is missing itself
+                logging.getLogger("sspr").warning("warm-up: the user flows' imports failed", exc_info=True)
 
         thread = threading.Thread(target=warm, name="sspr-warm-user-flows", daemon=True)
         thread.start()
