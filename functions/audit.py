@@ -5,7 +5,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,10 +13,12 @@ from pydantic_core import PydanticCustomError
 
 from functions import api, composition
 from functions.openapi_spec import Operation
-from shared.adapters.graph.directory import UserName
 from shared.domain.access import Access
 from shared.domain.audit import Activity, AuditEvent
 from shared.domain.ids import is_guid
+
+if TYPE_CHECKING:
+    from shared.adapters.graph.directory import UserName  # the Graph SDK, not needed to register the routes
 
 bp = func.Blueprint()
 
@@ -101,7 +103,7 @@ OPERATIONS = [
 ]
 
 
-def _document(event: AuditEvent, names: Mapping[str, UserName]) -> dict[str, object]:
+def _document(event: AuditEvent, names: Mapping[str, "UserName"]) -> dict[str, object]:
     target = names.get((event.target_user_id or "").lower())
     return AuditEventDocument(
         time=event.time, activity=event.activity.value, service=event.service.value, outcome=event.outcome.value,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import azure.functions as func
 from pydantic import BaseModel, Field
@@ -40,8 +40,10 @@ from shared.domain.ids import is_guid
 from shared.domain.policy import Method
 from shared.domain.recoveries import MAX_DAYS
 from shared.errors import FieldError, InvalidRequest
-from shared.services.compliance import RunProgress
 from shared.services.recoveries import RecoveryCounts
+
+if TYPE_CHECKING:
+    from shared.services.compliance import RunProgress  # the run's service, not needed to register the routes
 
 log = logging.getLogger("sspr.compliance")
 

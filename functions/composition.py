@@ -9,6 +9,8 @@ pays only for what it serves: the sign-in hook's cold start never imports the re
 from __future__ import annotations
 
 import base64
+import logging
+import threading
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -35,14 +37,14 @@ if TYPE_CHECKING:
     from shared.adapters.tokens import TokenValidator
     from shared.services.audit import AuditLog
     from shared.services.branding import BrandingService
-    from shared.services.change import PasswordChangeService
+    from shared.services.change.service import PasswordChangeService
     from shared.services.compliance import ComplianceService
     from shared.services.directory import GroupPicker, UserNames
     from shared.services.enablement import EnablementService
     from shared.services.entra_methods import EntraMethods
     from shared.services.expiry_reminders import ExpiryReminderService
     from shared.services.health import HealthProbe
-    from shared.services.helpdesk import HelpdeskService
+    from shared.services.helpdesk.flow import HelpdeskService
     from shared.services.maintenance import MaintenanceService
     from shared.services.methods.passkey import PasskeyMethod
     from shared.services.notifications import NotificationService
@@ -512,12 +514,12 @@ class Root:
 
     @cached_property
     def password_change(self) -> PasswordChangeService:
-        from shared.services.change import PasswordChangeService
         from shared.services.change.accounts import ChangeAccounts
         from shared.services.change.limits import ChangeLimits
         from shared.services.change.outcomes import ChangeOutcomes
         from shared.services.change.requests import ChangeRequests
         from shared.services.change.rules import ChangeRules
+        from shared.services.change.service import PasswordChangeService
         from shared.services.reset.pace import StepDeadline
 
         requests = ChangeRequests(self.change_store, self.code_key, utc_now)
@@ -623,6 +625,22 @@ class Root:
         from shared.adapters.common_passwords import common_passwords
 
         common_passwords()
+
+    def warm_user_flows_in_background(self) -> threading.Thread:
+        """Pay, in a thread of its own, what the user flows need and the sign-in hook and health do not: the Graph
+        SDK's models (most of a second) and the banned-password list. The event loop serves meanwhile."""
+        from shared.adapters.graph import GraphGateway
+
+        def warm() -> None:
+            try:
+                GraphGateway.load_sdk_models()
+                self.load_common_passwords()
+            except Exception:  # best effort: a request imports or loads what is missing itself
+                logging.getLogger("sspr").warning("warm-up: the user flows' imports failed", exc_info=True)
+
+        thread = threading.Thread(target=warm, name="sspr-warm-user-flows", daemon=True)
+        thread.start()
+        return thread
 
 
 root = Root(load_settings())

@@ -32,12 +32,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from shared.adapters.audit_store import AuditStore
 from shared.adapters.compliance_store import ComplianceQueue, ComplianceStore
 from shared.adapters.etag_retry import LostRace
-from shared.adapters.graph.authentication import EntraContact
 from shared.domain.audit import Activity, Actor, AuditEvent, AuditService
 from shared.domain.compliance import (
     ComplianceMessage,
@@ -59,6 +58,9 @@ from shared.errors import GraphError, GraphUnavailable, NotFound
 from shared.services.compliance_reminders import ComplianceReminders
 from shared.services.entra_methods import EntraMethods
 from shared.services.runs import RunBook, RunNames, retry_checkpoint, run_event
+
+if TYPE_CHECKING:
+    from shared.adapters.graph.authentication import EntraContact  # the Graph SDK comes with it
 
 log = logging.getLogger("sspr.compliance")
 

@@ -6,13 +6,15 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
 from shared import __version__
-from shared.adapters.graph import GraphGateway
-from shared.adapters.storage import StorageClients
+
+if TYPE_CHECKING:
+    from shared.adapters.graph import GraphGateway  # the Graph SDK: the composition root builds it on first use
+    from shared.adapters.storage import StorageClients
 
 CHECK_TIMEOUT_SECONDS = 3.0
 
@@ -84,7 +86,7 @@ async def _probe(check: Callable[[], Awaitable[object]]) -> DependencyStatus:
 
 async def check_health(storage: StorageClients, graph: GraphGateway, agents: LiveAgents | None = None) -> HealthReport:
     """Probe storage, Graph (and the agents' heartbeats) concurrently, each bounded by CHECK_TIMEOUT_SECONDS."""
-    probes = [_probe(storage.ping), _probe(graph.organization)]
+    probes = [_probe(storage.ping), _probe(graph.reachable)]
     if agents is not None:
         probes.append(_probe(lambda: _some_agent_live(agents)))
     statuses = await asyncio.gather(*probes)

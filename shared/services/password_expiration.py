@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from shared.adapters.audit_store import AuditStore
-from shared.adapters.graph import GraphGateway
 from shared.domain.audit import Activity, Actor, AuditEvent, AuditService, Outcome
 from shared.domain.password_expiration import (
     DomainExpiration,
@@ -24,6 +24,9 @@ from shared.domain.password_expiration import (
     with_never_expires,
 )
 from shared.errors import FieldError, GraphError, InvalidRequest, NotFound, SsprError
+
+if TYPE_CHECKING:
+    from shared.adapters.graph import GraphGateway  # the Graph SDK: the composition root builds it on first use
 
 
 @dataclass(frozen=True)

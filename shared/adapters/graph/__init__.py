@@ -34,7 +34,6 @@ from shared.adapters.graph.reports import GraphReports
 from shared.adapters.graph.tenant import GraphTenant, Organization
 from shared.adapters.graph.users import GraphUsers, ResetUser, UserContact
 from shared.config import Settings
-from shared.errors import GraphError, GraphUnavailable
 
 __all__ = [
     "CALL_DEADLINE_TIMEOUTS", "GRAPH_SCOPE", "RETRY", "RETRY_STATUSES", "EntraContact", "ExpiryContact",
@@ -69,13 +68,6 @@ class GraphGateway(GraphUsers, GraphGroups, GraphTenant, GraphReports, GraphMail
     @property
     def sdk(self) -> GraphServiceClient:
         return self._graph.sdk
-
-    async def warm_up(self) -> None:
-        """Pay the SDK's lazy imports (request builders, models, serializers) now, not in a user's request."""
-        try:
-            await self.organization()
-        except (GraphError, GraphUnavailable):
-            pass  # warming is best effort; health reports reachability
 
     async def close(self) -> None:
         await self._graph.close()

@@ -45,6 +45,29 @@ class GraphTenant(GraphPart):
         domains = tuple(d.name for d in (org.verified_domains or []) if d.name)
         return Organization(id=org.id or "", display_name=org.display_name or "", verified_domains=domains)
 
+    @staticmethod
+    def load_sdk_models() -> None:
+        """Pay the SDK's lazy imports (some 1,200 model modules: most of a second) by parsing a canned /organization
+        answer as a typed read does. It sends nothing and touches no client, so a thread can run it while the event
+        loop serves; a request that needs a module still being imported waits for that import, no longer."""
+        from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
+        from msgraph.generated.models.organization_collection_response import OrganizationCollectionResponse
+
+        canned = b'{"value": [{"id": "warm-up", "verifiedDomains": [{"name": "warm-up"}]}]}'
+        JsonParseNodeFactory().get_root_parse_node("application/json", canned).get_object_value(
+            OrganizationCollectionResponse)
+
+    async def reachable(self) -> None:
+        """GET /organization?$select=id read as plain JSON: Graph answers and takes our token. The health probe
+        and the warm-up use it: a first typed read imports some 1,200 SDK model modules (most of a second on a new
+        instance), which neither needs."""
+        from kiota_abstractions.method import Method
+        from kiota_abstractions.request_information import RequestInformation
+
+        info = RequestInformation(Method.GET)
+        info.url = f"{self._graph.base_url}/organization?$select=id"
+        await self._graph.get_json(info)
+
     async def subscriptions(self) -> list[Subscription]:
         """GET /directory/subscriptions: each commercial subscription, trial or paid, and its status."""
         page = await self._graph.call(lambda: self._sdk.directory.subscriptions.get())

@@ -1,5 +1,4 @@
-"""The self-service change of a synced user's password in on-premises AD (the change page): its service and parts."""
+"""The self-service change of a synced user's password in on-premises AD (the change page): its service and parts.
 
-from shared.services.change.service import PasswordChangeService
-
-__all__ = ["PasswordChangeService"]
+service.py holds PasswordChangeService. Nothing is imported here, so importing a part does not import them all.
+"""

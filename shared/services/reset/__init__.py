@@ -1,16 +1,5 @@
-"""The self-service password reset flow, one file per role (see flow.py for the steps and the map)."""
+"""The self-service password reset flow, one file per role (see flow.py for the steps and the map).
 
-from shared.services.reset.answers import (
-    FlowProgress,
-    FlowStarted,
-    PasswordCheck,
-    PasswordFailureInfo,
-    ProofRequested,
-    QuestionText,
-    ResetDone,
-    ResetQuestions,
-)
-from shared.services.reset.flow import ResetService
-
-__all__ = ["FlowProgress", "FlowStarted", "PasswordCheck", "PasswordFailureInfo", "ProofRequested", "QuestionText",
-           "ResetDone", "ResetQuestions", "ResetService"]
+Nothing is imported here: a blueprint that needs only the response models (answers.py) must not import the whole
+flow at the app's start (issue 20, cold start); import each part from its own module.
+"""
