@@ -109,8 +109,12 @@ def test_custom_question_ids_follow_the_text_not_its_position() -> None:
 
 def test_answers_are_stored_as_argon2id_hashes_with_the_documented_parameters() -> None:
     stored = sq.protect_answers(GOOD, QUESTIONS)
-    assert "uppsala" not in stored.lower() and "ekbacken" not in stored.lower() and "rex" not in stored.lower()
     registered = sq.registered_questions(stored)
+    # Outside the hashes (whose base64 may hold "rex" by chance, about one run in 150) no answer is stored.
+    around = stored
+    for question in registered:
+        around = around.replace(question.answer_hash, "")
+    assert "uppsala" not in around.lower() and "ekbacken" not in around.lower() and "rex" not in around.lower()
     assert [q.id for q in registered] == ["city-of-birth", "first-pet-name", "first-school"]
     for question in registered:
         assert question.answer_hash.startswith(f"$argon2id$v={ARGON2_VERSION}$m=32768,t=3,p=1$")
