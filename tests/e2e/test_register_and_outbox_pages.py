@@ -17,6 +17,7 @@ from tests.e2e.conftest import (
     outbox,
     save_policy,
     screenshot,
+    serious_accessibility_violations,
     user_token,
 )
 
@@ -100,6 +101,7 @@ def test_a_synced_user_the_service_cannot_reset_is_told_so_while_registering_and
                                      "and this service cannot change it. If you forget your password, your "
                                      "helpdesk can reset it.")
         expect(note.locator("a")).to_have_attribute("href", "https://help.contoso.example")
+        assert not serious_accessibility_violations(page)
         register_by_code(page, e2e_emulator, "email", "sigge.home@example.org", "sigge.home@example.org")
         expect(note).to_be_visible()  # registering does not change it
         expect(page.locator("#status-registered")).to_have_count(0)

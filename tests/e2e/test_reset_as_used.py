@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     register_email,
     register_mobile,
     screenshot,
+    serious_accessibility_violations,
     show_step,
 )
 from tests.e2e.test_reset_page import NEW_PASSWORD, can_sign_in, email_code, new_password, prove_email, start
@@ -56,6 +57,7 @@ def test_p10_a_synced_user_the_service_cannot_reset_is_told_after_a_proof_whom_t
                                 "Directory), and this service has not been set up to change it. Your helpdesk can "
                                 "reset it for you.")
     screenshot(page, "issue15-p10-reset-synced")
+    assert not serious_accessibility_violations(page)
     words = detail.text_content() or ""
     assert not [w for w in ("P1", "P2", "licence", "license", "writeback", "Premium") if w in words]
 
