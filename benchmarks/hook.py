@@ -6,8 +6,11 @@ run measures reads only); the local host started cold; the first hook call after
 the process was spawned); then `--requests` calls from `--concurrency` callers over one aiohttp session, each for
 a random user (closed loop: it measures the most the host can serve, and by Little's law its latency is callers /
 throughput); then an open loop at `--rate` calls/s, the way sign-ins arrive, with latency from each call's scheduled
-start. Ratio: open-loop p50 / one raw Azurite point read measured in the same run (the hook does two point reads,
-concurrently, plus token validation and JSON).
+start. Host CPU per call: the host process's user + system time over the closed loop, per call; the host's own
+part is the CPU per call of as many calls without a token from as many callers (the app refuses them at its first
+check, so they cost the host's whole path and almost nothing of the product), and the product's is the rest. Ratio: open-loop p50 / one raw Azurite point read, and saturated calls/s /
+raw point reads/s at the same concurrency through the product's storage clients (same transport), both measured
+in the same run (the hook does two point reads, concurrently, plus token validation and JSON).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import aiohttp
 import httpx
 
 from benchmarks.baseline import percentile, point_read_latency, report
-from benchmarks.kit import bench_stack
+from benchmarks.kit import bench_stack, cpu_seconds
 from devtools.tokens import events_token, token_issuance_start
 from shared.adapters.enablement_store import EnablementStore
 from shared.adapters.policy_store import NEVER_SAVED, PolicyStore
@@ -62,6 +65,48 @@ async def seed(settings: dict[str, str], users: list[str]) -> float:
     finally:
         await storage.close()
     return time.perf_counter() - started
+
+
+async def raw_point_reads(settings: dict[str, str], users: list[str], reads: int, concurrency: int) -> tuple[float, float]:
+    """(reads/s, p99 ms) of `reads` point reads of random users' summary rows, `concurrency` in flight, through the
+    product's own storage clients (its transport and options): what the storage gives at the hook's concurrency."""
+    storage = StorageClients.from_settings(load_settings(settings))
+    samples: list[float] = []
+    remaining = iter(range(reads))
+    try:
+        table = await storage.table_ready(SECURITY_INFO_TABLE)
+        for user in users[:concurrency]:  # warm the connection pool
+            await table.get_entity(user, SUMMARY_ROW)
+
+        async def reader() -> None:
+            for _ in remaining:
+                t0 = time.perf_counter()
+                await table.get_entity(random.choice(users), SUMMARY_ROW)
+                samples.append((time.perf_counter() - t0) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(reader() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    finally:
+        await storage.close()
+    return len(samples) / seconds, percentile(samples, 0.99)
+
+
+async def without_token(base_url: str, users: list[str], requests: int, concurrency: int) -> None:
+    """`requests` hook calls with the same bodies but no token, from `concurrency` callers: the app refuses them at
+    its first check (401), so their CPU per call is the host's whole path (HTTP, routing, invocation, its log line)
+    plus that check, an upper bound of the host's part of a hook call."""
+    remaining = iter(range(requests))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(base_url, connector=connector) as session:
+
+        async def caller() -> None:
+            for _ in remaining:
+                async with session.post(HOOK, json=token_issuance_start(random.choice(users))) as response:
+                    await response.read()
+                    assert response.status == 401, response.status
+
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
 
 
 async def load(base_url: str, token: str, users: list[str], requests: int, concurrency: int) -> tuple[list[float], float, int]:
@@ -134,6 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     with bench_stack() as stack:
         seed_seconds = asyncio.run(seed(stack.settings, users))
         baseline = asyncio.run(point_read_latency(stack.azurite.connection_string))
+        raw_reads, raw_p99 = asyncio.run(raw_point_reads(stack.settings, users, args.requests, args.concurrency))
         token = events_token(stack.emulator)
         spawned = time.perf_counter()
         host = stack.start_host()
@@ -144,7 +190,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             first_ms = (time.perf_counter() - t0) * 1000
             spawn_to_answer = time.perf_counter() - spawned
             assert first.status_code == 200 and first.json()["data"]["actions"][0]["claims"], first.text
+        cpu = cpu_seconds(host)
         samples, seconds, failures = asyncio.run(load(host.base_url, token, users, args.requests, args.concurrency))
+        hook_cpu_ms = (cpu_seconds(host) - cpu) * 1000 / args.requests
+        cpu = cpu_seconds(host)
+        asyncio.run(without_token(host.base_url, users, args.requests, args.concurrency))
+        host_cpu_ms = (cpu_seconds(host) - cpu) * 1000 / args.requests
         open_samples, open_failures = asyncio.run(
             load_open(host.base_url, token, users, args.rate, args.seconds, args.concurrency))
     p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
@@ -155,10 +206,13 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                   f"{args.rate:.0f} calls/s for {args.seconds:.0f} s, at most {args.concurrency} in flight"),
         figure=(f"host spawn->ready {ready_seconds:.2f} s, spawn->first answer {spawn_to_answer:.2f} s; first "
                 f"request {first_ms:.0f} ms; closed loop p50 {p50:.1f} ms, p99 {p99:.1f} ms at "
-                f"{len(samples) / seconds:.0f} req/s (saturated); open loop p50 {open_p50:.1f} ms, p99 "
-                f"{open_p99:.1f} ms; {failures + open_failures} non-200"),
-        baseline=f"Azurite point read p50 {baseline.p50_ms:.2f} ms",
-        ratio=f"open-loop p50 / point read = {open_p50 / baseline.p50_ms:.1f}x",
+                f"{len(samples) / seconds:.0f} req/s (saturated); host CPU {hook_cpu_ms:.2f} ms per call "
+                f"(host part, from calls without a token, {host_cpu_ms:.2f} ms; product {hook_cpu_ms - host_cpu_ms:.2f} ms); open loop p50 "
+                f"{open_p50:.1f} ms, p99 {open_p99:.1f} ms; {failures + open_failures} non-200"),
+        baseline=(f"Azurite point read p50 {baseline.p50_ms:.2f} ms; {raw_reads:.0f} point reads/s (p99 "
+                  f"{raw_p99:.0f} ms) at {args.concurrency} in flight through the product's storage clients"),
+        ratio=(f"open-loop p50 / point read = {open_p50 / baseline.p50_ms:.1f}x; saturated calls/s / raw point "
+               f"reads/s = {len(samples) / seconds / raw_reads:.2f} (a call does 2 reads)"),
         target="open-loop p99 < 50 ms with 50 callers; first request < 300 ms",
     )
 

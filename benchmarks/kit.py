@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,15 @@ def peak_rss_mb(host: FunctionHost) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(host: FunctionHost) -> float:
+    """The host process's CPU time so far (user + system, /proc/<pid>/stat), in seconds."""
+    if host.process.proc is None:
+        raise RuntimeError("the host was never started")
+    stat = Path(f"/proc/{host.process.proc.pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ": state is field 3, utime 14, stime 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measured_on_host(stack: Stack, work: Callable[[FunctionHost], T]) -> tuple[T, int, float]:
