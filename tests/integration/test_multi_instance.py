@@ -1,0 +1,173 @@
+"""Several instances of the app at once, as Azure scales a function app out: three local hosts on one Azurite and
+one emulator (`Stack.start_hosts`) compete for the queue messages, and their runs end exactly as one host's do.
+
+Issue 20 point 1, in reduced sizes so the module stays short on two busy cores: 2,018 users (3 Graph pages) instead
+of tens of thousands. Real hosts, Azurite and emulator; timers are off here (tests/devtools/test_timer_singleton.py
+proves their singleton lock), the notifications worker too, so the queued reminders can be counted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient
+from azure.storage.queue import QueueClient
+
+from devtools.stack import FunctionHost, Stack, private_stack
+from tests.integration.test_compliance import all_rows_fast
+from tests.integration.test_compliance import wait_until_finished as compliance_done
+from tests.integration.test_enablement import enabled_members, enabled_rows, faults, request, status
+from tests.integration.test_enablement import wait_until_finished as enablement_done
+from tests.integration.tokens import bearer, user_token
+
+PREFIX = "multi"
+USERS = 2000  # + the emulator's 18 named users: three pages of Graph users
+ADMIN = "admin@contoso.example"
+ENABLEMENT_TOTALS = ("state", "inScope", "usersProcessed", "usersTotal", "pagesDone", "added", "removed", "errors")
+COMPLIANCE_TOTALS = ("state", "users", "usersProcessed", "capable", "notRegistered", "reconfirmOverdue", "byStatus",
+                     "byMethod", "topReasons", "entraDisagree", "shardsDone", "shardsTotal")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with private_stack(PREFIX, users=USERS, start_host=False, FUNCHOST_DISABLE_TIMERS="1",
+                       FUNCHOST_QUEUE_LEASE_SECONDS="2", **{"AzureWebJobs.send_notification.Disabled": "true"}) as s:
+        yield s
+
+
+def enable(host: FunctionHost, stack: Stack, scope: str, timeout: float = 90) -> dict[str, Any]:
+    response = request(host, stack.emulator, {"scope": scope})
+    assert response.status_code == 202, response.text
+    return enablement_done(host, stack.emulator, response.json()["id"], timeout)
+
+
+def content(rows: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
+    return {k: (r["PartitionKey"], r["scope"], r["userType"], r.get("groupId")) for k, r in rows.items()}
+
+
+def invocations(host: FunctionHost, function: str) -> int:
+    """How many messages of `function` this host ran (its invocation log lines)."""
+    return sum(1 for line in host.process.output().splitlines() if re.search(rf"\b{function} \[queue ", line))
+
+
+def nothing_poisoned(stack: Stack, queue: str) -> bool:
+    client = QueueClient.from_connection_string(stack.azurite.connection_string,
+                                                f"{stack.settings['SSPR_QUEUE_PREFIX']}-{queue}-poison")
+    try:
+        return list(client.peek_messages(max_messages=32)) == []
+    except ResourceNotFoundError:
+        return True  # the poison queue exists only once something was poisoned
+
+
+REFERENCE: dict[str, Any] = {}
+
+
+def test_enable_all_on_three_hosts_writes_the_rows_and_totals_of_one_host(stack: Stack) -> None:
+    single = stack.start_host()
+    reference = enable(single, stack, "all")
+    reference_rows = content(enabled_rows(stack.azurite, PREFIX))
+    assert enable(single, stack, "none")["state"] == "completed" and enabled_rows(stack.azurite, PREFIX) == {}
+    stack.stop_host()
+
+    hosts = stack.start_hosts(3)
+    started = time.monotonic()
+    run = enable(hosts[1], stack, "all")
+    took = time.monotonic() - started
+    assert run["state"] == "completed", run
+    assert {k: run[k] for k in ENABLEMENT_TOTALS} == {k: reference[k] for k in ENABLEMENT_TOTALS}
+    assert content(enabled_rows(stack.azurite, PREFIX)) == reference_rows
+    assert set(reference_rows) == enabled_members(stack.emulator)
+    assert run["usersTotal"] == USERS + 18 and run["pagesDone"] == 3, run
+    assert sum(invocations(h, "enablement_worker") for h in hosts) >= 3, [h.process.output(5) for h in hosts]
+    assert nothing_poisoned(stack, "enablement")
+    REFERENCE.update(totals=reference, rows=reference_rows, took=took)
+
+
+def test_a_host_killed_mid_run_leaves_the_others_to_finish_it_with_the_same_totals(stack: Stack) -> None:
+    if not REFERENCE:
+        pytest.skip("needs the reference run of the test before")
+    hosts = stack.start_hosts(3)
+    assert enable(hosts[0], stack, "none")["removed"] == len(REFERENCE["rows"])
+    faults(stack.emulator, {"latencyMs": 400, "pathContains": "/users", "methods": ["GET"]})  # a slow directory
+    try:
+        accepted = request(hosts[0], stack.emulator, {"scope": "all"})
+        assert accepted.status_code == 202, accepted.text
+        run_id = accepted.json()["id"]
+        deadline = time.monotonic() + 60
+        while (seen := status(hosts[2], stack.emulator, run_id))["pagesDone"] < 1:
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.05)
+        busy = hosts[0]  # took the request; one of the three runs the next page, the others poll
+        busy.process.kill()  # no grace: a message it holds stays leased until its lease runs out
+    finally:
+        faults(stack.emulator)
+    assert seen["state"] == "running" and seen["pagesDone"] < 3, seen
+    survivor = next(h for h in hosts if h is not busy)
+    run = enablement_done(survivor, stack.emulator, run_id, 90)
+    assert {k: run[k] for k in ENABLEMENT_TOTALS if k not in ("added", "removed")} == \
+        {k: REFERENCE["totals"][k] for k in ENABLEMENT_TOTALS if k not in ("added", "removed")}
+    assert run["added"] == len(REFERENCE["rows"]) and run["removed"] == 0
+    assert content(enabled_rows(stack.azurite, PREFIX)) == REFERENCE["rows"]
+    assert nothing_poisoned(stack, "enablement")
+
+
+def view(stack: Stack, host: FunctionHost) -> Any:
+    """What the compliance helpers read of a stack, pointing at one of several hosts."""
+    return SimpleNamespace(host=host, emulator=stack.emulator, azurite=stack.azurite, settings=stack.settings)
+
+
+def compliance_run(stack: Stack, host: FunctionHost, send_reminders: bool) -> dict[str, Any]:
+    response = httpx.post(f"{host.base_url}/api/manage/compliance/runs", json={"sendReminders": send_reminders},
+                          headers=bearer(user_token(stack.emulator, ADMIN)), timeout=30)
+    assert response.status_code == 202, response.text
+    run = compliance_done(view(stack, host), response.json()["id"], 120)
+    assert run["state"] == "completed", run
+    return run
+
+
+def queued_reminders(stack: Stack) -> list[str]:
+    """The user ids of every reminder on the notifications queue (taken off it)."""
+    queue = QueueClient.from_connection_string(stack.azurite.connection_string,
+                                               f"{stack.settings['SSPR_QUEUE_PREFIX']}-notifications")
+    found: list[str] = []
+    with queue:
+        while batch := list(queue.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=300)):
+            for message in batch:
+                found.append(json.loads(base64.b64decode(message.content))["userId"])
+                queue.delete_message(message)
+    return found
+
+
+def test_a_compliance_run_and_its_reminders_on_three_hosts_match_one_host(stack: Stack) -> None:
+    if not REFERENCE:
+        pytest.skip("needs the enablement of the first test")
+    single = stack.start_host()
+    reference = compliance_run(stack, single, send_reminders=False)
+    reference_rows = all_rows_fast(view(stack, single), reference["id"])
+    stack.stop_host()
+
+    hosts = stack.start_hosts(3)
+    run = compliance_run(stack, hosts[2], send_reminders=False)
+    assert {k: run[k] for k in COMPLIANCE_TOTALS} == {k: reference[k] for k in COMPLIANCE_TOTALS}
+    assert all_rows_fast(view(stack, hosts[0]), run["id"]) == reference_rows
+    # Each host polls up to 16 messages at a time (host.json batchSize, as in Azure), so one may take every shard:
+    # which host runs what is not asserted, only that the outcome is one host's.
+    assert sum(invocations(h, "compliance_worker") for h in hosts) >= run["shardsTotal"]
+
+    reminded = compliance_run(stack, hosts[0], send_reminders=True)
+    due = {r["userId"] for r in reference_rows if r["status"] in ("notRegistered", "reconfirmOverdue")}
+    assert reminded["remindersSent"] == len(due) > 1000
+    with TableClient.from_connection_string(stack.azurite.connection_string, f"{PREFIX}Reminders") as slots:
+        assert sorted(e["PartitionKey"] for e in slots.list_entities()) == sorted(due)  # one claim each
+    queued = queued_reminders(stack)
+    assert len(queued) == len(set(queued)) == len(due) and set(queued) == due  # none twice, none lost
+    assert nothing_poisoned(stack, "compliance")
