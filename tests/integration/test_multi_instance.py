@@ -115,8 +115,8 @@ def test_a_host_killed_mid_run_leaves_the_others_to_finish_it_with_the_same_tota
         while (seen := status(hosts[2], stack.emulator, run_id))["pagesDone"] < 1:
             assert time.monotonic() < deadline, seen
             time.sleep(0.05)
-        busy = hosts[0]  # took the request; one of the three runs the next page, the others poll
-        busy.process.kill()  # no grace: a message it holds stays leased until its lease runs out
+        busy = holder_of_a_page(hosts)
+        busy.process.kill()  # no grace: the message it runs stays leased until its lease runs out
     finally:
         faults(stack.emulator)
     assert seen["state"] == "running" and seen["pagesDone"] < 3, seen
@@ -126,7 +126,23 @@ def test_a_host_killed_mid_run_leaves_the_others_to_finish_it_with_the_same_tota
         {k: REFERENCE["totals"][k] for k in ENABLEMENT_TOTALS if k not in ("added", "removed")}
     assert run["added"] == len(REFERENCE["rows"]) and run["removed"] == 0
     assert content(enabled_rows(stack.azurite, PREFIX)) == REFERENCE["rows"]
+    # The killed host's message came back once its lease ran out, and a survivor ran it.
+    assert any(re.search(r"\benablement_worker \[queue .* dequeue=[2-9]\] .* Succeeded", line)
+               for host in hosts if host is not busy for line in host.process.output().splitlines())
     assert nothing_poisoned(stack, "enablement")
+
+
+def holder_of_a_page(hosts: list[FunctionHost], timeout: float = 15) -> FunctionHost:
+    """A host fetching a page of Graph users right now (its last log line is that request), i.e. in the middle
+    of an enablement message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for host in hosts:
+            last = host.process.output(1)
+            if "GET" in last and "/v1.0/users" in last and "enablement_worker" not in last:
+                return host
+        time.sleep(0.02)
+    raise AssertionError("no host was seen fetching a page: " + " | ".join(h.process.output(2) for h in hosts))
 
 
 def view(stack: Stack, host: FunctionHost) -> Any:
