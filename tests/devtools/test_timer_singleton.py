@@ -84,3 +84,17 @@ def test_three_hosts_fire_each_occurrence_once_and_a_survivor_takes_over_from_a_
     everything = occurrences(steady + after)
     assert len(everything) == len(set(everything)), everything
     assert len(new) >= 4, new
+
+
+def test_a_holder_that_stops_gracefully_releases_the_lock_so_another_host_takes_over_at_once(
+        three_hosts: tuple[list[FunctionHost], Queues, dict[str, str]]) -> None:
+    hosts, queues, _ = three_hosts
+    pids = {host.process.proc.pid: host for host in hosts if host.process.proc is not None}
+    (holder,) = {s["pid"] for s in stamps(queues, 4)}
+    pids[holder].stop()  # SIGTERM: the lease is released, not left to expire
+    stopped_at = time.monotonic()
+    after = stamps(queues, 6)
+    new = [s for s in after if s["pid"] != holder]
+    assert new and len({s["pid"] for s in new}) == 1, after
+    assert time.monotonic() - stopped_at < LEASE_SECONDS  # well before the lease could have expired
+    assert len(new) >= 3, new  # the survivor fired within the 6 s, not after a lease expiry
