@@ -11,7 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -170,13 +170,15 @@ def api_running(settings: dict[str, str], timeout: float = 30) -> Iterator[httpx
 
 @dataclass
 class Stack:
-    """Azurite, an emulator, the app settings that join them and the host started on them (one at a time)."""
+    """Azurite, an emulator, the app settings that join them and the host started on them (one at a time), or
+    several hosts at once on the very same settings (`start_hosts`), as Azure runs one app on N instances."""
 
     azurite: Azurite
     emulator: GraphEmulator
     settings: dict[str, str]
     app_dir: Path = REPO_ROOT
     _host: FunctionHost | None = None
+    _hosts: list[FunctionHost] = field(default_factory=list)
 
     @property
     def host(self) -> FunctionHost:
@@ -194,6 +196,20 @@ class Stack:
         # The stopped host stays reachable, so its log can still be read.
         if self._host is not None:
             self._host.stop()
+
+    def start_hosts(self, count: int, *extra_args: str, timeout: float = 60) -> list[FunctionHost]:
+        """`count` hosts on the stack's settings, each on a port of its own, sharing Azurite (queues, tables, the
+        timers' locks) and the emulator like the instances of one function app; those of an earlier call are
+        stopped first, and all are stopped with the stack. `host` stays the single host of `start_host`."""
+        self.stop_hosts()
+        for _ in range(count):
+            self._hosts.append(start_function_host(self.app_dir, self.settings, *extra_args, timeout=timeout))
+        return list(self._hosts)
+
+    def stop_hosts(self) -> None:
+        for host in self._hosts:
+            host.stop()
+        self._hosts.clear()
 
 
 @contextmanager
@@ -213,6 +229,7 @@ def private_stack(prefix: str = "sspr", *, users: int | None = None, azurite: Az
             raise ValueError("generated users need an emulator of the stack's own")
         stack = Stack(azurite, emulator, app_settings(azurite, emulator, SSPR_TABLE_PREFIX=prefix, **overrides))
         parts.callback(stack.stop_host)
+        parts.callback(stack.stop_hosts)
         if start_host:
             stack.start_host()
         yield stack

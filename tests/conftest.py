@@ -52,7 +52,8 @@ def domain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Domain]:
 # scheduler of ours: `make test` passes `--dist loadscope` and this hook replaces that scheduler.
 # The longest modules start first (longest processing time first), so no process is left with a long one at the end;
 # `make test` passes --no-loadscope-reorder so that xdist keeps this order. A hint only: a stale entry costs time.
-LONGEST_FIRST = ("tests/onprem/", "tests/integration/test_reset_timing.py", "tests/integration/test_compliance.py",
+LONGEST_FIRST = ("tests/onprem/", "tests/integration/test_multi_instance.py", "tests/integration/test_reset_timing.py",
+                 "tests/integration/test_compliance.py", "tests/devtools/test_timer_singleton.py",
                  "tests/fuzz/", "tests/integration/test_reset_security.py", "tests/reliability/",
                  "tests/integration/test_enablement.py", "tests/integration/test_registration_api.py",
                  "tests/integration/test_expiry_crash.py", "tests/e2e/test_change_page.py",

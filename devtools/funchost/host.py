@@ -26,7 +26,7 @@ from .loader import QUEUE, TIMER, WARMUP, FunctionSpec, import_app, read_functio
 from .queues import QueueListener
 from .settings import HostConfig, apply_local_settings, flag
 from .storage import QueueStore
-from .timers import TimerRunner
+from .timers import TimerLocks, TimerRunner, host_id
 
 log = logging.getLogger("funchost")
 
@@ -64,7 +64,12 @@ class Host:
             timers_enabled = options.timers_enabled and not flag(DISABLE_TIMERS_SETTING)
             store = QueueStore()
             invoker = Invoker(store, config.queues.message_encoding)
-            timers = {s.name: TimerRunner(s, invoker, enabled=timers_enabled) for s in specs if s.kind == TIMER}
+            # Hosts on one storage account and host id are instances of one app: a timer runs on one at a time.
+            singleton = timers_enabled and any(s.kind == TIMER for s in specs) and bool(
+                os.environ.get("AzureWebJobsStorage") or os.environ.get("AzureWebJobsStorage__blobServiceUri"))
+            locks = TimerLocks(host_id(str(options.app_dir.resolve()))) if singleton else None
+            timers = {s.name: TimerRunner(s, invoker, enabled=timers_enabled, locks=locks)
+                      for s in specs if s.kind == TIMER}
             listeners = [QueueListener(s, store, invoker, config.queues) for s in specs if s.kind == QUEUE]
             keys = Keys(function=_key(FUNCTION_KEY_SETTING, "function"), master=_key(MASTER_KEY_SETTING, "master"))
         except Exception as exc:
@@ -118,6 +123,8 @@ class Host:
         )
         drained = await invoker.drain(max(0.0, deadline - time.monotonic()))
         await store.close()
+        if locks is not None:
+            await locks.close()
         invoker.close(wait=False)
         if not drained:
             log.warning("stopped with %d invocation(s) still running after the grace period", invoker.in_flight)

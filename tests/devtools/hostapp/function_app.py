@@ -122,6 +122,14 @@ def tick(timer: func.TimerRequest, tick: func.Out[str]) -> None:
     tick.set(json.dumps({"past_due": timer.past_due}))
 
 
+@work_bp.timer_trigger(arg_name="timer", schedule="%HOSTAPP_SCHEDULE%", run_on_startup=False)
+@work_bp.queue_output(arg_name="stamp", queue_name="%HOSTAPP_PREFIX%-stamps", connection="AzureWebJobsStorage")
+def stamp(timer: func.TimerRequest, stamp: func.Out[str]) -> None:
+    """Which host process ran which occurrence (tests/devtools/test_timer_singleton.py)."""
+    status = timer.schedule_status or {}
+    stamp.set(json.dumps({"pid": os.getpid(), "next": status.get("Next"), "past_due": timer.past_due}))
+
+
 @work_bp.queue_trigger(arg_name="msg", queue_name="%HOSTAPP_PREFIX%-slow", connection="AzureWebJobsStorage")
 @work_bp.queue_output(arg_name="done", queue_name="%HOSTAPP_PREFIX%-slowdone", connection="AzureWebJobsStorage")
 async def slow_worker(msg: func.QueueMessage, done: func.Out[str]) -> None:
